@@ -1,0 +1,1 @@
+"""The HTTP edge: small FastAPI handlers that verify, validate and call one SQL function."""

@@ -1,0 +1,43 @@
+"""The FastAPI application: `uvicorn functions.app:app`."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+
+from functions import health
+from openparty.db import edge_conninfo, make_pool
+from openparty.settings import Settings, get_settings
+from openparty.user_tokens import TokenVerifier
+
+log = logging.getLogger("openparty.functions")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.pool = make_pool(edge_conninfo(settings), settings, name="openparty-edge")
+        await app.state.pool.open(wait=False)
+        async with httpx.AsyncClient() as http:
+            app.state.http = http
+            app.state.token_verifier = TokenVerifier(settings, http)
+            yield
+        await app.state.pool.close()
+
+    app = FastAPI(title="OpenParty functions", lifespan=lifespan)
+    app.state.settings = settings
+    app.include_router(health.router)
+    return app
+
+
+def __getattr__(name: str):
+    # `uvicorn functions.app:app` builds the app on first access, so importing
+    # this module (tests) does not read the environment.
+    if name == "app":
+        return create_app()
+    raise AttributeError(name)
