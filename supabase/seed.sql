@@ -15,3 +15,30 @@ on conflict (id) do nothing;
 update public.profiles
 set is_dj = true, genres = array['house', 'techno'], bio = 'Deep house every Friday.'
 where id = '00000000-0000-4000-8000-000000000001';
+
+-- DJ Nova is live with three listeners chatting. Each step runs as that user,
+-- through the same RPCs and inserts the app uses.
+do $seed$
+declare
+  v_session uuid;
+  v_listener record;
+begin
+  if exists (select 1 from public.sessions s where s.dj_id = '00000000-0000-4000-8000-000000000001') then
+    return;
+  end if;
+  perform set_config('request.jwt.claims', '{"sub": "00000000-0000-4000-8000-000000000001", "role": "authenticated"}', true);
+  select id into v_session from public.go_live('Friday deep house', 'Warm-up set, requests welcome', array['house', 'deep']);
+  insert into public.messages (session_id, body) values (v_session, 'Welcome in! Drop your requests in the queue.');
+  for v_listener in
+    select * from (values ('00000000-0000-4000-8000-000000000002'::uuid, 'This bassline!'),
+                          ('00000000-0000-4000-8000-000000000003'::uuid, 'Hello from Lisbon'),
+                          ('00000000-0000-4000-8000-000000000004'::uuid, 'First time here, loving it')) as l(id, line)
+  loop
+    perform set_config('request.jwt.claims', json_build_object('sub', v_listener.id, 'role', 'authenticated')::text, true);
+    perform public.join_session(v_session);
+    perform public.follow('00000000-0000-4000-8000-000000000001');
+    insert into public.messages (session_id, body) values (v_session, v_listener.line);
+  end loop;
+  perform set_config('request.jwt.claims', '', true);
+end
+$seed$;

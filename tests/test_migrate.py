@@ -95,3 +95,6 @@ def test_seed_loads_demo_data_and_is_idempotent(db):
     seed(db.url())
     names = {r["username"] for r in db.anon().sql("select username from public.profiles")}
     assert {"dj_nova", "kai", "mila", "ren"} <= names
+    (live,) = db.anon().rpc_rows("live_now")
+    assert (live["dj_username"], live["listener_count"]) == ("dj_nova", 3)
+    assert db.service().value("select count(*) from public.messages where session_id = %s", (live["session_id"],)) == 4

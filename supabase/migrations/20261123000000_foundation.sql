@@ -40,17 +40,9 @@ begin
 end;
 $$;
 
--- Shared: raise an error the app can show, with a distinct SQLSTATE.
--- PostgREST maps P0001 to HTTP 400 with the message and hint in the body.
-create function private.refuse(p_message text, p_hint text default null) returns void
-language plpgsql
-set search_path = ''
-as $$
-begin
-  raise exception using errcode = 'P0001', message = p_message, hint = coalesce(p_hint, '');
-end;
-$$;
-grant execute on function private.refuse(text, text) to anon, authenticated, service_role, openparty_edge, openparty_worker;
+-- Errors the app sees. Functions raise with SQLSTATE 'PTxyz', which PostgREST
+-- answers with HTTP status xyz: PT403 forbidden, PT404 not found, PT409 wrong
+-- state, PT422 rejected content, PT429 too fast. The message is for people.
 
 -- /readyz compares the applied migrations with the deployed files.
 create schema if not exists supabase_migrations;

@@ -1,0 +1,277 @@
+-- Chat: messages with rules enforced in the database (membership, sanctions,
+-- followers-only, blocked terms, rate limit and slow mode), soft deletion by
+-- moderators, blocked terms per DJ, and reports.
+
+create table public.messages (
+  id bigint generated always as identity primary key,
+  session_id uuid not null references public.sessions (id) on delete cascade,
+  sender_id uuid references public.profiles (id) on delete set null,
+  kind text not null default 'text' check (kind in ('text', 'system', 'tip')),
+  body text not null constraint messages_body_length check (char_length(body) <= 500 and btrim(body) <> ''),
+  metadata jsonb not null default '{}',
+  created_at timestamptz not null default now(),
+  deleted_at timestamptz,
+  deleted_by uuid references public.profiles (id) on delete set null
+);
+comment on table public.messages is 'Chat of a session. Participants send text; system and tip messages come only from the server. Deleted messages are kept (soft delete) for audit.';
+comment on column public.messages.kind is 'text: a participant wrote it; system: the server announces something; tip: a tip arrived (metadata has amount and currency)';
+create index messages_session_page on public.messages (session_id, id desc);
+create index messages_sender on public.messages (sender_id);
+create index messages_deleted_by on public.messages (deleted_by);
+
+revoke all on public.messages from anon, authenticated, service_role;
+grant select on public.messages to authenticated;
+grant insert (session_id, body) on public.messages to authenticated;
+grant select, insert, update, delete on public.messages to service_role;
+alter table public.messages enable row level security;
+
+create table public.dj_blocked_terms (
+  dj_id uuid not null references public.profiles (id) on delete cascade,
+  term text not null constraint dj_blocked_terms_term_length check (char_length(term) between 1 and 50),
+  created_at timestamptz not null default now(),
+  primary key (dj_id, term)
+);
+comment on table public.dj_blocked_terms is 'Terms a DJ does not allow in their sessions'' chat (case-insensitive substring match).';
+
+revoke all on public.dj_blocked_terms from anon, authenticated, service_role;
+grant select, delete on public.dj_blocked_terms to authenticated;
+grant insert (term) on public.dj_blocked_terms to authenticated;
+grant select, insert, delete on public.dj_blocked_terms to service_role;
+alter table public.dj_blocked_terms enable row level security;
+
+create function private.dj_blocked_terms_normalize() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  new.dj_id := coalesce((select auth.uid()), new.dj_id);
+  new.term := lower(btrim(new.term));
+  return new;
+end;
+$$;
+
+create trigger dj_blocked_terms_normalize
+before insert on public.dj_blocked_terms
+for each row execute function private.dj_blocked_terms_normalize();
+
+create table public.reports (
+  id bigint generated always as identity primary key,
+  reporter_id uuid not null references public.profiles (id) on delete cascade,
+  reported_user_id uuid not null references public.profiles (id) on delete cascade,
+  message_id bigint references public.messages (id) on delete set null,
+  session_id uuid references public.sessions (id) on delete set null,
+  reason text not null check (reason in ('spam', 'harassment', 'hate', 'sexual', 'violence', 'other')),
+  details text not null default '' check (char_length(details) <= 1000),
+  status text not null default 'open' check (status in ('open', 'reviewing', 'actioned', 'dismissed')),
+  created_at timestamptz not null default now(),
+  constraint reports_not_self check (reporter_id <> reported_user_id)
+);
+comment on table public.reports is 'Reports of a message or a user; the reporter and the platform (service_role) see them.';
+comment on column public.reports.status is 'open: new; reviewing: the platform looks at it; actioned / dismissed: decided';
+create index reports_reporter on public.reports (reporter_id, created_at desc);
+create index reports_reported_user on public.reports (reported_user_id);
+create index reports_message on public.reports (message_id);
+create index reports_session on public.reports (session_id);
+create index reports_open on public.reports (created_at) where status = 'open';
+
+revoke all on public.reports from anon, authenticated, service_role;
+grant select on public.reports to authenticated;
+grant insert (reported_user_id, message_id, session_id, reason, details) on public.reports to authenticated;
+grant select, insert, update, delete on public.reports to service_role;
+alter table public.reports enable row level security;
+
+-- A report of a message names its sender and session; the reporter is the caller.
+create function private.reports_before_insert() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_message public.messages;
+begin
+  new.reporter_id := coalesce((select auth.uid()), new.reporter_id);
+  new.status := 'open';
+  if new.message_id is not null then
+    select * into v_message from public.messages m where m.id = new.message_id;
+    if not found or v_message.sender_id is null then
+      raise exception using errcode = 'PT404', message = 'message not found';
+    end if;
+    new.reported_user_id := v_message.sender_id;
+    new.session_id := v_message.session_id;
+  end if;
+  if new.reported_user_id is null then
+    raise exception using errcode = 'PT422', message = 'report a message or a user';
+  end if;
+  return new;
+end;
+$$;
+
+create trigger reports_before_insert
+before insert on public.reports
+for each row execute function private.reports_before_insert();
+
+------------------------------------------------------------------------------
+-- The chat rules. Security definer: it reads the session, sanctions, follows
+-- and blocked terms, and stamps the sender's last_message_at.
+------------------------------------------------------------------------------
+create function private.messages_enforce_chat_rules() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  -- Everyone's floor: 1 message per 3 s per user per session; slow mode raises it.
+  c_base_interval constant interval := interval '3 seconds';
+  v_uid uuid := (select auth.uid());
+  v_session public.sessions;
+  v_sanction public.session_sanctions;
+  v_interval interval;
+  v_last timestamptz;
+  v_wait int;
+begin
+  if v_uid is null then
+    return new;  -- the server itself (system and tip messages, service tasks)
+  end if;
+  new.sender_id := v_uid;
+  new.kind := 'text';
+  new.metadata := '{}';
+  new.body := btrim(new.body);
+
+  select * into v_session from public.sessions s where s.id = new.session_id;
+  if not found or v_session.status <> 'live' then
+    raise exception using errcode = 'PT409', message = 'chat is closed: this session is not live';
+  end if;
+  if v_session.dj_id = v_uid then
+    return new;  -- the DJ is not rate limited in their own room
+  end if;
+  if not v_session.chat_enabled then
+    raise exception using errcode = 'PT403', message = 'the DJ has turned chat off';
+  end if;
+
+  select * into v_sanction from public.session_sanctions x where x.session_id = new.session_id and x.user_id = v_uid;
+  if found and v_sanction.kind = 'ban' then
+    raise exception using errcode = 'PT403', message = 'you are banned from this session';
+  elsif found and v_sanction.until > now() then
+    raise exception using errcode = 'PT403',
+      message = format('you are timed out: wait %s s', ceil(extract(epoch from v_sanction.until - now()))::int);
+  end if;
+
+  if exists (select 1 from public.dj_blocked_terms t
+             where t.dj_id = v_session.dj_id and strpos(lower(new.body), t.term) > 0) then
+    raise exception using errcode = 'PT422', message = 'your message contains a term this DJ does not allow';
+  end if;
+
+  if exists (select 1 from public.session_moderators m where m.session_id = new.session_id and m.user_id = v_uid) then
+    v_interval := c_base_interval;  -- moderators skip slow mode and followers-only
+  else
+    if v_session.followers_only_chat and not exists (
+        select 1 from public.follows f where f.follower_id = v_uid and f.followee_id = v_session.dj_id) then
+      raise exception using errcode = 'PT403', message = 'followers-only chat: follow the DJ to chat';
+    end if;
+    v_interval := greatest(c_base_interval, make_interval(secs => v_session.slow_mode_seconds));
+  end if;
+
+  -- Claim the send slot atomically: concurrent sends by one user serialize on
+  -- this row, and only one of them finds the interval elapsed.
+  update public.session_participants p
+  set last_message_at = now(), last_seen_at = now()
+  where p.session_id = new.session_id and p.user_id = v_uid and p.left_at is null
+    and (p.last_message_at is null or p.last_message_at <= now() - v_interval);
+  if found then
+    return new;
+  end if;
+
+  select p.last_message_at into v_last from public.session_participants p
+  where p.session_id = new.session_id and p.user_id = v_uid and p.left_at is null;
+  if not found then
+    raise exception using errcode = 'PT403', message = 'join the session to chat';
+  end if;
+  v_wait := greatest(1, ceil(extract(epoch from v_last + v_interval - now()))::int);
+  raise exception using errcode = 'PT429',
+    message = format('%s: wait %s s', case when v_interval > c_base_interval then 'slow mode' else 'too fast' end, v_wait),
+    detail = jsonb_build_object('retry_after', v_wait)::text;
+end;
+$$;
+
+create trigger messages_enforce_chat_rules
+before insert on public.messages
+for each row execute function private.messages_enforce_chat_rules();
+
+------------------------------------------------------------------------------
+-- Deleting (soft) and reading history
+------------------------------------------------------------------------------
+create function private.delete_message(p_message_id bigint) returns public.messages
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_uid uuid := private.require_user();
+  v_message public.messages;
+begin
+  select * into v_message from public.messages m where m.id = p_message_id for update;
+  if not found then
+    raise exception using errcode = 'PT404', message = 'message not found';
+  end if;
+  if v_message.deleted_at is not null then
+    return v_message;
+  end if;
+  if v_message.sender_id is distinct from v_uid then
+    perform private.require_moderator(v_message.session_id, null);
+  end if;
+  update public.messages set deleted_at = now(), deleted_by = v_uid where id = p_message_id returning * into v_message;
+  if v_message.sender_id is distinct from v_uid then
+    perform private.log_moderation(v_message.session_id, 'delete_message', v_message.sender_id, p_message_id,
+                                   jsonb_build_object('body', v_message.body));
+  end if;
+  return v_message;
+end;
+$$;
+
+create function public.delete_message(p_message_id bigint)
+returns public.messages language sql security invoker set search_path = ''
+as $$ select * from private.delete_message(p_message_id) $$;
+comment on function public.delete_message(bigint) is 'Soft-delete a message: your own, or any in a session you host or moderate (logged).';
+
+-- Pages of chat under the caller's RLS: newest first by default; p_before /
+-- p_after are message ids (cursors); p_limit 1-100.
+create function public.chat_history(p_session_id uuid, p_before bigint default null, p_after bigint default null,
+                                    p_limit int default 50, p_oldest_first boolean default false)
+returns table (id bigint, session_id uuid, sender_id uuid, sender_username text, sender_avatar_url text,
+               kind text, body text, metadata jsonb, created_at timestamptz)
+language plpgsql stable security invoker
+set search_path = ''
+as $$
+declare
+  v_limit int := least(greatest(coalesce(p_limit, 50), 1), 100);
+begin
+  -- Two queries rather than a computed ORDER BY, so each walks messages_session_page.
+  if p_oldest_first then
+    return query
+      select m.id, m.session_id, m.sender_id, p.username, p.avatar_url, m.kind, m.body, m.metadata, m.created_at
+      from public.messages m left join public.profiles p on p.id = m.sender_id
+      where m.session_id = p_session_id and m.deleted_at is null
+        and (p_before is null or m.id < p_before) and (p_after is null or m.id > p_after)
+      order by m.id asc
+      limit v_limit;
+  else
+    return query
+      select m.id, m.session_id, m.sender_id, p.username, p.avatar_url, m.kind, m.body, m.metadata, m.created_at
+      from public.messages m left join public.profiles p on p.id = m.sender_id
+      where m.session_id = p_session_id and m.deleted_at is null
+        and (p_before is null or m.id < p_before) and (p_after is null or m.id > p_after)
+      order by m.id desc
+      limit v_limit;
+  end if;
+end;
+$$;
+comment on function public.chat_history(uuid, bigint, bigint, int, boolean) is 'A page of visible messages with sender names. Cursor: p_before / p_after message id.';
+
+do $grants$
+declare
+  v_fn text;
+begin
+  foreach v_fn in array array['private.delete_message(bigint)', 'public.delete_message(bigint)',
+                              'public.chat_history(uuid, bigint, bigint, int, boolean)'] loop
+    execute format('revoke all on function %s from public, anon', v_fn);
+    execute format('grant execute on function %s to authenticated', v_fn);
+  end loop;
+end
+$grants$;

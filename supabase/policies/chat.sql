@@ -1,0 +1,45 @@
+-- messages: visible to the session's present participants, DJ and moderators;
+-- never from users you blocked; deleted ones only to the DJ and moderators.
+drop policy if exists messages_select on public.messages;
+create policy messages_select on public.messages
+  for select to authenticated
+  using (
+    session_id in (select private.my_session_ids())
+    and (deleted_at is null or session_id in (select private.my_moderated_session_ids()))
+    and (sender_id is null or sender_id not in (select private.my_blocked_ids()))
+  );
+
+-- Participants send text as themselves. Membership, sanctions, slow mode and
+-- the rest are checked by the messages_enforce_chat_rules trigger, which
+-- answers each refusal with its own error.
+drop policy if exists messages_insert on public.messages;
+create policy messages_insert on public.messages
+  for insert to authenticated
+  with check (sender_id = (select auth.uid()) and kind = 'text');
+
+-- dj_blocked_terms: each DJ manages their own list.
+drop policy if exists dj_blocked_terms_select on public.dj_blocked_terms;
+create policy dj_blocked_terms_select on public.dj_blocked_terms
+  for select to authenticated
+  using (dj_id = (select auth.uid()));
+
+drop policy if exists dj_blocked_terms_insert on public.dj_blocked_terms;
+create policy dj_blocked_terms_insert on public.dj_blocked_terms
+  for insert to authenticated
+  with check (dj_id = (select auth.uid()));
+
+drop policy if exists dj_blocked_terms_delete on public.dj_blocked_terms;
+create policy dj_blocked_terms_delete on public.dj_blocked_terms
+  for delete to authenticated
+  using (dj_id = (select auth.uid()));
+
+-- reports: the reporter sees their own; the platform uses service_role.
+drop policy if exists reports_select on public.reports;
+create policy reports_select on public.reports
+  for select to authenticated
+  using (reporter_id = (select auth.uid()));
+
+drop policy if exists reports_insert on public.reports;
+create policy reports_insert on public.reports
+  for insert to authenticated
+  with check (reporter_id = (select auth.uid()));
