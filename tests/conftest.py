@@ -66,7 +66,9 @@ class TestDatabase:
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[LocalPostgres]:
     base = Path(tempfile.mkdtemp(prefix="openparty-test-pg-"))
-    server = LocalPostgres(base, settings=FAST_UNSAFE_SETTINGS)
+    # Small shared_buffers: creating and dropping a database scans them all,
+    # and the suite does that for every test.
+    server = LocalPostgres(base, settings={**FAST_UNSAFE_SETTINGS, "shared_buffers": "32MB"})
     server.start()
     try:
         yield server
@@ -87,7 +89,7 @@ def template_db(pg_server: LocalPostgres) -> str:
 def clone_database(server: LocalPostgres, template: str) -> str:
     name = f"t_{os.getpid()}_{next(_counter)}"
     with psycopg.connect(server.url(), autocommit=True) as conn:
-        conn.execute(f"create database {name} template {template} strategy file_copy")
+        conn.execute(f"create database {name} template {template} strategy wal_log")
     return name
 
 

@@ -1,0 +1,701 @@
+-- The shared queue: songs, votes, fair auto-play, skip votes, now playing.
+
+------------------------------------------------------------------------------
+-- Queue settings, per session (the DJ edits them like the other settings)
+------------------------------------------------------------------------------
+alter table public.sessions
+  add column queue_locked boolean not null default false,
+  add column listeners_can_add boolean not null default true,
+  add column max_songs_per_user int not null default 10
+    constraint sessions_max_songs_per_user_range check (max_songs_per_user between 1 and 50),
+  add column max_song_duration_seconds int not null default 600
+    constraint sessions_max_song_duration_range check (max_song_duration_seconds between 30 and 3600),
+  add column replay_cooldown_minutes int not null default 60
+    constraint sessions_replay_cooldown_range check (replay_cooldown_minutes between 0 and 1440),
+  add column fairness_enabled boolean not null default true,
+  add column fallback_enabled boolean not null default true;
+comment on column public.sessions.queue_locked is 'listeners cannot add while locked; the DJ always can';
+comment on column public.sessions.max_songs_per_user is 'queued songs per listener; the listener''s plan may cap it lower';
+comment on column public.sessions.replay_cooldown_minutes is 'a song played (or skipped) this recently in this session cannot be queued again';
+comment on column public.sessions.fairness_enabled is 'contributors take turns among songs of comparable score (see private.queue_order)';
+comment on column public.sessions.fallback_enabled is 'when the queue is empty, advance plays the DJ''s fallback list';
+
+grant update (queue_locked, listeners_can_add, max_songs_per_user, max_song_duration_seconds, replay_cooldown_minutes,
+              fairness_enabled, fallback_enabled)
+  on public.sessions to authenticated;
+
+------------------------------------------------------------------------------
+-- Queue items
+------------------------------------------------------------------------------
+create type public.queue_item_status as enum ('queued', 'playing', 'played', 'skipped', 'removed');
+comment on type public.queue_item_status is 'queued: waiting; playing: on air (one per session); played: ran to its end; skipped: cut short by the DJ or a skip vote; removed: taken out of the queue before playing';
+
+create table public.queue_items (
+  id bigint generated always as identity primary key,
+  session_id uuid not null references public.sessions (id) on delete cascade,
+  added_by uuid references public.profiles (id) on delete set null,
+  title text not null constraint queue_items_title_length check (char_length(btrim(title)) between 1 and 200),
+  artist text not null constraint queue_items_artist_length check (char_length(btrim(artist)) between 1 and 200),
+  album_art_url text constraint queue_items_album_art_url_format check (album_art_url ~ '^https?://'),
+  duration_ms int not null constraint queue_items_duration_positive check (duration_ms > 0),
+  provider text not null constraint queue_items_provider check (provider in ('spotify', 'apple_music', 'youtube', 'isrc', 'other')),
+  provider_ref text not null constraint queue_items_provider_ref_length check (char_length(provider_ref) between 1 and 200),
+  track_key text generated always as (provider || ':' || lower(provider_ref)) stored,
+  status public.queue_item_status not null default 'queued',
+  from_fallback boolean not null default false,
+  pinned_at timestamptz,
+  dj_position int,
+  up_votes int not null default 0 check (up_votes >= 0),
+  down_votes int not null default 0 check (down_votes >= 0),
+  score int generated always as (up_votes - down_votes) stored,
+  skip_votes int not null default 0 check (skip_votes >= 0),
+  added_at timestamptz not null default now(),
+  started_at timestamptz,
+  ended_at timestamptz,
+  removed_by uuid references public.profiles (id) on delete set null
+);
+comment on table public.queue_items is 'Songs of a session''s queue and its play history. Tallies are kept by triggers; status moves only through functions.';
+comment on column public.queue_items.track_key is 'identity of the song for duplicate and replay checks: provider and reference';
+comment on column public.queue_items.pinned_at is 'set by the DJ: play next (earliest pin first)';
+comment on column public.queue_items.dj_position is 'set by the DJ''s reorder: positioned songs play before unpositioned ones, in this order';
+
+create unique index queue_items_one_playing on public.queue_items (session_id) where status = 'playing';
+create unique index queue_items_no_duplicates on public.queue_items (session_id, track_key) where status in ('queued', 'playing');
+create index queue_items_queued on public.queue_items (session_id, added_by) where status = 'queued';
+create index queue_items_history on public.queue_items (session_id, started_at desc) where status in ('played', 'skipped');
+create index queue_items_track on public.queue_items (session_id, track_key, ended_at);
+create index queue_items_added_by on public.queue_items (added_by);
+create index queue_items_removed_by on public.queue_items (removed_by);
+
+revoke all on public.queue_items from anon, authenticated, service_role;
+grant select on public.queue_items to authenticated;
+grant insert (session_id, title, artist, album_art_url, duration_ms, provider, provider_ref) on public.queue_items to authenticated;
+grant select, insert, update, delete on public.queue_items to service_role;
+alter table public.queue_items enable row level security;
+
+create table public.queue_votes (
+  item_id bigint not null references public.queue_items (id) on delete cascade,
+  user_id uuid not null references public.profiles (id) on delete cascade,
+  value smallint not null constraint queue_votes_value check (value in (-1, 1)),
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  primary key (item_id, user_id)
+);
+comment on table public.queue_votes is 'One vote per user per song: 1 up, -1 down. Delete to withdraw.';
+create index queue_votes_user on public.queue_votes (user_id);
+
+revoke all on public.queue_votes from anon, authenticated, service_role;
+grant select, delete on public.queue_votes to authenticated;
+grant insert (item_id, value), update (value) on public.queue_votes to authenticated;
+grant select, insert, update, delete on public.queue_votes to service_role;
+alter table public.queue_votes enable row level security;
+
+create table public.skip_votes (
+  item_id bigint not null references public.queue_items (id) on delete cascade,
+  user_id uuid not null references public.profiles (id) on delete cascade,
+  created_at timestamptz not null default now(),
+  primary key (item_id, user_id)
+);
+comment on table public.skip_votes is 'Listeners voting to skip the playing song; written by vote_skip().';
+create index skip_votes_user on public.skip_votes (user_id);
+
+revoke all on public.skip_votes from anon, authenticated, service_role;
+grant select on public.skip_votes to authenticated;
+grant select, insert, delete on public.skip_votes to service_role;
+alter table public.skip_votes enable row level security;
+
+create table public.dj_fallback_tracks (
+  dj_id uuid not null references public.profiles (id) on delete cascade,
+  position int not null check (position >= 0),
+  title text not null check (char_length(btrim(title)) between 1 and 200),
+  artist text not null check (char_length(btrim(artist)) between 1 and 200),
+  album_art_url text check (album_art_url ~ '^https?://'),
+  duration_ms int not null check (duration_ms > 0),
+  provider text not null check (provider in ('spotify', 'apple_music', 'youtube', 'isrc', 'other')),
+  provider_ref text not null check (char_length(provider_ref) between 1 and 200),
+  primary key (dj_id, position)
+);
+comment on table public.dj_fallback_tracks is 'A DJ''s fallback list: what plays, in position order, when the queue runs dry.';
+
+revoke all on public.dj_fallback_tracks from anon, authenticated, service_role;
+grant select, insert, update, delete on public.dj_fallback_tracks to authenticated, service_role;
+alter table public.dj_fallback_tracks enable row level security;
+
+create function private.dj_fallback_tracks_owner() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  new.dj_id := coalesce((select auth.uid()), new.dj_id);
+  return new;
+end;
+$$;
+
+create trigger dj_fallback_tracks_owner
+before insert on public.dj_fallback_tracks
+for each row execute function private.dj_fallback_tracks_owner();
+
+------------------------------------------------------------------------------
+-- Adding songs: the rules
+------------------------------------------------------------------------------
+create function private.queue_items_enforce_add_rules() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_uid uuid := (select auth.uid());
+  v_session public.sessions;
+  v_user_cap int;
+  v_last_played timestamptz;
+begin
+  new.added_by := coalesce(v_uid, new.added_by);
+  new.status := 'queued';
+  new.title := btrim(new.title);
+  new.artist := btrim(new.artist);
+  select * into v_session from public.sessions s where s.id = new.session_id;
+  if not found or v_session.status <> 'live' then
+    raise exception using errcode = 'PT409', message = 'the queue is closed: this session is not live';
+  end if;
+
+  if v_uid is not null and v_uid <> v_session.dj_id then
+    if not exists (select 1 from public.session_participants p
+                   where p.session_id = new.session_id and p.user_id = v_uid and p.left_at is null) then
+      raise exception using errcode = 'PT403', message = 'join the session to add songs';
+    end if;
+    if v_session.queue_locked or not v_session.listeners_can_add then
+      raise exception using errcode = 'PT403', message = 'the DJ is not taking requests right now';
+    end if;
+    if new.duration_ms > v_session.max_song_duration_seconds * 1000 then
+      raise exception using errcode = 'PT422',
+        message = format('songs may last at most %s min here', round(v_session.max_song_duration_seconds / 60.0, 1));
+    end if;
+    v_user_cap := least(v_session.max_songs_per_user, (private.plan_of(v_uid)).max_queued_songs_per_listener);
+    if (select count(*) from public.queue_items q
+        where q.session_id = new.session_id and q.added_by = v_uid and q.status = 'queued') >= v_user_cap then
+      raise exception using errcode = 'PT403', message = format('you already have %s songs in the queue', v_user_cap);
+    end if;
+    if (select count(*) from public.queue_items q where q.session_id = new.session_id and q.status = 'queued')
+       >= (private.plan_of(v_session.dj_id)).max_queue_length then
+      raise exception using errcode = 'PT409', message = 'the queue is full';
+    end if;
+  end if;
+
+  if exists (select 1 from public.queue_items q
+             where q.session_id = new.session_id and q.track_key = new.provider || ':' || lower(new.provider_ref)
+               and q.status in ('queued', 'playing')) then
+    raise exception using errcode = 'PT409', message = 'this song is already in the queue';
+  end if;
+  select max(q.ended_at) into v_last_played from public.queue_items q
+  where q.session_id = new.session_id and q.track_key = new.provider || ':' || lower(new.provider_ref)
+    and q.status in ('played', 'skipped');
+  if v_last_played > now() - make_interval(mins => v_session.replay_cooldown_minutes) then
+    raise exception using errcode = 'PT409',
+      message = format('this song played %s min ago; it can come back after %s min',
+                       floor(extract(epoch from now() - v_last_played) / 60)::int, v_session.replay_cooldown_minutes);
+  end if;
+  return new;
+end;
+$$;
+
+create trigger queue_items_enforce_add_rules
+before insert on public.queue_items
+for each row execute function private.queue_items_enforce_add_rules();
+
+------------------------------------------------------------------------------
+-- Votes: the rules, and exact tallies kept under the song's row lock
+------------------------------------------------------------------------------
+create function private.queue_votes_enforce_rules() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_uid uuid := (select auth.uid());
+  v_item record;
+begin
+  new.user_id := coalesce(v_uid, new.user_id);
+  new.updated_at := now();
+  select q.status, s.voting_enabled, s.status as session_status, q.session_id into v_item
+  from public.queue_items q join public.sessions s on s.id = q.session_id
+  where q.id = new.item_id;
+  if not found then
+    raise exception using errcode = 'PT404', message = 'song not found';
+  end if;
+  if v_item.session_status <> 'live' or v_item.status not in ('queued', 'playing') then
+    raise exception using errcode = 'PT409', message = 'voting on this song is over';
+  end if;
+  if not v_item.voting_enabled then
+    raise exception using errcode = 'PT403', message = 'the DJ has turned voting off';
+  end if;
+  if not exists (select 1 from public.session_participants p
+                 where p.session_id = v_item.session_id and p.user_id = new.user_id and p.left_at is null) then
+    raise exception using errcode = 'PT403', message = 'join the session to vote';
+  end if;
+  return new;
+end;
+$$;
+
+create trigger queue_votes_enforce_rules
+before insert or update on public.queue_votes
+for each row execute function private.queue_votes_enforce_rules();
+
+create function private.queue_votes_maintain_tally() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_old smallint := case when tg_op in ('UPDATE', 'DELETE') then old.value else 0 end;
+  v_new smallint := case when tg_op in ('INSERT', 'UPDATE') then new.value else 0 end;
+begin
+  if v_old = v_new then
+    return null;
+  end if;
+  update public.queue_items
+  set up_votes = up_votes + (v_new = 1)::int - (v_old = 1)::int,
+      down_votes = down_votes + (v_new = -1)::int - (v_old = -1)::int
+  where id = coalesce(new.item_id, old.item_id);
+  return null;
+end;
+$$;
+
+create trigger queue_votes_maintain_tally
+after insert or update or delete on public.queue_votes
+for each row execute function private.queue_votes_maintain_tally();
+
+------------------------------------------------------------------------------
+-- Play order. One rule for what advance() plays next and for the queue the app
+-- shows:
+--   1. pinned songs (DJ's "play next"), earliest pin first;
+--   2. songs the DJ positioned by reordering, in that order;
+--   3. the rest. Fairness on: songs fall into score bands of 2 votes (0-1,
+--      2-3, ...; -2 to -1, ...), higher band first; within a band contributors
+--      take turns: a song's turn is how many of its contributor's songs have
+--      played (or are playing) this session plus its place among that
+--      contributor's queued songs (best score, then earliest); lower turn
+--      first, then higher score, then earlier added. Fairness off: higher
+--      score, then earlier added.
+------------------------------------------------------------------------------
+create function private.queue_order(p_session_id uuid)
+returns table (item_id bigint, play_rank bigint)
+language sql stable
+set search_path = ''
+as $$
+  with settings as (
+    select s.fairness_enabled as fair from public.sessions s where s.id = p_session_id
+  ),
+  turns_used as (
+    select q.added_by, count(*) as n
+    from public.queue_items q
+    where q.session_id = p_session_id and q.status in ('playing', 'played', 'skipped')
+    group by q.added_by
+  ),
+  queued as (
+    select q.id, q.score, q.pinned_at, q.dj_position,
+           row_number() over (partition by q.added_by order by q.score desc, q.id) + coalesce(t.n, 0) as turn
+    from public.queue_items q
+    left join turns_used t on t.added_by is not distinct from q.added_by
+    where q.session_id = p_session_id and q.status = 'queued'
+  )
+  select q.id,
+         row_number() over (order by q.pinned_at nulls last, q.dj_position nulls last,
+                                     case when st.fair then floor(q.score / 2.0) end desc nulls last,
+                                     case when st.fair then q.turn end nulls last,
+                                     q.score desc, q.id)
+  from queued q cross join settings st
+$$;
+comment on function private.queue_order(uuid) is 'The play order of a session''s queued songs (rank 1 plays next); the rule is spelled out above.';
+grant execute on function private.queue_order(uuid) to authenticated;
+
+------------------------------------------------------------------------------
+-- Advancing: the playing song ends, the next one starts
+------------------------------------------------------------------------------
+-- Finish the playing song (as played or skipped) and start the next: the queue's
+-- first by queue_order, else the DJ's fallback list. The caller holds the
+-- session lock, so concurrent advances run one after the other.
+create function private.advance_locked(p_session public.sessions, p_outcome public.queue_item_status)
+returns public.queue_items
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_next_id bigint;
+  v_fallback public.dj_fallback_tracks;
+  v_item public.queue_items;
+begin
+  update public.queue_items q set status = p_outcome, ended_at = now()
+  where q.session_id = p_session.id and q.status = 'playing';
+
+  select o.item_id into v_next_id from private.queue_order(p_session.id) o order by o.play_rank limit 1;
+
+  if v_next_id is null and p_session.fallback_enabled then
+    -- The first fallback track not played within the cooldown, in list order.
+    select f.* into v_fallback from public.dj_fallback_tracks f
+    where f.dj_id = p_session.dj_id
+      and not exists (select 1 from public.queue_items q
+                      where q.session_id = p_session.id and q.track_key = f.provider || ':' || lower(f.provider_ref)
+                        and (q.status = 'queued' or q.ended_at > now() - make_interval(mins => p_session.replay_cooldown_minutes)))
+    order by f.position
+    limit 1;
+    if found then
+      insert into public.queue_items (session_id, added_by, title, artist, album_art_url, duration_ms, provider,
+                                      provider_ref, from_fallback)
+      values (p_session.id, p_session.dj_id, v_fallback.title, v_fallback.artist, v_fallback.album_art_url,
+              v_fallback.duration_ms, v_fallback.provider, v_fallback.provider_ref, true)
+      returning id into v_next_id;
+    end if;
+  end if;
+
+  if v_next_id is null then
+    return null;  -- nothing to play
+  end if;
+  update public.queue_items q set status = 'playing', started_at = now(), skip_votes = 0
+  where q.id = v_next_id
+  returning * into v_item;
+  return v_item;
+end;
+$$;
+
+-- p_expected_item_id: the song the caller believes is playing. If another song
+-- is playing by now (a retry, or a second device), nothing changes and the
+-- current song is returned: one track end advances the queue once.
+create function private.advance(p_session_id uuid, p_expected_item_id bigint, p_outcome public.queue_item_status)
+returns public.queue_items
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_uid uuid := (select auth.uid());
+  v_session public.sessions := private.lock_session(p_session_id);
+  v_current public.queue_items;
+begin
+  if v_uid is not null and v_uid <> v_session.dj_id then
+    raise exception using errcode = 'PT403', message = 'only the session''s DJ can do this';
+  end if;
+  if v_session.status <> 'live' then
+    raise exception using errcode = 'PT409', message = 'this session is not live';
+  end if;
+  select * into v_current from public.queue_items q where q.session_id = p_session_id and q.status = 'playing';
+  if p_expected_item_id is not null and v_current.id is distinct from p_expected_item_id then
+    return v_current;
+  end if;
+  return private.advance_locked(v_session, p_outcome);
+end;
+$$;
+grant execute on function private.advance(uuid, bigint, public.queue_item_status) to authenticated, service_role, openparty_worker;
+
+------------------------------------------------------------------------------
+-- Skip votes. The threshold grows with the log of the active listeners:
+--   threshold = min(active, max(2, ceil(2 * ln(active + 1))))
+-- where active = present listeners seen (joined, pinged or chatted) in the last
+-- 2 minutes. 1 listener: 1; 3: 3; 10: 5; 100: 10; 1,000: 14; 10,000: 19.
+-- Only votes of active listeners count.
+------------------------------------------------------------------------------
+create function private.skip_threshold(p_active int) returns int
+language sql immutable
+set search_path = ''
+as $$ select greatest(1, least(p_active, greatest(2, ceil(2 * ln(p_active + 1))::int))) $$;
+
+-- Security definer: counts every listener's skip votes, which RLS hides from each other.
+create function private.skip_progress(p_item_id bigint, p_session_id uuid, out votes int, out threshold int)
+language sql stable security definer
+set search_path = ''
+as $$
+  select
+    (select count(*)::int from public.skip_votes v
+       join public.session_participants p on p.session_id = p_session_id and p.user_id = v.user_id
+      where v.item_id = p_item_id and p.left_at is null and p.last_seen_at > now() - interval '2 minutes'),
+    private.skip_threshold((select count(*)::int from public.session_participants p
+                             where p.session_id = p_session_id and p.left_at is null
+                               and p.last_seen_at > now() - interval '2 minutes'))
+$$;
+
+create function private.vote_skip(p_session_id uuid) returns jsonb
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_uid uuid := private.require_user();
+  v_session public.sessions := private.lock_session(p_session_id);
+  v_item public.queue_items;
+  v_progress record;
+begin
+  if v_session.status <> 'live' then
+    raise exception using errcode = 'PT409', message = 'this session is not live';
+  end if;
+  update public.session_participants p set last_seen_at = now()
+  where p.session_id = p_session_id and p.user_id = v_uid and p.left_at is null;
+  if not found then
+    raise exception using errcode = 'PT403', message = 'join the session to vote';
+  end if;
+  select * into v_item from public.queue_items q where q.session_id = p_session_id and q.status = 'playing';
+  if not found then
+    raise exception using errcode = 'PT409', message = 'nothing is playing';
+  end if;
+  insert into public.skip_votes (item_id, user_id) values (v_item.id, v_uid) on conflict do nothing;
+  v_progress := private.skip_progress(v_item.id, p_session_id);
+  update public.queue_items q set skip_votes = v_progress.votes where q.id = v_item.id;
+  perform private.broadcast('session:' || p_session_id, 'skip_votes', jsonb_build_object(
+    'item_id', v_item.id, 'votes', v_progress.votes, 'threshold', v_progress.threshold));
+  if v_progress.votes >= v_progress.threshold then
+    perform private.advance_locked(v_session, 'skipped');
+    return jsonb_build_object('item_id', v_item.id, 'votes', v_progress.votes, 'threshold', v_progress.threshold,
+                              'skipped', true);
+  end if;
+  return jsonb_build_object('item_id', v_item.id, 'votes', v_progress.votes, 'threshold', v_progress.threshold,
+                            'skipped', false);
+end;
+$$;
+
+------------------------------------------------------------------------------
+-- DJ queue controls
+------------------------------------------------------------------------------
+create function private.remove_from_queue(p_item_id bigint) returns public.queue_items
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_uid uuid := private.require_user();
+  v_item public.queue_items;
+begin
+  select q.* into v_item from public.queue_items q where q.id = p_item_id for update;
+  if not found then
+    raise exception using errcode = 'PT404', message = 'song not found';
+  end if;
+  if v_item.added_by is distinct from v_uid
+     and not exists (select 1 from public.sessions s where s.id = v_item.session_id and s.dj_id = v_uid) then
+    raise exception using errcode = 'PT403', message = 'only the DJ or whoever added it can remove a song';
+  end if;
+  if v_item.status <> 'queued' then
+    raise exception using errcode = 'PT409', message = format('this song is %s, not queued', v_item.status);
+  end if;
+  update public.queue_items q set status = 'removed', ended_at = now(), removed_by = v_uid
+  where q.id = p_item_id returning * into v_item;
+  return v_item;
+end;
+$$;
+
+create function private.pin_next(p_item_id bigint, p_pinned boolean) returns public.queue_items
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_item public.queue_items;
+begin
+  select q.* into v_item from public.queue_items q where q.id = p_item_id;
+  if not found then
+    raise exception using errcode = 'PT404', message = 'song not found';
+  end if;
+  perform private.lock_own_session(v_item.session_id);
+  update public.queue_items q set pinned_at = case when p_pinned then now() end
+  where q.id = p_item_id and q.status = 'queued'
+  returning * into v_item;
+  if not found then
+    raise exception using errcode = 'PT409', message = 'only a queued song can be pinned';
+  end if;
+  return v_item;
+end;
+$$;
+
+-- The listed songs play first, in this order; the others follow by the rule.
+create function private.reorder_queue(p_session_id uuid, p_item_ids bigint[]) returns int
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_positioned int;
+begin
+  perform private.lock_own_session(p_session_id);
+  update public.queue_items q set dj_position = null
+  where q.session_id = p_session_id and q.status = 'queued' and q.dj_position is not null
+    and not (q.id = any (p_item_ids));
+  update public.queue_items q set dj_position = o.n
+  from unnest(p_item_ids) with ordinality as o(id, n)
+  where q.id = o.id and q.session_id = p_session_id and q.status = 'queued';
+  get diagnostics v_positioned = row_count;
+  perform private.broadcast('session:' || p_session_id, 'queue_reordered', jsonb_build_object('item_ids', p_item_ids));
+  return v_positioned;
+end;
+$$;
+
+------------------------------------------------------------------------------
+-- Realtime: queue changes, tallies (one small event per vote), track changes
+------------------------------------------------------------------------------
+create function private.queue_items_broadcast() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_topic text := 'session:' || new.session_id;
+  v_item jsonb := jsonb_build_object(
+    'id', new.id, 'session_id', new.session_id, 'added_by', new.added_by, 'title', new.title, 'artist', new.artist,
+    'album_art_url', new.album_art_url, 'duration_ms', new.duration_ms, 'provider', new.provider,
+    'provider_ref', new.provider_ref, 'status', new.status, 'score', new.score, 'up_votes', new.up_votes,
+    'down_votes', new.down_votes, 'pinned_at', new.pinned_at, 'from_fallback', new.from_fallback,
+    'started_at', new.started_at);
+begin
+  if tg_op = 'INSERT' then
+    if not new.from_fallback then
+      perform private.broadcast(v_topic, 'queue_item_added', v_item);
+    end if;
+  elsif new.status is distinct from old.status then
+    perform private.broadcast(v_topic, case new.status when 'playing' then 'now_playing' else 'queue_item_status' end,
+                              v_item || jsonb_build_object('ended_at', new.ended_at));
+  elsif (new.up_votes, new.down_votes) is distinct from (old.up_votes, old.down_votes) then
+    perform private.broadcast(v_topic, 'queue_item_votes', jsonb_build_object(
+      'id', new.id, 'up_votes', new.up_votes, 'down_votes', new.down_votes, 'score', new.score));
+  elsif new.pinned_at is distinct from old.pinned_at then
+    perform private.broadcast(v_topic, 'queue_item_pinned', jsonb_build_object('id', new.id, 'pinned_at', new.pinned_at));
+  end if;
+  return null;
+end;
+$$;
+
+create trigger queue_items_broadcast
+after insert or update of status, up_votes, down_votes, pinned_at on public.queue_items
+for each row execute function private.queue_items_broadcast();
+
+-- The settings broadcast now carries the queue settings too.
+create function private.session_settings(p_session public.sessions) returns jsonb
+language sql immutable
+set search_path = ''
+as $$
+  select jsonb_build_object(
+    'session_id', p_session.id, 'title', p_session.title, 'description', p_session.description,
+    'cover_url', p_session.cover_url, 'genres', p_session.genres, 'max_participants', p_session.max_participants,
+    'voting_enabled', p_session.voting_enabled, 'tips_enabled', p_session.tips_enabled,
+    'chat_enabled', p_session.chat_enabled, 'slow_mode_seconds', p_session.slow_mode_seconds,
+    'followers_only_chat', p_session.followers_only_chat, 'queue_locked', p_session.queue_locked,
+    'listeners_can_add', p_session.listeners_can_add, 'max_songs_per_user', p_session.max_songs_per_user,
+    'max_song_duration_seconds', p_session.max_song_duration_seconds,
+    'replay_cooldown_minutes', p_session.replay_cooldown_minutes, 'fairness_enabled', p_session.fairness_enabled,
+    'fallback_enabled', p_session.fallback_enabled)
+$$;
+comment on function private.session_settings(public.sessions) is 'The settings a session_updated event carries.';
+
+create or replace function private.sessions_broadcast() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_topic text := 'session:' || new.id;
+begin
+  if new.status is distinct from old.status then
+    perform private.broadcast(v_topic, case new.status when 'live' then 'session_live' else 'session_ended' end,
+      jsonb_build_object('session_id', new.id, 'status', new.status, 'end_reason', new.end_reason,
+                         'started_at', new.started_at, 'ended_at', new.ended_at));
+    return null;
+  end if;
+  if new.listener_count is distinct from old.listener_count then
+    perform private.broadcast(v_topic, 'listener_count',
+      jsonb_build_object('listener_count', new.listener_count, 'peak_listener_count', new.peak_listener_count));
+  end if;
+  if private.session_settings(new) is distinct from private.session_settings(old) then
+    perform private.broadcast(v_topic, 'session_updated', private.session_settings(new));
+  end if;
+  return null;
+end;
+$$;
+
+------------------------------------------------------------------------------
+-- Reads: the queue in play order with tallies and your vote; now playing
+------------------------------------------------------------------------------
+create function public.session_queue(p_session_id uuid)
+returns table (id bigint, play_rank bigint, title text, artist text, album_art_url text, duration_ms int,
+               provider text, provider_ref text, added_by uuid, added_by_username text, up_votes int,
+               down_votes int, score int, my_vote smallint, pinned boolean, added_at timestamptz)
+language sql stable security invoker
+set search_path = ''
+as $$
+  select q.id, o.play_rank, q.title, q.artist, q.album_art_url, q.duration_ms, q.provider, q.provider_ref,
+         q.added_by, p.username, q.up_votes, q.down_votes, q.score, v.value, q.pinned_at is not null, q.added_at
+  from private.queue_order(p_session_id) o
+  join public.queue_items q on q.id = o.item_id
+  left join public.profiles p on p.id = q.added_by
+  left join public.queue_votes v on v.item_id = q.id and v.user_id = (select auth.uid())
+  where q.session_id in (select private.my_session_ids())
+  order by o.play_rank
+$$;
+comment on function public.session_queue(uuid) is 'The queue in play order (rank 1 plays next) with tallies and your own vote.';
+
+create function public.now_playing(p_session_id uuid)
+returns table (id bigint, title text, artist text, album_art_url text, duration_ms int, provider text,
+               provider_ref text, added_by uuid, started_at timestamptz, position_ms bigint, server_time timestamptz,
+               skip_votes int, skip_threshold int)
+language sql stable security invoker
+set search_path = ''
+as $$
+  select q.id, q.title, q.artist, q.album_art_url, q.duration_ms, q.provider, q.provider_ref, q.added_by,
+         q.started_at, (extract(epoch from clock_timestamp() - q.started_at) * 1000)::bigint, clock_timestamp(),
+         sp.votes, sp.threshold
+  from public.queue_items q
+  cross join lateral private.skip_progress(q.id, q.session_id) sp
+  where q.session_id = p_session_id and q.status = 'playing'
+$$;
+comment on function public.now_playing(uuid) is 'The playing song, when it started, its position for late joiners, and skip-vote progress.';
+grant execute on function private.skip_progress(bigint, uuid), private.skip_threshold(int) to authenticated;
+
+------------------------------------------------------------------------------
+-- The public RPC surface
+------------------------------------------------------------------------------
+create function public.vote(p_item_id bigint, p_value int)
+returns public.queue_items language plpgsql security invoker set search_path = ''
+as $$
+declare
+  v_item public.queue_items;
+begin
+  if p_value = 0 then
+    delete from public.queue_votes v where v.item_id = p_item_id and v.user_id = (select auth.uid());
+  elsif p_value in (-1, 1) then
+    insert into public.queue_votes as v (item_id, value) values (p_item_id, p_value)
+    on conflict (item_id, user_id) do update set value = excluded.value where v.value <> excluded.value;
+  else
+    raise exception using errcode = 'PT422', message = 'a vote is 1 (up), -1 (down) or 0 (withdraw)';
+  end if;
+  select * into v_item from public.queue_items q where q.id = p_item_id;
+  return v_item;
+end;
+$$;
+comment on function public.vote(bigint, int) is 'Vote on a song: 1 up, -1 down, 0 withdraw. Returns the song with its tallies.';
+
+create function public.advance(p_session_id uuid, p_expected_item_id bigint default null)
+returns public.queue_items language sql security invoker set search_path = ''
+as $$ select * from private.advance(p_session_id, p_expected_item_id, 'played') $$;
+comment on function public.advance(uuid, bigint) is 'DJ: the playing song ended; start the next. Pass the id you think is playing: a stale call changes nothing.';
+
+create function public.skip(p_session_id uuid, p_expected_item_id bigint default null)
+returns public.queue_items language sql security invoker set search_path = ''
+as $$ select * from private.advance(p_session_id, p_expected_item_id, 'skipped') $$;
+comment on function public.skip(uuid, bigint) is 'DJ: skip the playing song and start the next.';
+
+create function public.vote_skip(p_session_id uuid)
+returns jsonb language sql security invoker set search_path = ''
+as $$ select private.vote_skip(p_session_id) $$;
+comment on function public.vote_skip(uuid) is 'Listener: vote to skip the playing song. Returns {item_id, votes, threshold, skipped}.';
+
+create function public.remove_from_queue(p_item_id bigint)
+returns public.queue_items language sql security invoker set search_path = ''
+as $$ select * from private.remove_from_queue(p_item_id) $$;
+
+create function public.pin_next(p_item_id bigint, p_pinned boolean default true)
+returns public.queue_items language sql security invoker set search_path = ''
+as $$ select * from private.pin_next(p_item_id, p_pinned) $$;
+
+create function public.reorder_queue(p_session_id uuid, p_item_ids bigint[])
+returns int language sql security invoker set search_path = ''
+as $$ select private.reorder_queue(p_session_id, p_item_ids) $$;
+
+do $grants$
+declare
+  v_fn text;
+begin
+  foreach v_fn in array array[
+    'private.vote_skip(uuid)', 'private.remove_from_queue(bigint)', 'private.pin_next(bigint, boolean)',
+    'private.reorder_queue(uuid, bigint[])',
+    'public.vote(bigint, int)', 'public.advance(uuid, bigint)', 'public.skip(uuid, bigint)', 'public.vote_skip(uuid)',
+    'public.remove_from_queue(bigint)', 'public.pin_next(bigint, boolean)', 'public.reorder_queue(uuid, bigint[])',
+    'public.session_queue(uuid)', 'public.now_playing(uuid)'
+  ] loop
+    execute format('revoke all on function %s from public, anon', v_fn);
+    execute format('grant execute on function %s to authenticated', v_fn);
+  end loop;
+end
+$grants$;
