@@ -8,9 +8,10 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
-from functions import health
+from functions import health, money, webhooks
 from openparty.db import edge_conninfo, make_pool
 from openparty.settings import Settings, get_settings
+from openparty.stripe_gateway import StripeGateway
 from openparty.user_tokens import TokenVerifier
 
 log = logging.getLogger("openparty.functions")
@@ -26,12 +27,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async with httpx.AsyncClient() as http:
             app.state.http = http
             app.state.token_verifier = TokenVerifier(settings, http)
+            app.state.stripe = StripeGateway(settings) if settings.stripe_secret_key else None
             yield
         await app.state.pool.close()
 
     app = FastAPI(title="OpenParty functions", lifespan=lifespan)
     app.state.settings = settings
     app.include_router(health.router)
+    app.include_router(webhooks.router)
+    app.include_router(money.router)
     return app
 
 

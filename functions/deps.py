@@ -46,3 +46,34 @@ async def current_user(
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 PoolDep = Annotated[AsyncConnectionPool, Depends(get_pool)]
 UserDep = Annotated[User, Depends(current_user)]
+
+
+def database_refusal(exc: Exception) -> HTTPException | None:
+    """A rule in Postgres refused the request (SQLSTATE PTxyz): HTTP xyz, its message."""
+    sqlstate = getattr(exc, "sqlstate", None) or ""
+    if sqlstate.startswith("PT") and sqlstate[2:].isdigit():
+        diag = getattr(exc, "diag", None)
+        message = diag.message_primary if diag is not None else str(exc)
+        return HTTPException(int(sqlstate[2:]), detail={"error": "refused", "message": message})
+    return None
+
+
+async def read_body_within(request: Request, limit: int) -> bytes:
+    """The raw body, refusing (413) anything larger than limit without reading it all."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail={"error": "body_too_large"})
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail={"error": "body_too_large"})
+    return bytes(body)
+
+
+def stripe_gateway(request: Request):
+    gateway = request.app.state.stripe
+    if gateway is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            detail={"error": "not_configured", "message": "Stripe is not configured"})
+    return gateway

@@ -14,6 +14,7 @@ def make_pool(conninfo: str, settings: Settings, *, name: str) -> AsyncConnectio
         conninfo,
         min_size=settings.db_pool_min_size,
         max_size=settings.db_pool_max_size,
+        timeout=settings.db_pool_timeout_seconds,
         kwargs={"autocommit": True, "row_factory": dict_row, "application_name": name},
         open=False,
         name=name,

@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     worker_database_url: str | None = None
     db_pool_min_size: int = 1
     db_pool_max_size: int = 10
+    db_pool_timeout_seconds: float = 10.0
     local_pg_port: int | None = None
 
     # Supabase Auth: HS256 with the project's JWT secret, or the project's JWKS
@@ -34,12 +35,44 @@ class Settings(BaseSettings):
     jwt_audience: str = "authenticated"
     jwks_cache_seconds: int = 600
 
-    @field_validator("supabase_jwt_secret")
+    # Stripe. Webhook secrets: comma-separated, so a rotated secret and its
+    # successor both verify during the switch.
+    stripe_secret_key: SecretStr | None = None
+    stripe_webhook_secrets: SecretStr | None = None
+    stripe_connect_webhook_secrets: SecretStr | None = None
+    stripe_webhook_tolerance_seconds: int = 300
+    stripe_api_base: str | None = None  # tests and local fakes only
+    platform_fee_bps: int = Field(default=1000, ge=0, le=5000)
+    stripe_price_premium: str | None = None
+    stripe_price_dj_pro: str | None = None
+    connect_refresh_url: str = "openparty://payouts/refresh"
+    connect_return_url: str = "openparty://payouts/return"
+    checkout_success_url: str = "https://openparty.app/premium/success"
+    checkout_cancel_url: str = "https://openparty.app/premium"
+
+    # RevenueCat: the Authorization header value set in its dashboard, and the
+    # environment this deployment accepts (SANDBOX events are kept apart).
+    revenuecat_webhook_authorization: SecretStr | None = None
+    revenuecat_environment: str = Field(default="PRODUCTION", pattern="^(PRODUCTION|SANDBOX)$")
+
+    max_webhook_body_bytes: int = 512 * 1024
+
+    @field_validator("supabase_jwt_secret", "stripe_secret_key", "stripe_webhook_secrets",
+                     "stripe_connect_webhook_secrets", "revenuecat_webhook_authorization")
     @classmethod
     def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and value.get_secret_value().strip().lower() in PLACEHOLDERS:
             raise ValueError("is a placeholder: set the real secret or leave it unset")
         return value
+
+    @staticmethod
+    def secret_list(value: SecretStr | None) -> list[str]:
+        if value is None:
+            return []
+        return [part.strip() for part in value.get_secret_value().split(",") if part.strip()]
+
+    def stripe_price_for(self, plan_id: str) -> str | None:
+        return {"premium": self.stripe_price_premium, "dj_pro": self.stripe_price_dj_pro}.get(plan_id)
 
     @property
     def jwks_url(self) -> str | None:

@@ -22,7 +22,8 @@ async def test_readyz_is_503_with_a_pending_migration(db):
 
 
 async def test_readyz_is_503_when_the_database_is_unreachable(db):
-    async with client_for(db, edge_database_url="postgresql://nobody@127.0.0.1:1/nothing?connect_timeout=1") as client:
+    async with client_for(db, db_pool_timeout_seconds=2,
+                          edge_database_url="postgresql://nobody@127.0.0.1:1/nothing?connect_timeout=1") as client:
         assert (await client.get("/healthz")).status_code == 200
         ready = await client.get("/readyz")
     assert ready.status_code == 503

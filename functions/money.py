@@ -1,0 +1,137 @@
+"""What the app calls for money: create-tip, dj-connect (payout onboarding) and
+web checkout. Each verifies the user's token, validates the body, lets one SQL
+function decide, and talks to Stripe."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+from uuid import UUID
+
+import psycopg
+import stripe
+from fastapi import APIRouter, Depends, HTTPException, status
+from pydantic import BaseModel, Field
+
+from functions.deps import PoolDep, SettingsDep, UserDep, database_refusal, stripe_gateway
+from openparty import queries
+from openparty.stripe_gateway import StripeGateway
+
+log = logging.getLogger("openparty.money")
+router = APIRouter(tags=["money"])
+Gateway = Annotated[StripeGateway, Depends(stripe_gateway)]
+
+
+class TipRequest(BaseModel):
+    session_id: UUID
+    amount: int = Field(gt=0, le=10_000_000, description="minor units (cents)")
+    currency: str = Field(pattern=r"^[A-Za-z]{3}$")
+    message: str = Field(default="", max_length=140)
+    idempotency_key: str = Field(min_length=8, max_length=100, pattern=r"^[A-Za-z0-9_\-:.]+$")
+
+
+class TipResponse(BaseModel):
+    tip_id: UUID
+    status: str
+    amount: int
+    currency: str
+    platform_fee: int
+    payment_intent_id: str
+    client_secret: str
+
+
+class ConnectResponse(BaseModel):
+    stripe_account_id: str
+    onboarding_url: str
+    expires_at: int
+    charges_enabled: bool
+    payouts_enabled: bool
+
+
+class CheckoutRequest(BaseModel):
+    plan_id: str = Field(pattern=r"^(premium|dj_pro)$")
+
+
+class CheckoutResponse(BaseModel):
+    checkout_session_id: str
+    url: str
+
+
+async def one_row(pool, query: str, params: dict[str, Any]) -> dict[str, Any] | None:
+    """Run one private function; a rule's refusal becomes its HTTP error."""
+    try:
+        async with pool.connection() as conn:
+            return await (await conn.execute(query, params)).fetchone()
+    except psycopg.Error as exc:
+        refusal = database_refusal(exc)
+        if refusal is not None:
+            raise refusal from exc
+        raise
+
+
+def stripe_failed(exc: stripe.StripeError) -> HTTPException:
+    log.error("stripe.request_failed error=%s", exc)
+    return HTTPException(status.HTTP_502_BAD_GATEWAY, detail={"error": "stripe_unavailable",
+                                                               "message": "payment provider error; retry"})
+
+
+@router.post("/tips", response_model=TipResponse)
+async def create_tip(body: TipRequest, user: UserDep, pool: PoolDep, settings: SettingsDep,
+                     gateway: Gateway) -> TipResponse:
+    """Tip the DJ of a live session you are in. The same idempotency_key returns
+    the same tip and PaymentIntent; confirm it in the app with client_secret."""
+    tip = await one_row(pool, queries.CREATE_TIP, {
+        "tipper_id": user.id, "session_id": body.session_id, "amount": body.amount,
+        "currency": body.currency.lower(), "message": body.message, "client_key": body.idempotency_key,
+        "fee_bps": settings.platform_fee_bps})
+    try:
+        intent = await gateway.tip_payment_intent(tip)
+    except stripe.StripeError as exc:
+        raise stripe_failed(exc) from exc
+    if tip["stripe_payment_intent_id"] is None:
+        tip = await one_row(pool, queries.ATTACH_PAYMENT_INTENT, {"tip_id": tip["id"], "payment_intent_id": intent.id})
+    log.info("tips.created tip=%s intent=%s", tip["id"], intent.id)
+    return TipResponse(tip_id=tip["id"], status=tip["status"], amount=tip["amount"], currency=tip["currency"],
+                       platform_fee=tip["platform_fee"], payment_intent_id=intent.id,
+                       client_secret=intent.client_secret)
+
+
+@router.post("/dj/connect", response_model=ConnectResponse)
+async def dj_connect(user: UserDep, pool: PoolDep, settings: SettingsDep, gateway: Gateway) -> ConnectResponse:
+    """Create (once) or reuse the DJ's Stripe connected account and return a
+    fresh onboarding link. Readiness arrives later from account.updated."""
+    account = await one_row(pool, queries.PAYOUT_ACCOUNT_OF, {"dj_id": user.id})
+    try:
+        if account is None or account["stripe_account_id"] is None:
+            created = await gateway.create_express_account(user.id, user.claims.get("email"))
+            account = await one_row(pool, queries.ATTACH_PAYOUT_ACCOUNT,
+                                    {"dj_id": user.id, "stripe_account_id": created.id})
+        link = await gateway.onboarding_link(account["stripe_account_id"], settings.connect_refresh_url,
+                                             settings.connect_return_url)
+    except stripe.StripeError as exc:
+        raise stripe_failed(exc) from exc
+    return ConnectResponse(stripe_account_id=account["stripe_account_id"], onboarding_url=link.url,
+                           expires_at=link.expires_at, charges_enabled=account["charges_enabled"],
+                           payouts_enabled=account["payouts_enabled"])
+
+
+@router.post("/checkout", response_model=CheckoutResponse)
+async def checkout(body: CheckoutRequest, user: UserDep, pool: PoolDep, settings: SettingsDep,
+                   gateway: Gateway) -> CheckoutResponse:
+    """A Stripe Checkout session for a web subscription to a plan."""
+    price_id = settings.stripe_price_for(body.plan_id)
+    if price_id is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            detail={"error": "not_configured", "message": f"no Stripe price for {body.plan_id}"})
+    try:
+        customer_id = (await one_row(pool, queries.STRIPE_CUSTOMER_OF, {"user_id": user.id}))["customer_id"]
+        if customer_id is None:
+            customer = await gateway.create_customer(user.id, user.claims.get("email"))
+            customer_id = (await one_row(pool, queries.ATTACH_STRIPE_CUSTOMER,
+                                         {"user_id": user.id, "customer_id": customer.id}))["customer_id"]
+        session = await gateway.subscription_checkout(
+            user_id=user.id, customer_id=customer_id, plan_id=body.plan_id, price_id=price_id,
+            success_url=settings.checkout_success_url, cancel_url=settings.checkout_cancel_url)
+    except stripe.StripeError as exc:
+        raise stripe_failed(exc) from exc
+    return CheckoutResponse(checkout_session_id=session.id, url=session.url)

@@ -1,0 +1,25 @@
+-- Money is readable by the people it concerns and written only by the webhook
+-- and create-tip functions (no insert/update/delete grants to the app).
+
+-- payout_accounts: the DJ's own.
+drop policy if exists payout_accounts_select on public.payout_accounts;
+create policy payout_accounts_select on public.payout_accounts
+  for select to authenticated
+  using (dj_id = (select auth.uid()));
+
+-- tips: the tipper and the DJ who received it.
+drop policy if exists tips_select on public.tips;
+create policy tips_select on public.tips
+  for select to authenticated
+  using (tipper_id = (select auth.uid()) or dj_id = (select auth.uid()));
+
+-- entitlements and stripe_customers: the user's own.
+drop policy if exists entitlements_select on public.entitlements;
+create policy entitlements_select on public.entitlements
+  for select to authenticated
+  using (user_id = (select auth.uid()));
+
+drop policy if exists stripe_customers_select on public.stripe_customers;
+create policy stripe_customers_select on public.stripe_customers
+  for select to authenticated
+  using (user_id = (select auth.uid()));
