@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import logging
 import os
 
@@ -49,7 +48,6 @@ async def serve(local: LocalDatabase, port: int, with_workers: bool) -> None:
 
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="info"))
     tasks = [asyncio.create_task(server.serve(), name="api")]
-    with_workers = with_workers and importlib.util.find_spec("workers.runner") is not None
     if with_workers:
         from workers.runner import run_forever
 

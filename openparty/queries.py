@@ -27,3 +27,30 @@ ATTACH_PAYOUT_ACCOUNT = "select * from private.attach_payout_account(%(dj_id)s, 
 # checkout
 STRIPE_CUSTOMER_OF = "select private.stripe_customer_of(%(user_id)s) as customer_id"
 ATTACH_STRIPE_CUSTOMER = "select private.attach_stripe_customer(%(user_id)s, %(customer_id)s) as customer_id"
+
+# Push dispatch and receipts (workers)
+PUSH_CLAIM = "select * from private.push_claim(%(worker)s, %(limit)s, make_interval(secs => %(lease_seconds)s))"
+PUSH_MARK_SENDING = "select private.push_mark_sending(%(delivery_ids)s)"
+PUSH_RECORD = "select private.push_record(%(results)s::jsonb)"
+PUSH_SETTLE = ("select private.push_settle(%(outbox_ids)s, %(max_attempts)s, "
+               "make_interval(secs => %(backoff_seconds)s))")
+PUSH_RELEASE = "select private.push_release(%(worker)s) as released"
+PUSH_RECEIPTS_DUE = "select * from private.push_receipts_due(make_interval(mins => %(min_age_minutes)s), %(limit)s)"
+PUSH_RECORD_RECEIPTS = "select private.push_record_receipts(%(receipts)s::jsonb) as disabled"
+
+# Cleanup (workers); each returns how many rows it handled
+END_SILENT_SESSIONS = "select private.end_silent_sessions(make_interval(secs => %(seconds)s), %(limit)s) as handled"
+END_ABANDONED_SESSIONS = "select private.end_abandoned_sessions(make_interval(mins => %(minutes)s), %(limit)s) as handled"
+END_STALE_SCHEDULED = "select private.end_stale_scheduled_sessions(make_interval(hours => %(hours)s), %(limit)s) as handled"
+CLOSE_IDLE_PARTICIPATIONS = ("select private.close_idle_participations(make_interval(mins => %(minutes)s), %(limit)s) "
+                             "as handled")
+ENQUEUE_SESSION_REMINDERS = ("select private.enqueue_session_reminders(make_interval(mins => %(minutes)s), %(limit)s) "
+                             "as handled")
+PURGE_NOTIFICATIONS = "select private.purge_notifications(make_interval(days => %(days)s), %(limit)s) as handled"
+
+# Reconciliation (workers)
+STALE_PENDING_TIPS = "select * from private.stale_pending_tips(make_interval(mins => %(minutes)s), %(limit)s)"
+RECONCILE_PAYMENT_INTENT = "select private.reconcile_payment_intent(%(payment_intent)s::jsonb) as outcome"
+CANCEL_UNSUBMITTED_TIPS = ("select private.cancel_unsubmitted_tips(make_interval(mins => %(minutes)s), %(limit)s) "
+                           "as handled")
+EXPIRE_ENTITLEMENTS = "select private.expire_entitlements(%(limit)s) as handled"

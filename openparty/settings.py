@@ -57,8 +57,34 @@ class Settings(BaseSettings):
 
     max_webhook_body_bytes: int = 512 * 1024
 
+    # Push through Expo. Without an access token nothing goes to Expo: the
+    # dispatcher records what it would have sent (logged deliveries).
+    expo_access_token: SecretStr | None = None
+    expo_push_url: str = "https://exp.host/--/api/v2/push/send"
+    expo_receipts_url: str = "https://exp.host/--/api/v2/push/getReceipts"
+    push_rate_per_second: float = Field(default=600, gt=0)
+    push_claim_size: int = Field(default=500, ge=1)
+    push_lease_seconds: int = 120
+    push_max_attempts: int = Field(default=5, ge=1)
+    push_backoff_seconds: float = 30
+    push_interval_seconds: float = 2
+    receipts_interval_seconds: float = 300
+    receipts_min_age_minutes: int = 15
+
+    # Cleanup and reconciliation (worker jobs).
+    cleanup_interval_seconds: float = 60
+    cleanup_batch_size: int = 500
+    heartbeat_timeout_seconds: int = 300
+    abandoned_after_minutes: int = 240
+    scheduled_grace_hours: int = 24
+    participant_idle_minutes: int = 10
+    reminder_lead_minutes: int = 15
+    notification_retention_days: int = 30
+    reconcile_interval_seconds: float = 600
+    reconcile_pending_tip_minutes: int = 60
+
     @field_validator("supabase_jwt_secret", "stripe_secret_key", "stripe_webhook_secrets",
-                     "stripe_connect_webhook_secrets", "revenuecat_webhook_authorization")
+                     "stripe_connect_webhook_secrets", "revenuecat_webhook_authorization", "expo_access_token")
     @classmethod
     def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and value.get_secret_value().strip().lower() in PLACEHOLDERS:

@@ -6,7 +6,7 @@ import threading
 import psycopg
 import pytest
 
-from tests.room import go_live, join, make_dj, refused, session_row
+from tests.room import go_live, join, make_dj, refused
 
 SEND = "insert into public.messages (session_id, body) values (%s, %s) returning *"
 

@@ -1,0 +1,1 @@
+"""The worker process: APScheduler jobs for push, receipts, cleanup and reconciliation."""

@@ -1,0 +1,53 @@
+"""What every job gets: settings, the worker's pool, the push sender, Stripe."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from psycopg_pool import AsyncConnectionPool
+
+from openparty.settings import Settings
+from openparty.stripe_gateway import StripeGateway
+from workers.expo import PushSender
+
+T = TypeVar("T")
+
+
+class RateLimiter:
+    """A token bucket: at most `rate` messages a second, bursting to one second's worth."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.tokens = rate
+        self.updated = time.monotonic()
+        self.lock = asyncio.Lock()
+
+    async def acquire(self, n: int) -> None:
+        async with self.lock:
+            while True:
+                now = time.monotonic()
+                self.tokens = min(self.rate, self.tokens + (now - self.updated) * self.rate)
+                self.updated = now
+                if self.tokens >= n:
+                    self.tokens -= n
+                    return
+                await asyncio.sleep((n - self.tokens) / self.rate)
+
+
+@dataclass
+class JobContext:
+    settings: Settings
+    pool: AsyncConnectionPool
+    sender: PushSender
+    rate_limiter: RateLimiter
+    stripe: StripeGateway | None
+    worker_id: str
+
+
+def batched(items: Sequence[T], size: int) -> Iterator[list[T]]:
+    for start in range(0, len(items), size):
+        yield list(items[start:start + size])

@@ -1,0 +1,73 @@
+"""Push dispatch and receipts: claim with a lease, send in batches of 100 under
+a rate cap, record every outcome, settle with backoff."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+
+from openparty import queries
+from workers.context import JobContext, batched
+from workers.expo import MAX_MESSAGES_PER_REQUEST, MAX_RECEIPT_IDS_PER_REQUEST, Delivery
+
+log = logging.getLogger("openparty.push")
+RECEIPTS_KEPT_FOR = timedelta(hours=24)  # Expo keeps receipts this long
+
+
+async def dispatch_push(ctx: JobContext) -> int:
+    """One round: claim due notifications, send them, record and settle."""
+    settings = ctx.settings
+    async with ctx.pool.connection() as conn:
+        rows = await (await conn.execute(queries.PUSH_CLAIM, {
+            "worker": ctx.worker_id, "limit": settings.push_claim_size,
+            "lease_seconds": settings.push_lease_seconds})).fetchall()
+    if not rows:
+        return 0
+    deliveries = [Delivery(r["delivery_id"], r["token"], r["title"], r["body"], r["data"]) for r in rows]
+    outbox_ids = sorted({r["outbox_id"] for r in rows})
+    chunk_size = max(1, min(MAX_MESSAGES_PER_REQUEST, int(settings.push_rate_per_second)))
+    for chunk in batched(deliveries, chunk_size):
+        chunk = list(chunk)
+        await ctx.rate_limiter.acquire(len(chunk))
+        async with ctx.pool.connection() as conn:
+            await conn.execute(queries.PUSH_MARK_SENDING, {"delivery_ids": [d.delivery_id for d in chunk]})
+        results = await ctx.sender.send(chunk)
+        async with ctx.pool.connection() as conn:
+            await conn.execute(queries.PUSH_RECORD, {"results": json.dumps(results)})
+    async with ctx.pool.connection() as conn:
+        await conn.execute(queries.PUSH_SETTLE, {"outbox_ids": outbox_ids, "max_attempts": settings.push_max_attempts,
+                                                 "backoff_seconds": settings.push_backoff_seconds})
+    return len(deliveries)
+
+
+async def check_receipts(ctx: JobContext) -> int:
+    """Fetch receipts for tickets older than ~15 min; disable DeviceNotRegistered tokens."""
+    async with ctx.pool.connection() as conn:
+        due = await (await conn.execute(queries.PUSH_RECEIPTS_DUE, {
+            "min_age_minutes": ctx.settings.receipts_min_age_minutes,
+            "limit": 5 * MAX_RECEIPT_IDS_PER_REQUEST})).fetchall()
+    handled = 0
+    now = datetime.now(UTC)
+    for chunk in batched(due, MAX_RECEIPT_IDS_PER_REQUEST):
+        found = await ctx.sender.receipts([row["ticket_id"] for row in chunk])
+        receipts = []
+        for row in chunk:
+            receipt = found.get(row["ticket_id"])
+            if receipt is not None:
+                error = (receipt.get("details") or {}).get("error") or receipt.get("message")
+                receipts.append({"ticket_id": row["ticket_id"], "status": receipt.get("status", "error"),
+                                 "error": None if receipt.get("status") == "ok" else error})
+            elif now - row["sent_at"] > RECEIPTS_KEPT_FOR:
+                receipts.append({"ticket_id": row["ticket_id"], "status": "expired", "error": None})
+        if receipts:
+            async with ctx.pool.connection() as conn:
+                await conn.execute(queries.PUSH_RECORD_RECEIPTS, {"receipts": json.dumps(receipts)})
+        handled += len(receipts)
+    return handled
+
+
+async def release_claims(ctx: JobContext) -> int:
+    """On shutdown: give back notifications claimed but not handed to Expo."""
+    async with ctx.pool.connection() as conn:
+        return (await (await conn.execute(queries.PUSH_RELEASE, {"worker": ctx.worker_id})).fetchone())["released"]

@@ -1,0 +1,107 @@
+"""The scheduler: every job on an interval from settings, logged per run, safe
+on several replicas (skip-locked claims, advisory locks), and a graceful stop
+that lets the job in hand finish and gives back an unsent push batch."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import httpx
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from openparty.db import make_pool, worker_conninfo
+from openparty.settings import Settings
+from openparty.stripe_gateway import StripeGateway
+from workers import maintenance, push
+from workers.context import JobContext, RateLimiter
+from workers.expo import ExpoSender, LoggingSender
+
+log = logging.getLogger("openparty.workers")
+Job = Callable[[JobContext], Awaitable[int]]
+
+
+def jobs_for(settings: Settings) -> dict[str, tuple[Job, float]]:
+    return {
+        "push_dispatch": (push.dispatch_push, settings.push_interval_seconds),
+        "push_receipts": (push.check_receipts, settings.receipts_interval_seconds),
+        "session_cleanup": (maintenance.cleanup, settings.cleanup_interval_seconds),
+        "reconciliation": (maintenance.reconcile, settings.reconcile_interval_seconds),
+    }
+
+
+class Runner:
+    def __init__(self, ctx: JobContext) -> None:
+        self.ctx = ctx
+        self.in_flight = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    async def run(self, name: str, job: Job) -> int:
+        """One logged run of a job: rows handled and duration."""
+        self.in_flight += 1
+        self.idle.clear()
+        started = time.perf_counter()
+        try:
+            handled = await job(self.ctx)
+            log.info("worker.job name=%s rows=%s duration_ms=%.1f", name, handled, (time.perf_counter() - started) * 1000)
+            return handled
+        except Exception:
+            log.exception("worker.job_failed name=%s", name)
+            return 0
+        finally:
+            self.in_flight -= 1
+            if self.in_flight == 0:
+                self.idle.set()
+
+
+def make_context(settings: Settings, http: httpx.AsyncClient) -> JobContext:
+    if settings.expo_access_token is not None:
+        sender = ExpoSender(http, settings.expo_push_url, settings.expo_receipts_url,
+                            settings.expo_access_token.get_secret_value())
+        log.info("push.mode expo: sending to %s", settings.expo_push_url)
+    else:
+        sender = LoggingSender()
+        log.info("push.mode logging: no OPENPARTY_EXPO_ACCESS_TOKEN, recording what would be sent")
+    return JobContext(
+        settings=settings,
+        pool=make_pool(worker_conninfo(settings), settings, name="openparty-worker"),
+        sender=sender,
+        rate_limiter=RateLimiter(settings.push_rate_per_second),
+        stripe=StripeGateway(settings) if settings.stripe_secret_key else None,
+        worker_id=f"{socket.gethostname()}:{os.getpid()}",
+    )
+
+
+async def run_forever(settings: Settings, stop_when: Callable[[], bool] | None = None,
+                      stop: asyncio.Event | None = None) -> None:
+    stop = stop or asyncio.Event()
+    async with httpx.AsyncClient() as http:
+        ctx = make_context(settings, http)
+        await ctx.pool.open(wait=False)
+        runner = Runner(ctx)
+        scheduler = AsyncIOScheduler()
+        for name, (job, seconds) in jobs_for(settings).items():
+            scheduler.add_job(runner.run, "interval", args=[name, job], seconds=seconds, id=name, name=name,
+                              max_instances=1, coalesce=True, next_run_time=datetime.now(UTC))
+        scheduler.start()
+        log.info("worker.started id=%s jobs=%s", ctx.worker_id, ", ".join(jobs_for(settings)))
+        try:
+            while not stop.is_set() and not (stop_when and stop_when()):
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=0.5)
+                except TimeoutError:
+                    pass
+        finally:
+            scheduler.pause()
+            await runner.idle.wait()  # the job in hand finishes
+            scheduler.shutdown(wait=False)
+            released = await push.release_claims(ctx)
+            await ctx.pool.close()
+            log.info("worker.stopped id=%s released=%s", ctx.worker_id, released)
+
