@@ -16,14 +16,16 @@ update public.profiles
 set is_dj = true, genres = array['house', 'techno'], bio = 'Deep house every Friday.'
 where id = '00000000-0000-4000-8000-000000000001';
 
--- DJ Nova is live with three listeners chatting. Each step runs as that user,
--- through the same RPCs and inserts the app uses.
+-- DJ Nova is live with three listeners chatting (again, if the cleanup worker
+-- ended an earlier demo session). Each step runs as that user, through the
+-- same RPCs and inserts the app uses.
 do $seed$
 declare
   v_session uuid;
   v_listener record;
 begin
-  if exists (select 1 from public.sessions s where s.dj_id = '00000000-0000-4000-8000-000000000001') then
+  if exists (select 1 from public.sessions s where s.dj_id = '00000000-0000-4000-8000-000000000001'
+             and s.status = 'live') then
     return;
   end if;
   perform set_config('request.jwt.claims', '{"sub": "00000000-0000-4000-8000-000000000001", "role": "authenticated"}', true);

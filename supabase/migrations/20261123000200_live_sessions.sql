@@ -169,13 +169,14 @@ create table public.session_participants (
   last_seen_at timestamptz not null default now(),
   last_message_at timestamptz,
   primary key (session_id, user_id)
-);
+) with (fillfactor = 85);
 comment on table public.session_participants is 'Who is in a session: left_at is null while present. Written only by join/leave/end functions.';
 comment on column public.session_participants.last_seen_at is 'last join or heartbeat: who counts as recently active';
 comment on column public.session_participants.last_message_at is 'the chat rate limit compares against this';
-create index session_participants_user on public.session_participants (user_id) where left_at is null;
-create index session_participants_user_fk on public.session_participants (user_id);
-create index session_participants_present on public.session_participants (session_id, last_seen_at) where left_at is null;
+-- No index covers last_seen_at or last_message_at, and pages keep free space
+-- (fillfactor): heartbeats and chat stamps are HOT updates that touch no index.
+create index session_participants_user on public.session_participants (user_id);
+create index session_participants_present on public.session_participants (session_id) where left_at is null;
 
 revoke all on public.session_participants from anon, authenticated, service_role;
 grant select on public.session_participants to authenticated;

@@ -5,7 +5,7 @@
 create table public.messages (
   id bigint generated always as identity primary key,
   session_id uuid not null references public.sessions (id) on delete cascade,
-  sender_id uuid references public.profiles (id) on delete set null,
+  sender_id uuid default auth.uid() references public.profiles (id) on delete set null,
   kind text not null default 'text' check (kind in ('text', 'system', 'tip')),
   body text not null constraint messages_body_length check (char_length(body) <= 500 and btrim(body) <> ''),
   metadata jsonb not null default '{}',
@@ -110,10 +110,18 @@ before insert on public.reports
 for each row execute function private.reports_before_insert();
 
 ------------------------------------------------------------------------------
--- The chat rules. Security definer: it reads the session, sanctions, follows
--- and blocked terms, and stamps the sender's last_message_at.
+-- The chat rules, and the broadcast of the new message. One BEFORE trigger for
+-- both, because this is chat's hot path: the broadcast row is written in the
+-- same transaction, so a message that fails any later check is never announced.
+-- Security definer: it reads the session, sanctions, follows and blocked terms,
+-- and stamps the sender's last_message_at.
+--
+-- Durability: chat messages are committed asynchronously (synchronous_commit
+-- off for this transaction): a database crash may lose the last fraction of a
+-- second of chat, never a part of a message's effects. Money, sessions and
+-- everything else stay fully durable.
 ------------------------------------------------------------------------------
-create function private.messages_enforce_chat_rules() returns trigger
+create function private.messages_enforce_rules_and_broadcast() returns trigger
 language plpgsql security definer
 set search_path = ''
 as $$
@@ -121,79 +129,90 @@ declare
   -- Everyone's floor: 1 message per 3 s per user per session; slow mode raises it.
   c_base_interval constant interval := interval '3 seconds';
   v_uid uuid := (select auth.uid());
-  v_session public.sessions;
-  v_sanction public.session_sanctions;
+  v_room record;
   v_interval interval;
   v_last timestamptz;
   v_wait int;
 begin
   if v_uid is null then
-    return new;  -- the server itself (system and tip messages, service tasks)
+    -- The server itself (system and tip messages, service tasks): no rules.
+    perform private.broadcast_message(new, (select p.username from public.profiles p where p.id = new.sender_id));
+    return new;
   end if;
   new.sender_id := v_uid;
   new.kind := 'text';
   new.metadata := '{}';
   new.body := btrim(new.body);
 
-  select * into v_session from public.sessions s where s.id = new.session_id;
-  if not found or v_session.status <> 'live' then
+  -- Everything the rules need, in one query.
+  select s.dj_id, s.status, s.chat_enabled, s.slow_mode_seconds, x.kind as sanction, x.until as sanction_until,
+         me.username,
+         exists (select 1 from public.session_moderators m where m.session_id = s.id and m.user_id = v_uid)
+           as is_moderator,
+         s.followers_only_chat and not exists (select 1 from public.follows f
+                                                where f.follower_id = v_uid and f.followee_id = s.dj_id)
+           as not_following,
+         exists (select 1 from public.dj_blocked_terms t
+                 where t.dj_id = s.dj_id and strpos(lower(new.body), t.term) > 0) as has_blocked_term
+  into v_room
+  from public.sessions s
+  left join public.session_sanctions x on x.session_id = s.id and x.user_id = v_uid
+  left join public.profiles me on me.id = v_uid
+  where s.id = new.session_id;
+
+  if not found or v_room.status <> 'live' then
     raise exception using errcode = 'PT409', message = 'chat is closed: this session is not live';
   end if;
-  if v_session.dj_id = v_uid then
-    return new;  -- the DJ is not rate limited in their own room
-  end if;
-  if not v_session.chat_enabled then
-    raise exception using errcode = 'PT403', message = 'the DJ has turned chat off';
-  end if;
-
-  select * into v_sanction from public.session_sanctions x where x.session_id = new.session_id and x.user_id = v_uid;
-  if found and v_sanction.kind = 'ban' then
-    raise exception using errcode = 'PT403', message = 'you are banned from this session';
-  elsif found and v_sanction.until > now() then
-    raise exception using errcode = 'PT403',
-      message = format('you are timed out: wait %s s', ceil(extract(epoch from v_sanction.until - now()))::int);
-  end if;
-
-  if exists (select 1 from public.dj_blocked_terms t
-             where t.dj_id = v_session.dj_id and strpos(lower(new.body), t.term) > 0) then
-    raise exception using errcode = 'PT422', message = 'your message contains a term this DJ does not allow';
-  end if;
-
-  if exists (select 1 from public.session_moderators m where m.session_id = new.session_id and m.user_id = v_uid) then
-    v_interval := c_base_interval;  -- moderators skip slow mode and followers-only
-  else
-    if v_session.followers_only_chat and not exists (
-        select 1 from public.follows f where f.follower_id = v_uid and f.followee_id = v_session.dj_id) then
-      raise exception using errcode = 'PT403', message = 'followers-only chat: follow the DJ to chat';
+  if v_room.dj_id <> v_uid then  -- the DJ is not rate limited in their own room
+    if not v_room.chat_enabled then
+      raise exception using errcode = 'PT403', message = 'the DJ has turned chat off';
     end if;
-    v_interval := greatest(c_base_interval, make_interval(secs => v_session.slow_mode_seconds));
+    if v_room.sanction = 'ban' then
+      raise exception using errcode = 'PT403', message = 'you are banned from this session';
+    elsif v_room.sanction_until > now() then
+      raise exception using errcode = 'PT403',
+        message = format('you are timed out: wait %s s', ceil(extract(epoch from v_room.sanction_until - now()))::int);
+    end if;
+    if v_room.has_blocked_term then
+      raise exception using errcode = 'PT422', message = 'your message contains a term this DJ does not allow';
+    end if;
+    if v_room.is_moderator then
+      v_interval := c_base_interval;  -- moderators skip slow mode and followers-only
+    elsif v_room.not_following then
+      raise exception using errcode = 'PT403', message = 'followers-only chat: follow the DJ to chat';
+    else
+      v_interval := greatest(c_base_interval, make_interval(secs => v_room.slow_mode_seconds));
+    end if;
+
+    -- Claim the send slot atomically: concurrent sends by one user serialize on
+    -- this row, and only one of them finds the interval elapsed.
+    update public.session_participants p
+    set last_message_at = now(), last_seen_at = now()
+    where p.session_id = new.session_id and p.user_id = v_uid and p.left_at is null
+      and (p.last_message_at is null or p.last_message_at <= now() - v_interval);
+    if not found then
+      select p.last_message_at into v_last from public.session_participants p
+      where p.session_id = new.session_id and p.user_id = v_uid and p.left_at is null;
+      if not found then
+        raise exception using errcode = 'PT403', message = 'join the session to chat';
+      end if;
+      v_wait := greatest(1, ceil(extract(epoch from v_last + v_interval - now()))::int);
+      raise exception using errcode = 'PT429',
+        message = format('%s: wait %s s', case when v_interval > c_base_interval then 'slow mode' else 'too fast' end,
+                         v_wait),
+        detail = jsonb_build_object('retry_after', v_wait)::text;
+    end if;
   end if;
 
-  -- Claim the send slot atomically: concurrent sends by one user serialize on
-  -- this row, and only one of them finds the interval elapsed.
-  update public.session_participants p
-  set last_message_at = now(), last_seen_at = now()
-  where p.session_id = new.session_id and p.user_id = v_uid and p.left_at is null
-    and (p.last_message_at is null or p.last_message_at <= now() - v_interval);
-  if found then
-    return new;
-  end if;
-
-  select p.last_message_at into v_last from public.session_participants p
-  where p.session_id = new.session_id and p.user_id = v_uid and p.left_at is null;
-  if not found then
-    raise exception using errcode = 'PT403', message = 'join the session to chat';
-  end if;
-  v_wait := greatest(1, ceil(extract(epoch from v_last + v_interval - now()))::int);
-  raise exception using errcode = 'PT429',
-    message = format('%s: wait %s s', case when v_interval > c_base_interval then 'slow mode' else 'too fast' end, v_wait),
-    detail = jsonb_build_object('retry_after', v_wait)::text;
+  perform set_config('synchronous_commit', 'off', true);
+  perform private.broadcast_message(new, v_room.username);
+  return new;
 end;
 $$;
 
-create trigger messages_enforce_chat_rules
+create trigger messages_enforce_rules_and_broadcast
 before insert on public.messages
-for each row execute function private.messages_enforce_chat_rules();
+for each row execute function private.messages_enforce_rules_and_broadcast();
 
 ------------------------------------------------------------------------------
 -- Deleting (soft) and reading history

@@ -27,26 +27,32 @@ as $$
 $$;
 grant execute on function private.can_receive_topic(text) to authenticated;
 
-create function private.messages_broadcast() returns trigger
+-- message_created (sent by the chat trigger, private.messages_enforce_rules_and_broadcast)
+create function private.broadcast_message(p_message public.messages, p_sender_username text) returns void
+language sql
+set search_path = ''
+as $$
+  select private.broadcast('session:' || p_message.session_id, 'message_created', jsonb_build_object(
+    'id', p_message.id, 'session_id', p_message.session_id, 'sender_id', p_message.sender_id,
+    'sender_username', p_sender_username, 'kind', p_message.kind, 'body', p_message.body,
+    'metadata', p_message.metadata, 'created_at', p_message.created_at))
+$$;
+
+-- message_deleted
+create function private.messages_broadcast_deletion() returns trigger
 language plpgsql security definer
 set search_path = ''
 as $$
 begin
-  if tg_op = 'INSERT' then
-    perform private.broadcast('session:' || new.session_id, 'message_created', jsonb_build_object(
-      'id', new.id, 'session_id', new.session_id, 'sender_id', new.sender_id,
-      'sender_username', (select p.username from public.profiles p where p.id = new.sender_id),
-      'kind', new.kind, 'body', new.body, 'metadata', new.metadata, 'created_at', new.created_at));
-  elsif new.deleted_at is not null and old.deleted_at is null then
-    perform private.broadcast('session:' || new.session_id, 'message_deleted', jsonb_build_object('id', new.id));
-  end if;
+  perform private.broadcast('session:' || new.session_id, 'message_deleted', jsonb_build_object('id', new.id));
   return null;
 end;
 $$;
 
-create trigger messages_broadcast
-after insert or update of deleted_at on public.messages
-for each row execute function private.messages_broadcast();
+create trigger messages_broadcast_deletion
+after update of deleted_at on public.messages
+for each row when (old.deleted_at is null and new.deleted_at is not null)
+execute function private.messages_broadcast_deletion();
 
 -- Listener joins and leaves, with the count after the change.
 create function private.session_participants_broadcast() returns trigger

@@ -238,6 +238,11 @@ create trigger queue_votes_enforce_rules
 before insert or update on public.queue_votes
 for each row execute function private.queue_votes_enforce_rules();
 
+-- Durability: a vote commits asynchronously (synchronous_commit off for its
+-- transaction). Every vote on a song updates that song's row, so votes on a
+-- hot song queue on its row lock; without this each would also hold the lock
+-- through a WAL flush. A database crash may lose the last fraction of a
+-- second of votes, always together with their tallies, so tallies stay exact.
 create function private.queue_votes_maintain_tally() returns trigger
 language plpgsql security definer
 set search_path = ''
@@ -249,6 +254,7 @@ begin
   if v_old = v_new then
     return null;
   end if;
+  perform set_config('synchronous_commit', 'off', true);
   update public.queue_items
   set up_votes = up_votes + (v_new = 1)::int - (v_old = 1)::int,
       down_votes = down_votes + (v_new = -1)::int - (v_old = -1)::int

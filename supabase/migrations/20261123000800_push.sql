@@ -329,9 +329,6 @@ as $$
 declare
   v_sender text;
 begin
-  if new.kind <> 'text' or strpos(new.body, '@') = 0 then
-    return null;
-  end if;
   select p.username into v_sender from public.profiles p where p.id = new.sender_id;
   perform private.enqueue_notifications(
     array(select p.id
@@ -350,7 +347,8 @@ $$;
 
 create trigger messages_notify_mentions
 after insert on public.messages
-for each row execute function private.messages_notify_mentions();
+for each row when (new.kind = 'text' and strpos(new.body, '@') > 0)
+execute function private.messages_notify_mentions();
 
 -- Moderation: a timeout or ban.
 create function private.session_sanctions_notify() returns trigger

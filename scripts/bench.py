@@ -1,0 +1,377 @@
+"""OpenParty's benchmarks (DESIGN.md's performance targets), on a fresh embedded
+Postgres with durability on (fsync, synchronous_commit), the same machine for
+every side of each comparison. Prints one line per target: the figure, the
+target, PASS or MISS. Run: scripts/bench [--only NAME ...] [--seconds N].
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import httpx  # noqa: E402
+import psycopg  # noqa: E402
+import stripe  # noqa: E402
+
+from openparty.localdb import LocalPostgres, binary  # noqa: E402
+from openparty.migrate import migrate  # noqa: E402
+from openparty.stack import enable_service_logins  # noqa: E402
+
+CLIENTS = 8
+results: list[tuple[str, str, str, bool]] = []
+
+
+def report(name: str, figure: str, target: str, ok: bool) -> None:
+    results.append((name, figure, target, ok))
+    print(f"{'PASS' if ok else 'MISS'}  {name}: {figure}  (target: {target})", flush=True)
+
+
+# --- setup ------------------------------------------------------------------------------------
+
+def fresh_database(base: Path) -> tuple[LocalPostgres, str]:
+    server = LocalPostgres(base, settings={"shared_buffers": "1GB", "max_connections": "200"})
+    server.start()
+    with psycopg.connect(server.url(), autocommit=True) as conn:
+        conn.execute("create database bench")
+    url = server.url("bench")
+    migrate(url, stand_ins=True)
+    enable_service_logins(url)
+    return server, url
+
+
+def bulk_users(conn: psycopg.Connection, n: int, prefix: str) -> None:
+    """n users with deterministic ids md5('<prefix><i>')::uuid, inserted as Supabase Auth would."""
+    conn.execute(
+        """insert into auth.users (id, aud, role, email, raw_user_meta_data, created_at, updated_at)
+           select md5(%(p)s || i)::uuid, 'authenticated', 'authenticated', %(p)s || i || '@bench.test',
+                  jsonb_build_object('username', %(p)s || i), now(), now()
+           from generate_series(0, %(n)s - 1) i""", {"p": prefix, "n": n})
+
+
+def live_room(conn: psycopg.Connection, listeners: int, prefix: str) -> str:
+    dj = f"md5('{prefix}dj')::uuid"
+    conn.execute(f"""insert into auth.users (id, aud, role, raw_user_meta_data, created_at)
+                     values ({dj}, 'authenticated', 'authenticated', '{{"username": "{prefix}dj"}}', now())""")
+    conn.execute(f"update public.profiles set is_dj = true where id = {dj}")
+    conn.execute("update public.plans set max_participants = 1000000")
+    session_id = conn.execute(
+        f"insert into public.sessions (dj_id, title, status, started_at, last_heartbeat_at) "
+        f"values ({dj}, 'bench', 'live', now(), now()) returning id").fetchone()[0]
+    bulk_users(conn, listeners, prefix)
+    conn.execute("""insert into public.session_participants (session_id, user_id)
+                    select %(s)s, md5(%(p)s || i)::uuid from generate_series(0, %(n)s - 1) i""",
+                 {"s": session_id, "p": prefix, "n": listeners})
+    conn.execute("update public.sessions set listener_count = %s where id = %s", (listeners, session_id))
+    conn.execute("analyze")  # as autovacuum would after a bulk load
+    return str(session_id)
+
+
+def pgbench(url: str, script: str, seconds: int, clients: int = CLIENTS) -> float:
+    """Transactions per second of `script` (pgbench, `clients` connections)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
+        f.write(script)
+    done = subprocess.run([binary("pgbench"), "-n", "-M", "simple", "-c", str(clients), "-j", "2", "-T", str(seconds),
+                           "-f", f.name, url], capture_output=True, text=True)
+    os.unlink(f.name)
+    if done.returncode != 0 or "failed" in done.stdout and "number of failed transactions: 0" not in done.stdout:
+        raise RuntimeError(f"pgbench failed:\n{done.stdout}\n{done.stderr}")
+    return float(re.search(r"tps = ([\d.]+)", done.stdout).group(1))
+
+
+# PostgREST's request, as pgbench runs it in one round trip (`\;` joins the
+# commands): begin, the caller's role and claims, the statement, commit. Each
+# transaction takes the next of N users, so a user sends at most once per N.
+AS_NEXT_USER = ("begin \\; select set_config('role', 'authenticated', true), "
+                "set_config('request.jwt.claims', json_build_object('role', 'authenticated', 'sub', "
+                "md5('{prefix}' || (nextval('public.bench_seq') % {n}))::uuid)::text, true) \\; ")
+
+
+def bench_chat(url: str, seconds: int) -> None:
+    users = 40_000  # > 3 s x any rate we reach: nobody hits the rate limit
+    with psycopg.connect(url, autocommit=True) as conn:
+        session_id = live_room(conn, users, "chat")
+        conn.execute("create sequence public.bench_seq; grant usage on sequence public.bench_seq to authenticated")
+        conn.execute("create table public.bench_raw (like public.messages including defaults including identity); "
+                     "alter table public.bench_raw add primary key (id); "
+                     "create index on public.bench_raw (session_id, id desc)")
+    raw = pgbench(url, f"insert into public.bench_raw (session_id, sender_id, body) "
+                       f"values ('{session_id}', md5(random()::text)::uuid, 'hello everyone');\n", seconds)
+    chat = pgbench(url, AS_NEXT_USER.format(prefix="chat", n=users)
+                   + f"insert into public.messages (session_id, body) values ('{session_id}', 'hello everyone') \\; "
+                   "commit;\n", seconds)
+    with psycopg.connect(url) as conn:
+        broadcasts = conn.execute("select count(*) from realtime.messages where event = 'message_created'").fetchone()[0]
+        sent = conn.execute("select count(*) from public.messages").fetchone()[0]
+    report("chat send vs raw insert", f"{chat:.0f} tps vs {raw:.0f} tps = {chat / raw:.2f}x "
+           f"({sent} messages, {broadcasts} broadcasts)", ">= 0.5x raw", chat / raw >= 0.5 and broadcasts == sent)
+    global RAW_TPS
+    RAW_TPS = raw
+
+
+RAW_TPS = 0.0
+
+
+def bench_votes(url: str, seconds: int) -> None:
+    users = 40_000
+    with psycopg.connect(url, autocommit=True) as conn:
+        session_id = live_room(conn, users, "vote")
+        conn.execute("create sequence if not exists public.bench_seq; grant usage on sequence public.bench_seq to authenticated")
+        item = conn.execute(
+            "insert into public.queue_items (session_id, added_by, title, artist, duration_ms, provider, provider_ref) "
+            "values (%s, md5('votedj')::uuid, 'Hot song', 'Artist', 200000, 'spotify', 'hot') returning id",
+            (session_id,)).fetchone()[0]
+    # Each user votes up the first time round and switches on the next: every call changes the tally.
+    script = AS_NEXT_USER.format(prefix="vote", n=users) + (
+        f"select public.vote({item}, case when (currval('public.bench_seq') / {users}) % 2 = 0 then 1 else -1 end) \\; "
+        "commit;\n")
+    votes = pgbench(url, script, seconds)
+    with psycopg.connect(url) as conn:
+        up, down = conn.execute("select up_votes, down_votes from public.queue_items where id = %s", (item,)).fetchone()
+        true_up, true_down = conn.execute("select count(*) filter (where value = 1), count(*) filter (where value = -1) "
+                                          "from public.queue_votes where item_id = %s", (item,)).fetchone()
+    exact = (up, down) == (true_up, true_down)
+    raw = RAW_TPS or pgbench(url, "select 1;\n", 1)
+    report("voting on one song vs raw insert", f"{votes:.0f} tps vs {raw:.0f} tps = {votes / raw:.2f}x; "
+           f"tally {up}/{down} vs rows {true_up}/{true_down}", ">= 0.5x raw, exact tallies",
+           votes / raw >= 0.5 and exact)
+
+
+def bench_hot_reads(url: str, samples: int) -> None:
+    """100k sessions, 1M messages, 1M votes; authenticated vs service_role latency."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("set session_replication_role = replica")  # bulk load without triggers
+        conn.execute("update public.plans set max_participants = 1000000")
+        bulk_users(conn, 20_000, "r")
+        conn.execute("update public.profiles set is_dj = true where username like 'r%'")
+        conn.execute("""insert into public.sessions (id, dj_id, title, status, started_at, ended_at, end_reason,
+                                                     listener_count, genres)
+                        select md5('s' || i)::uuid, md5('r' || (i % 20000))::uuid, 'session ' || i,
+                               case when i < 1000 then 'live' else 'ended' end::public.session_status,
+                               now() - interval '2 hours', case when i >= 1000 then now() - interval '1 hour' end,
+                               case when i >= 1000 then 'dj' end, (i * 7919) % 500,
+                               array[(array['house', 'techno', 'jazz', 'pop'])[1 + i % 4]]
+                        from generate_series(0, 99999) i""")
+        # one live session per DJ: DJs 0..999 are live
+        conn.execute("""insert into public.session_participants (session_id, user_id, last_seen_at)
+                        select md5('s' || (i % 1000))::uuid, md5('r' || i)::uuid, now()
+                        from generate_series(1000, 19999) i""")
+        conn.execute("""insert into public.messages (session_id, sender_id, body, created_at)
+                        select md5('s' || (i % 1000))::uuid, md5('r' || (1000 + i % 19000))::uuid, 'message ' || i,
+                               now() - make_interval(secs => 1000000 - i)
+                        from generate_series(0, 999999) i""")
+        conn.execute("""insert into public.queue_items (session_id, added_by, title, artist, duration_ms, provider,
+                                                        provider_ref, up_votes)
+                        select md5('s' || (i % 1000))::uuid, md5('r' || (1000 + i % 19000))::uuid, 'song ' || i, 'a',
+                               200000, 'spotify', 'ref' || i, 0
+                        from generate_series(0, 49999) i""")
+        conn.execute("""insert into public.queue_votes (item_id, user_id, value)
+                        select q.id, md5('r' || (1000 + (q.id * 31 + v) % 19000))::uuid, 1
+                        from public.queue_items q, generate_series(0, 19) v
+                        on conflict do nothing""")
+        conn.execute("""update public.queue_items q set up_votes = t.n
+                        from (select item_id, count(*) n from public.queue_votes group by item_id) t
+                        where t.item_id = q.id""")
+        conn.execute("set session_replication_role = origin")
+        conn.execute("vacuum analyze")
+        counts = conn.execute("select (select count(*) from public.sessions), (select count(*) from public.messages), "
+                              "(select count(*) from public.queue_votes)").fetchone()
+    # A listener of live session 7 (user r1007: 1000 + 7).
+    session = str(uuid.UUID(hex=hashlib.md5(b"s7").hexdigest()))
+    user = str(uuid.UUID(hex=hashlib.md5(b"r1007").hexdigest()))
+    reads = {
+        "live-now feed": "select * from public.live_now(null, 50)",
+        "latest 50 messages": f"select * from public.messages where session_id = '{session}' order by id desc limit 50",
+        "queue with tallies": f"select * from public.session_queue('{session}')",
+    }
+    with psycopg.connect(url.replace("postgres@", "authenticator@"), autocommit=True) as conn:
+        for name, query in reads.items():
+            timings = {}
+            for role in ("service_role", "authenticated"):
+                claims = json.dumps({"role": role, "sub": user} if role == "authenticated" else {"role": role})
+                latencies = []
+                for n in range(samples + 50):
+                    with conn.transaction():
+                        conn.execute(f"set local role {role}")
+                        conn.execute("select set_config('request.jwt.claims', %s, true)", (claims,))
+                        started = time.perf_counter()
+                        rows = conn.execute(query).fetchall()
+                        if n >= 50:  # warm-up excluded
+                            latencies.append((time.perf_counter() - started) * 1000)
+                assert rows, f"{name} returned nothing as {role}"
+                timings[role] = latencies
+            p50 = {r: statistics.median(v) for r, v in timings.items()}
+            p99 = {r: statistics.quantiles(v, n=100)[98] for r, v in timings.items()}
+            ratio = p50["authenticated"] / p50["service_role"]
+            report(f"hot read under RLS: {name}",
+                   f"p50 {p50['authenticated']:.2f} ms vs service {p50['service_role']:.2f} ms = {ratio:.2f}x; "
+                   f"p99 {p99['authenticated']:.2f} ms ({counts[0]} sessions, {counts[1]} messages, {counts[2]} votes)",
+                   "<= 1.3x service role, p99 < 5 ms", ratio <= 1.3 and p99["authenticated"] < 5)
+
+
+def bench_go_live(url: str) -> None:
+    followers = 100_000
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("""insert into auth.users (id, aud, role, raw_user_meta_data, created_at)
+                        values (md5('stardj')::uuid, 'authenticated', 'authenticated', '{"username": "stardj"}', now())""")
+        conn.execute("update public.profiles set is_dj = true where id = md5('stardj')::uuid")
+        bulk_users(conn, followers, "f")
+        conn.execute("set session_replication_role = replica")
+        conn.execute("insert into public.follows (follower_id, followee_id) "
+                     "select md5('f' || i)::uuid, md5('stardj')::uuid from generate_series(0, %s - 1) i", (followers,))
+        conn.execute("set session_replication_role = origin")
+        conn.execute("analyze")
+        conn.execute("delete from private.notification_outbox")
+    with psycopg.connect(url) as conn:
+        conn.execute("select set_config('request.jwt.claims', %s, true)",
+                     (json.dumps({"role": "authenticated", "sub": str(uuid.UUID(hex=hashlib.md5(b'stardj').hexdigest()))}),))
+        started = time.perf_counter()
+        conn.execute("select public.go_live('Big night')")
+        conn.commit()
+        elapsed = time.perf_counter() - started
+        queued = conn.execute("select count(*) from private.notification_outbox where kind = 'followed_dj_live'").fetchone()[0]
+    report("DJ with 100k followers goes live", f"{queued} notifications enqueued in {elapsed:.2f} s (committed)",
+           "all enqueued in < 2 s", queued == followers and elapsed < 2)
+
+
+def bench_dispatch(url: str, server: LocalPostgres) -> None:
+    from tests.fake_expo import FakeExpo
+    from tests.apphelpers import settings_for
+    from workers import push
+    from workers.runner import make_context
+
+    class Db:  # what settings_for needs
+        def url(self, user="postgres"):
+            return url.replace("postgres@", f"{user}@")
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("""insert into public.push_tokens (user_id, token, platform)
+                        select md5('f' || i)::uuid, 'ExponentPushToken[bench-' || i || ']', 'ios'
+                        from generate_series(0, 19999) i""")
+
+    async def drain(rate: float, notifications: int) -> tuple[int, float, int]:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("update private.notification_outbox set status = 'sent' where status <> 'sent'")
+            conn.execute("""insert into private.notification_outbox (user_id, kind, title, body, collapse_key)
+                            select md5('f' || i)::uuid, 'moderation', 'bench', 'bench', 'bench:' || i
+                            from generate_series(0, %s - 1) i""", (notifications,))
+        with FakeExpo() as expo:
+            settings = settings_for(Db(), expo_access_token="bench", expo_push_url=f"{expo.base}/push/send",
+                                    expo_receipts_url=f"{expo.base}/push/getReceipts", push_rate_per_second=rate,
+                                    push_claim_size=2000, db_pool_max_size=4)
+            async with httpx.AsyncClient(limits=httpx.Limits(max_connections=20)) as http:
+                ctx = make_context(settings, http)
+                await ctx.pool.open()
+                started = time.perf_counter()
+                sent = 0
+                while (n := await push.dispatch_push(ctx)):
+                    sent += n
+                elapsed = time.perf_counter() - started
+                await ctx.pool.close()
+            return sent, elapsed, len(expo.delivered())
+
+    sent, elapsed, delivered = asyncio.run(drain(1_000_000, 20_000))
+    report("push dispatch to a local Expo-compatible endpoint", f"{delivered / elapsed:.0f} messages/s "
+           f"({delivered} in {elapsed:.1f} s, one worker)", ">= 3,000/s", delivered / elapsed >= 3000 and delivered == 20_000)
+    sent, elapsed, delivered = asyncio.run(drain(600, 3_000))
+    report("push dispatch capped at Expo's rate", f"{delivered / elapsed:.0f} messages/s ({delivered} in {elapsed:.1f} s)",
+           "<= 600/s (+ one second's burst)", delivered / max(elapsed, 1e-9) <= 600 * (1 + 1 / max(elapsed, 1)) + 1)
+
+
+def bench_webhooks(url: str, seconds: int) -> None:
+    import uvicorn
+
+    from functions.app import create_app
+    from openparty.settings import Settings
+
+    secret = "whsec_bench"
+    settings = Settings(_env_file=None, database_url=url, edge_database_url=url.replace("postgres@", "openparty_edge@"),
+                        stripe_webhook_secrets=secret, db_pool_max_size=8)
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+
+    async def load() -> tuple[int, list[float], int]:
+        latencies: list[float] = []
+        errors = 0
+        deadline = time.perf_counter() + seconds
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            async def sender():
+                nonlocal errors
+                while time.perf_counter() < deadline:
+                    event = {"id": f"evt_{uuid.uuid4().hex}", "object": "event", "api_version": "2026-10-28.endive",
+                             "created": int(time.time()), "type": "payment_intent.succeeded", "livemode": False,
+                             "data": {"object": {"id": f"pi_{uuid.uuid4().hex[:24]}", "object": "payment_intent",
+                                                 "status": "succeeded", "metadata": {}}}}
+                    body = json.dumps(event)
+                    header = stripe.WebhookSignature.generate_signature_header(body, secret)
+                    started = time.perf_counter()
+                    response = await client.post("/webhooks/stripe", content=body,
+                                                 headers={"Stripe-Signature": header, "Content-Type": "application/json"})
+                    latencies.append((time.perf_counter() - started) * 1000)
+                    errors += response.status_code != 200
+            await asyncio.gather(*(sender() for _ in range(16)))
+        return len(latencies), latencies, errors
+
+    count, latencies, errors = asyncio.run(load())
+    server.should_exit = True
+    thread.join(timeout=10)
+    rate = count / seconds
+    p99 = statistics.quantiles(latencies, n=100)[98]
+    report("signed Stripe webhooks (verify, record, apply)", f"{rate:.0f} events/s, p99 {p99:.1f} ms, {errors} errors "
+           f"(uvicorn, one process, 16 concurrent senders)", ">= 500/s, p99 < 50 ms",
+           rate >= 500 and p99 < 50 and errors == 0)
+
+
+BENCHES = ["chat", "votes", "reads", "golive", "dispatch", "webhooks"]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", nargs="*", choices=BENCHES, default=BENCHES)
+    parser.add_argument("--seconds", type=int, default=10, help="duration of each throughput run")
+    parser.add_argument("--samples", type=int, default=1000, help="timed queries per hot read and role")
+    args = parser.parse_args()
+    base = Path(tempfile.mkdtemp(prefix="openparty-bench-"))
+    server, url = fresh_database(base)
+    print(f"bench: Postgres {server.url()} (fsync on), {os.cpu_count()} cores, {CLIENTS} clients", flush=True)
+    try:
+        if "chat" in args.only:
+            bench_chat(url, args.seconds)
+        if "votes" in args.only:
+            bench_votes(url, args.seconds)
+        if "reads" in args.only:
+            bench_hot_reads(url, args.samples)
+        if "golive" in args.only or "dispatch" in args.only:
+            bench_go_live(url)
+        if "dispatch" in args.only:
+            bench_dispatch(url, server)
+        if "webhooks" in args.only:
+            bench_webhooks(url, args.seconds)
+    finally:
+        server.destroy()
+    missed = [name for name, _, _, ok in results if not ok]
+    print(f"bench: {len(results) - len(missed)} of {len(results)} targets met" + (f"; missed: {missed}" if missed else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
