@@ -97,15 +97,16 @@ def verified_stripe_event(secrets_setting: str, *, connect: bool):
 
 async def record_and_apply(pool: AsyncConnectionPool, *, provider: str, event_id: str, event: dict[str, Any],
                            record: str, apply: str, note_failure: str, apply_params: dict[str, Any]) -> JSONResponse:
+    """Record the event in its own transaction, then apply it in another (not
+    one pipeline: that would be one transaction, and a failed apply would take
+    the record with it). Applying an event already applied answers 'duplicate';
+    a failure to apply leaves the record and notes the error."""
     try:
         async with pool.connection() as conn:
-            # autocommit: recording commits before applying starts
-            recorded = await (await conn.execute(record, {"event": json.dumps(event)})).fetchone()
-            if not recorded["is_new"]:
-                log.info("webhook.%s.duplicate id=%s", provider, event_id)
-                return JSONResponse({"received": True, "outcome": "duplicate"})
             try:
-                applied = await (await conn.execute(apply, {"event_id": event_id, **apply_params})).fetchone()
+                await conn.execute(record, {"event": json.dumps(event)})
+                applied = await conn.execute(apply, {"event_id": event_id, **apply_params})
+                outcome = (await applied.fetchone())["outcome"]
             except psycopg.OperationalError:
                 raise
             except psycopg.Error as exc:
@@ -115,8 +116,9 @@ async def record_and_apply(pool: AsyncConnectionPool, *, provider: str, event_id
     except (psycopg.OperationalError, PoolTimeout) as exc:
         log.error("webhook.%s.database_unavailable id=%s error=%s", provider, event_id, exc)
         return JSONResponse({"error": "database_unavailable"}, status.HTTP_503_SERVICE_UNAVAILABLE)
-    log.info("webhook.%s.applied id=%s outcome=%s", provider, event_id, applied["outcome"])
-    return JSONResponse({"received": True, "outcome": applied["outcome"]})
+    log.info("webhook.%s.%s id=%s outcome=%s", provider, "duplicate" if outcome == "duplicate" else "applied",
+             event_id, outcome)
+    return JSONResponse({"received": True, "outcome": outcome})
 
 
 async def apply_stripe_event(pool: AsyncConnectionPool, event: dict[str, Any]) -> JSONResponse:

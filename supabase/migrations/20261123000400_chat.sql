@@ -257,6 +257,7 @@ returns table (id bigint, session_id uuid, sender_id uuid, sender_username text,
                kind text, body text, metadata jsonb, created_at timestamptz)
 language plpgsql stable security invoker
 set search_path = ''
+set plan_cache_mode = force_custom_plan
 as $$
 declare
   v_limit int := least(greatest(coalesce(p_limit, 50), 1), 100);

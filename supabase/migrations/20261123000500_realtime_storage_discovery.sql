@@ -169,25 +169,52 @@ create index profiles_djs on public.profiles (follower_count desc) where is_dj;
 create index profiles_genres on public.profiles using gin (genres);
 
 -- Live sessions, biggest first; a signed-in user's followed DJs come first.
+-- Planned per call (force_custom_plan): the page size and the caller decide
+-- the best plan, and a generic one guesses badly. Two index-ordered branches (followed DJs' sessions; everyone else's by
+-- listener count), each stopping at the page's end, then the page is joined
+-- to profiles: the cost does not grow with the number of live sessions.
 create function public.live_now(p_genre text default null, p_limit int default 50, p_offset int default 0)
 returns table (session_id uuid, dj_id uuid, dj_username text, dj_display_name text, dj_avatar_url text,
                title text, cover_url text, genres text[], listener_count int, started_at timestamptz,
                followed boolean)
 language sql stable security invoker
 set search_path = ''
+set plan_cache_mode = force_custom_plan
 as $$
-  select s.id, s.dj_id, p.username, p.display_name, p.avatar_url, s.title, s.cover_url, s.genres,
-         s.listener_count, s.started_at,
-         exists (select 1 from public.follows f where f.follower_id = (select auth.uid()) and f.followee_id = s.dj_id)
-           as followed
-  from public.sessions s
-  join public.profiles p on p.id = s.dj_id
-  where s.status = 'live'
-    and (p_genre is null or s.genres @> array[lower(p_genre)])
-    and s.dj_id not in (select private.blocked_me_ids())
-  order by followed desc, s.listener_count desc, s.started_at
-  limit least(greatest(coalesce(p_limit, 50), 1), 100)
-  offset greatest(coalesce(p_offset, 0), 0)
+  with page_size as (
+    select least(greatest(coalesce(p_limit, 50), 1), 100) as n, greatest(coalesce(p_offset, 0), 0) as skip
+  ),
+  followed_djs as (
+    select f.followee_id from public.follows f where f.follower_id = (select auth.uid())
+  ),
+  candidates as (
+    (select s.id, s.dj_id, s.title, s.cover_url, s.genres, s.listener_count, s.started_at, true as followed
+     from public.sessions s
+     where s.status = 'live' and s.dj_id in (select followee_id from followed_djs)
+       and (p_genre is null or s.genres @> array[lower(p_genre)])
+     order by s.listener_count desc, s.started_at
+     limit (select n + skip from page_size))
+    union all
+    (select s.id, s.dj_id, s.title, s.cover_url, s.genres, s.listener_count, s.started_at, false
+     from public.sessions s
+     where s.status = 'live' and s.dj_id not in (select followee_id from followed_djs)
+       and s.dj_id not in (select private.blocked_me_ids())
+       and (p_genre is null or s.genres @> array[lower(p_genre)])
+     order by s.listener_count desc, s.started_at
+     limit (select n + skip from page_size))
+  ),
+  page as (
+    select c.* from candidates c
+    order by c.followed desc, c.listener_count desc, c.started_at
+    limit (select n from page_size) offset (select skip from page_size)
+  )
+  select pg.id, pg.dj_id, p.username, p.display_name, p.avatar_url, pg.title, pg.cover_url, pg.genres,
+         pg.listener_count, pg.started_at, pg.followed
+  from page pg
+  -- limit 1 keeps this a per-row index lookup (the planner may not flatten it)
+  cross join lateral (select p.username, p.display_name, p.avatar_url from public.profiles p
+                      where p.id = pg.dj_id limit 1) p
+  order by pg.followed desc, pg.listener_count desc, pg.started_at
 $$;
 comment on function public.live_now(text, int, int) is 'The live-now feed: followed DJs first (signed in), then by listener count; optional genre.';
 
@@ -197,6 +224,7 @@ returns table (id uuid, username text, display_name text, avatar_url text, genre
                is_live boolean)
 language sql stable security invoker
 set search_path = ''
+set plan_cache_mode = force_custom_plan
 as $$
   with q as (select lower(btrim(p_query)) as text)
   select p.id, p.username, p.display_name, p.avatar_url, p.genres, p.follower_count,
@@ -222,6 +250,7 @@ returns table (id uuid, username text, display_name text, avatar_url text, genre
                is_live boolean, score int)
 language sql stable security invoker
 set search_path = ''
+set plan_cache_mode = force_custom_plan
 as $$
   with me as (
     select p.id, p.genres from public.profiles p where p.id = (select auth.uid())

@@ -283,7 +283,9 @@ for each row execute function private.queue_votes_maintain_tally();
 create function private.queue_order(p_session_id uuid)
 returns table (item_id bigint, play_rank bigint)
 language sql stable
+rows 50
 set search_path = ''
+set plan_cache_mode = force_custom_plan
 as $$
   with settings as (
     select s.fairness_enabled as fair from public.sessions s where s.id = p_session_id
@@ -610,17 +612,17 @@ returns table (id bigint, play_rank bigint, title text, artist text, album_art_u
                down_votes int, score int, my_vote smallint, pinned boolean, added_at timestamptz)
 language sql stable security invoker
 set search_path = ''
+set plan_cache_mode = force_custom_plan
 as $$
   select q.id, o.play_rank, q.title, q.artist, q.album_art_url, q.duration_ms, q.provider, q.provider_ref,
          q.added_by, p.username, q.up_votes, q.down_votes, q.score, v.value, q.pinned_at is not null, q.added_at
   from private.queue_order(p_session_id) o
-  join public.queue_items q on q.id = o.item_id
+  join public.queue_items q on q.id = o.item_id and q.session_id = p_session_id
   left join public.profiles p on p.id = q.added_by
   left join public.queue_votes v on v.item_id = q.id and v.user_id = (select auth.uid())
-  where q.session_id in (select private.my_session_ids())
   order by o.play_rank
 $$;
-comment on function public.session_queue(uuid) is 'The queue in play order (rank 1 plays next) with tallies and your own vote.';
+comment on function public.session_queue(uuid) is 'The queue in play order (rank 1 plays next) with tallies and your own vote; empty unless you are in the room (RLS on queue_items).';
 
 create function public.now_playing(p_session_id uuid)
 returns table (id bigint, title text, artist text, album_art_url text, duration_ms int, provider text,
@@ -628,6 +630,7 @@ returns table (id bigint, title text, artist text, album_art_url text, duration_
                skip_votes int, skip_threshold int)
 language sql stable security invoker
 set search_path = ''
+set plan_cache_mode = force_custom_plan
 as $$
   select q.id, q.title, q.artist, q.album_art_url, q.duration_ms, q.provider, q.provider_ref, q.added_by,
          q.started_at, (extract(epoch from clock_timestamp() - q.started_at) * 1000)::bigint, clock_timestamp(),

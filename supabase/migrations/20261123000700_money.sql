@@ -515,6 +515,10 @@ as $$
 declare
   v_processed timestamptz;
 begin
+  -- Asynchronous commit is safe here: nothing is acknowledged on the strength
+  -- of this record alone (the apply commits durably before the 200; a lost
+  -- record was never answered 200, so the provider sends it again).
+  perform set_config('synchronous_commit', 'off', true);
   insert into private.stripe_events (id, type, account, created_at, payload)
   values (p_event ->> 'id', p_event ->> 'type', p_event ->> 'account',
           to_timestamp((p_event ->> 'created')::bigint), p_event)
@@ -634,6 +638,10 @@ as $$
 declare
   v_processed timestamptz;
 begin
+  -- Asynchronous commit is safe here: nothing is acknowledged on the strength
+  -- of this record alone (the apply commits durably before the 200; a lost
+  -- record was never answered 200, so the provider sends it again).
+  perform set_config('synchronous_commit', 'off', true);
   insert into private.revenuecat_events (id, type, app_user_id, environment, event_at, payload)
   values (p_event ->> 'id', p_event ->> 'type', p_event ->> 'app_user_id', p_event ->> 'environment',
           to_timestamp((p_event ->> 'event_timestamp_ms')::bigint / 1000.0), p_event)

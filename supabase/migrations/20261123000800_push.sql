@@ -127,7 +127,8 @@ comment on column private.notification_outbox.status is 'pending: waiting (not_b
 comment on column private.notification_outbox.not_before is 'quiet hours and retry backoff push this forward; nothing is dropped for it';
 create index notification_outbox_due on private.notification_outbox (not_before, id) where status = 'pending';
 create index notification_outbox_leases on private.notification_outbox (lease_until) where status = 'claimed';
-create index notification_outbox_collapse on private.notification_outbox (user_id, collapse_key, created_at desc);
+create index notification_outbox_collapse on private.notification_outbox (collapse_key, created_at);
+create index notification_outbox_user on private.notification_outbox (user_id);
 create index notification_outbox_finished on private.notification_outbox (finished_at) where finished_at is not null;
 alter table private.notification_outbox enable row level security;
 
@@ -184,7 +185,9 @@ end;
 $$;
 comment on function private.quiet_hours_end(public.notification_preferences, timestamptz) is 'When a notification at p_at may go out: p_at, or the end of the user''s quiet hours.';
 
--- Enqueue one kind of notification for a set of users, set-based.
+-- Enqueue one kind of notification for a set of users, set-based. The users
+-- to leave out (blocked either way with the actor, or notified with this
+-- collapse key in the last 10 minutes) are computed once, not per user.
 create function private.enqueue_notifications(p_user_ids uuid[], p_kind text, p_title text, p_body text,
                                               p_data jsonb, p_collapse_key text, p_actor uuid default null)
 returns int
@@ -196,8 +199,7 @@ declare
 begin
   insert into private.notification_outbox (user_id, kind, title, body, data, collapse_key, not_before)
   select u.id, p_kind, p_title, p_body, p_data || jsonb_build_object('kind', p_kind), p_collapse_key,
-         private.quiet_hours_end(coalesce(np, row(u.id, true, true, true, true, true, true, null, null, 'UTC',
-                                                  now())::public.notification_preferences), now())
+         case when np.quiet_hours_start is null then now() else private.quiet_hours_end(np, now()) end
   from (select distinct unnest(p_user_ids) as id) u
   left join public.notification_preferences np on np.user_id = u.id
   where u.id is distinct from p_actor
@@ -209,12 +211,11 @@ begin
                    when 'mentions' then np.mentions
                    when 'moderation' then np.moderation
                  end, true)
-    and (p_actor is null or not exists (
-           select 1 from public.user_blocks b
-           where (b.blocker_id = u.id and b.blocked_id = p_actor) or (b.blocker_id = p_actor and b.blocked_id = u.id)))
-    and not exists (
-           select 1 from private.notification_outbox o
-           where o.user_id = u.id and o.collapse_key = p_collapse_key and o.created_at > now() - interval '10 minutes');
+    and u.id not in (select b.blocked_id from public.user_blocks b where b.blocker_id = p_actor
+                     union all
+                     select b.blocker_id from public.user_blocks b where b.blocked_id = p_actor)
+    and u.id not in (select o.user_id from private.notification_outbox o
+                     where o.collapse_key = p_collapse_key and o.created_at > now() - interval '10 minutes');
   get diagnostics v_count = row_count;
   return v_count;
 end;
