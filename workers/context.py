@@ -18,11 +18,13 @@ T = TypeVar("T")
 
 
 class RateLimiter:
-    """A token bucket: at most `rate` messages a second, bursting to one second's worth."""
+    """A token bucket: `rate` messages a second on average, bursting to one
+    request's worth (100 messages) at most."""
 
-    def __init__(self, rate: float) -> None:
+    def __init__(self, rate: float, burst: float = 100) -> None:
         self.rate = rate
-        self.tokens = rate
+        self.capacity = min(rate, burst)
+        self.tokens = self.capacity
         self.updated = time.monotonic()
         self.lock = asyncio.Lock()
 
@@ -30,7 +32,7 @@ class RateLimiter:
         async with self.lock:
             while True:
                 now = time.monotonic()
-                self.tokens = min(self.rate, self.tokens + (now - self.updated) * self.rate)
+                self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
                 self.updated = now
                 if self.tokens >= n:
                     self.tokens -= n

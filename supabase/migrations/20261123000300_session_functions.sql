@@ -157,28 +157,34 @@ begin
 end;
 $$;
 
--- Used by the cleanup worker: end live sessions whose DJ stopped pinging.
-create function private.end_silent_sessions(p_silence interval, p_limit int, p_now timestamptz default now())
-returns int
+-- The cleanup worker's shape: pick a bounded batch (skipping rows another
+-- replica holds), end each; returns how many.
+create function private.end_sessions(p_session_ids uuid[], p_reason text) returns int
 language plpgsql security definer
 set search_path = ''
 as $$
 declare
   v_id uuid;
-  v_ended int := 0;
 begin
-  for v_id in
+  foreach v_id in array p_session_ids loop
+    perform private.end_session(v_id, p_reason);
+  end loop;
+  return coalesce(cardinality(p_session_ids), 0);
+end;
+$$;
+
+-- Used by the cleanup worker: end live sessions whose DJ stopped pinging.
+create function private.end_silent_sessions(p_silence interval, p_limit int, p_now timestamptz default now())
+returns int
+language sql security definer
+set search_path = ''
+as $$
+  select private.end_sessions(array(
     select s.id from public.sessions s
     where s.status = 'live' and coalesce(s.last_heartbeat_at, s.started_at) < p_now - p_silence
     order by s.last_heartbeat_at
     limit p_limit
-    for update skip locked
-  loop
-    perform private.end_session(v_id, 'heartbeat_lost');
-    v_ended := v_ended + 1;
-  end loop;
-  return v_ended;
-end;
+    for update skip locked), 'heartbeat_lost')
 $$;
 comment on function private.end_silent_sessions(interval, int, timestamptz) is 'Ends up to p_limit live sessions without a DJ heartbeat for p_silence; returns how many.';
 grant execute on function private.end_silent_sessions(interval, int, timestamptz) to service_role, openparty_worker;

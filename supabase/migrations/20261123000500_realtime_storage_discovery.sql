@@ -81,6 +81,19 @@ create trigger session_participants_broadcast
 after insert or update of left_at on public.session_participants
 for each row execute function private.session_participants_broadcast();
 
+-- The settings a session_updated event carries (the queue migration adds its own).
+create function private.session_settings(p_session public.sessions) returns jsonb
+language sql immutable
+set search_path = ''
+as $$
+  select jsonb_build_object(
+    'session_id', p_session.id, 'title', p_session.title, 'description', p_session.description,
+    'cover_url', p_session.cover_url, 'genres', p_session.genres, 'max_participants', p_session.max_participants,
+    'voting_enabled', p_session.voting_enabled, 'tips_enabled', p_session.tips_enabled,
+    'chat_enabled', p_session.chat_enabled, 'slow_mode_seconds', p_session.slow_mode_seconds,
+    'followers_only_chat', p_session.followers_only_chat)
+$$;
+
 create function private.sessions_broadcast() returns trigger
 language plpgsql security definer
 set search_path = ''
@@ -98,16 +111,8 @@ begin
     perform private.broadcast(v_topic, 'listener_count',
       jsonb_build_object('listener_count', new.listener_count, 'peak_listener_count', new.peak_listener_count));
   end if;
-  if (new.title, new.description, new.cover_url, new.genres, new.max_participants, new.voting_enabled,
-      new.tips_enabled, new.chat_enabled, new.slow_mode_seconds, new.followers_only_chat)
-     is distinct from
-     (old.title, old.description, old.cover_url, old.genres, old.max_participants, old.voting_enabled,
-      old.tips_enabled, old.chat_enabled, old.slow_mode_seconds, old.followers_only_chat) then
-    perform private.broadcast(v_topic, 'session_updated', jsonb_build_object(
-      'session_id', new.id, 'title', new.title, 'description', new.description, 'cover_url', new.cover_url,
-      'genres', new.genres, 'max_participants', new.max_participants, 'voting_enabled', new.voting_enabled,
-      'tips_enabled', new.tips_enabled, 'chat_enabled', new.chat_enabled,
-      'slow_mode_seconds', new.slow_mode_seconds, 'followers_only_chat', new.followers_only_chat));
+  if private.session_settings(new) is distinct from private.session_settings(old) then
+    perform private.broadcast(v_topic, 'session_updated', private.session_settings(new));
   end if;
   return null;
 end;

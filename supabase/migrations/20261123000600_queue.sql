@@ -561,8 +561,8 @@ create trigger queue_items_broadcast
 after insert or update of status, up_votes, down_votes, pinned_at on public.queue_items
 for each row execute function private.queue_items_broadcast();
 
--- The settings broadcast now carries the queue settings too.
-create function private.session_settings(p_session public.sessions) returns jsonb
+-- session_updated events carry the queue settings too.
+create or replace function private.session_settings(p_session public.sessions) returns jsonb
 language sql immutable
 set search_path = ''
 as $$
@@ -576,31 +576,6 @@ as $$
     'max_song_duration_seconds', p_session.max_song_duration_seconds,
     'replay_cooldown_minutes', p_session.replay_cooldown_minutes, 'fairness_enabled', p_session.fairness_enabled,
     'fallback_enabled', p_session.fallback_enabled)
-$$;
-comment on function private.session_settings(public.sessions) is 'The settings a session_updated event carries.';
-
-create or replace function private.sessions_broadcast() returns trigger
-language plpgsql security definer
-set search_path = ''
-as $$
-declare
-  v_topic text := 'session:' || new.id;
-begin
-  if new.status is distinct from old.status then
-    perform private.broadcast(v_topic, case new.status when 'live' then 'session_live' else 'session_ended' end,
-      jsonb_build_object('session_id', new.id, 'status', new.status, 'end_reason', new.end_reason,
-                         'started_at', new.started_at, 'ended_at', new.ended_at));
-    return null;
-  end if;
-  if new.listener_count is distinct from old.listener_count then
-    perform private.broadcast(v_topic, 'listener_count',
-      jsonb_build_object('listener_count', new.listener_count, 'peak_listener_count', new.peak_listener_count));
-  end if;
-  if private.session_settings(new) is distinct from private.session_settings(old) then
-    perform private.broadcast(v_topic, 'session_updated', private.session_settings(new));
-  end if;
-  return null;
-end;
 $$;
 
 ------------------------------------------------------------------------------

@@ -7,14 +7,10 @@
 -- from a pocket. Reason 'abandoned'.
 create function private.end_abandoned_sessions(p_idle interval, p_limit int, p_now timestamptz default now())
 returns int
-language plpgsql security definer
+language sql security definer
 set search_path = ''
 as $$
-declare
-  v_id uuid;
-  v_count int := 0;
-begin
-  for v_id in
+  select private.end_sessions(array(
     select s.id from public.sessions s
     where s.status = 'live' and s.started_at < p_now - p_idle
       and not exists (select 1 from public.messages m where m.session_id = s.id and m.created_at >= p_now - p_idle)
@@ -23,37 +19,21 @@ begin
       and not exists (select 1 from public.queue_items q where q.session_id = s.id and q.started_at >= p_now - p_idle)
     order by s.started_at
     limit p_limit
-    for update skip locked
-  loop
-    perform private.end_session(v_id, 'abandoned');
-    v_count := v_count + 1;
-  end loop;
-  return v_count;
-end;
+    for update skip locked), 'abandoned')
 $$;
 
 -- Scheduled sessions whose time is long past: reason 'never_started'.
 create function private.end_stale_scheduled_sessions(p_grace interval, p_limit int, p_now timestamptz default now())
 returns int
-language plpgsql security definer
+language sql security definer
 set search_path = ''
 as $$
-declare
-  v_id uuid;
-  v_count int := 0;
-begin
-  for v_id in
+  select private.end_sessions(array(
     select s.id from public.sessions s
     where s.status = 'scheduled' and s.scheduled_for < p_now - p_grace
     order by s.scheduled_for
     limit p_limit
-    for update skip locked
-  loop
-    perform private.end_session(v_id, 'never_started');
-    v_count := v_count + 1;
-  end loop;
-  return v_count;
-end;
+    for update skip locked), 'never_started')
 $$;
 
 -- Listeners whose app stopped pinging: close their participation, counts kept.
