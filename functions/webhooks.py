@@ -96,7 +96,7 @@ def verified_stripe_event(secrets_setting: str, *, connect: bool):
 
 
 async def record_and_apply(pool: AsyncConnectionPool, *, provider: str, event_id: str, event: dict[str, Any],
-                           record: str, apply: str, note_failure: str, apply_params: dict[str, Any]) -> JSONResponse:
+                           apply: str, apply_params: dict[str, Any]) -> JSONResponse:
     """Record the event in its own transaction, then apply it in another (not
     one pipeline: that would be one transaction, and a failed apply would take
     the record with it). Applying an event already applied answers 'duplicate';
@@ -104,13 +104,14 @@ async def record_and_apply(pool: AsyncConnectionPool, *, provider: str, event_id
     try:
         async with pool.connection() as conn:
             try:
-                await conn.execute(record, {"event": json.dumps(event)})
+                await conn.execute(queries.RECORD_WEBHOOK_EVENT, {"provider": provider, "event": json.dumps(event)})
                 applied = await conn.execute(apply, {"event_id": event_id, **apply_params})
                 outcome = (await applied.fetchone())["outcome"]
             except psycopg.OperationalError:
                 raise
             except psycopg.Error as exc:
-                await conn.execute(note_failure, {"event_id": event_id, "error": str(exc)})
+                await conn.execute(queries.NOTE_WEBHOOK_EVENT_FAILURE,
+                                   {"provider": provider, "event_id": event_id, "error": str(exc)})
                 log.error("webhook.%s.apply_failed id=%s error=%s", provider, event_id, exc)
                 return JSONResponse({"error": "apply_failed", "message": "recorded; will apply on retry"}, 500)
     except (psycopg.OperationalError, PoolTimeout) as exc:
@@ -122,10 +123,8 @@ async def record_and_apply(pool: AsyncConnectionPool, *, provider: str, event_id
 
 
 async def apply_stripe_event(pool: AsyncConnectionPool, event: dict[str, Any]) -> JSONResponse:
-    return await record_and_apply(
-        pool, provider="stripe", event_id=event["id"], event=event,
-        record=queries.RECORD_STRIPE_EVENT, apply=queries.APPLY_STRIPE_EVENT,
-        note_failure=queries.NOTE_STRIPE_EVENT_FAILURE, apply_params={})
+    return await record_and_apply(pool, provider="stripe", event_id=event["id"], event=event,
+                                  apply=queries.APPLY_STRIPE_EVENT, apply_params={})
 
 
 PlatformEvent = Annotated[dict[str, Any], Depends(verified_stripe_event("stripe_webhook_secrets", connect=False))]
@@ -160,8 +159,6 @@ async def authorized_revenuecat_body(request: Request, settings: SettingsDep) ->
 async def revenuecat_webhook(body: Annotated[RevenueCatBody, Depends(authorized_revenuecat_body)],
                              pool: PoolDep, settings: SettingsDep) -> JSONResponse:
     event = body.event.model_dump(mode="json")
-    return await record_and_apply(
-        pool, provider="revenuecat", event_id=body.event.id, event=event,
-        record=queries.RECORD_REVENUECAT_EVENT, apply=queries.APPLY_REVENUECAT_EVENT,
-        note_failure=queries.NOTE_REVENUECAT_EVENT_FAILURE,
-        apply_params={"environment": settings.revenuecat_environment})
+    return await record_and_apply(pool, provider="revenuecat", event_id=body.event.id, event=event,
+                                  apply=queries.APPLY_REVENUECAT_EVENT,
+                                  apply_params={"environment": settings.revenuecat_environment})

@@ -5,13 +5,10 @@ Each calls one function of the private schema, where the rules live.
 
 # Webhooks: record the verified event (committed on its own, so a failed
 # apply keeps it), then apply it; note a failure for the retry.
-RECORD_STRIPE_EVENT = "select private.record_stripe_event(%(event)s::jsonb) as unapplied"
+RECORD_WEBHOOK_EVENT = "select private.record_webhook_event(%(provider)s, %(event)s::jsonb) as unapplied"
+NOTE_WEBHOOK_EVENT_FAILURE = "select private.note_webhook_event_failure(%(provider)s, %(event_id)s, %(error)s)"
 APPLY_STRIPE_EVENT = "select private.apply_stripe_event(%(event_id)s) as outcome"
-NOTE_STRIPE_EVENT_FAILURE = "select private.note_stripe_event_failure(%(event_id)s, %(error)s)"
-
-RECORD_REVENUECAT_EVENT = "select private.record_revenuecat_event(%(event)s::jsonb) as unapplied"
 APPLY_REVENUECAT_EVENT = "select private.apply_revenuecat_event(%(event_id)s, %(environment)s) as outcome"
-NOTE_REVENUECAT_EVENT_FAILURE = "select private.note_revenuecat_event_failure(%(event_id)s, %(error)s)"
 
 # create-tip
 CREATE_TIP = """

@@ -356,7 +356,7 @@ def bench_webhooks(url: str, seconds: int) -> None:
     rate = len(latencies) / seconds
     p99 = statistics.quantiles(latencies, n=100)[98]
     with psycopg.connect(url) as conn:
-        recorded = conn.execute("select count(*) from private.stripe_events where processed_at is not null").fetchone()[0]
+        recorded = conn.execute("select count(*) from private.webhook_events where processed_at is not null").fetchone()[0]
     report("signed Stripe webhooks (verify, record, apply)", f"{rate:.0f} events/s, p99 {p99:.1f} ms, {errors} errors, "
            f"{recorded} recorded (uvicorn, one worker process, 8 concurrent senders)", ">= 500/s, p99 < 50 ms",
            rate >= 500 and p99 < 50 and errors == 0)

@@ -115,7 +115,7 @@ async def test_invoices_extend_the_period_and_an_early_invoice_is_retried(db):
     row = db.as_user(user_id).one("select extract(epoch from expires_at)::bigint as ends, billing_issue "
                                   "from public.entitlements")
     assert row == {"ends": later, "billing_issue": True}
-    kept = db.admin.execute("select attempts, last_error is null from private.stripe_events where id = %s",
+    kept = db.admin.execute("select attempts, last_error is null from private.webhook_events where id = %s",
                             (early_invoice["id"],)).fetchone()
     assert kept == (2, True)
 

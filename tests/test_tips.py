@@ -194,7 +194,7 @@ async def test_a_successful_payment_credits_the_dj_and_announces_the_tip(db, tip
     assert chat["metadata"]["message"] == "for the set"
     (announced,) = broadcasts(db, f"user:{tip_room['dj']}", "tip_received")
     assert announced["amount"] == 1000
-    assert db.admin.execute("select count(*), bool_and(processed_at is not null) from private.stripe_events").fetchone() \
+    assert db.admin.execute("select count(*), bool_and(processed_at is not null) from private.webhook_events").fetchone() \
         == (1, True)
 
 
@@ -288,12 +288,12 @@ async def test_signatures_bodies_and_unknown_types(db):
         not_event = await client.post("/webhooks/stripe", content=not_event_body, headers=not_event_headers)
         huge_body, huge_headers = signed(b"{" + b" " * 600_000 + b"}")
         huge = await client.post("/webhooks/stripe", content=huge_body, headers=huge_headers)
-        assert db.admin.execute("select count(*) from private.stripe_events").fetchone()[0] == 0
+        assert db.admin.execute("select count(*) from private.webhook_events").fetchone()[0] == 0
         rotated = await deliver(client, event, secret=STRIPE_SECRETS[1])
     assert [r.status_code for r in (tampered, missing, stale, garbage, not_event)] == [400] * 5
     assert huge.status_code == 413
     assert rotated.status_code == 200 and rotated.json()["outcome"] == "ignored: unhandled type"
-    assert db.admin.execute("select type, outcome from private.stripe_events").fetchone() == \
+    assert db.admin.execute("select type, outcome from private.webhook_events").fetchone() == \
         ("customer.created", "ignored: unhandled type")
 
 
@@ -330,7 +330,7 @@ async def test_the_database_going_away_mid_request_loses_nothing(db, tip_room):
             response = await request
         blocker.close()
         assert response.status_code == 503
-        kept = db.admin.execute("select processed_at from private.stripe_events where id = %s", (event["id"],)).fetchone()
+        kept = db.admin.execute("select processed_at from private.webhook_events where id = %s", (event["id"],)).fetchone()
         assert kept == (None,)  # recorded, not applied
         retried = await deliver(client, event)
     assert retried.json()["outcome"] == "tip succeeded"

@@ -160,38 +160,85 @@ alter table public.stripe_customers enable row level security;
 ------------------------------------------------------------------------------
 -- Webhook event logs: every verified event kept once, with its outcome
 ------------------------------------------------------------------------------
-create table private.stripe_events (
-  id text primary key,
+create table private.webhook_events (
+  provider text not null check (provider in ('stripe', 'revenuecat')),
+  id text not null,
   type text not null,
-  account text,
-  created_at timestamptz not null,
+  event_at timestamptz not null,
   payload jsonb not null,
   received_at timestamptz not null default now(),
   processed_at timestamptz,
   outcome text,
   attempts int not null default 0,
-  last_error text
+  last_error text,
+  primary key (provider, id)
 );
-comment on table private.stripe_events is 'Every verified Stripe event, once (deduplicated on id). processed_at null: not applied yet (a failure or a crash) and retried on redelivery.';
-create index stripe_events_unprocessed on private.stripe_events (received_at) where processed_at is null;
-alter table private.stripe_events enable row level security;
+comment on table private.webhook_events is 'Every verified Stripe and authorized RevenueCat event, once (deduplicated on the provider''s event id). processed_at null: not applied yet (a failure or a crash), applied when the provider redelivers it.';
+comment on column private.webhook_events.event_at is 'when the provider says the event happened (Stripe created, RevenueCat event_timestamp_ms)';
+create index webhook_events_unprocessed on private.webhook_events (received_at) where processed_at is null;
+alter table private.webhook_events enable row level security;
 
-create table private.revenuecat_events (
-  id text primary key,
-  type text not null,
-  app_user_id text,
-  environment text,
-  event_at timestamptz,
-  payload jsonb not null,
-  received_at timestamptz not null default now(),
-  processed_at timestamptz,
-  outcome text,
-  attempts int not null default 0,
-  last_error text
-);
-comment on table private.revenuecat_events is 'Every authorized RevenueCat event, once (deduplicated on event id).';
-create index revenuecat_events_unprocessed on private.revenuecat_events (received_at) where processed_at is null;
-alter table private.revenuecat_events enable row level security;
+-- Record an event once; true while it is not applied yet. Asynchronous commit
+-- is safe here: nothing is acknowledged on the strength of this record alone
+-- (the apply commits durably before the 200; a lost record was never answered
+-- 200, so the provider sends it again).
+create function private.record_webhook_event(p_provider text, p_event jsonb) returns boolean
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_processed timestamptz;
+begin
+  perform set_config('synchronous_commit', 'off', true);
+  insert into private.webhook_events (provider, id, type, event_at, payload)
+  values (p_provider, p_event ->> 'id', p_event ->> 'type',
+          case p_provider when 'stripe' then to_timestamp((p_event ->> 'created')::bigint)
+                          else to_timestamp((p_event ->> 'event_timestamp_ms')::bigint / 1000.0) end,
+          p_event)
+  on conflict (provider, id) do nothing;
+  select e.processed_at into v_processed from private.webhook_events e
+  where e.provider = p_provider and e.id = p_event ->> 'id';
+  return v_processed is null;
+end;
+$$;
+
+-- Lock an event for applying; null when it was applied already (a duplicate).
+create function private.claim_webhook_event(p_provider text, p_event_id text) returns private.webhook_events
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_event private.webhook_events;
+begin
+  select * into v_event from private.webhook_events e where e.provider = p_provider and e.id = p_event_id for update;
+  if not found then
+    raise exception '% event % was not recorded', p_provider, p_event_id;
+  end if;
+  if v_event.processed_at is not null then
+    return null;
+  end if;
+  return v_event;
+end;
+$$;
+
+create function private.finish_webhook_event(p_provider text, p_event_id text, p_outcome text) returns text
+language sql
+set search_path = ''
+as $$
+  update private.webhook_events e
+  set processed_at = now(), outcome = p_outcome, attempts = e.attempts + 1, last_error = null
+  where e.provider = p_provider and e.id = p_event_id
+  returning e.outcome
+$$;
+
+-- Kept with the event when applying failed, for the retry and for people.
+create function private.note_webhook_event_failure(p_provider text, p_event_id text, p_error text) returns void
+language sql security definer
+set search_path = ''
+as $$
+  update private.webhook_events e set attempts = e.attempts + 1, last_error = left(p_error, 2000)
+  where e.provider = p_provider and e.id = p_event_id
+$$;
 
 ------------------------------------------------------------------------------
 -- Tips: creation (create-tip) and the Stripe-driven state machine
@@ -505,75 +552,36 @@ end;
 $$;
 
 ------------------------------------------------------------------------------
--- Stripe events: record once, then apply
+-- Stripe events: each handled type moves one state forward
 ------------------------------------------------------------------------------
--- Returns false when this event was already applied (a duplicate delivery).
-create function private.record_stripe_event(p_event jsonb) returns boolean
-language plpgsql security definer
-set search_path = ''
-as $$
-declare
-  v_processed timestamptz;
-begin
-  -- Asynchronous commit is safe here: nothing is acknowledged on the strength
-  -- of this record alone (the apply commits durably before the 200; a lost
-  -- record was never answered 200, so the provider sends it again).
-  perform set_config('synchronous_commit', 'off', true);
-  insert into private.stripe_events (id, type, account, created_at, payload)
-  values (p_event ->> 'id', p_event ->> 'type', p_event ->> 'account',
-          to_timestamp((p_event ->> 'created')::bigint), p_event)
-  on conflict (id) do nothing;
-  select e.processed_at into v_processed from private.stripe_events e where e.id = p_event ->> 'id';
-  return v_processed is null;
-end;
-$$;
-
 create function private.apply_stripe_event(p_event_id text) returns text
 language plpgsql security definer
 set search_path = ''
 as $$
 declare
-  v_event private.stripe_events;
-  v_object jsonb;
-  v_outcome text;
+  v_event private.webhook_events := private.claim_webhook_event('stripe', p_event_id);
+  v_object jsonb := v_event.payload -> 'data' -> 'object';
 begin
-  select * into v_event from private.stripe_events e where e.id = p_event_id for update;
-  if not found then
-    raise exception 'stripe event % was not recorded', p_event_id;
-  end if;
-  if v_event.processed_at is not null then
+  if v_event is null then
     return 'duplicate';
   end if;
-  v_object := v_event.payload -> 'data' -> 'object';
-  v_outcome := case v_event.type
+  return private.finish_webhook_event('stripe', p_event_id, case v_event.type
     when 'payment_intent.succeeded' then private.apply_payment_intent(v_object)
     when 'payment_intent.payment_failed' then private.apply_payment_intent(v_object)
     when 'payment_intent.canceled' then private.apply_payment_intent(v_object)
     when 'charge.refunded' then private.apply_charge_refund(v_object)
     when 'charge.dispute.created' then private.apply_dispute(v_object, false)
     when 'charge.dispute.closed' then private.apply_dispute(v_object, true)
-    when 'account.updated' then private.apply_account(v_object, v_event.created_at)
+    when 'account.updated' then private.apply_account(v_object, v_event.event_at)
     when 'checkout.session.completed' then private.apply_checkout_session(v_object)
-    when 'customer.subscription.created' then private.apply_subscription(v_object, v_event.created_at)
-    when 'customer.subscription.updated' then private.apply_subscription(v_object, v_event.created_at)
-    when 'customer.subscription.deleted' then private.apply_subscription(v_object, v_event.created_at)
+    when 'customer.subscription.created' then private.apply_subscription(v_object, v_event.event_at)
+    when 'customer.subscription.updated' then private.apply_subscription(v_object, v_event.event_at)
+    when 'customer.subscription.deleted' then private.apply_subscription(v_object, v_event.event_at)
     when 'invoice.paid' then private.apply_invoice(v_object, true)
     when 'invoice.payment_failed' then private.apply_invoice(v_object, false)
     else 'ignored: unhandled type'
-  end;
-  update private.stripe_events e
-  set processed_at = now(), outcome = v_outcome, attempts = e.attempts + 1, last_error = null
-  where e.id = p_event_id;
-  return v_outcome;
+  end);
 end;
-$$;
-
--- Kept with the event when applying failed, for the retry and for people.
-create function private.note_stripe_event_failure(p_event_id text, p_error text) returns void
-language sql security definer
-set search_path = ''
-as $$
-  update private.stripe_events e set attempts = e.attempts + 1, last_error = left(p_error, 2000) where e.id = p_event_id
 $$;
 
 create function private.apply_checkout_session(p_session jsonb) returns text
@@ -631,26 +639,6 @@ $$;
 ------------------------------------------------------------------------------
 -- RevenueCat events
 ------------------------------------------------------------------------------
-create function private.record_revenuecat_event(p_event jsonb) returns boolean
-language plpgsql security definer
-set search_path = ''
-as $$
-declare
-  v_processed timestamptz;
-begin
-  -- Asynchronous commit is safe here: nothing is acknowledged on the strength
-  -- of this record alone (the apply commits durably before the 200; a lost
-  -- record was never answered 200, so the provider sends it again).
-  perform set_config('synchronous_commit', 'off', true);
-  insert into private.revenuecat_events (id, type, app_user_id, environment, event_at, payload)
-  values (p_event ->> 'id', p_event ->> 'type', p_event ->> 'app_user_id', p_event ->> 'environment',
-          to_timestamp((p_event ->> 'event_timestamp_ms')::bigint / 1000.0), p_event)
-  on conflict (id) do nothing;
-  select e.processed_at into v_processed from private.revenuecat_events e where e.id = p_event ->> 'id';
-  return v_processed is null;
-end;
-$$;
-
 -- The user of an event: the first of app_user_id, original_app_user_id and
 -- aliases that is one of our user ids (the app logs in to RevenueCat with it).
 create function private.revenuecat_user(p_event jsonb) returns uuid
@@ -677,7 +665,7 @@ language plpgsql security definer
 set search_path = ''
 as $$
 declare
-  v_row private.revenuecat_events;
+  v_row private.webhook_events := private.claim_webhook_event('revenuecat', p_event_id);
   v_event jsonb;
   v_type text;
   v_user_id uuid;
@@ -687,11 +675,7 @@ declare
   v_ref text;
   v_outcome text;
 begin
-  select * into v_row from private.revenuecat_events e where e.id = p_event_id for update;
-  if not found then
-    raise exception 'revenuecat event % was not recorded', p_event_id;
-  end if;
-  if v_row.processed_at is not null then
+  if v_row is null then
     return 'duplicate';
   end if;
   v_event := v_row.payload;
@@ -755,19 +739,8 @@ begin
     end if;
   end if;
 
-  update private.revenuecat_events e
-  set processed_at = now(), outcome = v_outcome, attempts = e.attempts + 1, last_error = null
-  where e.id = p_event_id;
-  return v_outcome;
+  return private.finish_webhook_event('revenuecat', p_event_id, v_outcome);
 end;
-$$;
-
-create function private.note_revenuecat_event_failure(p_event_id text, p_error text) returns void
-language sql security definer
-set search_path = ''
-as $$
-  update private.revenuecat_events e set attempts = e.attempts + 1, last_error = left(p_error, 2000)
-  where e.id = p_event_id
 $$;
 
 ------------------------------------------------------------------------------
@@ -825,11 +798,9 @@ grant execute on function
   private.attach_payout_account(uuid, text),
   private.stripe_customer_of(uuid),
   private.attach_stripe_customer(uuid, text),
-  private.record_stripe_event(jsonb),
+  private.record_webhook_event(text, jsonb),
+  private.note_webhook_event_failure(text, text, text),
   private.apply_stripe_event(text),
-  private.note_stripe_event_failure(text, text),
-  private.record_revenuecat_event(jsonb),
-  private.apply_revenuecat_event(text, text),
-  private.note_revenuecat_event_failure(text, text)
+  private.apply_revenuecat_event(text, text)
 to openparty_edge, service_role;
 grant execute on function private.plan_of(uuid) to openparty_edge;
