@@ -42,6 +42,20 @@ begin
 end;
 $$;
 
+create function private.lock_live_session(p_session_id uuid) returns public.sessions
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_session public.sessions := private.lock_session(p_session_id);
+begin
+  if v_session.status <> 'live' then
+    raise exception using errcode = 'PT409', message = 'this session is not live';
+  end if;
+  return v_session;
+end;
+$$;
+
 create function private.lock_own_session(p_session_id uuid) returns public.sessions
 language plpgsql
 set search_path = ''
@@ -198,13 +212,10 @@ set search_path = ''
 as $$
 declare
   v_uid uuid := private.require_user();
-  v_session public.sessions := private.lock_session(p_session_id);
+  v_session public.sessions := private.lock_live_session(p_session_id);
   v_participant public.session_participants;
   v_first_time boolean;
 begin
-  if v_session.status <> 'live' then
-    raise exception using errcode = 'PT409', message = 'this session is not live';
-  end if;
   if v_session.dj_id = v_uid then
     raise exception using errcode = 'PT409', message = 'you host this session';
   end if;

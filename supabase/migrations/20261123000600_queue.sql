@@ -372,14 +372,11 @@ set search_path = ''
 as $$
 declare
   v_uid uuid := (select auth.uid());
-  v_session public.sessions := private.lock_session(p_session_id);
+  v_session public.sessions := private.lock_live_session(p_session_id);
   v_current public.queue_items;
 begin
   if v_uid is not null and v_uid <> v_session.dj_id then
     raise exception using errcode = 'PT403', message = 'only the session''s DJ can do this';
-  end if;
-  if v_session.status <> 'live' then
-    raise exception using errcode = 'PT409', message = 'this session is not live';
   end if;
   select * into v_current from public.queue_items q where q.session_id = p_session_id and q.status = 'playing';
   if p_expected_item_id is not null and v_current.id is distinct from p_expected_item_id then
@@ -422,13 +419,11 @@ set search_path = ''
 as $$
 declare
   v_uid uuid := private.require_user();
-  v_session public.sessions := private.lock_session(p_session_id);
+  v_session public.sessions := private.lock_live_session(p_session_id);
   v_item public.queue_items;
   v_progress record;
+  v_result jsonb;
 begin
-  if v_session.status <> 'live' then
-    raise exception using errcode = 'PT409', message = 'this session is not live';
-  end if;
   update public.session_participants p set last_seen_at = now()
   where p.session_id = p_session_id and p.user_id = v_uid and p.left_at is null;
   if not found then
@@ -441,15 +436,12 @@ begin
   insert into public.skip_votes (item_id, user_id) values (v_item.id, v_uid) on conflict do nothing;
   v_progress := private.skip_progress(v_item.id, p_session_id);
   update public.queue_items q set skip_votes = v_progress.votes where q.id = v_item.id;
-  perform private.broadcast('session:' || p_session_id, 'skip_votes', jsonb_build_object(
-    'item_id', v_item.id, 'votes', v_progress.votes, 'threshold', v_progress.threshold));
+  v_result := jsonb_build_object('item_id', v_item.id, 'votes', v_progress.votes, 'threshold', v_progress.threshold);
+  perform private.broadcast('session:' || p_session_id, 'skip_votes', v_result);
   if v_progress.votes >= v_progress.threshold then
     perform private.advance_locked(v_session, 'skipped');
-    return jsonb_build_object('item_id', v_item.id, 'votes', v_progress.votes, 'threshold', v_progress.threshold,
-                              'skipped', true);
   end if;
-  return jsonb_build_object('item_id', v_item.id, 'votes', v_progress.votes, 'threshold', v_progress.threshold,
-                            'skipped', false);
+  return v_result || jsonb_build_object('skipped', v_progress.votes >= v_progress.threshold);
 end;
 $$;
 
