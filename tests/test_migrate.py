@@ -14,7 +14,7 @@ from openparty.migrate import StandInsRefused, SUPABASE_DIR, migrate, migration_
 def test_migrates_from_zero_and_reapplies_cleanly(empty_db):
     first = migrate(empty_db.url(), stand_ins=True)
     assert first.applied == [path.name for _, _, path in migration_files()]
-    assert "profiles.sql" in first.policies
+    assert "profiles_plans.sql" in first.policies
 
     recorded = empty_db.admin.execute(
         "select version, name, statements[1] from supabase_migrations.schema_migrations order by version"
@@ -31,7 +31,7 @@ def test_editing_a_policy_file_and_rerunning_converges(empty_db, tmp_path):
     root = tmp_path / "supabase"
     shutil.copytree(SUPABASE_DIR, root)
     migrate(empty_db.url(), stand_ins=True, root=root)
-    policy = root / "policies" / "profiles.sql"
+    policy = root / "policies" / "profiles_plans.sql"
     policy.write_text(policy.read_text().replace("to anon, authenticated\n  using (true)",
                                                  "to authenticated\n  using (true)"))
     migrate(empty_db.url(), root=root)

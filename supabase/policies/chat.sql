@@ -10,7 +10,7 @@ create policy messages_select on public.messages
   );
 
 -- Participants send text as themselves. Membership, sanctions, slow mode and
--- the rest are checked by the messages_enforce_chat_rules trigger, which
+-- the rest are checked by the messages_enforce_rules_and_broadcast trigger, which
 -- answers each refusal with its own error.
 drop policy if exists messages_insert on public.messages;
 create policy messages_insert on public.messages
@@ -32,14 +32,3 @@ drop policy if exists dj_blocked_terms_delete on public.dj_blocked_terms;
 create policy dj_blocked_terms_delete on public.dj_blocked_terms
   for delete to authenticated
   using (dj_id = (select auth.uid()));
-
--- reports: the reporter sees their own; the platform uses service_role.
-drop policy if exists reports_select on public.reports;
-create policy reports_select on public.reports
-  for select to authenticated
-  using (reporter_id = (select auth.uid()));
-
-drop policy if exists reports_insert on public.reports;
-create policy reports_insert on public.reports
-  for insert to authenticated
-  with check (reporter_id = (select auth.uid()));

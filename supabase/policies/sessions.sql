@@ -1,9 +1,3 @@
--- plans: public catalogue.
-drop policy if exists plans_select on public.plans;
-create policy plans_select on public.plans
-  for select to anon, authenticated
-  using (true);
-
 -- sessions: anyone sees every session (live, scheduled, and past ones for DJ
 -- history); the DJ creates and edits their own; status moves only through RPC.
 drop policy if exists sessions_select on public.sessions;
@@ -51,9 +45,3 @@ drop policy if exists session_sanctions_select on public.session_sanctions;
 create policy session_sanctions_select on public.session_sanctions
   for select to authenticated
   using (user_id = (select auth.uid()) or session_id in (select private.my_moderated_session_ids()));
-
--- moderation_actions: the audit log, read by the session's DJ and moderators.
-drop policy if exists moderation_actions_select on public.moderation_actions;
-create policy moderation_actions_select on public.moderation_actions
-  for select to authenticated
-  using (session_id in (select private.my_moderated_session_ids()));

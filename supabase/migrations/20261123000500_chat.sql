@@ -1,6 +1,6 @@
 -- Chat: messages with rules enforced in the database (membership, sanctions,
--- followers-only, blocked terms, rate limit and slow mode), soft deletion by
--- moderators, blocked terms per DJ, and reports.
+-- followers-only, blocked terms, rate limit and slow mode), their broadcast,
+-- soft deletion by the sender or the room's moderators, and history pages.
 
 create table public.messages (
   id bigint generated always as identity primary key,
@@ -18,7 +18,6 @@ comment on column public.messages.kind is 'text: a participant wrote it; system:
 create index messages_session_page on public.messages (session_id, id desc);
 create index messages_sender on public.messages (sender_id);
 create index messages_deleted_by on public.messages (deleted_by);
-
 revoke all on public.messages from anon, authenticated, service_role;
 grant select on public.messages to authenticated;
 grant insert (session_id, body) on public.messages to authenticated;
@@ -32,7 +31,6 @@ create table public.dj_blocked_terms (
   primary key (dj_id, term)
 );
 comment on table public.dj_blocked_terms is 'Terms a DJ does not allow in their sessions'' chat (case-insensitive substring match).';
-
 revoke all on public.dj_blocked_terms from anon, authenticated, service_role;
 grant select, delete on public.dj_blocked_terms to authenticated;
 grant insert (term) on public.dj_blocked_terms to authenticated;
@@ -49,67 +47,24 @@ begin
   return new;
 end;
 $$;
+revoke all on function private.dj_blocked_terms_normalize() from public, anon, authenticated, service_role;
 
 create trigger dj_blocked_terms_normalize
 before insert on public.dj_blocked_terms
 for each row execute function private.dj_blocked_terms_normalize();
 
-create table public.reports (
-  id bigint generated always as identity primary key,
-  reporter_id uuid not null references public.profiles (id) on delete cascade,
-  reported_user_id uuid not null references public.profiles (id) on delete cascade,
-  message_id bigint references public.messages (id) on delete set null,
-  session_id uuid references public.sessions (id) on delete set null,
-  reason text not null check (reason in ('spam', 'harassment', 'hate', 'sexual', 'violence', 'other')),
-  details text not null default '' check (char_length(details) <= 1000),
-  status text not null default 'open' check (status in ('open', 'reviewing', 'actioned', 'dismissed')),
-  created_at timestamptz not null default now(),
-  constraint reports_not_self check (reporter_id <> reported_user_id)
-);
-comment on table public.reports is 'Reports of a message or a user; the reporter and the platform (service_role) see them.';
-comment on column public.reports.status is 'open: new; reviewing: the platform looks at it; actioned / dismissed: decided';
-create index reports_reporter on public.reports (reporter_id, created_at desc);
-create index reports_reported_user on public.reports (reported_user_id);
-create index reports_message on public.reports (message_id);
-create index reports_session on public.reports (session_id);
-create index reports_open on public.reports (created_at) where status = 'open';
-
-revoke all on public.reports from anon, authenticated, service_role;
-grant select on public.reports to authenticated;
-grant insert (reported_user_id, message_id, session_id, reason, details) on public.reports to authenticated;
-grant select, insert, update, delete on public.reports to service_role;
-alter table public.reports enable row level security;
-
--- A report of a message names its sender and session; the reporter is the caller.
-create function private.reports_before_insert() returns trigger
-language plpgsql security definer
+-- message_created (sent by the chat trigger, private.messages_enforce_rules_and_broadcast)
+create function private.broadcast_message(p_message public.messages, p_sender_username text) returns void
+language sql
 set search_path = ''
 as $$
-declare
-  v_message public.messages;
-begin
-  new.reporter_id := coalesce((select auth.uid()), new.reporter_id);
-  new.status := 'open';
-  if new.message_id is not null then
-    select * into v_message from public.messages m where m.id = new.message_id;
-    if not found or v_message.sender_id is null then
-      raise exception using errcode = 'PT404', message = 'message not found';
-    end if;
-    new.reported_user_id := v_message.sender_id;
-    new.session_id := v_message.session_id;
-  end if;
-  if new.reported_user_id is null then
-    raise exception using errcode = 'PT422', message = 'report a message or a user';
-  end if;
-  return new;
-end;
+  select private.broadcast('session:' || p_message.session_id, 'message_created', jsonb_build_object(
+    'id', p_message.id, 'session_id', p_message.session_id, 'sender_id', p_message.sender_id,
+    'sender_username', p_sender_username, 'kind', p_message.kind, 'body', p_message.body,
+    'metadata', p_message.metadata, 'created_at', p_message.created_at))
 $$;
+revoke all on function private.broadcast_message(public.messages, text) from public, anon, authenticated, service_role;
 
-create trigger reports_before_insert
-before insert on public.reports
-for each row execute function private.reports_before_insert();
-
-------------------------------------------------------------------------------
 -- The chat rules, and the broadcast of the new message. One BEFORE trigger for
 -- both, because this is chat's hot path: the broadcast row is written in the
 -- same transaction, so a message that fails any later check is never announced.
@@ -120,7 +75,6 @@ for each row execute function private.reports_before_insert();
 -- off for this transaction): a database crash may lose the last fraction of a
 -- second of chat, never a part of a message's effects. Money, sessions and
 -- everything else stay fully durable.
-------------------------------------------------------------------------------
 create function private.messages_enforce_rules_and_broadcast() returns trigger
 language plpgsql security definer
 set search_path = ''
@@ -209,14 +163,30 @@ begin
   return new;
 end;
 $$;
+revoke all on function private.messages_enforce_rules_and_broadcast() from public, anon, authenticated, service_role;
 
 create trigger messages_enforce_rules_and_broadcast
 before insert on public.messages
 for each row execute function private.messages_enforce_rules_and_broadcast();
 
-------------------------------------------------------------------------------
+-- message_deleted
+create function private.messages_broadcast_deletion() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+begin
+  perform private.broadcast('session:' || new.session_id, 'message_deleted', jsonb_build_object('id', new.id));
+  return null;
+end;
+$$;
+revoke all on function private.messages_broadcast_deletion() from public, anon, authenticated, service_role;
+
+create trigger messages_broadcast_deletion
+after update of deleted_at on public.messages
+for each row when (old.deleted_at is null and new.deleted_at is not null)
+execute function private.messages_broadcast_deletion();
+
 -- Deleting (soft) and reading history
-------------------------------------------------------------------------------
 create function private.delete_message(p_message_id bigint) returns public.messages
 language plpgsql security definer
 set search_path = ''
@@ -243,11 +213,16 @@ begin
   return v_message;
 end;
 $$;
+revoke all on function private.delete_message(bigint) from public, anon, authenticated, service_role;
+-- authenticated: public.delete_message() (security invoker) wraps it; it checks the caller itself.
+grant execute on function private.delete_message(bigint) to authenticated;
 
 create function public.delete_message(p_message_id bigint)
 returns public.messages language sql security invoker set search_path = ''
 as $$ select * from private.delete_message(p_message_id) $$;
 comment on function public.delete_message(bigint) is 'Soft-delete a message: your own, or any in a session you host or moderate (logged).';
+revoke all on function public.delete_message(bigint) from public, anon, authenticated, service_role;
+grant execute on function public.delete_message(bigint) to authenticated;
 
 -- Pages of chat under the caller's RLS: newest first by default; p_before /
 -- p_after are message ids (cursors); p_limit 1-100.
@@ -283,15 +258,5 @@ begin
 end;
 $$;
 comment on function public.chat_history(uuid, bigint, bigint, int, boolean) is 'A page of visible messages with sender names. Cursor: p_before / p_after message id.';
-
-do $grants$
-declare
-  v_fn text;
-begin
-  foreach v_fn in array array['private.delete_message(bigint)', 'public.delete_message(bigint)',
-                              'public.chat_history(uuid, bigint, bigint, int, boolean)'] loop
-    execute format('revoke all on function %s from public, anon', v_fn);
-    execute format('grant execute on function %s to authenticated', v_fn);
-  end loop;
-end
-$grants$;
+revoke all on function public.chat_history(uuid, bigint, bigint, integer, boolean) from public, anon, authenticated, service_role;
+grant execute on function public.chat_history(uuid, bigint, bigint, integer, boolean) to authenticated;

@@ -20,7 +20,6 @@ create table public.push_tokens (
 comment on table public.push_tokens is 'Expo push tokens. A token belongs to one user at a time: registering it on another account moves it. Expo''s DeviceNotRegistered disables it.';
 create index push_tokens_user on public.push_tokens (user_id) where enabled;
 create index push_tokens_user_fk on public.push_tokens (user_id);
-
 revoke all on public.push_tokens from anon, authenticated, service_role;
 grant select, delete on public.push_tokens to authenticated;
 grant select, insert, update, delete on public.push_tokens to service_role;
@@ -45,9 +44,9 @@ create table public.notification_preferences (
   constraint notification_preferences_quiet_hours check ((quiet_hours_start is null) = (quiet_hours_end is null))
 );
 comment on table public.notification_preferences is 'Which notifications a user wants and their quiet hours (in their time zone). No row: everything on, no quiet hours.';
-
 revoke all on public.notification_preferences from anon, authenticated, service_role;
 grant select on public.notification_preferences to authenticated;
+
 grant insert (followed_dj_live, session_starting, tip_received, song_up_next, mentions, moderation,
               quiet_hours_start, quiet_hours_end, time_zone),
       update (followed_dj_live, session_starting, tip_received, song_up_next, mentions, moderation,
@@ -69,6 +68,7 @@ begin
   return new;
 end;
 $$;
+revoke all on function private.notification_preferences_before_write() from public, anon, authenticated, service_role;
 
 create trigger notification_preferences_before_write
 before insert or update on public.notification_preferences
@@ -90,16 +90,16 @@ begin
   return v_token;
 end;
 $$;
+revoke all on function private.register_push_token(text, text, text) from public, anon, authenticated, service_role;
+-- authenticated: public.register_push_token() (security invoker) wraps it; it checks the caller itself.
+grant execute on function private.register_push_token(text, text, text) to authenticated;
 
 create function public.register_push_token(p_token text, p_platform text, p_device_id text default null)
 returns public.push_tokens language sql security invoker set search_path = ''
 as $$ select * from private.register_push_token(p_token, p_platform, p_device_id) $$;
 comment on function public.register_push_token(text, text, text) is 'Register this device''s Expo push token for you (moves it from another account; re-enables it).';
-
-revoke all on function private.register_push_token(text, text, text), public.register_push_token(text, text, text)
-  from public, anon;
-grant execute on function private.register_push_token(text, text, text), public.register_push_token(text, text, text)
-  to authenticated;
+revoke all on function public.register_push_token(text, text, text) from public, anon, authenticated, service_role;
+grant execute on function public.register_push_token(text, text, text) to authenticated;
 
 ------------------------------------------------------------------------------
 -- The outbox and deliveries (internal: RLS on, no policies)
@@ -153,11 +153,9 @@ create index push_deliveries_token on private.push_deliveries (token_id);
 create index push_deliveries_receipts_due on private.push_deliveries (sent_at) where status = 'sent' and receipt_checked_at is null;
 alter table private.push_deliveries enable row level security;
 
-------------------------------------------------------------------------------
 -- Enqueueing: preferences and blocks are honoured when the row is created;
 -- quiet hours defer it (not_before) to when they end; a repeat of the same
 -- collapse key to the same user within 10 minutes is dropped.
-------------------------------------------------------------------------------
 create function private.quiet_hours_end(p_prefs public.notification_preferences, p_at timestamptz)
 returns timestamptz
 language plpgsql stable
@@ -184,6 +182,7 @@ begin
 end;
 $$;
 comment on function private.quiet_hours_end(public.notification_preferences, timestamptz) is 'When a notification at p_at may go out: p_at, or the end of the user''s quiet hours.';
+revoke all on function private.quiet_hours_end(public.notification_preferences, timestamp with time zone) from public, anon, authenticated, service_role;
 
 -- Enqueue one kind of notification for a set of users, set-based. The users
 -- to leave out (blocked either way with the actor, or notified with this
@@ -220,6 +219,11 @@ begin
   return v_count;
 end;
 $$;
+revoke all on function private.enqueue_notifications(uuid[], text, text, text, jsonb, text, uuid) from public, anon, authenticated, service_role;
+
+------------------------------------------------------------------------------
+-- What enqueues: each event's trigger, in the event's transaction
+------------------------------------------------------------------------------
 
 -- A followed DJ goes live: every follower who wants it, in one statement.
 create function private.sessions_notify_live() returns trigger
@@ -237,14 +241,11 @@ begin
   return null;
 end;
 $$;
+revoke all on function private.sessions_notify_live() from public, anon, authenticated, service_role;
 
 create trigger sessions_notify_live
 after insert or update of status on public.sessions
 for each row when (new.status = 'live') execute function private.sessions_notify_live();
-
--- Scheduled sessions about to start (the reminder job calls this).
-alter table public.sessions add column reminder_sent_at timestamptz;
-comment on column public.sessions.reminder_sent_at is 'when followers were told this scheduled session is about to start';
 
 create function private.enqueue_session_reminders(p_lead interval, p_limit int, p_now timestamptz default now())
 returns int
@@ -274,6 +275,8 @@ begin
   return v_count;
 end;
 $$;
+revoke all on function private.enqueue_session_reminders(interval, integer, timestamp with time zone) from public, anon, authenticated, service_role;
+grant execute on function private.enqueue_session_reminders(interval, integer, timestamp with time zone) to openparty_worker, service_role;
 
 -- A tip arrived.
 create function private.tips_notify() returns trigger
@@ -289,6 +292,7 @@ begin
   return null;
 end;
 $$;
+revoke all on function private.tips_notify() from public, anon, authenticated, service_role;
 
 create trigger tips_notify
 after update of status on public.tips
@@ -317,6 +321,7 @@ begin
   return null;
 end;
 $$;
+revoke all on function private.queue_items_notify_up_next() from public, anon, authenticated, service_role;
 
 create trigger queue_items_notify_up_next
 after update of status on public.queue_items
@@ -345,6 +350,7 @@ begin
   return null;
 end;
 $$;
+revoke all on function private.messages_notify_mentions() from public, anon, authenticated, service_role;
 
 create trigger messages_notify_mentions
 after insert on public.messages
@@ -366,6 +372,7 @@ begin
   return null;
 end;
 $$;
+revoke all on function private.session_sanctions_notify() from public, anon, authenticated, service_role;
 
 create trigger session_sanctions_notify
 after insert or update on public.session_sanctions
@@ -373,11 +380,11 @@ for each row execute function private.session_sanctions_notify();
 
 ------------------------------------------------------------------------------
 -- The dispatcher's verbs (granted to openparty_worker)
-------------------------------------------------------------------------------
 -- Claim due notifications under a lease, expand them to per-device deliveries,
 -- and return what to send. Leases that expired with deliveries still 'queued'
 -- or 'retry' are claimable again; deliveries left 'sending' by a dead worker
 -- become 'unknown' and are never sent twice.
+------------------------------------------------------------------------------
 create function private.push_claim(p_worker text, p_limit int, p_lease interval)
 returns table (delivery_id bigint, outbox_id bigint, token text, title text, body text, data jsonb)
 language plpgsql security definer
@@ -422,12 +429,16 @@ begin
   perform private.push_settle(v_claimed, null, null);
 end;
 $$;
+revoke all on function private.push_claim(text, integer, interval) from public, anon, authenticated, service_role;
+grant execute on function private.push_claim(text, integer, interval) to openparty_worker, service_role;
 
 -- About to hand these to Expo.
 create function private.push_mark_sending(p_delivery_ids bigint[]) returns void
 language sql security definer
 set search_path = ''
 as $$ update private.push_deliveries d set status = 'sending' where d.id = any (p_delivery_ids) $$;
+revoke all on function private.push_mark_sending(bigint[]) from public, anon, authenticated, service_role;
+grant execute on function private.push_mark_sending(bigint[]) to openparty_worker, service_role;
 
 -- Record what Expo answered, per delivery:
 -- [{"delivery_id": 1, "outcome": "sent"|"retry"|"failed"|"logged", "ticket_id": "...", "error": "...",
@@ -449,6 +460,8 @@ as $$
   update public.push_tokens t set enabled = false, disabled_reason = u.error
   from updated u where u.token_id = t.id and u.disable_token
 $$;
+revoke all on function private.push_record(jsonb) from public, anon, authenticated, service_role;
+grant execute on function private.push_record(jsonb) to openparty_worker, service_role;
 
 -- Settle claimed notifications. Nothing left to send: sent (some device got
 -- it), failed, or skipped (no device). Something left: back to pending after
@@ -500,6 +513,8 @@ begin
   end loop;
 end;
 $$;
+revoke all on function private.push_settle(bigint[], integer, interval) from public, anon, authenticated, service_role;
+grant execute on function private.push_settle(bigint[], integer, interval) to openparty_worker, service_role;
 
 -- Graceful shutdown: give back a batch that was claimed but not sent.
 create function private.push_release(p_worker text) returns int
@@ -517,6 +532,8 @@ begin
   return v_count;
 end;
 $$;
+revoke all on function private.push_release(text) from public, anon, authenticated, service_role;
+grant execute on function private.push_release(text) to openparty_worker, service_role;
 
 -- Receipts: tickets old enough to have one, not checked yet.
 create function private.push_receipts_due(p_min_age interval, p_limit int)
@@ -529,6 +546,8 @@ as $$
   order by d.sent_at
   limit p_limit
 $$;
+revoke all on function private.push_receipts_due(interval, integer) from public, anon, authenticated, service_role;
+grant execute on function private.push_receipts_due(interval, integer) to openparty_worker, service_role;
 
 -- [{"ticket_id": "...", "status": "ok"|"error"|"expired", "error": "DeviceNotRegistered"}]
 create function private.push_record_receipts(p_receipts jsonb) returns int
@@ -552,14 +571,25 @@ begin
   return v_count;
 end;
 $$;
+revoke all on function private.push_record_receipts(jsonb) from public, anon, authenticated, service_role;
+grant execute on function private.push_record_receipts(jsonb) to openparty_worker, service_role;
 
-revoke all on function private.push_claim(text, int, interval), private.push_mark_sending(bigint[]),
-  private.push_record(jsonb), private.push_settle(bigint[], int, interval), private.push_release(text),
-  private.push_receipts_due(interval, int), private.push_record_receipts(jsonb),
-  private.enqueue_session_reminders(interval, int, timestamptz)
-  from public;
-grant execute on function private.push_claim(text, int, interval), private.push_mark_sending(bigint[]),
-  private.push_record(jsonb), private.push_settle(bigint[], int, interval), private.push_release(text),
-  private.push_receipts_due(interval, int), private.push_record_receipts(jsonb),
-  private.enqueue_session_reminders(interval, int, timestamptz)
-  to openparty_worker, service_role;
+-- Retention: settled notifications and their deliveries after p_age.
+create function private.purge_notifications(p_age interval, p_limit int, p_now timestamptz default now())
+returns int
+language sql security definer
+set search_path = ''
+as $$
+  with old as (
+    select o.id from private.notification_outbox o
+    where o.finished_at < p_now - p_age
+    order by o.finished_at
+    limit p_limit
+    for update skip locked
+  ), gone as (
+    delete from private.notification_outbox o using old where o.id = old.id returning 1
+  )
+  select count(*)::int from gone
+$$;
+revoke all on function private.purge_notifications(interval, integer, timestamp with time zone) from public, anon, authenticated, service_role;
+grant execute on function private.purge_notifications(interval, integer, timestamp with time zone) to openparty_worker, service_role;

@@ -1,32 +1,8 @@
--- The shared queue: songs, votes, fair auto-play, skip votes, now playing.
+-- The shared queue: songs, votes with exact tallies, fair auto-play, the DJ's
+-- fallback list, skip votes, now playing. Its per-session settings are columns
+-- of public.sessions (sessions.sql); the rules that read them are here.
 
-------------------------------------------------------------------------------
--- Queue settings, per session (the DJ edits them like the other settings)
-------------------------------------------------------------------------------
-alter table public.sessions
-  add column queue_locked boolean not null default false,
-  add column listeners_can_add boolean not null default true,
-  add column max_songs_per_user int not null default 10
-    constraint sessions_max_songs_per_user_range check (max_songs_per_user between 1 and 50),
-  add column max_song_duration_seconds int not null default 600
-    constraint sessions_max_song_duration_range check (max_song_duration_seconds between 30 and 3600),
-  add column replay_cooldown_minutes int not null default 60
-    constraint sessions_replay_cooldown_range check (replay_cooldown_minutes between 0 and 1440),
-  add column fairness_enabled boolean not null default true,
-  add column fallback_enabled boolean not null default true;
-comment on column public.sessions.queue_locked is 'listeners cannot add while locked; the DJ always can';
-comment on column public.sessions.max_songs_per_user is 'queued songs per listener; the listener''s plan may cap it lower';
-comment on column public.sessions.replay_cooldown_minutes is 'a song played (or skipped) this recently in this session cannot be queued again';
-comment on column public.sessions.fairness_enabled is 'contributors take turns among songs of comparable score (see private.queue_order)';
-comment on column public.sessions.fallback_enabled is 'when the queue is empty, advance plays the DJ''s fallback list';
-
-grant update (queue_locked, listeners_can_add, max_songs_per_user, max_song_duration_seconds, replay_cooldown_minutes,
-              fairness_enabled, fallback_enabled)
-  on public.sessions to authenticated;
-
-------------------------------------------------------------------------------
 -- Queue items
-------------------------------------------------------------------------------
 create type public.queue_item_status as enum ('queued', 'playing', 'played', 'skipped', 'removed');
 comment on type public.queue_item_status is 'queued: waiting; playing: on air (one per session); played: ran to its end; skipped: cut short by the DJ or a skip vote; removed: taken out of the queue before playing';
 
@@ -58,7 +34,6 @@ comment on table public.queue_items is 'Songs of a session''s queue and its play
 comment on column public.queue_items.track_key is 'identity of the song for duplicate and replay checks: provider and reference';
 comment on column public.queue_items.pinned_at is 'set by the DJ: play next (earliest pin first)';
 comment on column public.queue_items.dj_position is 'set by the DJ''s reorder: positioned songs play before unpositioned ones, in this order';
-
 create unique index queue_items_one_playing on public.queue_items (session_id) where status = 'playing';
 create unique index queue_items_no_duplicates on public.queue_items (session_id, track_key) where status in ('queued', 'playing');
 create index queue_items_queued on public.queue_items (session_id, added_by) where status = 'queued';
@@ -66,7 +41,6 @@ create index queue_items_history on public.queue_items (session_id, started_at d
 create index queue_items_track on public.queue_items (session_id, track_key, ended_at);
 create index queue_items_added_by on public.queue_items (added_by);
 create index queue_items_removed_by on public.queue_items (removed_by);
-
 revoke all on public.queue_items from anon, authenticated, service_role;
 grant select on public.queue_items to authenticated;
 grant insert (session_id, title, artist, album_art_url, duration_ms, provider, provider_ref) on public.queue_items to authenticated;
@@ -83,7 +57,6 @@ create table public.queue_votes (
 );
 comment on table public.queue_votes is 'One vote per user per song: 1 up, -1 down. Delete to withdraw.';
 create index queue_votes_user on public.queue_votes (user_id);
-
 revoke all on public.queue_votes from anon, authenticated, service_role;
 grant select, delete on public.queue_votes to authenticated;
 grant insert (item_id, value), update (value) on public.queue_votes to authenticated;
@@ -98,7 +71,6 @@ create table public.skip_votes (
 );
 comment on table public.skip_votes is 'Listeners voting to skip the playing song; written by vote_skip().';
 create index skip_votes_user on public.skip_votes (user_id);
-
 revoke all on public.skip_votes from anon, authenticated, service_role;
 grant select on public.skip_votes to authenticated;
 grant select, insert, delete on public.skip_votes to service_role;
@@ -116,7 +88,6 @@ create table public.dj_fallback_tracks (
   primary key (dj_id, position)
 );
 comment on table public.dj_fallback_tracks is 'A DJ''s fallback list: what plays, in position order, when the queue runs dry.';
-
 revoke all on public.dj_fallback_tracks from anon, authenticated, service_role;
 grant select, insert, update, delete on public.dj_fallback_tracks to authenticated, service_role;
 alter table public.dj_fallback_tracks enable row level security;
@@ -130,14 +101,13 @@ begin
   return new;
 end;
 $$;
+revoke all on function private.dj_fallback_tracks_owner() from public, anon, authenticated, service_role;
 
 create trigger dj_fallback_tracks_owner
 before insert on public.dj_fallback_tracks
 for each row execute function private.dj_fallback_tracks_owner();
 
-------------------------------------------------------------------------------
 -- Adding songs: the rules
-------------------------------------------------------------------------------
 create function private.queue_items_enforce_add_rules() returns trigger
 language plpgsql security definer
 set search_path = ''
@@ -196,14 +166,13 @@ begin
   return new;
 end;
 $$;
+revoke all on function private.queue_items_enforce_add_rules() from public, anon, authenticated, service_role;
 
 create trigger queue_items_enforce_add_rules
 before insert on public.queue_items
 for each row execute function private.queue_items_enforce_add_rules();
 
-------------------------------------------------------------------------------
 -- Votes: the rules, and exact tallies kept under the song's row lock
-------------------------------------------------------------------------------
 create function private.queue_votes_enforce_rules() returns trigger
 language plpgsql security definer
 set search_path = ''
@@ -233,6 +202,7 @@ begin
   return new;
 end;
 $$;
+revoke all on function private.queue_votes_enforce_rules() from public, anon, authenticated, service_role;
 
 create trigger queue_votes_enforce_rules
 before insert or update on public.queue_votes
@@ -262,12 +232,12 @@ begin
   return null;
 end;
 $$;
+revoke all on function private.queue_votes_maintain_tally() from public, anon, authenticated, service_role;
 
 create trigger queue_votes_maintain_tally
 after insert or update or delete on public.queue_votes
 for each row execute function private.queue_votes_maintain_tally();
 
-------------------------------------------------------------------------------
 -- Play order. One rule for what advance() plays next and for the queue the app
 -- shows:
 --   1. pinned songs (DJ's "play next"), earliest pin first;
@@ -279,7 +249,6 @@ for each row execute function private.queue_votes_maintain_tally();
 --      contributor's queued songs (best score, then earliest); lower turn
 --      first, then higher score, then earlier added. Fairness off: higher
 --      score, then earlier added.
-------------------------------------------------------------------------------
 create function private.queue_order(p_session_id uuid)
 returns table (item_id bigint, play_rank bigint)
 language sql stable
@@ -311,11 +280,11 @@ as $$
   from queued q cross join settings st
 $$;
 comment on function private.queue_order(uuid) is 'The play order of a session''s queued songs (rank 1 plays next); the rule is spelled out above.';
+revoke all on function private.queue_order(uuid) from public, anon, authenticated, service_role;
+-- authenticated: public.session_queue() (security invoker) orders the queue with it.
 grant execute on function private.queue_order(uuid) to authenticated;
 
-------------------------------------------------------------------------------
 -- Advancing: the playing song ends, the next one starts
-------------------------------------------------------------------------------
 -- Finish the playing song (as played or skipped) and start the next: the queue's
 -- first by queue_order, else the DJ's fallback list. The caller holds the
 -- session lock, so concurrent advances run one after the other.
@@ -361,6 +330,7 @@ begin
   return v_item;
 end;
 $$;
+revoke all on function private.advance_locked(public.sessions, public.queue_item_status) from public, anon, authenticated, service_role;
 
 -- p_expected_item_id: the song the caller believes is playing. If another song
 -- is playing by now (a retry, or a second device), nothing changes and the
@@ -385,19 +355,20 @@ begin
   return private.advance_locked(v_session, p_outcome);
 end;
 $$;
-grant execute on function private.advance(uuid, bigint, public.queue_item_status) to authenticated, service_role, openparty_worker;
+revoke all on function private.advance(uuid, bigint, public.queue_item_status) from public, anon, authenticated, service_role;
+-- authenticated: public.advance() and public.skip() (security invoker) wrap it.
+grant execute on function private.advance(uuid, bigint, public.queue_item_status) to authenticated;
 
-------------------------------------------------------------------------------
 -- Skip votes. The threshold grows with the log of the active listeners:
 --   threshold = min(active, max(2, ceil(2 * ln(active + 1))))
 -- where active = present listeners seen (joined, pinged or chatted) in the last
 -- 2 minutes. 1 listener: 1; 3: 3; 10: 5; 100: 10; 1,000: 14; 10,000: 19.
 -- Only votes of active listeners count.
-------------------------------------------------------------------------------
 create function private.skip_threshold(p_active int) returns int
 language sql immutable
 set search_path = ''
 as $$ select greatest(1, least(p_active, greatest(2, ceil(2 * ln(p_active + 1))::int))) $$;
+revoke all on function private.skip_threshold(integer) from public, anon, authenticated, service_role;
 
 -- Security definer: counts every listener's skip votes, which RLS hides from each other.
 create function private.skip_progress(p_item_id bigint, p_session_id uuid, out votes int, out threshold int)
@@ -412,6 +383,9 @@ as $$
                              where p.session_id = p_session_id and p.left_at is null
                                and p.last_seen_at > now() - interval '2 minutes'))
 $$;
+revoke all on function private.skip_progress(bigint, uuid) from public, anon, authenticated, service_role;
+-- authenticated: public.now_playing() (security invoker) reads skip progress with it.
+grant execute on function private.skip_progress(bigint, uuid) to authenticated;
 
 create function private.vote_skip(p_session_id uuid) returns jsonb
 language plpgsql security definer
@@ -444,10 +418,11 @@ begin
   return v_result || jsonb_build_object('skipped', v_progress.votes >= v_progress.threshold);
 end;
 $$;
+revoke all on function private.vote_skip(uuid) from public, anon, authenticated, service_role;
+-- authenticated: public.vote_skip() (security invoker) wraps it; it checks the caller itself.
+grant execute on function private.vote_skip(uuid) to authenticated;
 
-------------------------------------------------------------------------------
 -- DJ queue controls
-------------------------------------------------------------------------------
 create function private.remove_from_queue(p_item_id bigint) returns public.queue_items
 language plpgsql security definer
 set search_path = ''
@@ -472,6 +447,9 @@ begin
   return v_item;
 end;
 $$;
+revoke all on function private.remove_from_queue(bigint) from public, anon, authenticated, service_role;
+-- authenticated: public.remove_from_queue() (security invoker) wraps it; it checks the caller itself.
+grant execute on function private.remove_from_queue(bigint) to authenticated;
 
 create function private.pin_next(p_item_id bigint, p_pinned boolean) returns public.queue_items
 language plpgsql security definer
@@ -494,6 +472,9 @@ begin
   return v_item;
 end;
 $$;
+revoke all on function private.pin_next(bigint, boolean) from public, anon, authenticated, service_role;
+-- authenticated: public.pin_next() (security invoker) wraps it; it checks the caller itself.
+grant execute on function private.pin_next(bigint, boolean) to authenticated;
 
 -- The listed songs play first, in this order; the others follow by the rule.
 create function private.reorder_queue(p_session_id uuid, p_item_ids bigint[]) returns int
@@ -515,10 +496,11 @@ begin
   return v_positioned;
 end;
 $$;
+revoke all on function private.reorder_queue(uuid, bigint[]) from public, anon, authenticated, service_role;
+-- authenticated: public.reorder_queue() (security invoker) wraps it; it checks the caller itself.
+grant execute on function private.reorder_queue(uuid, bigint[]) to authenticated;
 
-------------------------------------------------------------------------------
 -- Realtime: queue changes, tallies (one small event per vote), track changes
-------------------------------------------------------------------------------
 create function private.queue_items_broadcast() returns trigger
 language plpgsql security definer
 set search_path = ''
@@ -548,31 +530,13 @@ begin
   return null;
 end;
 $$;
+revoke all on function private.queue_items_broadcast() from public, anon, authenticated, service_role;
 
 create trigger queue_items_broadcast
 after insert or update of status, up_votes, down_votes, pinned_at on public.queue_items
 for each row execute function private.queue_items_broadcast();
 
--- session_updated events carry the queue settings too.
-create or replace function private.session_settings(p_session public.sessions) returns jsonb
-language sql immutable
-set search_path = ''
-as $$
-  select jsonb_build_object(
-    'session_id', p_session.id, 'title', p_session.title, 'description', p_session.description,
-    'cover_url', p_session.cover_url, 'genres', p_session.genres, 'max_participants', p_session.max_participants,
-    'voting_enabled', p_session.voting_enabled, 'tips_enabled', p_session.tips_enabled,
-    'chat_enabled', p_session.chat_enabled, 'slow_mode_seconds', p_session.slow_mode_seconds,
-    'followers_only_chat', p_session.followers_only_chat, 'queue_locked', p_session.queue_locked,
-    'listeners_can_add', p_session.listeners_can_add, 'max_songs_per_user', p_session.max_songs_per_user,
-    'max_song_duration_seconds', p_session.max_song_duration_seconds,
-    'replay_cooldown_minutes', p_session.replay_cooldown_minutes, 'fairness_enabled', p_session.fairness_enabled,
-    'fallback_enabled', p_session.fallback_enabled)
-$$;
-
-------------------------------------------------------------------------------
 -- Reads: the queue in play order with tallies and your vote; now playing
-------------------------------------------------------------------------------
 create function public.session_queue(p_session_id uuid)
 returns table (id bigint, play_rank bigint, title text, artist text, album_art_url text, duration_ms int,
                provider text, provider_ref text, added_by uuid, added_by_username text, up_votes int,
@@ -590,6 +554,8 @@ as $$
   order by o.play_rank
 $$;
 comment on function public.session_queue(uuid) is 'The queue in play order (rank 1 plays next) with tallies and your own vote; empty unless you are in the room (RLS on queue_items).';
+revoke all on function public.session_queue(uuid) from public, anon, authenticated, service_role;
+grant execute on function public.session_queue(uuid) to authenticated;
 
 create function public.now_playing(p_session_id uuid)
 returns table (id bigint, title text, artist text, album_art_url text, duration_ms int, provider text,
@@ -607,11 +573,10 @@ as $$
   where q.session_id = p_session_id and q.status = 'playing'
 $$;
 comment on function public.now_playing(uuid) is 'The playing song, when it started, its position for late joiners, and skip-vote progress.';
-grant execute on function private.skip_progress(bigint, uuid), private.skip_threshold(int) to authenticated;
+revoke all on function public.now_playing(uuid) from public, anon, authenticated, service_role;
+grant execute on function public.now_playing(uuid) to authenticated;
 
-------------------------------------------------------------------------------
 -- The public RPC surface
-------------------------------------------------------------------------------
 create function public.vote(p_item_id bigint, p_value int)
 returns public.queue_items language plpgsql security invoker set search_path = ''
 as $$
@@ -631,47 +596,44 @@ begin
 end;
 $$;
 comment on function public.vote(bigint, int) is 'Vote on a song: 1 up, -1 down, 0 withdraw. Returns the song with its tallies.';
+revoke all on function public.vote(bigint, integer) from public, anon, authenticated, service_role;
+grant execute on function public.vote(bigint, integer) to authenticated;
 
 create function public.advance(p_session_id uuid, p_expected_item_id bigint default null)
 returns public.queue_items language sql security invoker set search_path = ''
 as $$ select * from private.advance(p_session_id, p_expected_item_id, 'played') $$;
 comment on function public.advance(uuid, bigint) is 'DJ: the playing song ended; start the next. Pass the id you think is playing: a stale call changes nothing.';
+revoke all on function public.advance(uuid, bigint) from public, anon, authenticated, service_role;
+grant execute on function public.advance(uuid, bigint) to authenticated;
 
 create function public.skip(p_session_id uuid, p_expected_item_id bigint default null)
 returns public.queue_items language sql security invoker set search_path = ''
 as $$ select * from private.advance(p_session_id, p_expected_item_id, 'skipped') $$;
 comment on function public.skip(uuid, bigint) is 'DJ: skip the playing song and start the next.';
+revoke all on function public.skip(uuid, bigint) from public, anon, authenticated, service_role;
+grant execute on function public.skip(uuid, bigint) to authenticated;
 
 create function public.vote_skip(p_session_id uuid)
 returns jsonb language sql security invoker set search_path = ''
 as $$ select private.vote_skip(p_session_id) $$;
 comment on function public.vote_skip(uuid) is 'Listener: vote to skip the playing song. Returns {item_id, votes, threshold, skipped}.';
+revoke all on function public.vote_skip(uuid) from public, anon, authenticated, service_role;
+grant execute on function public.vote_skip(uuid) to authenticated;
 
 create function public.remove_from_queue(p_item_id bigint)
 returns public.queue_items language sql security invoker set search_path = ''
 as $$ select * from private.remove_from_queue(p_item_id) $$;
+revoke all on function public.remove_from_queue(bigint) from public, anon, authenticated, service_role;
+grant execute on function public.remove_from_queue(bigint) to authenticated;
 
 create function public.pin_next(p_item_id bigint, p_pinned boolean default true)
 returns public.queue_items language sql security invoker set search_path = ''
 as $$ select * from private.pin_next(p_item_id, p_pinned) $$;
+revoke all on function public.pin_next(bigint, boolean) from public, anon, authenticated, service_role;
+grant execute on function public.pin_next(bigint, boolean) to authenticated;
 
 create function public.reorder_queue(p_session_id uuid, p_item_ids bigint[])
 returns int language sql security invoker set search_path = ''
 as $$ select private.reorder_queue(p_session_id, p_item_ids) $$;
-
-do $grants$
-declare
-  v_fn text;
-begin
-  foreach v_fn in array array[
-    'private.vote_skip(uuid)', 'private.remove_from_queue(bigint)', 'private.pin_next(bigint, boolean)',
-    'private.reorder_queue(uuid, bigint[])',
-    'public.vote(bigint, int)', 'public.advance(uuid, bigint)', 'public.skip(uuid, bigint)', 'public.vote_skip(uuid)',
-    'public.remove_from_queue(bigint)', 'public.pin_next(bigint, boolean)', 'public.reorder_queue(uuid, bigint[])',
-    'public.session_queue(uuid)', 'public.now_playing(uuid)'
-  ] loop
-    execute format('revoke all on function %s from public, anon', v_fn);
-    execute format('grant execute on function %s to authenticated', v_fn);
-  end loop;
-end
-$grants$;
+revoke all on function public.reorder_queue(uuid, bigint[]) from public, anon, authenticated, service_role;
+grant execute on function public.reorder_queue(uuid, bigint[]) to authenticated;

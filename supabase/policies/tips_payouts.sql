@@ -1,4 +1,4 @@
--- Money is readable by the people it concerns and written only by the webhook
+-- Tips and payouts are readable by the people it concerns and written only by the webhook
 -- and create-tip functions (no insert/update/delete grants to the app).
 
 -- payout_accounts: the DJ's own.
@@ -12,14 +12,3 @@ drop policy if exists tips_select on public.tips;
 create policy tips_select on public.tips
   for select to authenticated
   using (tipper_id = (select auth.uid()) or dj_id = (select auth.uid()));
-
--- entitlements and stripe_customers: the user's own.
-drop policy if exists entitlements_select on public.entitlements;
-create policy entitlements_select on public.entitlements
-  for select to authenticated
-  using (user_id = (select auth.uid()));
-
-drop policy if exists stripe_customers_select on public.stripe_customers;
-create policy stripe_customers_select on public.stripe_customers
-  for select to authenticated
-  using (user_id = (select auth.uid()));

@@ -1,0 +1,188 @@
+-- Social: follows (with counts on profiles) and blocks, and the helpers the
+-- policies use to hide blocked users.
+
+------------------------------------------------------------------------------
+-- Blocks
+------------------------------------------------------------------------------
+
+-- Blocks and follows
+create table public.user_blocks (
+  blocker_id uuid not null references public.profiles (id) on delete cascade,
+  blocked_id uuid not null references public.profiles (id) on delete cascade,
+  created_at timestamptz not null default now(),
+  primary key (blocker_id, blocked_id),
+  constraint user_blocks_not_self check (blocker_id <> blocked_id)
+);
+comment on table public.user_blocks is 'blocker never sees blocked''s messages; blocked cannot follow, tip or join the blocker''s sessions.';
+create index user_blocks_blocked on public.user_blocks (blocked_id);
+revoke all on public.user_blocks from anon, authenticated, service_role;
+grant select, delete on public.user_blocks to authenticated;
+grant insert (blocked_id) on public.user_blocks to authenticated;
+grant select, insert, delete on public.user_blocks to service_role;
+alter table public.user_blocks enable row level security;
+
+create function private.user_blocks_before_insert() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  new.blocker_id := coalesce((select auth.uid()), new.blocker_id);
+  return new;
+end;
+$$;
+revoke all on function private.user_blocks_before_insert() from public, anon, authenticated, service_role;
+
+create trigger user_blocks_before_insert
+before insert on public.user_blocks
+for each row execute function private.user_blocks_before_insert();
+
+-- Blocking someone ends follows both ways.
+create function private.user_blocks_after_insert() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+begin
+  delete from public.follows f
+  where (f.follower_id = new.blocked_id and f.followee_id = new.blocker_id)
+     or (f.follower_id = new.blocker_id and f.followee_id = new.blocked_id);
+  return new;
+end;
+$$;
+revoke all on function private.user_blocks_after_insert() from public, anon, authenticated, service_role;
+
+create trigger user_blocks_after_insert
+after insert on public.user_blocks
+for each row execute function private.user_blocks_after_insert();
+
+create function private.my_blocked_ids() returns setof uuid
+language sql stable security definer
+set search_path = ''
+as $$ select b.blocked_id from public.user_blocks b where b.blocker_id = (select auth.uid()) $$;
+comment on function private.my_blocked_ids() is 'Users the caller blocked.';
+revoke all on function private.my_blocked_ids() from public, anon, authenticated, service_role;
+-- anon, authenticated: the messages policy and public.live_now / search_djs / suggested_djs (security invoker) call it.
+grant execute on function private.my_blocked_ids() to anon, authenticated;
+
+create function private.blocked_me_ids() returns setof uuid
+language sql stable security definer
+set search_path = ''
+as $$ select b.blocker_id from public.user_blocks b where b.blocked_id = (select auth.uid()) $$;
+comment on function private.blocked_me_ids() is 'Users who blocked the caller.';
+revoke all on function private.blocked_me_ids() from public, anon, authenticated, service_role;
+-- anon, authenticated: public.live_now / search_djs / suggested_djs (security invoker) call it.
+grant execute on function private.blocked_me_ids() to anon, authenticated;
+
+create function private.is_blocked_between(p_a uuid, p_b uuid) returns boolean
+language sql stable security definer
+set search_path = ''
+as $$
+  select exists (select 1 from public.user_blocks b
+                 where (b.blocker_id = p_a and b.blocked_id = p_b) or (b.blocker_id = p_b and b.blocked_id = p_a))
+$$;
+revoke all on function private.is_blocked_between(uuid, uuid) from public, anon, authenticated, service_role;
+
+------------------------------------------------------------------------------
+-- Follows
+------------------------------------------------------------------------------
+
+create table public.follows (
+  follower_id uuid not null references public.profiles (id) on delete cascade,
+  followee_id uuid not null references public.profiles (id) on delete cascade,
+  created_at timestamptz not null default now(),
+  primary key (follower_id, followee_id),
+  constraint follows_not_self check (follower_id <> followee_id)
+);
+comment on table public.follows is 'follower follows followee (usually a DJ). Counts on profiles are kept by trigger.';
+create index follows_followee on public.follows (followee_id, created_at desc);
+create index follows_follower_recent on public.follows (follower_id, created_at desc);
+revoke all on public.follows from anon, authenticated, service_role;
+grant select on public.follows to anon, authenticated;
+grant insert (followee_id), delete on public.follows to authenticated;
+grant select, insert, delete on public.follows to service_role;
+alter table public.follows enable row level security;
+
+-- Follows: counts, and no following someone who blocked you.
+create function private.follows_before_insert() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+begin
+  new.follower_id := coalesce((select auth.uid()), new.follower_id);
+  if exists (select 1 from public.user_blocks b where b.blocker_id = new.followee_id and b.blocked_id = new.follower_id) then
+    raise exception using errcode = 'PT403', message = 'you cannot follow this user';
+  end if;
+  return new;
+end;
+$$;
+revoke all on function private.follows_before_insert() from public, anon, authenticated, service_role;
+
+create trigger follows_before_insert
+before insert on public.follows
+for each row execute function private.follows_before_insert();
+
+create function private.follows_maintain_counts() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+begin
+  if tg_op = 'INSERT' then
+    update public.profiles set follower_count = follower_count + 1 where id = new.followee_id;
+    update public.profiles set following_count = following_count + 1 where id = new.follower_id;
+    return new;
+  end if;
+  update public.profiles set follower_count = follower_count - 1 where id = old.followee_id;
+  update public.profiles set following_count = following_count - 1 where id = old.follower_id;
+  return old;
+end;
+$$;
+revoke all on function private.follows_maintain_counts() from public, anon, authenticated, service_role;
+
+create trigger follows_maintain_counts
+after insert or delete on public.follows
+for each row execute function private.follows_maintain_counts();
+
+create function private.follows_broadcast() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+begin
+  perform private.broadcast('user:' || new.followee_id, 'new_follower', jsonb_build_object(
+    'follower_id', new.follower_id,
+    'username', (select p.username from public.profiles p where p.id = new.follower_id)));
+  return null;
+end;
+$$;
+revoke all on function private.follows_broadcast() from public, anon, authenticated, service_role;
+
+create trigger follows_broadcast
+after insert on public.follows
+for each row execute function private.follows_broadcast();
+
+create function public.follow(p_user_id uuid) returns boolean
+language sql security invoker
+set search_path = ''
+as $$
+  insert into public.follows (followee_id) values (p_user_id) on conflict do nothing returning true
+$$;
+comment on function public.follow(uuid) is 'Follow a user (idempotent). Returns true when a follow was added, null when it existed.';
+revoke all on function public.follow(uuid) from public, anon, authenticated, service_role;
+grant execute on function public.follow(uuid) to authenticated;
+
+create function public.unfollow(p_user_id uuid) returns boolean
+language sql security invoker
+set search_path = ''
+as $$
+  delete from public.follows f where f.follower_id = (select auth.uid()) and f.followee_id = p_user_id returning true
+$$;
+comment on function public.unfollow(uuid) is 'Stop following (idempotent). Returns true when a follow was removed.';
+revoke all on function public.unfollow(uuid) from public, anon, authenticated, service_role;
+grant execute on function public.unfollow(uuid) to authenticated;
+
+create function public.is_following(p_user_id uuid) returns boolean
+language sql stable security invoker
+set search_path = ''
+as $$
+  select exists (select 1 from public.follows f where f.follower_id = (select auth.uid()) and f.followee_id = p_user_id)
+$$;
+revoke all on function public.is_following(uuid) from public, anon, authenticated, service_role;
+grant execute on function public.is_following(uuid) to authenticated;

@@ -1,0 +1,629 @@
+-- Sessions: the live room's lifecycle (scheduled -> live -> ended), its
+-- listeners (join, leave, heartbeat) and the one way a session ends. The
+-- tables of who may be in a room (moderators, sanctions) live here too,
+-- because joining checks them; moderation.sql owns the actions on them.
+-- The worker sweeps that end sessions by themselves are in sessions_cleanup.sql.
+
+------------------------------------------------------------------------------
+-- Sessions
+------------------------------------------------------------------------------
+create type public.session_status as enum ('scheduled', 'live', 'ended');
+comment on type public.session_status is 'scheduled: announced, not started; live: on air; ended: over, final';
+
+create table public.sessions (
+  id uuid primary key default gen_random_uuid(),
+  dj_id uuid not null references public.profiles (id) on delete cascade,
+  title text not null constraint sessions_title_length check (char_length(btrim(title)) between 1 and 100),
+  description text not null default '' constraint sessions_description_length check (char_length(description) <= 1000),
+  cover_url text constraint sessions_cover_url_format check (cover_url ~ '^https?://'),
+  genres text[] not null default '{}' constraint sessions_genres_limit check (cardinality(genres) <= 5),
+  status public.session_status not null default 'scheduled',
+  scheduled_for timestamptz,
+  started_at timestamptz,
+  ended_at timestamptz,
+  end_reason text constraint sessions_end_reason check (end_reason in
+    ('dj', 'canceled', 'heartbeat_lost', 'abandoned', 'max_duration', 'never_started', 'moderation')),
+  last_heartbeat_at timestamptz,
+  max_participants int not null default 50 constraint sessions_max_participants_range check (max_participants between 1 and 100000),
+  voting_enabled boolean not null default true,
+  tips_enabled boolean not null default true,
+  chat_enabled boolean not null default true,
+  slow_mode_seconds int not null default 0 constraint sessions_slow_mode_range check (slow_mode_seconds between 0 and 120),
+  followers_only_chat boolean not null default false,
+  -- Queue settings (the rules that read them are in queue.sql).
+  queue_locked boolean not null default false,
+  listeners_can_add boolean not null default true,
+  max_songs_per_user int not null default 10
+    constraint sessions_max_songs_per_user_range check (max_songs_per_user between 1 and 50),
+  max_song_duration_seconds int not null default 600
+    constraint sessions_max_song_duration_range check (max_song_duration_seconds between 30 and 3600),
+  replay_cooldown_minutes int not null default 60
+    constraint sessions_replay_cooldown_range check (replay_cooldown_minutes between 0 and 1440),
+  fairness_enabled boolean not null default true,
+  fallback_enabled boolean not null default true,
+  reminder_sent_at timestamptz,
+  listener_count int not null default 0 check (listener_count >= 0),
+  peak_listener_count int not null default 0 check (peak_listener_count >= 0),
+  total_listener_count int not null default 0 check (total_listener_count >= 0),
+  duration_seconds int generated always as (extract(epoch from (ended_at - started_at))::int) stored,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  constraint sessions_live_has_started check (status = 'scheduled' or started_at is not null or end_reason in ('canceled', 'never_started')),
+  constraint sessions_ended_has_end check ((status = 'ended') = (ended_at is not null))
+);
+comment on table public.sessions is 'DJ listening sessions: scheduled -> live -> ended (or scheduled -> ended when canceled). At most one live session per DJ.';
+comment on column public.sessions.end_reason is 'dj: ended by the DJ; canceled: scheduled, never started, canceled by the DJ; heartbeat_lost / abandoned / max_duration / never_started: ended by the system; moderation: ended by the platform';
+comment on column public.sessions.listener_count is 'present listeners (the DJ excluded), maintained by join/leave';
+comment on column public.sessions.total_listener_count is 'distinct listeners who ever joined';
+comment on column public.sessions.queue_locked is 'listeners cannot add while locked; the DJ always can';
+comment on column public.sessions.max_songs_per_user is 'queued songs per listener; the listener''s plan may cap it lower';
+comment on column public.sessions.replay_cooldown_minutes is 'a song played (or skipped) this recently in this session cannot be queued again';
+comment on column public.sessions.fairness_enabled is 'contributors take turns among songs of comparable score (see private.queue_order)';
+comment on column public.sessions.fallback_enabled is 'when the queue is empty, advance plays the DJ''s fallback list';
+comment on column public.sessions.reminder_sent_at is 'when followers were told this scheduled session is about to start (push.sql)';
+create unique index sessions_one_live_per_dj on public.sessions (dj_id) where status = 'live';
+create index sessions_dj_history on public.sessions (dj_id, created_at desc);
+create index sessions_live_by_listeners on public.sessions (listener_count desc, started_at) where status = 'live';
+create index sessions_scheduled_for on public.sessions (scheduled_for) where status = 'scheduled';
+create index sessions_live_heartbeat on public.sessions (last_heartbeat_at) where status = 'live';
+create index sessions_genres on public.sessions using gin (genres);
+revoke all on public.sessions from anon, authenticated, service_role;
+grant select on public.sessions to anon, authenticated;
+grant insert (title, description, cover_url, genres, scheduled_for, max_participants, voting_enabled, tips_enabled,
+              chat_enabled, slow_mode_seconds, followers_only_chat)
+  on public.sessions to authenticated;
+grant update (title, description, cover_url, genres, scheduled_for, max_participants, voting_enabled, tips_enabled,
+              chat_enabled, slow_mode_seconds, followers_only_chat, queue_locked, listeners_can_add,
+              max_songs_per_user, max_song_duration_seconds, replay_cooldown_minutes, fairness_enabled, fallback_enabled)
+  on public.sessions to authenticated;
+grant select, insert, update, delete on public.sessions to service_role;
+alter table public.sessions enable row level security;
+
+create trigger sessions_set_updated_at
+before update on public.sessions
+for each row execute function private.set_updated_at();
+
+-- New sessions belong to the caller, who must be a DJ within their plan's
+-- number of scheduled sessions. Security definer: it reads the caller's plan.
+create function private.sessions_before_insert() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_plan public.plans;
+  v_scheduled int;
+begin
+  new.dj_id := coalesce((select auth.uid()), new.dj_id);
+  new.genres := array(select distinct lower(btrim(g)) from unnest(new.genres) as g where btrim(g) <> '');
+  if not exists (select 1 from public.profiles p where p.id = new.dj_id and p.is_dj) then
+    raise exception using errcode = 'PT403', message = 'only DJs host sessions: switch on is_dj in your profile first';
+  end if;
+  if new.status = 'scheduled' then
+    v_plan := private.plan_of(new.dj_id);
+    select count(*) into v_scheduled from public.sessions s where s.dj_id = new.dj_id and s.status = 'scheduled';
+    if v_scheduled >= v_plan.max_scheduled_sessions then
+      raise exception using errcode = 'PT403',
+        message = format('your plan (%s) allows %s scheduled sessions', v_plan.name, v_plan.max_scheduled_sessions);
+    end if;
+  end if;
+  return new;
+end;
+$$;
+revoke all on function private.sessions_before_insert() from public, anon, authenticated, service_role;
+
+create trigger sessions_before_insert
+before insert on public.sessions
+for each row execute function private.sessions_before_insert();
+
+-- The state machine holds for every writer, service_role included.
+create function private.sessions_guard_transitions() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  if old.status = 'ended' then
+    raise exception using errcode = 'PT409', message = 'this session has ended and can no longer change';
+  end if;
+  if new.status is distinct from old.status and not (
+       (old.status = 'scheduled' and new.status in ('live', 'ended'))
+    or (old.status = 'live' and new.status = 'ended')) then
+    raise exception using errcode = 'PT409',
+      message = format('a %s session cannot become %s', old.status, new.status);
+  end if;
+  new.genres := array(select distinct lower(btrim(g)) from unnest(new.genres) as g where btrim(g) <> '');
+  return new;
+end;
+$$;
+revoke all on function private.sessions_guard_transitions() from public, anon, authenticated, service_role;
+
+create trigger sessions_guard_transitions
+before update on public.sessions
+for each row execute function private.sessions_guard_transitions();
+
+-- The settings a session_updated event carries.
+create function private.session_settings(p_session public.sessions) returns jsonb
+language sql immutable
+set search_path = ''
+as $$
+  select jsonb_build_object(
+    'session_id', p_session.id, 'title', p_session.title, 'description', p_session.description,
+    'cover_url', p_session.cover_url, 'genres', p_session.genres, 'max_participants', p_session.max_participants,
+    'voting_enabled', p_session.voting_enabled, 'tips_enabled', p_session.tips_enabled,
+    'chat_enabled', p_session.chat_enabled, 'slow_mode_seconds', p_session.slow_mode_seconds,
+    'followers_only_chat', p_session.followers_only_chat, 'queue_locked', p_session.queue_locked,
+    'listeners_can_add', p_session.listeners_can_add, 'max_songs_per_user', p_session.max_songs_per_user,
+    'max_song_duration_seconds', p_session.max_song_duration_seconds,
+    'replay_cooldown_minutes', p_session.replay_cooldown_minutes, 'fairness_enabled', p_session.fairness_enabled,
+    'fallback_enabled', p_session.fallback_enabled)
+$$;
+revoke all on function private.session_settings(public.sessions) from public, anon, authenticated, service_role;
+
+create function private.sessions_broadcast() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_topic text := 'session:' || new.id;
+begin
+  if new.status is distinct from old.status then
+    perform private.broadcast(v_topic, case new.status when 'live' then 'session_live' else 'session_ended' end,
+      jsonb_build_object('session_id', new.id, 'status', new.status, 'end_reason', new.end_reason,
+                         'started_at', new.started_at, 'ended_at', new.ended_at));
+    return null;
+  end if;
+  if new.listener_count is distinct from old.listener_count then
+    perform private.broadcast(v_topic, 'listener_count',
+      jsonb_build_object('listener_count', new.listener_count, 'peak_listener_count', new.peak_listener_count));
+  end if;
+  if private.session_settings(new) is distinct from private.session_settings(old) then
+    perform private.broadcast(v_topic, 'session_updated', private.session_settings(new));
+  end if;
+  return null;
+end;
+$$;
+revoke all on function private.sessions_broadcast() from public, anon, authenticated, service_role;
+
+create trigger sessions_broadcast
+after update on public.sessions
+for each row execute function private.sessions_broadcast();
+
+------------------------------------------------------------------------------
+-- Participants (listeners). The DJ is not a participant.
+------------------------------------------------------------------------------
+create table public.session_participants (
+  session_id uuid not null references public.sessions (id) on delete cascade,
+  user_id uuid not null references public.profiles (id) on delete cascade,
+  joined_at timestamptz not null default now(),
+  left_at timestamptz,
+  last_seen_at timestamptz not null default now(),
+  last_message_at timestamptz,
+  primary key (session_id, user_id)
+) with (fillfactor = 85);
+comment on table public.session_participants is 'Who is in a session: left_at is null while present. Written only by join/leave/end functions.';
+comment on column public.session_participants.last_seen_at is 'last join or heartbeat: who counts as recently active';
+comment on column public.session_participants.last_message_at is 'the chat rate limit compares against this';
+-- No index covers last_seen_at or last_message_at, and pages keep free space
+-- (fillfactor): heartbeats and chat stamps are HOT updates that touch no index.
+create index session_participants_user on public.session_participants (user_id);
+create index session_participants_present on public.session_participants (session_id) where left_at is null;
+revoke all on public.session_participants from anon, authenticated, service_role;
+grant select on public.session_participants to authenticated;
+grant select, insert, update, delete on public.session_participants to service_role;
+alter table public.session_participants enable row level security;
+
+-- Listener joins and leaves, with the count after the change.
+create function private.session_participants_broadcast() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_joined boolean := new.left_at is null;
+begin
+  if tg_op = 'UPDATE' and (old.left_at is null) = v_joined then
+    return null;  -- a heartbeat or chat stamp, not a join or leave
+  end if;
+  -- Ending the whole session is announced once, as session_ended.
+  if not v_joined and exists (select 1 from public.sessions s where s.id = new.session_id and s.status = 'ended') then
+    return null;
+  end if;
+  perform private.broadcast('session:' || new.session_id,
+    case when v_joined then 'listener_joined' else 'listener_left' end,
+    jsonb_build_object('user_id', new.user_id,
+                       'username', (select p.username from public.profiles p where p.id = new.user_id)));
+  return null;
+end;
+$$;
+revoke all on function private.session_participants_broadcast() from public, anon, authenticated, service_role;
+
+create trigger session_participants_broadcast
+after insert or update of left_at on public.session_participants
+for each row execute function private.session_participants_broadcast();
+
+------------------------------------------------------------------------------
+-- Moderators and sanctions (timeouts and bans): joining and chat check them;
+-- moderation.sql appoints, sanctions and logs.
+------------------------------------------------------------------------------
+create table public.session_moderators (
+  session_id uuid not null references public.sessions (id) on delete cascade,
+  user_id uuid not null references public.profiles (id) on delete cascade,
+  appointed_at timestamptz not null default now(),
+  primary key (session_id, user_id)
+);
+comment on table public.session_moderators is 'Moderators the DJ appointed for a session.';
+create index session_moderators_user on public.session_moderators (user_id);
+revoke all on public.session_moderators from anon, authenticated, service_role;
+grant select, insert, delete on public.session_moderators to authenticated;
+grant select, insert, update, delete on public.session_moderators to service_role;
+alter table public.session_moderators enable row level security;
+
+create table public.session_sanctions (
+  session_id uuid not null references public.sessions (id) on delete cascade,
+  user_id uuid not null references public.profiles (id) on delete cascade,
+  kind text not null check (kind in ('timeout', 'ban')),
+  until timestamptz,
+  reason text not null default '' check (char_length(reason) <= 300),
+  created_by uuid references public.profiles (id) on delete set null,
+  created_at timestamptz not null default now(),
+  primary key (session_id, user_id),
+  constraint session_sanctions_timeout_until check ((kind = 'timeout') = (until is not null))
+);
+comment on table public.session_sanctions is 'The current sanction of a user in a session: timeout (until a time) or ban (no end). Written by moderation functions.';
+comment on column public.session_sanctions.kind is 'timeout: may not chat until `until`; ban: may not join or chat';
+create index session_sanctions_user on public.session_sanctions (user_id);
+create index session_sanctions_created_by on public.session_sanctions (created_by);
+revoke all on public.session_sanctions from anon, authenticated, service_role;
+grant select on public.session_sanctions to authenticated;
+grant select, insert, update, delete on public.session_sanctions to service_role;
+alter table public.session_sanctions enable row level security;
+
+------------------------------------------------------------------------------
+-- Helpers the policies call: security definer so a policy on one table can
+-- read another without recursing through its policies. Each returns a set for
+-- `col in (select ...)`, evaluated once per statement.
+------------------------------------------------------------------------------
+create function private.my_session_ids() returns setof uuid
+language sql stable security definer
+set search_path = ''
+as $$
+  select p.session_id from public.session_participants p
+  where p.user_id = (select auth.uid()) and p.left_at is null
+  union
+  select s.id from public.sessions s where s.dj_id = (select auth.uid())
+  union
+  select m.session_id from public.session_moderators m where m.user_id = (select auth.uid())
+$$;
+comment on function private.my_session_ids() is 'Sessions the caller is present in, hosts, or moderates.';
+revoke all on function private.my_session_ids() from public, anon, authenticated, service_role;
+-- authenticated: the room policies (messages, queue, participants, moderators) call it.
+grant execute on function private.my_session_ids() to authenticated;
+
+create function private.my_moderated_session_ids() returns setof uuid
+language sql stable security definer
+set search_path = ''
+as $$
+  select s.id from public.sessions s where s.dj_id = (select auth.uid())
+  union
+  select m.session_id from public.session_moderators m where m.user_id = (select auth.uid())
+$$;
+comment on function private.my_moderated_session_ids() is 'Sessions the caller hosts or moderates.';
+revoke all on function private.my_moderated_session_ids() from public, anon, authenticated, service_role;
+-- authenticated: the moderation policies call it.
+grant execute on function private.my_moderated_session_ids() to authenticated;
+
+create function private.my_hosted_session_ids() returns setof uuid
+language sql stable security definer
+set search_path = ''
+as $$ select s.id from public.sessions s where s.dj_id = (select auth.uid()) $$;
+revoke all on function private.my_hosted_session_ids() from public, anon, authenticated, service_role;
+-- authenticated: the session_moderators policies call it.
+grant execute on function private.my_hosted_session_ids() to authenticated;
+
+------------------------------------------------------------------------------
+-- Locks and limits
+------------------------------------------------------------------------------
+
+create function private.session_capacity(p_session public.sessions) returns int
+language sql stable
+set search_path = ''
+as $$ select least(p_session.max_participants, (private.plan_of(p_session.dj_id)).max_participants) $$;
+comment on function private.session_capacity(public.sessions) is 'Listeners a session admits: its own max_participants, capped by its DJ''s plan.';
+revoke all on function private.session_capacity(public.sessions) from public, anon, authenticated, service_role;
+
+-- Lock the session row and return it; every change to a session's listeners
+-- takes this lock first (session, then participant rows), so counts stay exact
+-- and concurrent joins/leaves/ends cannot deadlock.
+create function private.lock_session(p_session_id uuid) returns public.sessions
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_session public.sessions;
+begin
+  select * into v_session from public.sessions s where s.id = p_session_id for update;
+  if not found then
+    raise exception using errcode = 'PT404', message = 'session not found';
+  end if;
+  return v_session;
+end;
+$$;
+revoke all on function private.lock_session(uuid) from public, anon, authenticated, service_role;
+
+create function private.lock_live_session(p_session_id uuid) returns public.sessions
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_session public.sessions := private.lock_session(p_session_id);
+begin
+  if v_session.status <> 'live' then
+    raise exception using errcode = 'PT409', message = 'this session is not live';
+  end if;
+  return v_session;
+end;
+$$;
+revoke all on function private.lock_live_session(uuid) from public, anon, authenticated, service_role;
+
+create function private.lock_own_session(p_session_id uuid) returns public.sessions
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_session public.sessions := private.lock_session(p_session_id);
+begin
+  if v_session.dj_id is distinct from private.require_user() then
+    raise exception using errcode = 'PT403', message = 'only the session''s DJ can do this';
+  end if;
+  return v_session;
+end;
+$$;
+revoke all on function private.lock_own_session(uuid) from public, anon, authenticated, service_role;
+
+------------------------------------------------------------------------------
+-- Going live and ending
+------------------------------------------------------------------------------
+create function private.start_session(p_session_id uuid) returns public.sessions
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_session public.sessions := private.lock_own_session(p_session_id);
+begin
+  if v_session.status <> 'scheduled' then
+    raise exception using errcode = 'PT409', message = format('this session is %s, not scheduled', v_session.status);
+  end if;
+  begin
+    update public.sessions
+    set status = 'live', started_at = now(), last_heartbeat_at = now()
+    where id = p_session_id
+    returning * into v_session;
+  exception when unique_violation then
+    raise exception using errcode = 'PT409', message = 'you already have a live session: end it first';
+  end;
+  return v_session;
+end;
+$$;
+revoke all on function private.start_session(uuid) from public, anon, authenticated, service_role;
+-- authenticated: public.start_session() (security invoker) wraps it; it checks the caller itself.
+grant execute on function private.start_session(uuid) to authenticated;
+
+create function private.go_live(p_title text, p_description text, p_genres text[], p_cover_url text) returns public.sessions
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_uid uuid := private.require_user();
+  v_session public.sessions;
+begin
+  begin
+    insert into public.sessions (dj_id, title, description, genres, cover_url, status, started_at, last_heartbeat_at)
+    values (v_uid, p_title, coalesce(p_description, ''), coalesce(p_genres, '{}'), p_cover_url, 'live', now(), now())
+    returning * into v_session;
+  exception when unique_violation then
+    raise exception using errcode = 'PT409', message = 'you already have a live session: end it first';
+  end;
+  return v_session;
+end;
+$$;
+revoke all on function private.go_live(text, text, text[], text) from public, anon, authenticated, service_role;
+-- authenticated: public.go_live() (security invoker) wraps it; it checks the caller itself.
+grant execute on function private.go_live(text, text, text[], text) to authenticated;
+
+-- The one way a session ends, for the DJ and the system alike: final, and
+-- every open participation is closed with it.
+create function private.end_session(p_session_id uuid, p_reason text) returns public.sessions
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_session public.sessions := private.lock_session(p_session_id);
+begin
+  if v_session.status = 'ended' then
+    return v_session;
+  end if;
+  update public.session_participants p
+  set left_at = now()
+  where p.session_id = p_session_id and p.left_at is null;
+  update public.sessions
+  set status = 'ended', ended_at = now(), listener_count = 0,
+      end_reason = case when v_session.status = 'scheduled' and p_reason = 'dj' then 'canceled' else p_reason end
+  where id = p_session_id
+  returning * into v_session;
+  return v_session;
+end;
+$$;
+revoke all on function private.end_session(uuid, text) from public, anon, authenticated, service_role;
+-- service_role: the platform ends a session for moderation (reason 'moderation').
+grant execute on function private.end_session(uuid, text) to service_role;
+
+create function private.end_own_session(p_session_id uuid) returns public.sessions
+language plpgsql security definer
+set search_path = ''
+as $$
+begin
+  perform private.lock_own_session(p_session_id);
+  return private.end_session(p_session_id, 'dj');
+end;
+$$;
+revoke all on function private.end_own_session(uuid) from public, anon, authenticated, service_role;
+-- authenticated: public.end_session() (security invoker) wraps it; it checks the caller itself.
+grant execute on function private.end_own_session(uuid) to authenticated;
+
+-- The DJ's app pings while live; a listener's app pings while listening.
+create function private.session_heartbeat(p_session_id uuid) returns timestamptz
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_uid uuid := private.require_user();
+begin
+  update public.sessions s set last_heartbeat_at = now()
+  where s.id = p_session_id and s.dj_id = v_uid and s.status = 'live';
+  if found then
+    return now();
+  end if;
+  update public.session_participants p set last_seen_at = now()
+  where p.session_id = p_session_id and p.user_id = v_uid and p.left_at is null;
+  if found then
+    return now();
+  end if;
+  raise exception using errcode = 'PT404', message = 'you are not in this live session';
+end;
+$$;
+revoke all on function private.session_heartbeat(uuid) from public, anon, authenticated, service_role;
+-- authenticated: public.session_heartbeat() (security invoker) wraps it; it checks the caller itself.
+grant execute on function private.session_heartbeat(uuid) to authenticated;
+
+------------------------------------------------------------------------------
+-- Joining and leaving
+------------------------------------------------------------------------------
+create function private.join_session(p_session_id uuid) returns public.session_participants
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_uid uuid := private.require_user();
+  v_session public.sessions := private.lock_live_session(p_session_id);
+  v_participant public.session_participants;
+  v_first_time boolean;
+begin
+  if v_session.dj_id = v_uid then
+    raise exception using errcode = 'PT409', message = 'you host this session';
+  end if;
+  if exists (select 1 from public.session_sanctions x
+             where x.session_id = p_session_id and x.user_id = v_uid and x.kind = 'ban') then
+    raise exception using errcode = 'PT403', message = 'you are banned from this session';
+  end if;
+  if exists (select 1 from public.user_blocks b where b.blocker_id = v_session.dj_id and b.blocked_id = v_uid) then
+    raise exception using errcode = 'PT403', message = 'you cannot join this session';
+  end if;
+
+  update public.session_participants p set last_seen_at = now()
+  where p.session_id = p_session_id and p.user_id = v_uid and p.left_at is null
+  returning * into v_participant;
+  if found then
+    return v_participant;  -- already here: joining again changes nothing
+  end if;
+
+  if v_session.listener_count >= private.session_capacity(v_session) then
+    raise exception using errcode = 'PT409', message = 'this session is full';
+  end if;
+
+  insert into public.session_participants as p (session_id, user_id)
+  values (p_session_id, v_uid)
+  on conflict (session_id, user_id) do update
+    set left_at = null, joined_at = now(), last_seen_at = now()
+  returning (xmax = 0) into v_first_time;  -- xmax = 0: a fresh row, not a re-join
+  select * into v_participant from public.session_participants p
+  where p.session_id = p_session_id and p.user_id = v_uid;
+
+  update public.sessions
+  set listener_count = listener_count + 1,
+      peak_listener_count = greatest(peak_listener_count, listener_count + 1),
+      total_listener_count = total_listener_count + v_first_time::int
+  where id = p_session_id;
+  return v_participant;
+end;
+$$;
+revoke all on function private.join_session(uuid) from public, anon, authenticated, service_role;
+-- authenticated: public.join_session() (security invoker) wraps it; it checks the caller itself.
+grant execute on function private.join_session(uuid) to authenticated;
+
+-- Close one participation and keep the count; the caller holds the session lock.
+create function private.close_participation(p_session_id uuid, p_user_id uuid) returns boolean
+language plpgsql
+set search_path = ''
+as $$
+begin
+  update public.session_participants p set left_at = now()
+  where p.session_id = p_session_id and p.user_id = p_user_id and p.left_at is null;
+  if not found then
+    return false;
+  end if;
+  update public.sessions set listener_count = listener_count - 1 where id = p_session_id;
+  return true;
+end;
+$$;
+revoke all on function private.close_participation(uuid, uuid) from public, anon, authenticated, service_role;
+
+create function private.leave_session(p_session_id uuid) returns boolean
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_uid uuid := private.require_user();
+begin
+  perform private.lock_session(p_session_id);
+  return private.close_participation(p_session_id, v_uid);
+end;
+$$;
+revoke all on function private.leave_session(uuid) from public, anon, authenticated, service_role;
+-- authenticated: public.leave_session() (security invoker) wraps it; it checks the caller itself.
+grant execute on function private.leave_session(uuid) to authenticated;
+
+------------------------------------------------------------------------------
+-- The public RPC surface. Each is a security invoker wrapper over a private
+-- security definer function that checks the caller itself (the linter flags
+-- definer functions in the exposed schema).
+------------------------------------------------------------------------------
+create function public.go_live(p_title text, p_description text default '', p_genres text[] default '{}',
+                               p_cover_url text default null)
+returns public.sessions language sql security invoker set search_path = ''
+as $$ select * from private.go_live(p_title, p_description, p_genres, p_cover_url) $$;
+comment on function public.go_live(text, text, text[], text) is 'Create a session and start it at once. 409 if you already have a live session; 403 unless you are a DJ.';
+revoke all on function public.go_live(text, text, text[], text) from public, anon, authenticated, service_role;
+grant execute on function public.go_live(text, text, text[], text) to authenticated;
+
+create function public.start_session(p_session_id uuid)
+returns public.sessions language sql security invoker set search_path = ''
+as $$ select * from private.start_session(p_session_id) $$;
+comment on function public.start_session(uuid) is 'Start your scheduled session. 409 unless scheduled, or if another of yours is live.';
+revoke all on function public.start_session(uuid) from public, anon, authenticated, service_role;
+grant execute on function public.start_session(uuid) to authenticated;
+
+create function public.end_session(p_session_id uuid)
+returns public.sessions language sql security invoker set search_path = ''
+as $$ select * from private.end_own_session(p_session_id) $$;
+comment on function public.end_session(uuid) is 'End your session (a scheduled one is canceled). Final; closes every participation. Idempotent.';
+revoke all on function public.end_session(uuid) from public, anon, authenticated, service_role;
+grant execute on function public.end_session(uuid) to authenticated;
+
+create function public.session_heartbeat(p_session_id uuid)
+returns timestamptz language sql security invoker set search_path = ''
+as $$ select private.session_heartbeat(p_session_id) $$;
+comment on function public.session_heartbeat(uuid) is 'Ping while live (DJ) or while listening (participant). 404 if you are not in the live session.';
+revoke all on function public.session_heartbeat(uuid) from public, anon, authenticated, service_role;
+grant execute on function public.session_heartbeat(uuid) to authenticated;
+
+create function public.join_session(p_session_id uuid)
+returns public.session_participants language sql security invoker set search_path = ''
+as $$ select * from private.join_session(p_session_id) $$;
+comment on function public.join_session(uuid) is 'Join a live session (idempotent). 409 not live / full; 403 banned or blocked by the DJ.';
+revoke all on function public.join_session(uuid) from public, anon, authenticated, service_role;
+grant execute on function public.join_session(uuid) to authenticated;
+
+create function public.leave_session(p_session_id uuid)
+returns boolean language sql security invoker set search_path = ''
+as $$ select private.leave_session(p_session_id) $$;
+comment on function public.leave_session(uuid) is 'Leave a session. Returns false if you were not in it.';
+revoke all on function public.leave_session(uuid) from public, anon, authenticated, service_role;
+grant execute on function public.leave_session(uuid) to authenticated;

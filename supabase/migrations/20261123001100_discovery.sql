@@ -1,0 +1,129 @@
+-- Discovery: the live-now feed, DJ search and suggestions. All security
+-- invoker, so what a caller finds is what RLS lets them see.
+
+create index profiles_username_trgm on public.profiles using gin (username extensions.gin_trgm_ops);
+create index profiles_display_name_trgm on public.profiles using gin (display_name extensions.gin_trgm_ops);
+create index profiles_djs on public.profiles (follower_count desc) where is_dj;
+create index profiles_genres on public.profiles using gin (genres);
+
+-- Live sessions, biggest first; a signed-in user's followed DJs come first.
+-- Planned per call (force_custom_plan): the page size and the caller decide
+-- the best plan, and a generic one guesses badly. Two index-ordered branches (followed DJs' sessions; everyone else's by
+-- listener count), each stopping at the page's end, then the page is joined
+-- to profiles: the cost does not grow with the number of live sessions.
+create function public.live_now(p_genre text default null, p_limit int default 50, p_offset int default 0)
+returns table (session_id uuid, dj_id uuid, dj_username text, dj_display_name text, dj_avatar_url text,
+               title text, cover_url text, genres text[], listener_count int, started_at timestamptz,
+               followed boolean)
+language sql stable security invoker
+set search_path = ''
+set plan_cache_mode = force_custom_plan
+as $$
+  with page_size as (
+    select least(greatest(coalesce(p_limit, 50), 1), 100) as n, greatest(coalesce(p_offset, 0), 0) as skip
+  ),
+  followed_djs as (
+    select f.followee_id from public.follows f where f.follower_id = (select auth.uid())
+  ),
+  candidates as (
+    (select s.id, s.dj_id, s.title, s.cover_url, s.genres, s.listener_count, s.started_at, true as followed
+     from public.sessions s
+     where s.status = 'live' and s.dj_id in (select followee_id from followed_djs)
+       and (p_genre is null or s.genres @> array[lower(p_genre)])
+     order by s.listener_count desc, s.started_at
+     limit (select n + skip from page_size))
+    union all
+    (select s.id, s.dj_id, s.title, s.cover_url, s.genres, s.listener_count, s.started_at, false
+     from public.sessions s
+     where s.status = 'live' and s.dj_id not in (select followee_id from followed_djs)
+       and s.dj_id not in (select private.blocked_me_ids())
+       and (p_genre is null or s.genres @> array[lower(p_genre)])
+     order by s.listener_count desc, s.started_at
+     limit (select n + skip from page_size))
+  ),
+  page as (
+    select c.* from candidates c
+    order by c.followed desc, c.listener_count desc, c.started_at
+    limit (select n from page_size) offset (select skip from page_size)
+  )
+  select pg.id, pg.dj_id, p.username, p.display_name, p.avatar_url, pg.title, pg.cover_url, pg.genres,
+         pg.listener_count, pg.started_at, pg.followed
+  from page pg
+  -- limit 1 keeps this a per-row index lookup (the planner may not flatten it)
+  cross join lateral (select p.username, p.display_name, p.avatar_url from public.profiles p
+                      where p.id = pg.dj_id limit 1) p
+  order by pg.followed desc, pg.listener_count desc, pg.started_at
+$$;
+comment on function public.live_now(text, int, int) is 'The live-now feed: followed DJs first (signed in), then by listener count; optional genre.';
+revoke all on function public.live_now(text, integer, integer) from public, anon, authenticated, service_role;
+grant execute on function public.live_now(text, integer, integer) to anon, authenticated;
+
+-- DJs by username or display name (trigram similarity; substring matches too).
+create function public.search_djs(p_query text, p_limit int default 20)
+returns table (id uuid, username text, display_name text, avatar_url text, genres text[], follower_count int,
+               is_live boolean)
+language sql stable security invoker
+set search_path = ''
+set plan_cache_mode = force_custom_plan
+as $$
+  with q as (select lower(btrim(p_query)) as text)
+  select p.id, p.username, p.display_name, p.avatar_url, p.genres, p.follower_count,
+         exists (select 1 from public.sessions s where s.dj_id = p.id and s.status = 'live')
+  from public.profiles p, q
+  where p.is_dj
+    and char_length(q.text) >= 2
+    and (p.username operator(extensions.%) q.text or p.display_name operator(extensions.%) q.text
+         or p.username like '%' || q.text || '%' or lower(p.display_name) like '%' || q.text || '%')
+    and p.id not in (select private.blocked_me_ids())
+    and p.id not in (select private.my_blocked_ids())
+  order by greatest(extensions.similarity(p.username, q.text), extensions.similarity(coalesce(p.display_name, ''), q.text)) desc,
+           p.follower_count desc
+  limit least(greatest(coalesce(p_limit, 20), 1), 50)
+$$;
+comment on function public.search_djs(text, int) is 'Search DJs by username / display name (at least 2 characters), best match first.';
+revoke all on function public.search_djs(text, integer) from public, anon, authenticated, service_role;
+grant execute on function public.search_djs(text, integer) to anon, authenticated;
+
+-- Suggested DJs: followed by people you follow (3 points each), sharing your
+-- genres (1 point each), live now (2 points); never yourself, DJs you follow,
+-- or anyone blocked either way.
+create function public.suggested_djs(p_limit int default 20)
+returns table (id uuid, username text, display_name text, avatar_url text, genres text[], follower_count int,
+               is_live boolean, score int)
+language sql stable security invoker
+set search_path = ''
+set plan_cache_mode = force_custom_plan
+as $$
+  with me as (
+    select p.id, p.genres from public.profiles p where p.id = (select auth.uid())
+  ),
+  by_friends as (
+    select f2.followee_id as dj_id, 3 * count(*)::int as points
+    from public.follows f1
+    join public.follows f2 on f2.follower_id = f1.followee_id
+    where f1.follower_id = (select auth.uid())
+    group by f2.followee_id
+  ),
+  candidates as (
+    select d.id, d.username, d.display_name, d.avatar_url, d.genres, d.follower_count,
+           exists (select 1 from public.sessions s where s.dj_id = d.id and s.status = 'live') as is_live,
+           coalesce(bf.points, 0) as friend_points,
+           (select count(*)::int from unnest(d.genres) g, me where g = any (me.genres)) as genre_points
+    from public.profiles d
+    left join by_friends bf on bf.dj_id = d.id
+    where d.is_dj
+      and d.id <> (select auth.uid())
+      and d.id not in (select f.followee_id from public.follows f where f.follower_id = (select auth.uid()))
+      and d.id not in (select private.blocked_me_ids())
+      and d.id not in (select private.my_blocked_ids())
+  )
+  select c.id, c.username, c.display_name, c.avatar_url, c.genres, c.follower_count, c.is_live,
+         c.friend_points + c.genre_points + case when c.is_live then 2 else 0 end as score
+  from candidates c
+  where c.friend_points + c.genre_points > 0 or c.is_live
+  order by score desc, c.follower_count desc, c.id
+  limit least(greatest(coalesce(p_limit, 20), 1), 50)
+$$;
+comment on function public.suggested_djs(int) is 'DJs you may like, best first (see the scoring in the README).';
+revoke all on function public.suggested_djs(integer) from public, anon, authenticated, service_role;
+grant execute on function public.suggested_djs(integer) to authenticated;

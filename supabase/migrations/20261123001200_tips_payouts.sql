@@ -1,0 +1,446 @@
+-- Tips and payouts: DJ payout accounts (Stripe Connect Express), tips as
+-- destination charges with a state machine driven only by verified Stripe
+-- events, the DJs' earnings ledger, and the reconciliation the worker runs.
+-- The edge (role openparty_edge) calls only the functions granted to it; each
+-- applies one change atomically and idempotently.
+
+------------------------------------------------------------------------------
+-- Payout accounts
+------------------------------------------------------------------------------
+create table public.payout_accounts (
+  dj_id uuid primary key references public.profiles (id) on delete cascade,
+  stripe_account_id text not null unique,
+  charges_enabled boolean not null default false,
+  payouts_enabled boolean not null default false,
+  details_submitted boolean not null default false,
+  requirements_due text[] not null default '{}',
+  disabled_reason text,
+  last_event_at timestamptz,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now()
+);
+comment on table public.payout_accounts is 'A DJ''s Stripe connected account; readiness comes only from verified account.updated events. Readable by the DJ alone.';
+comment on column public.payout_accounts.last_event_at is 'created time of the newest applied account.updated: older events are ignored';
+revoke all on public.payout_accounts from anon, authenticated, service_role;
+grant select on public.payout_accounts to authenticated;
+grant select on public.payout_accounts to service_role;
+alter table public.payout_accounts enable row level security;
+
+create trigger payout_accounts_set_updated_at
+before update on public.payout_accounts
+for each row execute function private.set_updated_at();
+
+-- Payout accounts and Stripe customers (dj-connect, checkout)
+create function private.payout_account_of(p_dj_id uuid) returns public.payout_accounts
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_account public.payout_accounts;
+begin
+  if not exists (select 1 from public.profiles p where p.id = p_dj_id and p.is_dj) then
+    raise exception using errcode = 'PT403', message = 'only DJs set up payouts: switch on is_dj in your profile first';
+  end if;
+  select * into v_account from public.payout_accounts a where a.dj_id = p_dj_id;
+  return v_account;
+end;
+$$;
+revoke all on function private.payout_account_of(uuid) from public, anon, authenticated, service_role;
+grant execute on function private.payout_account_of(uuid) to openparty_edge, service_role;
+
+create function private.attach_payout_account(p_dj_id uuid, p_stripe_account_id text) returns public.payout_accounts
+language sql security definer
+set search_path = ''
+as $$
+  insert into public.payout_accounts (dj_id, stripe_account_id) values (p_dj_id, p_stripe_account_id)
+  on conflict (dj_id) do update set dj_id = excluded.dj_id  -- keep the first account; return it
+  returning *
+$$;
+revoke all on function private.attach_payout_account(uuid, text) from public, anon, authenticated, service_role;
+grant execute on function private.attach_payout_account(uuid, text) to openparty_edge, service_role;
+
+create function private.apply_account(p_account jsonb, p_event_at timestamptz) returns text
+language plpgsql
+set search_path = ''
+as $$
+begin
+  update public.payout_accounts a
+  set charges_enabled = coalesce((p_account ->> 'charges_enabled')::boolean, false),
+      payouts_enabled = coalesce((p_account ->> 'payouts_enabled')::boolean, false),
+      details_submitted = coalesce((p_account ->> 'details_submitted')::boolean, false),
+      requirements_due = coalesce(array(select jsonb_array_elements_text(p_account -> 'requirements' -> 'currently_due')), '{}'),
+      disabled_reason = p_account -> 'requirements' ->> 'disabled_reason',
+      last_event_at = p_event_at
+  where a.stripe_account_id = p_account ->> 'id'
+    and (a.last_event_at is null or a.last_event_at <= p_event_at);
+  if found then
+    return 'payout account updated';
+  end if;
+  return 'unchanged: unknown account or an older event';
+end;
+$$;
+revoke all on function private.apply_account(jsonb, timestamp with time zone) from public, anon, authenticated, service_role;
+
+------------------------------------------------------------------------------
+-- Tips
+------------------------------------------------------------------------------
+
+-- Tips
+create type public.tip_status as enum ('pending', 'succeeded', 'failed', 'canceled', 'refunded', 'disputed');
+comment on type public.tip_status is 'pending: created, awaiting payment; succeeded: paid; failed: the last attempt failed (the app may retry); canceled: abandoned; refunded: some or all refunded (amount_refunded); disputed: the payer opened a dispute';
+
+create table private.tip_currencies (
+  currency text primary key check (currency ~ '^[a-z]{3}$'),
+  min_amount int not null check (min_amount > 0),
+  max_amount int not null check (max_amount >= min_amount)
+);
+comment on table private.tip_currencies is 'Currencies tips may use, with bounds in minor units (the minimum is at least Stripe''s minimum charge).';
+alter table private.tip_currencies enable row level security;
+insert into private.tip_currencies values ('usd', 100, 50000), ('eur', 100, 50000), ('gbp', 100, 40000);
+
+create table public.tips (
+  id uuid primary key default gen_random_uuid(),
+  session_id uuid not null references public.sessions (id) on delete restrict,
+  tipper_id uuid not null references public.profiles (id) on delete restrict,
+  dj_id uuid not null references public.profiles (id) on delete restrict,
+  amount int not null check (amount > 0),
+  currency text not null references private.tip_currencies (currency),
+  platform_fee int not null check (platform_fee >= 0),
+  message text not null default '' constraint tips_message_length check (char_length(message) <= 140),
+  status public.tip_status not null default 'pending',
+  amount_refunded int not null default 0 check (amount_refunded >= 0),
+  dispute_status text,
+  failure_reason text,
+  client_key text not null constraint tips_client_key_length check (char_length(client_key) between 8 and 100),
+  stripe_payment_intent_id text unique,
+  stripe_account_id text not null,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  succeeded_at timestamptz,
+  constraint tips_refund_within_amount check (amount_refunded <= amount),
+  constraint tips_fee_within_amount check (platform_fee < amount),
+  unique (tipper_id, client_key)
+);
+comment on table public.tips is 'A listener''s tip to a DJ: a state machine driven only by verified Stripe events. The tipper and the DJ read it.';
+comment on column public.tips.client_key is 'the app''s idempotency key: the same key returns the same tip and PaymentIntent';
+create index tips_session on public.tips (session_id);
+create index tips_dj on public.tips (dj_id, created_at desc);
+create index tips_pending on public.tips (created_at) where status = 'pending';
+create index tips_currency on public.tips (currency);
+revoke all on public.tips from anon, authenticated, service_role;
+grant select on public.tips to authenticated;
+grant select on public.tips to service_role;
+alter table public.tips enable row level security;
+
+create trigger tips_set_updated_at
+before update on public.tips
+for each row execute function private.set_updated_at();
+
+create table private.earnings_entries (
+  id bigint generated always as identity primary key,
+  dj_id uuid not null references public.profiles (id) on delete cascade,
+  tip_id uuid not null references public.tips (id) on delete cascade,
+  kind text not null check (kind in ('tip', 'refund', 'dispute', 'dispute_won')),
+  amount int not null,
+  currency text not null,
+  reference text not null,
+  created_at timestamptz not null default now(),
+  unique (tip_id, kind, reference)
+);
+comment on table private.earnings_entries is 'The DJs'' earnings ledger (net of the platform fee; negative for refunds and disputes). Internal: RLS on, no policies.';
+comment on column private.earnings_entries.reference is 'what caused the entry (a cumulative refunded amount, a dispute id): makes each entry once-only';
+create index earnings_entries_dj on private.earnings_entries (dj_id, currency);
+alter table private.earnings_entries enable row level security;
+
+-- Tips: creation (create-tip) and the Stripe-driven state machine
+-- Record a pending tip, or return the one this client key already made.
+-- Returns the tip; the edge then creates (or finds) its PaymentIntent.
+create function private.create_tip(p_tipper_id uuid, p_session_id uuid, p_amount int, p_currency text,
+                                   p_message text, p_client_key text, p_fee_bps int)
+returns public.tips
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_session public.sessions;
+  v_account public.payout_accounts;
+  v_bounds private.tip_currencies;
+  v_tip public.tips;
+begin
+  select * into v_tip from public.tips t where t.tipper_id = p_tipper_id and t.client_key = p_client_key;
+  if found then
+    if (v_tip.session_id, v_tip.amount, v_tip.currency) is distinct from (p_session_id, p_amount, lower(p_currency)) then
+      raise exception using errcode = 'PT409', message = 'this idempotency key was used for a different tip';
+    end if;
+    return v_tip;
+  end if;
+
+  select * into v_session from public.sessions s where s.id = p_session_id;
+  if not found then
+    raise exception using errcode = 'PT404', message = 'session not found';
+  end if;
+  if v_session.status <> 'live' then
+    raise exception using errcode = 'PT409', message = 'tips go to live sessions only';
+  end if;
+  if not v_session.tips_enabled then
+    raise exception using errcode = 'PT403', message = 'the DJ has turned tips off';
+  end if;
+  if v_session.dj_id = p_tipper_id then
+    raise exception using errcode = 'PT409', message = 'you cannot tip yourself';
+  end if;
+  if not exists (select 1 from public.session_participants p
+                 where p.session_id = p_session_id and p.user_id = p_tipper_id and p.left_at is null) then
+    raise exception using errcode = 'PT403', message = 'join the session to tip';
+  end if;
+  if exists (select 1 from public.session_sanctions x
+             where x.session_id = p_session_id and x.user_id = p_tipper_id and x.kind = 'ban')
+     or private.is_blocked_between(p_tipper_id, v_session.dj_id) then
+    raise exception using errcode = 'PT403', message = 'you cannot tip this DJ';
+  end if;
+  select * into v_bounds from private.tip_currencies c where c.currency = lower(p_currency);
+  if not found then
+    raise exception using errcode = 'PT422', message = format('tips in %s are not supported', upper(p_currency));
+  end if;
+  if p_amount not between v_bounds.min_amount and v_bounds.max_amount then
+    raise exception using errcode = 'PT422',
+      message = format('a tip is %s to %s %s', to_char(v_bounds.min_amount / 100.0, 'FM999990.00'),
+                       to_char(v_bounds.max_amount / 100.0, 'FM999990.00'), upper(p_currency));
+  end if;
+  select * into v_account from public.payout_accounts a where a.dj_id = v_session.dj_id;
+  if not found or not (v_account.charges_enabled and v_account.payouts_enabled) then
+    raise exception using errcode = 'PT409', message = 'this DJ cannot receive tips yet';
+  end if;
+
+  insert into public.tips (session_id, tipper_id, dj_id, amount, currency, platform_fee, message, client_key,
+                           stripe_account_id)
+  values (p_session_id, p_tipper_id, v_session.dj_id, p_amount, lower(p_currency),
+          (p_amount::bigint * p_fee_bps / 10000)::int, btrim(coalesce(p_message, '')), p_client_key,
+          v_account.stripe_account_id)
+  on conflict (tipper_id, client_key) do nothing
+  returning * into v_tip;
+  if not found then  -- the same key, a concurrent request: return its tip
+    select * into v_tip from public.tips t where t.tipper_id = p_tipper_id and t.client_key = p_client_key;
+  end if;
+  return v_tip;
+end;
+$$;
+revoke all on function private.create_tip(uuid, uuid, integer, text, text, text, integer) from public, anon, authenticated, service_role;
+grant execute on function private.create_tip(uuid, uuid, integer, text, text, text, integer) to openparty_edge, service_role;
+
+create function private.attach_payment_intent(p_tip_id uuid, p_payment_intent_id text) returns public.tips
+language sql security definer
+set search_path = ''
+as $$
+  update public.tips t set stripe_payment_intent_id = coalesce(t.stripe_payment_intent_id, p_payment_intent_id)
+  where t.id = p_tip_id
+  returning *
+$$;
+revoke all on function private.attach_payment_intent(uuid, text) from public, anon, authenticated, service_role;
+grant execute on function private.attach_payment_intent(uuid, text) to openparty_edge, service_role;
+
+create function private.credit_earnings(p_tip public.tips, p_kind text, p_amount int, p_reference text) returns void
+language sql
+set search_path = ''
+as $$
+  insert into private.earnings_entries (dj_id, tip_id, kind, amount, currency, reference)
+  values (p_tip.dj_id, p_tip.id, p_kind, p_amount, p_tip.currency, p_reference)
+  on conflict (tip_id, kind, reference) do nothing
+$$;
+revoke all on function private.credit_earnings(public.tips, text, integer, text) from public, anon, authenticated, service_role;
+
+-- Move a tip forward from a PaymentIntent's state. Terminal states stay put;
+-- a failed attempt can still succeed or be canceled later.
+create function private.apply_payment_intent(p_payment_intent jsonb) returns text
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_tip public.tips;
+  v_status public.tip_status;
+  v_tipper text;
+begin
+  select * into v_tip from public.tips t
+  where t.stripe_payment_intent_id = p_payment_intent ->> 'id'
+     or t.id::text = p_payment_intent -> 'metadata' ->> 'tip_id'
+  order by (t.stripe_payment_intent_id = p_payment_intent ->> 'id') desc nulls last
+  limit 1
+  for update;
+  if not found then
+    return 'ignored: no tip for this payment intent';
+  end if;
+  v_status := case p_payment_intent ->> 'status'
+    when 'succeeded' then 'succeeded'
+    when 'canceled' then 'canceled'
+    when 'requires_payment_method' then case when p_payment_intent -> 'last_payment_error' is not null
+                                             and p_payment_intent -> 'last_payment_error' <> 'null'::jsonb
+                                        then 'failed' end
+  end::public.tip_status;
+  if v_status is null or v_status = v_tip.status
+     or v_tip.status in ('succeeded', 'canceled', 'refunded', 'disputed') then
+    return format('unchanged: tip is %s', v_tip.status);
+  end if;
+
+  update public.tips t
+  set status = v_status,
+      stripe_payment_intent_id = coalesce(t.stripe_payment_intent_id, p_payment_intent ->> 'id'),
+      failure_reason = case when v_status = 'failed' then p_payment_intent -> 'last_payment_error' ->> 'message' end,
+      succeeded_at = case when v_status = 'succeeded' then now() end
+  where t.id = v_tip.id
+  returning * into v_tip;
+
+  if v_status = 'succeeded' then
+    perform private.credit_earnings(v_tip, 'tip', v_tip.amount - v_tip.platform_fee, 'payment');
+    select p.username into v_tipper from public.profiles p where p.id = v_tip.tipper_id;
+    insert into public.messages (session_id, sender_id, kind, body, metadata)
+    values (v_tip.session_id, v_tip.tipper_id, 'tip',
+            format('%s tipped %s %s', v_tipper, to_char(v_tip.amount / 100.0, 'FM999990.00'), upper(v_tip.currency)),
+            jsonb_build_object('tip_id', v_tip.id, 'amount', v_tip.amount, 'currency', v_tip.currency,
+                               'message', v_tip.message));
+    perform private.broadcast('user:' || v_tip.dj_id, 'tip_received', jsonb_build_object(
+      'tip_id', v_tip.id, 'session_id', v_tip.session_id, 'tipper_id', v_tip.tipper_id, 'tipper_username', v_tipper,
+      'amount', v_tip.amount, 'currency', v_tip.currency, 'message', v_tip.message));
+  end if;
+  return format('tip %s', v_status);
+end;
+$$;
+revoke all on function private.apply_payment_intent(jsonb) from public, anon, authenticated, service_role;
+
+-- charge.refunded carries the cumulative amount_refunded: apply the growth only,
+-- so repeats and reordering change nothing. The DJ loses the refunded share
+-- of their net (the transfer and the fee are reversed proportionally).
+create function private.apply_charge_refund(p_charge jsonb) returns text
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_tip public.tips;
+  v_refunded int := (p_charge ->> 'amount_refunded')::int;
+begin
+  select * into v_tip from public.tips t where t.stripe_payment_intent_id = p_charge ->> 'payment_intent' for update;
+  if not found then
+    return 'ignored: no tip for this charge';
+  end if;
+  if v_tip.status not in ('succeeded', 'refunded', 'disputed') or v_refunded <= v_tip.amount_refunded then
+    return format('unchanged: tip is %s with %s refunded', v_tip.status, v_tip.amount_refunded);
+  end if;
+  perform private.credit_earnings(v_tip, 'refund',
+    -(((v_refunded - v_tip.amount_refunded)::bigint * (v_tip.amount - v_tip.platform_fee)) / v_tip.amount)::int,
+    v_refunded::text);
+  update public.tips t
+  set amount_refunded = v_refunded, status = case when t.status = 'disputed' then t.status else 'refunded' end
+  where t.id = v_tip.id;
+  return format('tip refunded %s of %s', v_refunded, v_tip.amount);
+end;
+$$;
+revoke all on function private.apply_charge_refund(jsonb) from public, anon, authenticated, service_role;
+
+-- A dispute holds back what the DJ still had of the tip; winning it gives it back.
+create function private.apply_dispute(p_dispute jsonb, p_closed boolean) returns text
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_tip public.tips;
+  v_net_left int;
+begin
+  select * into v_tip from public.tips t where t.stripe_payment_intent_id = p_dispute ->> 'payment_intent' for update;
+  if not found then
+    return 'ignored: no tip for this dispute';
+  end if;
+  if v_tip.status not in ('succeeded', 'refunded', 'disputed') then
+    return format('unchanged: tip is %s', v_tip.status);
+  end if;
+  v_net_left := (v_tip.amount - v_tip.platform_fee)
+                - ((v_tip.amount_refunded::bigint * (v_tip.amount - v_tip.platform_fee)) / v_tip.amount)::int;
+  perform private.credit_earnings(v_tip, 'dispute', -v_net_left, p_dispute ->> 'id');
+  if p_closed and p_dispute ->> 'status' = 'won' then
+    perform private.credit_earnings(v_tip, 'dispute_won', v_net_left, p_dispute ->> 'id');
+  end if;
+  update public.tips t
+  set status = 'disputed',
+      dispute_status = case
+        when t.dispute_status in ('won', 'lost') then t.dispute_status  -- closed outcomes are final
+        else p_dispute ->> 'status' end
+  where t.id = v_tip.id;
+  return format('tip disputed (%s)', p_dispute ->> 'status');
+end;
+$$;
+revoke all on function private.apply_dispute(jsonb, boolean) from public, anon, authenticated, service_role;
+
+------------------------------------------------------------------------------
+-- Reconciliation: tips still pending after p_age. Those with a PaymentIntent
+-- are checked against Stripe by the worker; those without one never reached
+-- Stripe (the app gave up) and are canceled here.
+------------------------------------------------------------------------------
+create function private.stale_pending_tips(p_age interval, p_limit int, p_now timestamptz default now())
+returns table (tip_id uuid, payment_intent_id text)
+language sql stable security definer
+set search_path = ''
+as $$
+  select t.id, t.stripe_payment_intent_id from public.tips t
+  where t.status = 'pending' and t.created_at < p_now - p_age and t.stripe_payment_intent_id is not null
+  order by t.created_at
+  limit p_limit
+$$;
+revoke all on function private.stale_pending_tips(interval, integer, timestamp with time zone) from public, anon, authenticated, service_role;
+grant execute on function private.stale_pending_tips(interval, integer, timestamp with time zone) to openparty_worker, service_role;
+
+create function private.cancel_unsubmitted_tips(p_age interval, p_limit int, p_now timestamptz default now())
+returns int
+language sql security definer
+set search_path = ''
+as $$
+  with stale as (
+    select t.id from public.tips t
+    where t.status = 'pending' and t.stripe_payment_intent_id is null and t.created_at < p_now - p_age
+    order by t.created_at
+    limit p_limit
+    for update skip locked
+  ), canceled as (
+    update public.tips t set status = 'canceled', failure_reason = 'never submitted to Stripe'
+    from stale where t.id = stale.id
+    returning 1
+  )
+  select count(*)::int from canceled
+$$;
+revoke all on function private.cancel_unsubmitted_tips(interval, integer, timestamp with time zone) from public, anon, authenticated, service_role;
+grant execute on function private.cancel_unsubmitted_tips(interval, integer, timestamp with time zone) to openparty_worker, service_role;
+
+-- A PaymentIntent fetched from Stripe, applied exactly as its webhook would be.
+create function private.reconcile_payment_intent(p_payment_intent jsonb) returns text
+language sql security definer
+set search_path = ''
+as $$ select private.apply_payment_intent(p_payment_intent) $$;
+revoke all on function private.reconcile_payment_intent(jsonb) from public, anon, authenticated, service_role;
+grant execute on function private.reconcile_payment_intent(jsonb) to openparty_worker, service_role;
+
+------------------------------------------------------------------------------
+-- What the app reads
+------------------------------------------------------------------------------
+create function private.my_earnings() returns table (currency text, tips int, gross bigint, refunds bigint,
+                                                     disputes bigint, net bigint)
+language sql stable security definer
+set search_path = ''
+as $$
+  select e.currency,
+         count(*) filter (where e.kind = 'tip')::int,
+         coalesce(sum(e.amount) filter (where e.kind = 'tip'), 0),
+         coalesce(sum(e.amount) filter (where e.kind = 'refund'), 0),
+         coalesce(sum(e.amount) filter (where e.kind in ('dispute', 'dispute_won')), 0),
+         sum(e.amount)
+  from private.earnings_entries e
+  where e.dj_id = (select auth.uid())
+  group by e.currency
+  order by e.currency
+$$;
+revoke all on function private.my_earnings() from public, anon, authenticated, service_role;
+-- authenticated: public.my_earnings() (security invoker) wraps it; it checks the caller itself.
+grant execute on function private.my_earnings() to authenticated;
+
+create function public.my_earnings() returns table (currency text, tips int, gross bigint, refunds bigint,
+                                                    disputes bigint, net bigint)
+language sql stable security invoker set search_path = ''
+as $$ select * from private.my_earnings() $$;
+comment on function public.my_earnings() is 'Your earnings per currency, in minor units, net of the platform fee: tips, refunds and disputes (negative), net.';
+revoke all on function public.my_earnings() from public, anon, authenticated, service_role;
+grant execute on function public.my_earnings() to authenticated;
