@@ -28,9 +28,9 @@ import httpx  # noqa: E402
 import psycopg  # noqa: E402
 import stripe  # noqa: E402
 
-from openparty.localdb import LocalPostgres, binary  # noqa: E402
+from localstack.postgres import LocalPostgres, binary  # noqa: E402
 from openparty.migrate import migrate  # noqa: E402
-from openparty.stack import enable_service_logins  # noqa: E402
+from localstack.database import enable_service_logins  # noqa: E402
 
 CLIENTS = 8
 results: list[tuple[str, str, str, bool]] = []
@@ -249,14 +249,10 @@ def bench_go_live(url: str) -> None:
 
 
 def bench_dispatch(url: str, server: LocalPostgres) -> None:
-    from tests.fake_expo import FakeExpo
-    from tests.apphelpers import settings_for
+    from localstack.fake_expo import FakeExpo
+    from openparty.settings import Settings
     from workers import push
     from workers.runner import make_context
-
-    class Db:  # what settings_for needs
-        def url(self, user="postgres"):
-            return url.replace("postgres@", f"{user}@")
 
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("""insert into public.push_tokens (user_id, token, platform)
@@ -270,9 +266,11 @@ def bench_dispatch(url: str, server: LocalPostgres) -> None:
                             select md5('f' || i)::uuid, 'moderation', 'bench', 'bench', 'bench:' || i
                             from generate_series(0, %s - 1) i""", (notifications,))
         with FakeExpo() as expo:
-            settings = settings_for(Db(), expo_access_token="bench", expo_push_url=f"{expo.base}/push/send",
-                                    expo_receipts_url=f"{expo.base}/push/getReceipts", push_rate_per_second=rate,
-                                    push_claim_size=2000, db_pool_max_size=4)
+            settings = Settings(_env_file=None, database_url=url,
+                                worker_database_url=url.replace("postgres@", "openparty_worker@"),
+                                expo_access_token="bench", expo_push_url=f"{expo.base}/push/send",
+                                expo_receipts_url=f"{expo.base}/push/getReceipts", push_rate_per_second=rate,
+                                push_claim_size=2000, db_pool_max_size=4)
             async with httpx.AsyncClient(limits=httpx.Limits(max_connections=20)) as http:
                 ctx = make_context(settings, http)
                 await ctx.pool.open()

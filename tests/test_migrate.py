@@ -89,7 +89,7 @@ def test_cli_applies_to_database_url_and_refuses_with_exit_2(empty_db):
 
 
 def test_seed_loads_demo_data_and_is_idempotent(db):
-    from openparty.devstack import seed
+    from localstack.dev import seed
 
     seed(db.url())
     seed(db.url())

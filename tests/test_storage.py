@@ -5,7 +5,7 @@ import tomllib
 import psycopg
 import pytest
 
-from openparty.stack import REPO_ROOT
+from localstack.database import REPO_ROOT
 
 INSERT = ("insert into storage.objects (bucket_id, name, owner_id, metadata) "
           "values (%s, %s, %s, '{\"mimetype\": \"image/png\", \"size\": 1000}') returning id")

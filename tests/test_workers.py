@@ -10,7 +10,7 @@ import time
 
 import respx
 
-from tests.fake_expo import FakeExpo
+from localstack.fake_expo import FakeExpo
 from tests.providers import MONEY_SETTINGS, STRIPE_API, stripe_object_response
 from tests.room import go_live, join, make_dj
 from tests.workerhelpers import enqueue, outbox, register, token_for, worker_context

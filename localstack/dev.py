@@ -17,10 +17,10 @@ import uvicorn
 
 from openparty.migrate import SUPABASE_DIR, migrate
 from openparty.settings import Settings
-from openparty.stack import LOCAL_DIR, LocalDatabase, enable_service_logins, ensure_local_database
-from openparty.localdb import LocalPostgres, binary
+from localstack.database import LOCAL_DIR, LocalDatabase, enable_service_logins, ensure_local_database
+from localstack.postgres import LocalPostgres, binary
 
-log = logging.getLogger("openparty.devstack")
+log = logging.getLogger("localstack.dev")
 
 
 def seed(admin_url: str) -> None:
