@@ -8,7 +8,7 @@ import sys
 import psycopg
 import pytest
 
-from openparty.migrate import StandInsRefused, SUPABASE_DIR, migrate, migration_files
+from openparty.migrate import SUPABASE_DIR, StandInsRefused, migrate, migration_files
 
 
 def test_migrates_from_zero_and_reapplies_cleanly(empty_db):

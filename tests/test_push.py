@@ -12,7 +12,6 @@ from tests.room import go_live, join, make_dj, refused
 from tests.workerhelpers import enqueue, outbox, register, token_for, worker_context
 from workers import push
 
-
 # --- tokens and preferences ---------------------------------------------------------------------
 
 def test_tokens_are_validated_owned_and_moved(db):

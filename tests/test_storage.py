@@ -2,6 +2,7 @@
 write only inside their own folder; public buckets are not listable."""
 
 import tomllib
+
 import psycopg
 import pytest
 

@@ -34,7 +34,8 @@ def test_abandoned_sessions_end_after_4_hours_without_activity(db):
     assert status(db, quiet["id"]) == ("ended", "abandoned")
     assert status(db, busy["id"]) == ("live", None)
     # Four hours later by the clock passed in, the busy one is abandoned too.
-    later = db.admin.execute("select private.end_abandoned_sessions(interval '4 hours', 100, now() + interval '4 hours 1 minute')").fetchone()[0]
+    later = db.admin.execute("select private.end_abandoned_sessions(interval '4 hours', 100, "
+                             "now() + interval '4 hours 1 minute')").fetchone()[0]
     assert later == 1 and status(db, busy["id"]) == ("ended", "abandoned")
 
 
