@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
 
 from functions import health, money, webhooks
-from openparty.db import edge_conninfo, make_pool
+from openparty.db import make_pool
 from openparty.settings import Settings, get_settings
 from openparty.stripe_gateway import StripeGateway
 from openparty.user_tokens import TokenVerifier
@@ -21,8 +22,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        app.state.pool = make_pool(edge_conninfo(settings), settings, name="openparty-edge")
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.pool = make_pool(settings.edge_conninfo, settings, name="openparty-edge")
         await app.state.pool.open(wait=False)
         async with httpx.AsyncClient() as http:
             app.state.http = http
@@ -39,7 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> FastAPI:
     # `uvicorn functions.app:app` builds the app on first access, so importing
     # this module (tests) does not read the environment.
     if name == "app":

@@ -6,20 +6,24 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from psycopg_pool import AsyncConnectionPool
 
+from openparty.db import Pool
 from openparty.settings import Settings
+from openparty.stripe_gateway import StripeGateway
 from openparty.user_tokens import InvalidToken, TokenVerifier, User
 
 bearer = HTTPBearer(auto_error=False)
 
 
-def get_settings_dep(request: Request) -> Settings:
-    return request.app.state.settings
+def app_settings(request: Request) -> Settings:
+    """The settings the app was created with (tests pass their own)."""
+    settings: Settings = request.app.state.settings
+    return settings
 
 
-def get_pool(request: Request) -> AsyncConnectionPool:
-    return request.app.state.pool
+def get_pool(request: Request) -> Pool:
+    pool: Pool = request.app.state.pool
+    return pool
 
 
 def unauthorized(message: str) -> HTTPException:
@@ -43,8 +47,8 @@ async def current_user(
         raise unauthorized(str(exc)) from exc
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
-PoolDep = Annotated[AsyncConnectionPool, Depends(get_pool)]
+SettingsDep = Annotated[Settings, Depends(app_settings)]
+PoolDep = Annotated[Pool, Depends(get_pool)]
 UserDep = Annotated[User, Depends(current_user)]
 
 
@@ -71,8 +75,8 @@ async def read_body_within(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-def stripe_gateway(request: Request):
-    gateway = request.app.state.stripe
+def stripe_gateway(request: Request) -> StripeGateway:
+    gateway: StripeGateway | None = request.app.state.stripe
     if gateway is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
                             detail={"error": "not_configured", "message": "Stripe is not configured"})

@@ -5,7 +5,7 @@ function decide, and talks to Stripe."""
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 import psycopg
@@ -15,11 +15,14 @@ from pydantic import BaseModel, Field
 
 from functions.deps import PoolDep, SettingsDep, UserDep, database_refusal, stripe_gateway
 from openparty import queries
+from openparty.db import Pool
+from openparty.plans import PaidPlan
 from openparty.stripe_gateway import StripeGateway
 
 log = logging.getLogger("openparty.money")
 router = APIRouter(tags=["money"])
 Gateway = Annotated[StripeGateway, Depends(stripe_gateway)]
+T = TypeVar("T")
 
 
 class TipRequest(BaseModel):
@@ -49,7 +52,7 @@ class ConnectResponse(BaseModel):
 
 
 class CheckoutRequest(BaseModel):
-    plan_id: str = Field(pattern=r"^(premium|dj_pro)$")
+    plan_id: PaidPlan
 
 
 class CheckoutResponse(BaseModel):
@@ -57,7 +60,7 @@ class CheckoutResponse(BaseModel):
     url: str
 
 
-async def one_row(pool, query: str, params: dict[str, Any]) -> dict[str, Any] | None:
+async def maybe_row(pool: Pool, query: str, params: dict[str, Any]) -> dict[str, Any] | None:
     """Run one private function; a rule's refusal becomes its HTTP error."""
     try:
         async with pool.connection() as conn:
@@ -67,6 +70,23 @@ async def one_row(pool, query: str, params: dict[str, Any]) -> dict[str, Any] | 
         if refusal is not None:
             raise refusal from exc
         raise
+
+
+async def one_row(pool: Pool, query: str, params: dict[str, Any]) -> dict[str, Any]:
+    """As maybe_row, for the functions that always return a row."""
+    row = await maybe_row(pool, query, params)
+    if row is None:
+        raise LookupError("the function returned no row")
+    return row
+
+
+def from_stripe(value: T | None, what: str) -> T:
+    """A field Stripe's types leave optional but our request always gets back."""
+    if value is None:
+        log.error("stripe.missing_field field=%s", what)
+        raise HTTPException(status.HTTP_502_BAD_GATEWAY, detail={"error": "stripe_unavailable",
+                                                                 "message": "payment provider error; retry"})
+    return value
 
 
 def stripe_failed(exc: stripe.StripeError) -> HTTPException:
@@ -93,14 +113,14 @@ async def create_tip(body: TipRequest, user: UserDep, pool: PoolDep, settings: S
     log.info("tips.created tip=%s intent=%s", tip["id"], intent.id)
     return TipResponse(tip_id=tip["id"], status=tip["status"], amount=tip["amount"], currency=tip["currency"],
                        platform_fee=tip["platform_fee"], payment_intent_id=intent.id,
-                       client_secret=intent.client_secret)
+                       client_secret=from_stripe(intent.client_secret, "client_secret"))
 
 
 @router.post("/dj/connect", response_model=ConnectResponse)
 async def dj_connect(user: UserDep, pool: PoolDep, settings: SettingsDep, gateway: Gateway) -> ConnectResponse:
     """Create (once) or reuse the DJ's Stripe connected account and return a
     fresh onboarding link. Readiness arrives later from account.updated."""
-    account = await one_row(pool, queries.PAYOUT_ACCOUNT_OF, {"dj_id": user.id})
+    account = await maybe_row(pool, queries.PAYOUT_ACCOUNT_OF, {"dj_id": user.id})
     try:
         if account is None or account["stripe_account_id"] is None:
             created = await gateway.create_express_account(user.id, user.claims.get("email"))
@@ -119,7 +139,7 @@ async def dj_connect(user: UserDep, pool: PoolDep, settings: SettingsDep, gatewa
 async def checkout(body: CheckoutRequest, user: UserDep, pool: PoolDep, settings: SettingsDep,
                    gateway: Gateway) -> CheckoutResponse:
     """A Stripe Checkout session for a web subscription to a plan."""
-    price_id = settings.stripe_price_for(body.plan_id)
+    price_id = settings.stripe_prices.get(body.plan_id)
     if price_id is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
                             detail={"error": "not_configured", "message": f"no Stripe price for {body.plan_id}"})
@@ -130,8 +150,8 @@ async def checkout(body: CheckoutRequest, user: UserDep, pool: PoolDep, settings
             customer_id = (await one_row(pool, queries.ATTACH_STRIPE_CUSTOMER,
                                          {"user_id": user.id, "customer_id": customer.id}))["customer_id"]
         session = await gateway.subscription_checkout(
-            user_id=user.id, customer_id=customer_id, plan_id=body.plan_id, price_id=price_id,
+            user_id=user.id, customer_id=customer_id, plan_id=body.plan_id.value, price_id=price_id,
             success_url=settings.checkout_success_url, cancel_url=settings.checkout_cancel_url)
     except stripe.StripeError as exc:
         raise stripe_failed(exc) from exc
-    return CheckoutResponse(checkout_session_id=session.id, url=session.url)
+    return CheckoutResponse(checkout_session_id=session.id, url=from_stripe(session.url, "url"))

@@ -13,17 +13,19 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import psycopg
 import stripe
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import JSONResponse
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import PoolTimeout
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from functions.deps import PoolDep, SettingsDep, read_body_within
 from openparty import queries
+from openparty.db import Pool, fetch_one
 
 log = logging.getLogger("openparty.webhooks")
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
@@ -65,7 +67,7 @@ def bad_request(error: str, message: str) -> HTTPException:
     return HTTPException(status.HTTP_400_BAD_REQUEST, detail={"error": error, "message": message})
 
 
-def verified_stripe_event(secrets_setting: str, *, connect: bool):
+def verified_stripe_event(secrets_setting: str, *, connect: bool) -> Callable[..., Awaitable[dict[str, Any]]]:
     """A dependency: the event, once its signature verifies with one of the secrets."""
 
     async def verify(request: Request, settings: SettingsDep) -> dict[str, Any]:
@@ -84,7 +86,7 @@ def verified_stripe_event(secrets_setting: str, *, connect: bool):
             log.warning("webhook.stripe.bad_signature")
             raise bad_request("invalid_signature", "the Stripe-Signature header does not verify")
         try:
-            payload = json.loads(body)
+            payload: dict[str, Any] = json.loads(body)
             event = StripeEvent.model_validate(payload)
         except (ValueError, ValidationError) as exc:
             raise bad_request("invalid_event", f"not a Stripe event: {exc}") from exc
@@ -95,7 +97,7 @@ def verified_stripe_event(secrets_setting: str, *, connect: bool):
     return verify
 
 
-async def record_and_apply(pool: AsyncConnectionPool, *, provider: str, event_id: str, event: dict[str, Any],
+async def record_and_apply(pool: Pool, *, provider: str, event_id: str, event: dict[str, Any],
                            apply: str, apply_params: dict[str, Any]) -> JSONResponse:
     """Record the event in its own transaction, then apply it in another (not
     one pipeline: that would be one transaction, and a failed apply would take
@@ -105,8 +107,7 @@ async def record_and_apply(pool: AsyncConnectionPool, *, provider: str, event_id
         async with pool.connection() as conn:
             try:
                 await conn.execute(queries.RECORD_WEBHOOK_EVENT, {"provider": provider, "event": json.dumps(event)})
-                applied = await conn.execute(apply, {"event_id": event_id, **apply_params})
-                outcome = (await applied.fetchone())["outcome"]
+                outcome = (await fetch_one(conn, apply, {"event_id": event_id, **apply_params}))["outcome"]
             except psycopg.OperationalError:
                 raise
             except psycopg.Error as exc:
@@ -122,7 +123,7 @@ async def record_and_apply(pool: AsyncConnectionPool, *, provider: str, event_id
     return JSONResponse({"received": True, "outcome": outcome})
 
 
-async def apply_stripe_event(pool: AsyncConnectionPool, event: dict[str, Any]) -> JSONResponse:
+async def apply_stripe_event(pool: Pool, event: dict[str, Any]) -> JSONResponse:
     return await record_and_apply(pool, provider="stripe", event_id=event["id"], event=event,
                                   apply=queries.APPLY_STRIPE_EVENT, apply_params={})
 

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from psycopg.rows import dict_row
+from collections.abc import Mapping
+from typing import Any, TypeAlias
+
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from openparty.settings import Settings
 
+Connection: TypeAlias = AsyncConnection[DictRow]
+Pool: TypeAlias = AsyncConnectionPool[Connection]
 
-def make_pool(conninfo: str, settings: Settings, *, name: str) -> AsyncConnectionPool:
+
+def make_pool(conninfo: str, settings: Settings, *, name: str) -> Pool:
     """A pool that opens lazily: the process starts even while the database is away."""
     return AsyncConnectionPool(
         conninfo,
+        connection_class=Connection,
         min_size=settings.db_pool_min_size,
         max_size=settings.db_pool_max_size,
         timeout=settings.db_pool_timeout_seconds,
@@ -21,15 +29,9 @@ def make_pool(conninfo: str, settings: Settings, *, name: str) -> AsyncConnectio
     )
 
 
-def edge_conninfo(settings: Settings) -> str:
-    url = settings.edge_database_url or settings.database_url
-    if url is None:
-        raise RuntimeError("set OPENPARTY_EDGE_DATABASE_URL (or DATABASE_URL)")
-    return url
-
-
-def worker_conninfo(settings: Settings) -> str:
-    url = settings.worker_database_url or settings.database_url
-    if url is None:
-        raise RuntimeError("set OPENPARTY_WORKER_DATABASE_URL (or DATABASE_URL)")
-    return url
+async def fetch_one(conn: Connection, query: str, params: Mapping[str, Any]) -> DictRow:
+    """The row of a query that always returns one (a call of one SQL function)."""
+    row = await (await conn.execute(query, params)).fetchone()
+    if row is None:
+        raise LookupError("the query returned no row")
+    return row

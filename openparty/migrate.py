@@ -10,7 +10,9 @@
   file written as drop-if-exists + create, so editing a file and re-running
   converges with no moment where a table has no policy.
 
-Usage: `python -m openparty.migrate [--stand-ins] [--database-url URL]`.
+Usage: `openparty-migrate [--stand-ins] [--database-url URL]` (or `python -m
+openparty.migrate`), with DATABASE_URL set. `scripts/migrate` adds the
+embedded database as a fallback (`localstack.migrate`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
+
+from openparty.settings import get_settings
 
 SUPABASE_DIR = Path(__file__).resolve().parent.parent / "supabase"
 STAND_IN_MARKER = "openparty local stand-in"
@@ -93,11 +97,6 @@ def applied_versions(conn: psycopg.Connection) -> set[str]:
     return {row[0] for row in conn.execute("select version from supabase_migrations.schema_migrations")}
 
 
-def pending_migrations(conn: psycopg.Connection, root: Path = SUPABASE_DIR) -> list[str]:
-    done = applied_versions(conn)
-    return [f"{version}_{name}" for version, name, _ in migration_files(root) if version not in done]
-
-
 def apply_migrations(conn: psycopg.Connection, root: Path = SUPABASE_DIR) -> list[str]:
     _ensure_migrations_table(conn)
     done = applied_versions(conn)
@@ -140,24 +139,18 @@ def migrate(database_url: str, *, stand_ins: bool = False, root: Path = SUPABASE
     return report
 
 
-def main(argv: list[str] | None = None) -> int:
-    from openparty.settings import Settings
-
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--database-url", help="defaults to DATABASE_URL, else the embedded database")
+def arg_parser(description: str | None = __doc__) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database-url", help="defaults to DATABASE_URL")
     parser.add_argument("--stand-ins", action="store_true",
                         help="also apply supabase/local/ (a plain Postgres, never a Supabase project)")
-    args = parser.parse_args(argv)
+    return parser
 
-    url = args.database_url or Settings().database_url
-    stand_ins = args.stand_ins
-    if url is None:
-        from openparty.stack import ensure_local_database
 
-        url = ensure_local_database().admin_url
-        stand_ins = True
+def run(database_url: str, *, stand_ins: bool) -> int:
+    """Migrate and print a one-line report; the exit code: 0 done, 1 failed, 2 refused."""
     try:
-        report = migrate(url, stand_ins=stand_ins)
+        report = migrate(database_url, stand_ins=stand_ins)
     except StandInsRefused as exc:
         print(f"migrate: refused: {exc}", file=sys.stderr)
         return 2
@@ -167,6 +160,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"migrate: stand-ins {len(report.stand_ins)}, new migrations {len(report.applied)} "
           f"{report.applied or ''}, policy files {len(report.policies)}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`openparty-migrate`: a deploy names its database; nothing local is started."""
+    parser = arg_parser()
+    args = parser.parse_args(argv)
+    url = args.database_url or get_settings().database_url
+    if url is None:
+        parser.error("set DATABASE_URL or pass --database-url")
+    return run(url, stand_ins=args.stand_ins)
 
 
 if __name__ == "__main__":

@@ -8,25 +8,34 @@ answers 503), so the local stack runs with none configured.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Self
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from openparty.plans import PaidPlan
 
 PLACEHOLDERS = {"changeme", "change-me", "placeholder", "xxx", "todo", "secret", "your-secret-here"}
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="OPENPARTY_", env_file=".env", extra="ignore")
+    # Nested values from the environment: OPENPARTY_STRIPE_PRICES__PREMIUM=price_...
+    # Inputs stay out of validation errors: URLs and secrets carry passwords.
+    model_config = SettingsConfigDict(env_prefix="OPENPARTY_", env_file=".env", extra="ignore",
+                                      env_nested_delimiter="__", hide_input_in_errors=True)
 
     # Postgres. DATABASE_URL is the owner's connection (migrations); the edge and
-    # workers connect as their own least-privilege roles when given.
-    database_url: str | None = Field(default=None, validation_alias=AliasChoices("DATABASE_URL", "OPENPARTY_DATABASE_URL"))
+    # workers connect as their own least-privilege roles when given, else as the
+    # owner (filled in when the settings load).
+    database_url: str | None = Field(default=None,
+                                     validation_alias=AliasChoices("DATABASE_URL", "OPENPARTY_DATABASE_URL"))
     edge_database_url: str | None = None
     worker_database_url: str | None = None
     db_pool_min_size: int = 1
     db_pool_max_size: int = 10
     db_pool_timeout_seconds: float = 10.0
-    local_pg_port: int | None = None
 
     # Supabase Auth: HS256 with the project's JWT secret, or the project's JWKS
     # (asymmetric signing keys) at <supabase_url>/auth/v1/.well-known/jwks.json.
@@ -43,8 +52,8 @@ class Settings(BaseSettings):
     stripe_webhook_tolerance_seconds: int = 300
     stripe_api_base: str | None = None  # tests and local fakes only
     platform_fee_bps: int = Field(default=1000, ge=0, le=5000)
-    stripe_price_premium: str | None = None
-    stripe_price_dj_pro: str | None = None
+    # The Stripe price of each plan sold by web checkout; a plan without one is not sold there.
+    stripe_prices: dict[PaidPlan, str] = Field(default_factory=dict)
     connect_refresh_url: str = "openparty://payouts/refresh"
     connect_return_url: str = "openparty://payouts/return"
     checkout_success_url: str = "https://openparty.app/premium/success"
@@ -83,6 +92,30 @@ class Settings(BaseSettings):
     reconcile_interval_seconds: float = 600
     reconcile_pending_tip_minutes: int = 60
 
+    # The local stack only (localstack/): the embedded Postgres's port (default
+    # a free one) and the API's port under scripts/dev.
+    local_pg_port: int | None = None
+    api_port: int = 8000
+
+    @field_validator("database_url", "edge_database_url", "worker_database_url", mode="before")
+    @classmethod
+    def _postgres_url(cls, value: object) -> object:
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str) or not value.startswith(("postgres://", "postgresql://")):
+            raise ValueError("is not a postgres:// or postgresql:// URL")
+        try:
+            conninfo_to_dict(value)
+        except psycopg.Error:
+            raise ValueError("is not a valid Postgres URL") from None  # libpq's message may quote the password
+        return value
+
+    @model_validator(mode="after")
+    def _service_urls_default_to_database_url(self) -> Self:
+        self.edge_database_url = self.edge_database_url or self.database_url
+        self.worker_database_url = self.worker_database_url or self.database_url
+        return self
+
     @field_validator("supabase_jwt_secret", "stripe_secret_key", "stripe_webhook_secrets",
                      "stripe_connect_webhook_secrets", "revenuecat_webhook_authorization", "expo_access_token")
     @classmethod
@@ -97,8 +130,17 @@ class Settings(BaseSettings):
             return []
         return [part.strip() for part in value.get_secret_value().split(",") if part.strip()]
 
-    def stripe_price_for(self, plan_id: str) -> str | None:
-        return {"premium": self.stripe_price_premium, "dj_pro": self.stripe_price_dj_pro}.get(plan_id)
+    @property
+    def edge_conninfo(self) -> str:
+        if self.edge_database_url is None:
+            raise RuntimeError("set OPENPARTY_EDGE_DATABASE_URL (or DATABASE_URL)")
+        return self.edge_database_url
+
+    @property
+    def worker_conninfo(self) -> str:
+        if self.worker_database_url is None:
+            raise RuntimeError("set OPENPARTY_WORKER_DATABASE_URL (or DATABASE_URL)")
+        return self.worker_database_url
 
     @property
     def jwks_url(self) -> str | None:
@@ -111,4 +153,6 @@ class Settings(BaseSettings):
 
 @lru_cache
 def get_settings() -> Settings:
+    """The settings from the environment and .env, read once per process: the one
+    way every entry point (app, workers, migrate, the local stack) gets them."""
     return Settings()

@@ -7,6 +7,7 @@ from typing import Any
 from uuid import UUID
 
 import stripe
+from stripe.params import AccountCreateParams, CustomerCreateParams
 
 from openparty.settings import Settings
 
@@ -47,7 +48,7 @@ class StripeGateway:
         return await self.client.v1.payment_intents.retrieve_async(payment_intent_id)
 
     async def create_express_account(self, dj_id: UUID, email: str | None) -> stripe.Account:
-        params: dict[str, Any] = {
+        params: AccountCreateParams = {
             "controller": {
                 "fees": {"payer": "application"},
                 "losses": {"payments": "application"},
@@ -66,7 +67,7 @@ class StripeGateway:
         )
 
     async def create_customer(self, user_id: UUID, email: str | None) -> stripe.Customer:
-        params: dict[str, Any] = {"metadata": {"user_id": str(user_id)}}
+        params: CustomerCreateParams = {"metadata": {"user_id": str(user_id)}}
         if email:
             params["email"] = email
         return await self.client.v1.customers.create_async(params, {"idempotency_key": f"customer-{user_id}"})

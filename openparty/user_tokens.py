@@ -81,7 +81,7 @@ class TokenVerifier:
         else:
             raise InvalidToken(f"unsupported signing algorithm {algorithm!r}")
 
-        options = {"require": ["exp", "sub", "aud"]}
+        options: jwt.types.Options = {"require": ["exp", "sub", "aud"]}
         try:
             claims = jwt.decode(
                 token,

@@ -16,10 +16,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -28,12 +28,20 @@ import httpx  # noqa: E402
 import psycopg  # noqa: E402
 import stripe  # noqa: E402
 
-from openparty.localdb import LocalPostgres, binary  # noqa: E402
+from localstack.database import enable_service_logins  # noqa: E402
+from localstack.postgres import LocalPostgres, binary  # noqa: E402
 from openparty.migrate import migrate  # noqa: E402
-from openparty.stack import enable_service_logins  # noqa: E402
 
 CLIENTS = 8
 results: list[tuple[str, str, str, bool]] = []
+
+
+def one(cursor: psycopg.Cursor[tuple[Any, ...]]) -> tuple[Any, ...]:
+    """The row of a query that always returns one (a count, an insert ... returning)."""
+    row = cursor.fetchone()
+    if row is None:
+        raise RuntimeError("the query returned no row")
+    return row
 
 
 def report(name: str, figure: str, target: str, ok: bool) -> None:
@@ -69,9 +77,9 @@ def live_room(conn: psycopg.Connection, listeners: int, prefix: str) -> str:
                      values ({dj}, 'authenticated', 'authenticated', '{{"username": "{prefix}dj"}}', now())""")
     conn.execute(f"update public.profiles set is_dj = true where id = {dj}")
     conn.execute("update public.plans set max_participants = 1000000")
-    session_id = conn.execute(
+    session_id = one(conn.execute(
         f"insert into public.sessions (dj_id, title, status, started_at, last_heartbeat_at) "
-        f"values ({dj}, 'bench', 'live', now(), now()) returning id").fetchone()[0]
+        f"values ({dj}, 'bench', 'live', now(), now()) returning id"))[0]
     bulk_users(conn, listeners, prefix)
     conn.execute("""insert into public.session_participants (session_id, user_id)
                     select %(s)s, md5(%(p)s || i)::uuid from generate_series(0, %(n)s - 1) i""",
@@ -90,7 +98,10 @@ def pgbench(url: str, script: str, seconds: int, clients: int = CLIENTS) -> floa
     os.unlink(f.name)
     if done.returncode != 0 or "failed" in done.stdout and "number of failed transactions: 0" not in done.stdout:
         raise RuntimeError(f"pgbench failed:\n{done.stdout}\n{done.stderr}")
-    return float(re.search(r"tps = ([\d.]+)", done.stdout).group(1))
+    tps = re.search(r"tps = ([\d.]+)", done.stdout)
+    if tps is None:
+        raise RuntimeError(f"pgbench printed no tps:\n{done.stdout}")
+    return float(tps.group(1))
 
 
 # PostgREST's request, as pgbench runs it in one round trip (`\;` joins the
@@ -115,8 +126,8 @@ def bench_chat(url: str, seconds: int) -> None:
                    + f"insert into public.messages (session_id, body) values ('{session_id}', 'hello everyone') \\; "
                    "commit;\n", seconds)
     with psycopg.connect(url) as conn:
-        broadcasts = conn.execute("select count(*) from realtime.messages where event = 'message_created'").fetchone()[0]
-        sent = conn.execute("select count(*) from public.messages").fetchone()[0]
+        broadcasts = one(conn.execute("select count(*) from realtime.messages where event = 'message_created'"))[0]
+        sent = one(conn.execute("select count(*) from public.messages"))[0]
     report("chat send vs raw insert", f"{chat:.0f} tps vs {raw:.0f} tps = {chat / raw:.2f}x "
            f"({sent} messages, {broadcasts} broadcasts)", ">= 0.5x raw", chat / raw >= 0.5 and broadcasts == sent)
     global RAW_TPS
@@ -131,19 +142,19 @@ def bench_votes(url: str, seconds: int) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         session_id = live_room(conn, users, "vote")
         conn.execute("create sequence if not exists public.bench_seq; grant usage on sequence public.bench_seq to authenticated")
-        item = conn.execute(
+        item = one(conn.execute(
             "insert into public.queue_items (session_id, added_by, title, artist, duration_ms, provider, provider_ref) "
             "values (%s, md5('votedj')::uuid, 'Hot song', 'Artist', 200000, 'spotify', 'hot') returning id",
-            (session_id,)).fetchone()[0]
+            (session_id,)))[0]
     # Each user votes up the first time round and switches on the next: every call changes the tally.
     script = AS_NEXT_USER.format(prefix="vote", n=users) + (
         f"select public.vote({item}, case when (currval('public.bench_seq') / {users}) % 2 = 0 then 1 else -1 end) \\; "
         "commit;\n")
     votes = pgbench(url, script, seconds)
     with psycopg.connect(url) as conn:
-        up, down = conn.execute("select up_votes, down_votes from public.queue_items where id = %s", (item,)).fetchone()
-        true_up, true_down = conn.execute("select count(*) filter (where value = 1), count(*) filter (where value = -1) "
-                                          "from public.queue_votes where item_id = %s", (item,)).fetchone()
+        up, down = one(conn.execute("select up_votes, down_votes from public.queue_items where id = %s", (item,)))
+        true_up, true_down = one(conn.execute("select count(*) filter (where value = 1), count(*) filter (where value = -1) "
+                                          "from public.queue_votes where item_id = %s", (item,)))
     exact = (up, down) == (true_up, true_down)
     raw = RAW_TPS or pgbench(url, "select 1;\n", 1)
     report("voting on one song vs raw insert", f"{votes:.0f} tps vs {raw:.0f} tps = {votes / raw:.2f}x; "
@@ -188,8 +199,8 @@ def bench_hot_reads(url: str, samples: int) -> None:
                         where t.item_id = q.id""")
         conn.execute("set session_replication_role = origin")
         conn.execute("vacuum analyze")
-        counts = conn.execute("select (select count(*) from public.sessions), (select count(*) from public.messages), "
-                              "(select count(*) from public.queue_votes)").fetchone()
+        counts = one(conn.execute("select (select count(*) from public.sessions), (select count(*) from public.messages), "
+                              "(select count(*) from public.queue_votes)"))
     # A listener of live session 7 (user r1007: 1000 + 7).
     session = str(uuid.UUID(hex=hashlib.md5(b"s7").hexdigest()))
     user = str(uuid.UUID(hex=hashlib.md5(b"r1007").hexdigest()))
@@ -243,20 +254,16 @@ def bench_go_live(url: str) -> None:
         conn.execute("select public.go_live('Big night')")
         conn.commit()
         elapsed = time.perf_counter() - started
-        queued = conn.execute("select count(*) from private.notification_outbox where kind = 'followed_dj_live'").fetchone()[0]
+        queued = one(conn.execute("select count(*) from private.notification_outbox where kind = 'followed_dj_live'"))[0]
     report("DJ with 100k followers goes live", f"{queued} notifications enqueued in {elapsed:.2f} s (committed)",
            "all enqueued in < 2 s", queued == followers and elapsed < 2)
 
 
 def bench_dispatch(url: str, server: LocalPostgres) -> None:
-    from tests.fake_expo import FakeExpo
-    from tests.apphelpers import settings_for
+    from localstack.fake_expo import FakeExpo
+    from openparty.settings import Settings
     from workers import push
     from workers.runner import make_context
-
-    class Db:  # what settings_for needs
-        def url(self, user="postgres"):
-            return url.replace("postgres@", f"{user}@")
 
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("""insert into public.push_tokens (user_id, token, platform)
@@ -270,9 +277,11 @@ def bench_dispatch(url: str, server: LocalPostgres) -> None:
                             select md5('f' || i)::uuid, 'moderation', 'bench', 'bench', 'bench:' || i
                             from generate_series(0, %s - 1) i""", (notifications,))
         with FakeExpo() as expo:
-            settings = settings_for(Db(), expo_access_token="bench", expo_push_url=f"{expo.base}/push/send",
-                                    expo_receipts_url=f"{expo.base}/push/getReceipts", push_rate_per_second=rate,
-                                    push_claim_size=2000, db_pool_max_size=4)
+            settings = Settings(_env_file=None, database_url=url,
+                                worker_database_url=url.replace("postgres@", "openparty_worker@"),
+                                expo_access_token="bench", expo_push_url=f"{expo.base}/push/send",
+                                expo_receipts_url=f"{expo.base}/push/getReceipts", push_rate_per_second=rate,
+                                push_claim_size=2000, db_pool_max_size=4)
             async with httpx.AsyncClient(limits=httpx.Limits(max_connections=20)) as http:
                 ctx = make_context(settings, http)
                 await ctx.pool.open()
@@ -329,7 +338,7 @@ def bench_webhooks(url: str, seconds: int) -> None:
             errors = 0
             deadline = time.perf_counter() + seconds
 
-            async def sender():
+            async def sender() -> None:
                 nonlocal errors
                 reader, writer = await asyncio.open_connection("127.0.0.1", port)
                 while time.perf_counter() < deadline and prepared:
@@ -356,7 +365,7 @@ def bench_webhooks(url: str, seconds: int) -> None:
     rate = len(latencies) / seconds
     p99 = statistics.quantiles(latencies, n=100)[98]
     with psycopg.connect(url) as conn:
-        recorded = conn.execute("select count(*) from private.webhook_events where processed_at is not null").fetchone()[0]
+        recorded = one(conn.execute("select count(*) from private.webhook_events where processed_at is not null"))[0]
     report("signed Stripe webhooks (verify, record, apply)", f"{rate:.0f} events/s, p99 {p99:.1f} ms, {errors} errors, "
            f"{recorded} recorded (uvicorn, one worker process, 8 concurrent senders)", ">= 500/s, p99 < 50 ms",
            rate >= 500 and p99 < 50 and errors == 0)
@@ -367,7 +376,8 @@ def free_port() -> int:
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 BENCHES = ["chat", "votes", "reads", "golive", "dispatch", "webhooks"]

@@ -14,9 +14,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from openparty.localdb import FAST_UNSAFE_SETTINGS, LocalPostgres
+from localstack.database import enable_service_logins
+from localstack.postgres import FAST_UNSAFE_SETTINGS, LocalPostgres
 from openparty.migrate import migrate
-from openparty.stack import enable_service_logins
 from tests.pgrest import Client, claims_for, create_auth_user
 
 TEMPLATE = "openparty_template"

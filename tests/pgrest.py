@@ -37,12 +37,11 @@ class Client:
         return uuid.UUID(sub) if sub else None
 
     def sql(self, query: str, params: Any = None) -> list[dict[str, Any]]:
-        with self.conn.transaction():
-            with self.conn.cursor(row_factory=dict_row) as cur:
-                cur.execute(f"set local role {self.role}")
-                cur.execute("select set_config('request.jwt.claims', %s, true)", (json.dumps(self.claims),))
-                cur.execute(query, params)
-                return cur.fetchall() if cur.description else []
+        with self.conn.transaction(), self.conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(f"set local role {self.role}")
+            cur.execute("select set_config('request.jwt.claims', %s, true)", (json.dumps(self.claims),))
+            cur.execute(query, params)
+            return cur.fetchall() if cur.description else []
 
     def one(self, query: str, params: Any = None) -> dict[str, Any] | None:
         rows = self.sql(query, params)

@@ -24,8 +24,7 @@ MONEY_SETTINGS = {
     "stripe_webhook_secrets": ",".join(STRIPE_SECRETS),
     "stripe_connect_webhook_secrets": CONNECT_SECRET,
     "revenuecat_webhook_authorization": REVENUECAT_AUTH,
-    "stripe_price_premium": "price_premium_monthly",
-    "stripe_price_dj_pro": "price_dj_pro_monthly",
+    "stripe_prices": {"premium": "price_premium_monthly", "dj_pro": "price_dj_pro_monthly"},
 }
 
 

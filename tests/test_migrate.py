@@ -8,7 +8,7 @@ import sys
 import psycopg
 import pytest
 
-from openparty.migrate import StandInsRefused, SUPABASE_DIR, migrate, migration_files
+from openparty.migrate import SUPABASE_DIR, StandInsRefused, migrate, migration_files
 
 
 def test_migrates_from_zero_and_reapplies_cleanly(empty_db):
@@ -89,7 +89,7 @@ def test_cli_applies_to_database_url_and_refuses_with_exit_2(empty_db):
 
 
 def test_seed_loads_demo_data_and_is_idempotent(db):
-    from openparty.devstack import seed
+    from localstack.dev import seed
 
     seed(db.url())
     seed(db.url())

@@ -7,11 +7,10 @@ import time
 import psycopg
 import pytest
 
-from tests.fake_expo import FakeExpo
+from localstack.fake_expo import FakeExpo
 from tests.room import go_live, join, make_dj, refused
 from tests.workerhelpers import enqueue, outbox, register, token_for, worker_context
 from workers import push
-
 
 # --- tokens and preferences ---------------------------------------------------------------------
 

@@ -153,7 +153,7 @@ def test_fairness_one_user_with_ten_songs_and_three_with_one_each(db, room):
     db.admin.execute("update public.plans set max_queued_songs_per_listener = 10")
     for n in range(10):
         add(db.as_user(hog), room["session"], f"hog{n}")
-    for user_id, name in zip(others, ("b", "c", "d")):
+    for user_id, name in zip(others, ("b", "c", "d"), strict=True):
         add(db.as_user(user_id), room["session"], f"{name}0")
     expected = ["hog0", "b0", "c0", "d0"] + [f"hog{n}" for n in range(1, 10)]
     assert play_order(db, room) == expected

@@ -1,7 +1,7 @@
 """Our schema passes the checks Supabase's linter makes, and the lint itself
 catches each risk on a deliberately bad schema."""
 
-from openparty.lint import lint
+from localstack.lint import lint
 
 BAD_SCHEMA = """
 create table public.no_rls (id int primary key);

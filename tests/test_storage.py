@@ -2,10 +2,11 @@
 write only inside their own folder; public buckets are not listable."""
 
 import tomllib
+
 import psycopg
 import pytest
 
-from openparty.stack import REPO_ROOT
+from localstack.database import REPO_ROOT
 
 INSERT = ("insert into storage.objects (bucket_id, name, owner_id, metadata) "
           "values (%s, %s, %s, '{\"mimetype\": \"image/png\", \"size\": 1000}') returning id")

@@ -9,8 +9,20 @@ import pytest
 import respx
 
 from tests.apphelpers import client_for, user_token
-from tests.providers import (MONEY_SETTINGS, REVENUECAT_AUTH, STRIPE_API, checkout_session, form, invoice, new_id,
-                             revenuecat_event, signed, stripe_event, stripe_object_response, subscription)
+from tests.providers import (
+    MONEY_SETTINGS,
+    REVENUECAT_AUTH,
+    STRIPE_API,
+    checkout_session,
+    form,
+    invoice,
+    new_id,
+    revenuecat_event,
+    signed,
+    stripe_event,
+    stripe_object_response,
+    subscription,
+)
 from tests.room import go_live, join, make_dj, refused
 
 

@@ -8,8 +8,21 @@ import pytest
 import respx
 
 from tests.apphelpers import client_for, user_token
-from tests.providers import (CONNECT_SECRET, MONEY_SETTINGS, STRIPE_API, STRIPE_SECRETS, account, charge, dispute,
-                             form, new_id, payment_intent, signed, stripe_event, stripe_object_response)
+from tests.providers import (
+    CONNECT_SECRET,
+    MONEY_SETTINGS,
+    STRIPE_API,
+    STRIPE_SECRETS,
+    account,
+    charge,
+    dispute,
+    form,
+    new_id,
+    payment_intent,
+    signed,
+    stripe_event,
+    stripe_object_response,
+)
 from tests.room import broadcasts, go_live, join, make_dj
 
 ACCOUNT_ID = "acct_1DjNova000000"
@@ -158,7 +171,7 @@ def pending_tip(db, room, amount=1000):
         "select * from private.create_tip(%s, %s, %s, 'usd', 'for the set', %s, 1000)",
         (room["listener"], room["session"], amount, new_id("key"))).fetchone()
     columns = [c.name for c in db.admin.execute("select * from public.tips limit 0").description]
-    tip = dict(zip(columns, tip))
+    tip = dict(zip(columns, tip, strict=True))
     db.admin.execute("update public.tips set stripe_payment_intent_id = %s where id = %s", (new_id("pi"), tip["id"]))
     return {**tip, **{"stripe_payment_intent_id": db.admin.execute(
         "select stripe_payment_intent_id from public.tips where id = %s", (tip["id"],)).fetchone()[0]}}

@@ -86,7 +86,8 @@ async def test_asymmetric_token_is_verified_with_the_projects_jwks(respx_mock, d
     user_id = uuid.uuid4()
     async with running_app(app_with_probe(db, supabase_jwt_secret=None)) as client:
         for _ in range(2):
-            response = await client.get("/probe", headers={"Authorization": f"Bearer {es256_token(private_key, 'key-1', user_id)}"})
+            token = es256_token(private_key, "key-1", user_id)
+            response = await client.get("/probe", headers={"Authorization": f"Bearer {token}"})
             assert response.status_code == 200
             assert response.json() == {"user_id": str(user_id)}
         other_key, _ = es256_key_and_jwks("key-1")

@@ -10,7 +10,7 @@ import time
 
 import respx
 
-from tests.fake_expo import FakeExpo
+from localstack.fake_expo import FakeExpo
 from tests.providers import MONEY_SETTINGS, STRIPE_API, stripe_object_response
 from tests.room import go_live, join, make_dj
 from tests.workerhelpers import enqueue, outbox, register, token_for, worker_context
@@ -34,7 +34,8 @@ def test_abandoned_sessions_end_after_4_hours_without_activity(db):
     assert status(db, quiet["id"]) == ("ended", "abandoned")
     assert status(db, busy["id"]) == ("live", None)
     # Four hours later by the clock passed in, the busy one is abandoned too.
-    later = db.admin.execute("select private.end_abandoned_sessions(interval '4 hours', 100, now() + interval '4 hours 1 minute')").fetchone()[0]
+    later = db.admin.execute("select private.end_abandoned_sessions(interval '4 hours', 100, "
+                             "now() + interval '4 hours 1 minute')").fetchone()[0]
     assert later == 1 and status(db, busy["id"]) == ("ended", "abandoned")
 
 

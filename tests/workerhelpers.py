@@ -41,7 +41,7 @@ def outbox(db, **where) -> list[dict]:
     clause = " and ".join(f"{k} = %({k})s" for k in where) or "true"
     cur = db.admin.execute(f"select * from private.notification_outbox where {clause} order by id", where)
     columns = [c.name for c in cur.description]
-    return [dict(zip(columns, row)) for row in cur.fetchall()]
+    return [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
 
 
 def enqueue(db, user_ids, kind="moderation", title="Hello", body="World", key=None) -> int:

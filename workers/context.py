@@ -8,8 +8,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from psycopg_pool import AsyncConnectionPool
-
+from openparty.db import Pool
 from openparty.settings import Settings
 from openparty.stripe_gateway import StripeGateway
 from workers.expo import PushSender
@@ -43,7 +42,7 @@ class RateLimiter:
 @dataclass
 class JobContext:
     settings: Settings
-    pool: AsyncConnectionPool
+    pool: Pool
     sender: PushSender
     rate_limiter: RateLimiter
     stripe: StripeGateway | None

@@ -107,4 +107,5 @@ class ExpoSender:
         assert len(ticket_ids) <= MAX_RECEIPT_IDS_PER_REQUEST
         response = await self._post(self.receipts_url, {"ids": ticket_ids})
         response.raise_for_status()
-        return response.json().get("data", {})
+        receipts: dict[str, dict[str, Any]] = response.json().get("data", {})
+        return receipts

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import stripe
 
 from openparty import queries
+from openparty.db import Connection, fetch_one
 from workers.context import JobContext
 
 log = logging.getLogger("openparty.workers")
@@ -19,10 +22,10 @@ RECONCILE_LOCK = 7_246_513_102
 
 
 @asynccontextmanager
-async def exclusive(ctx: JobContext, key: int):
+async def exclusive(ctx: JobContext, key: int) -> AsyncIterator[Connection | None]:
     """A connection holding advisory lock `key`, or None if another replica has it."""
     async with ctx.pool.connection() as conn:
-        got = (await (await conn.execute("select pg_try_advisory_lock(%(key)s) as got", {"key": key})).fetchone())["got"]
+        got = (await fetch_one(conn, "select pg_try_advisory_lock(%(key)s) as got", {"key": key}))["got"]
         if not got:
             yield None
             return
@@ -32,8 +35,9 @@ async def exclusive(ctx: JobContext, key: int):
             await conn.execute("select pg_advisory_unlock(%(key)s)", {"key": key})
 
 
-async def _handled(conn, query: str, params: dict) -> int:
-    return (await (await conn.execute(query, params)).fetchone())["handled"]
+async def _handled(conn: Connection, query: str, params: dict[str, Any]) -> int:
+    handled: int = (await fetch_one(conn, query, params))["handled"]
+    return handled
 
 
 async def cleanup(ctx: JobContext) -> int:
@@ -72,8 +76,7 @@ async def reconcile(ctx: JobContext) -> int:
             except stripe.StripeError as exc:
                 log.warning("reconcile.tip_unavailable tip=%s error=%s", tip["tip_id"], exc)
                 continue
-            row = await (await conn.execute(queries.RECONCILE_PAYMENT_INTENT,
-                                            {"payment_intent": stripe_json(intent)})).fetchone()
+            row = await fetch_one(conn, queries.RECONCILE_PAYMENT_INTENT, {"payment_intent": stripe_json(intent)})
             log.info("reconcile.tip tip=%s outcome=%s", tip["tip_id"], row["outcome"])
             handled += 1
         return handled

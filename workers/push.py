@@ -8,6 +8,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from openparty import queries
+from openparty.db import fetch_one
 from workers.context import JobContext, batched
 from workers.expo import MAX_MESSAGES_PER_REQUEST, MAX_RECEIPT_IDS_PER_REQUEST, Delivery
 
@@ -70,4 +71,5 @@ async def check_receipts(ctx: JobContext) -> int:
 async def release_claims(ctx: JobContext) -> int:
     """On shutdown: give back notifications claimed but not handed to Expo."""
     async with ctx.pool.connection() as conn:
-        return (await (await conn.execute(queries.PUSH_RELEASE, {"worker": ctx.worker_id})).fetchone())["released"]
+        released: int = (await fetch_one(conn, queries.PUSH_RELEASE, {"worker": ctx.worker_id}))["released"]
+        return released

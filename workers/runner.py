@@ -5,6 +5,7 @@ that lets the job in hand finish and gives back an unsent push batch."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -15,12 +16,12 @@ from datetime import UTC, datetime
 import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from openparty.db import make_pool, worker_conninfo
+from openparty.db import make_pool
 from openparty.settings import Settings
 from openparty.stripe_gateway import StripeGateway
 from workers import maintenance, push
 from workers.context import JobContext, RateLimiter
-from workers.expo import ExpoSender, LoggingSender
+from workers.expo import ExpoSender, LoggingSender, PushSender
 
 log = logging.getLogger("openparty.workers")
 Job = Callable[[JobContext], Awaitable[int]]
@@ -61,6 +62,7 @@ class Runner:
 
 
 def make_context(settings: Settings, http: httpx.AsyncClient) -> JobContext:
+    sender: PushSender
     if settings.expo_access_token is not None:
         sender = ExpoSender(http, settings.expo_push_url, settings.expo_receipts_url,
                             settings.expo_access_token.get_secret_value())
@@ -70,7 +72,7 @@ def make_context(settings: Settings, http: httpx.AsyncClient) -> JobContext:
         log.info("push.mode logging: no OPENPARTY_EXPO_ACCESS_TOKEN, recording what would be sent")
     return JobContext(
         settings=settings,
-        pool=make_pool(worker_conninfo(settings), settings, name="openparty-worker"),
+        pool=make_pool(settings.worker_conninfo, settings, name="openparty-worker"),
         sender=sender,
         rate_limiter=RateLimiter(settings.push_rate_per_second),
         stripe=StripeGateway(settings) if settings.stripe_secret_key else None,
@@ -93,10 +95,8 @@ async def run_forever(settings: Settings, stop_when: Callable[[], bool] | None =
         log.info("worker.started id=%s jobs=%s", ctx.worker_id, ", ".join(jobs_for(settings)))
         try:
             while not stop.is_set() and not (stop_when and stop_when()):
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=0.5)
-                except TimeoutError:
-                    pass
         finally:
             scheduler.pause()
             await runner.idle.wait()  # the job in hand finishes

@@ -17,10 +17,9 @@ import os
 import pwd
 import shutil
 import subprocess
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import warnings
 
 with warnings.catch_warnings():
     # The wheel resolves a runtime dir at import time and warns when XDG_RUNTIME_DIR is unset.

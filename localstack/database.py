@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psycopg
 
-from openparty.localdb import LocalPostgres
+from localstack.postgres import LocalPostgres
 from openparty.settings import get_settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

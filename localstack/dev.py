@@ -10,17 +10,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 
 import psycopg
 import uvicorn
 
+from localstack.database import LOCAL_DIR, LocalDatabase, enable_service_logins, ensure_local_database
+from localstack.postgres import LocalPostgres, binary
 from openparty.migrate import SUPABASE_DIR, migrate
-from openparty.settings import Settings
-from openparty.stack import LOCAL_DIR, LocalDatabase, enable_service_logins, ensure_local_database
-from openparty.localdb import LocalPostgres, binary
+from openparty.settings import Settings, get_settings
 
-log = logging.getLogger("openparty.devstack")
+log = logging.getLogger("localstack.dev")
 
 
 def seed(admin_url: str) -> None:
@@ -66,7 +65,7 @@ async def serve(local: LocalDatabase, port: int, with_workers: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--port", type=int, default=int(os.environ.get("OPENPARTY_API_PORT", "8000")))
+    parser.add_argument("--port", type=int, default=get_settings().api_port)
     parser.add_argument("--no-workers", action="store_true")
     parser.add_argument("--stop", action="store_true", help="stop an embedded Postgres left running")
     args = parser.parse_args(argv)

@@ -86,7 +86,9 @@ CHECKS: dict[str, str] = {
                        || coalesce(pg_get_expr(p.polwithcheck, p.polrelid), '')) as body
         ) e
         where n.nspname = any(%(owned)s)
-          and (regexp_replace(e.body, '\\(\\s*select\\s+(auth\\.(uid|jwt|role|email)\\(\\)|current_setting\\([^)]*\\))(\\s+as\\s+\\w+)?\\s*\\)', '', 'g')
+          and (regexp_replace(e.body,
+                              '\\(\\s*select\\s+(auth\\.(uid|jwt|role|email)\\(\\)|current_setting\\([^)]*\\))(\\s+as\\s+\\w+)?\\s*\\)',
+                              '', 'g')
                ~ '(auth\\.(uid|jwt|role|email)\\(\\)|current_setting\\()')
     """,
     "rls_references_user_metadata": """
@@ -106,7 +108,8 @@ CHECKS: dict[str, str] = {
         select format('%%I.%%I %%s for %%s: %%s', n.nspname, c.relname, r.rolname, a.action,
                       string_agg(p.polname, ', ' order by p.polname))
         from pg_policy p join pg_class c on c.oid = p.polrelid join pg_namespace n on n.oid = c.relnamespace
-        cross join lateral unnest(case when p.polroles = '{0}' then array(select oid from pg_roles where rolname in ('anon', 'authenticated'))
+        cross join lateral unnest(case when p.polroles = '{0}'
+                                       then array(select oid from pg_roles where rolname in ('anon', 'authenticated'))
                                        else p.polroles end) as pr(roleid)
         join pg_roles r on r.oid = pr.roleid
         cross join lateral unnest(case p.polcmd when '*' then array['select', 'insert', 'update', 'delete']

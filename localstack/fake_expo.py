@@ -9,22 +9,23 @@ import json
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 
 class FakeExpo:
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.send_requests: list[dict] = []  # {"headers": ..., "messages": [...], "gzip": bool}
+        self.send_requests: list[dict[str, Any]] = []  # {"headers": ..., "messages": [...], "gzip": bool}
         self.receipt_requests: list[list[str]] = []
         self.forced_statuses: list[int] = []  # answer the next send requests with these statuses
         self.not_registered: set[str] = set()  # tokens whose tickets say DeviceNotRegistered
         self.rate_exceeded_once: set[str] = set()  # tokens whose next ticket says MessageRateExceeded
-        self.receipts: dict[str, dict] = {}  # ticket id -> receipt (default {"status": "ok"})
+        self.receipts: dict[str, dict[str, Any]] = {}  # ticket id -> receipt (default {"status": "ok"})
         self.tickets: dict[str, str] = {}  # ticket id -> token
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
             def do_POST(self) -> None:
@@ -55,11 +56,12 @@ class FakeExpo:
         self.thread.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
 
-    def _send(self, headers: dict, messages: list[dict], compressed: bool) -> tuple[int, dict]:
+    def _send(self, headers: dict[str, str], messages: list[dict[str, Any]],
+              compressed: bool) -> tuple[int, dict[str, Any]]:
         with self.lock:
             self.send_requests.append({"headers": headers, "messages": messages, "gzip": compressed})
             if self.forced_statuses:
@@ -81,7 +83,7 @@ class FakeExpo:
                     tickets.append({"status": "ok", "id": ticket_id})
             return 200, {"data": tickets}
 
-    def _receipts(self, ids: list[str]) -> tuple[int, dict]:
+    def _receipts(self, ids: list[str]) -> tuple[int, dict[str, Any]]:
         with self.lock:
             self.receipt_requests.append(ids)
             return 200, {"data": {i: self.receipts.get(i, {"status": "ok"}) for i in ids if i in self.tickets}}
