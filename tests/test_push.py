@@ -362,3 +362,34 @@ async def test_receipts_are_fetched_after_15_minutes_and_prune_dead_tokens(db):
     assert receipts[dead_ticket] == "error" and list(receipts.values()).count("ok") == 2
     enabled = dict(db.admin.execute("select token, enabled from public.push_tokens").fetchall())
     assert enabled == {token_for(0): True, token_for(1): False, token_for(2): True}
+
+
+def test_one_error_policy_for_tickets_and_receipts():
+    from datetime import UTC, datetime, timedelta
+
+    from workers.expo import judge_error, receipt_record
+    assert judge_error("DeviceNotRegistered") == ("failed", True)
+    assert judge_error("MessageRateExceeded") == ("retry", False)
+    assert judge_error("MessageTooBig") == ("failed", False)
+    now, sent = datetime.now(UTC), datetime.now(UTC) - timedelta(minutes=20)
+    gone = {"status": "error", "message": "gone", "details": {"error": "DeviceNotRegistered"}}
+    assert receipt_record("t", gone, sent, now) == {"ticket_id": "t", "status": "error",
+                                                    "error": "DeviceNotRegistered", "disable_token": True}
+    assert receipt_record("t", None, sent, now) is None  # may still come
+    assert receipt_record("t", None, now - timedelta(hours=25), now)["status"] == "expired"
+
+
+def test_receipts_sql_obeys_the_disable_flag_not_the_error_text(db):
+    users = [db.create_user(f"u{n}") for n in range(2)]
+    for n, user_id in enumerate(users):
+        register(db, user_id, token_for(n))
+    enqueue(db, users)
+    db.admin.execute("select * from private.push_claim('w', 100, interval '10 minutes')")
+    db.admin.execute("update private.push_deliveries set status = 'sent', sent_at = now(), ticket_id = 'ticket-' || id")
+    ticket_of = dict(db.admin.execute("select t.token, d.ticket_id from private.push_deliveries d "
+                                      "join public.push_tokens t on t.id = d.token_id").fetchall())
+    db.admin.execute("select private.push_record_receipts(%s::jsonb)", (psycopg.types.json.Jsonb([
+        {"ticket_id": ticket_of[token_for(0)], "status": "error", "error": "DeviceNotRegistered", "disable_token": False},
+        {"ticket_id": ticket_of[token_for(1)], "status": "error", "error": "SomeFutureError", "disable_token": True}]),))
+    enabled = dict(db.admin.execute("select token, enabled from public.push_tokens").fetchall())
+    assert enabled == {token_for(0): True, token_for(1): False}

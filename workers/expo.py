@@ -1,7 +1,8 @@
 """Expo's push API over httpx, and the logging stand-in used when no access
 token is configured. Facts: up to 100 messages per send request, up to 1000
 ids per receipts request; request-level 429/5xx and network errors are
-transient; a ticket's DeviceNotRegistered means stop using that token."""
+transient. What each per-message error means (for tickets and receipts alike)
+is decided here, once; the SQL only records the flags it is handed."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import gzip
 import json
 import logging
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import httpx
@@ -17,7 +19,36 @@ log = logging.getLogger("openparty.push")
 MAX_MESSAGES_PER_REQUEST = 100
 MAX_RECEIPT_IDS_PER_REQUEST = 1000
 GZIP_ABOVE_BYTES = 1024
-RETRYABLE_TICKET_ERRORS = {"MessageRateExceeded"}
+
+# Per-message errors: retry these later; these mean the token is gone for good
+# (stop using it); any other error fails that delivery, as it will not fix itself.
+RETRY_ERRORS = frozenset({"MessageRateExceeded"})
+TOKEN_GONE_ERRORS = frozenset({"DeviceNotRegistered"})
+RECEIPTS_KEPT_FOR = timedelta(hours=24)  # Expo keeps receipts this long; none by then: expired
+
+
+def message_error(ticket_or_receipt: dict[str, Any]) -> str:
+    """The error code of a ticket or receipt whose status is not ok."""
+    details = ticket_or_receipt.get("details") or {}
+    return str(details.get("error") or ticket_or_receipt.get("message") or "unknown error")
+
+
+def judge_error(error: str) -> tuple[str, bool]:
+    """(outcome, disable_token) for a per-message error: outcome is retry or failed."""
+    return ("retry" if error in RETRY_ERRORS else "failed"), error in TOKEN_GONE_ERRORS
+
+
+def receipt_record(ticket_id: str, receipt: dict[str, Any] | None, sent_at: datetime,
+                   now: datetime) -> dict[str, Any] | None:
+    """What to record for one ticket's receipt; None while it may still come."""
+    if receipt is None:
+        if now - sent_at <= RECEIPTS_KEPT_FOR:
+            return None
+        return {"ticket_id": ticket_id, "status": "expired", "error": None, "disable_token": False}
+    if receipt.get("status") == "ok":
+        return {"ticket_id": ticket_id, "status": "ok", "error": None, "disable_token": False}
+    error = message_error(receipt)
+    return {"ticket_id": ticket_id, "status": "error", "error": error, "disable_token": judge_error(error)[1]}
 
 
 @dataclass(frozen=True)
@@ -91,14 +122,11 @@ class ExpoSender:
             if ticket.get("status") == "ok":
                 results.append(outcome(delivery, "sent", ticket_id=ticket.get("id")))
                 continue
-            error = (ticket.get("details") or {}).get("error") or ticket.get("message") or "unknown error"
-            if error == "DeviceNotRegistered":
-                log.info("push.token_disabled delivery=%s", delivery.delivery_id)
-                results.append(outcome(delivery, "failed", error=error, disable_token=True))
-            elif error in RETRYABLE_TICKET_ERRORS:
-                results.append(outcome(delivery, "retry", error=error))
-            else:
-                results.append(outcome(delivery, "failed", error=error))
+            error = message_error(ticket)
+            result, disable_token = judge_error(error)
+            if disable_token:
+                log.info("push.token_disabled delivery=%s error=%s", delivery.delivery_id, error)
+            results.append(outcome(delivery, result, error=error, disable_token=disable_token))
         for delivery in deliveries[len(tickets):]:  # fewer tickets than messages: try those again
             results.append(outcome(delivery, "retry", error="no ticket returned"))
         return results

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from openparty import queries
 from openparty.db import fetch_one
 from workers.context import JobContext, batched
-from workers.expo import MAX_MESSAGES_PER_REQUEST, MAX_RECEIPT_IDS_PER_REQUEST, Delivery
+from workers.expo import MAX_MESSAGES_PER_REQUEST, MAX_RECEIPT_IDS_PER_REQUEST, Delivery, receipt_record
 
 log = logging.getLogger("openparty.push")
-RECEIPTS_KEPT_FOR = timedelta(hours=24)  # Expo keeps receipts this long
 
 
 async def dispatch_push(ctx: JobContext) -> int:
@@ -43,7 +42,7 @@ async def dispatch_push(ctx: JobContext) -> int:
 
 
 async def check_receipts(ctx: JobContext) -> int:
-    """Fetch receipts for tickets older than ~15 min; disable DeviceNotRegistered tokens."""
+    """Fetch receipts for tickets older than ~15 min; record them (tokens Expo says are gone get disabled)."""
     async with ctx.pool.connection() as conn:
         due = await (await conn.execute(queries.PUSH_RECEIPTS_DUE, {
             "min_age_minutes": ctx.settings.receipts_min_age_minutes,
@@ -52,15 +51,8 @@ async def check_receipts(ctx: JobContext) -> int:
     now = datetime.now(UTC)
     for chunk in batched(due, MAX_RECEIPT_IDS_PER_REQUEST):
         found = await ctx.sender.receipts([row["ticket_id"] for row in chunk])
-        receipts = []
-        for row in chunk:
-            receipt = found.get(row["ticket_id"])
-            if receipt is not None:
-                error = (receipt.get("details") or {}).get("error") or receipt.get("message")
-                receipts.append({"ticket_id": row["ticket_id"], "status": receipt.get("status", "error"),
-                                 "error": None if receipt.get("status") == "ok" else error})
-            elif now - row["sent_at"] > RECEIPTS_KEPT_FOR:
-                receipts.append({"ticket_id": row["ticket_id"], "status": "expired", "error": None})
+        receipts = [record for row in chunk
+                    if (record := receipt_record(row["ticket_id"], found.get(row["ticket_id"]), row["sent_at"], now))]
         if receipts:
             async with ctx.pool.connection() as conn:
                 await conn.execute(queries.PUSH_RECORD_RECEIPTS, {"receipts": json.dumps(receipts)})

@@ -549,7 +549,8 @@ $$;
 revoke all on function private.push_receipts_due(interval, integer) from public, anon, authenticated, service_role;
 grant execute on function private.push_receipts_due(interval, integer) to openparty_worker, service_role;
 
--- [{"ticket_id": "...", "status": "ok"|"error"|"expired", "error": "DeviceNotRegistered"}]
+-- [{"ticket_id": "...", "status": "ok"|"error"|"expired", "error": "...", "disable_token": true}]
+-- What an error means is decided by the worker (workers/expo.py); this obeys the flag.
 create function private.push_record_receipts(p_receipts jsonb) returns int
 language plpgsql security definer
 set search_path = ''
@@ -558,15 +559,15 @@ declare
   v_count int;
 begin
   with r as (
-    select * from jsonb_to_recordset(p_receipts) as x(ticket_id text, status text, error text)
+    select * from jsonb_to_recordset(p_receipts) as x(ticket_id text, status text, error text, disable_token boolean)
   ), updated as (
     update private.push_deliveries d
     set receipt_status = r.status, receipt_error = r.error, receipt_checked_at = now()
     from r where d.ticket_id = r.ticket_id and d.status = 'sent' and d.receipt_checked_at is null
-    returning d.token_id, r.error
+    returning d.token_id, r.error, r.disable_token
   )
-  update public.push_tokens t set enabled = false, disabled_reason = 'DeviceNotRegistered'
-  from updated u where u.token_id = t.id and u.error = 'DeviceNotRegistered';
+  update public.push_tokens t set enabled = false, disabled_reason = u.error
+  from updated u where u.token_id = t.id and u.disable_token;
   get diagnostics v_count = row_count;
   return v_count;
 end;
