@@ -87,6 +87,12 @@ TABLES: dict[str, Rules] = {
     "notification_preferences": Rules("user_id", only("listener"), insert=True, update=only("listener")),
 }
 
+# Columns no app role reads, whoever owns the row (column grants leave them out).
+HIDDEN_COLUMNS = {
+    "tips": {"client_key", "stripe_account_id"},  # the tipper's key, the DJ's account: each the other's secret
+    "session_sanctions": {"created_by"},  # who sanctioned you is not revealed (moderation_actions has it)
+}
+
 # Outcomes of a call by the stranger / the banned user, aimed at the room:
 #   refused: an error the app sees as 4xx (PTxyz or 42501), without waiting on the room's lock
 #   empty:   allowed, returns no rows (nothing of the room leaks)
@@ -268,6 +274,18 @@ def test_the_table_matrix(room):
                         problems.append(f"{table}: {role} {action} failed unexpectedly ({outcome})")
     finally:
         conn.close()
+    assert not problems, "\n".join(problems)
+
+
+def test_hidden_columns_stay_hidden_from_every_role(room):
+    problems = []
+    with room.db.connect("authenticator") as conn:
+        for table, columns in HIDDEN_COLUMNS.items():
+            for column in sorted(columns):
+                for role in ROLES:
+                    outcome = attempt(conn, room, role, f"select {column} from public.{table}")
+                    if outcome != "42501":
+                        problems.append(f"{table}.{column}: {role} -> {outcome}")
     assert not problems, "\n".join(problems)
 
 
