@@ -312,6 +312,19 @@ def test_a_strangers_call_does_not_lock_the_room(db, room, function):
     assert_does_not_lock_the_session(db, room["session"], db.as_user(stranger), function, **args)
 
 
+def test_a_strangers_remove_from_queue_does_not_lock_the_song(db, room):
+    item = db.as_user(room["listener"]).one(ADD, (room["session"], "song", "ref"))
+    stranger = db.as_user(db.create_user("stranger"))
+    with db.connect() as busy, busy.transaction(force_rollback=True):
+        busy.execute("select 1 from public.queue_items where id = %s for update", (item["id"],))
+        with db.connect("authenticator") as conn, conn.transaction(force_rollback=True):
+            conn.execute("set local role authenticated")
+            conn.execute("select set_config('request.jwt.claims', %s, true), set_config('lock_timeout', '300ms', true)",
+                         (json.dumps(stranger.claims),))
+            with refused("PT403", "only the DJ or whoever added it"):
+                conn.execute("select public.remove_from_queue(%s)", (item["id"],))
+
+
 def test_a_strangers_leave_does_not_block_the_rooms_chat(db, room):
     stranger = db.as_user(db.create_user("stranger"))
     with db.connect("authenticator") as conn:

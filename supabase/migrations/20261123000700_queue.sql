@@ -463,7 +463,9 @@ declare
   v_uid uuid := private.require_user();
   v_item public.queue_items;
 begin
-  select q.* into v_item from public.queue_items q where q.id = p_item_id for update;
+  -- Who asks is checked on an unlocked read (added_by and the DJ never
+  -- change): a stranger never waits on, or holds, the song's row (votes update it).
+  select q.* into v_item from public.queue_items q where q.id = p_item_id;
   if not found then
     raise exception using errcode = 'PT404', message = 'song not found';
   end if;
@@ -471,6 +473,7 @@ begin
      and not exists (select 1 from public.sessions s where s.id = v_item.session_id and s.dj_id = v_uid) then
     raise exception using errcode = 'PT403', message = 'only the DJ or whoever added it can remove a song';
   end if;
+  select q.* into v_item from public.queue_items q where q.id = p_item_id for update;
   if v_item.status <> 'queued' then
     raise exception using errcode = 'PT409', message = format('this song is %s, not queued', v_item.status);
   end if;
