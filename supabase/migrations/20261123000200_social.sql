@@ -141,11 +141,30 @@ create trigger follows_maintain_counts
 after insert or delete on public.follows
 for each row execute function private.follows_maintain_counts();
 
+-- Follow/unfollow cycles must not spam the followee: new_follower goes out at
+-- most once per follower per followee per day, remembered here across
+-- unfollows. Internal: RLS on, no policies.
+create table private.follow_notices (
+  follower_id uuid not null references public.profiles (id) on delete cascade,
+  followee_id uuid not null references public.profiles (id) on delete cascade,
+  notified_at timestamptz not null default now(),
+  primary key (follower_id, followee_id)
+);
+comment on table private.follow_notices is 'When a followee was last told about this follower (new_follower): at most once a day. Internal: RLS on, no policies.';
+create index follow_notices_followee on private.follow_notices (followee_id);
+alter table private.follow_notices enable row level security;
+
 create function private.follows_broadcast() returns trigger
 language plpgsql security definer
 set search_path = ''
 as $$
 begin
+  insert into private.follow_notices as n (follower_id, followee_id) values (new.follower_id, new.followee_id)
+  on conflict (follower_id, followee_id) do update set notified_at = now()
+    where n.notified_at <= now() - interval '1 day';
+  if not found then
+    return null;  -- told within the last day
+  end if;
   perform private.broadcast('user:' || new.followee_id, 'new_follower', jsonb_build_object(
     'follower_id', new.follower_id,
     'username', (select p.username from public.profiles p where p.id = new.follower_id)));

@@ -99,6 +99,10 @@ begin
     raise exception using errcode = 'PT403', message = 'only DJs host sessions: switch on is_dj in your profile first';
   end if;
   if new.status = 'scheduled' then
+    -- Count-then-insert holds only if one insert per DJ counts at a time: a
+    -- transaction-scoped advisory lock keyed by the DJ, taken after the checks
+    -- above (a non-DJ never takes it).
+    perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('openparty.scheduled_sessions:' || new.dj_id, 0));
     v_plan := private.plan_of(new.dj_id);
     select count(*) into v_scheduled from public.sessions s where s.dj_id = new.dj_id and s.status = 'scheduled';
     if v_scheduled >= v_plan.max_scheduled_sessions then
@@ -172,8 +176,14 @@ begin
     return null;
   end if;
   if new.listener_count is distinct from old.listener_count then
-    perform private.broadcast(v_topic, 'listener_count',
-      jsonb_build_object('listener_count', new.listener_count, 'peak_listener_count', new.peak_listener_count));
+    -- A join or leave that was not announced (see session_participants_announce)
+    -- does not announce the count either; the row itself stays exact.
+    if coalesce(current_setting('openparty.quiet_listener_count', true), '') = 'on' then
+      perform set_config('openparty.quiet_listener_count', '', true);
+    else
+      perform private.broadcast(v_topic, 'listener_count',
+        jsonb_build_object('listener_count', new.listener_count, 'peak_listener_count', new.peak_listener_count));
+    end if;
   end if;
   if private.session_settings(new) is distinct from private.session_settings(old) then
     perform private.broadcast(v_topic, 'session_updated', private.session_settings(new));
@@ -197,11 +207,15 @@ create table public.session_participants (
   left_at timestamptz,
   last_seen_at timestamptz not null default now(),
   last_message_at timestamptz,
+  announced_at timestamptz not null default now(),
+  last_vote_event_at timestamptz,
   primary key (session_id, user_id)
 ) with (fillfactor = 85);
 comment on table public.session_participants is 'Who is in a session: left_at is null while present. Written only by join/leave/end functions.';
 comment on column public.session_participants.last_seen_at is 'last join or heartbeat: who counts as recently active';
 comment on column public.session_participants.last_message_at is 'the chat rate limit compares against this';
+comment on column public.session_participants.announced_at is 'when this listener''s join or leave was last broadcast: at most one per 30 s';
+comment on column public.session_participants.last_vote_event_at is 'when a vote of this listener last broadcast a tally (queue.sql): at most one per 2 s';
 -- No index covers last_seen_at or last_message_at, and pages keep free space
 -- (fillfactor): heartbeats and chat stamps are HOT updates that touch no index.
 create index session_participants_user on public.session_participants (user_id);
@@ -211,7 +225,30 @@ grant select on public.session_participants to authenticated;
 grant select, insert, update, delete on public.session_participants to service_role;
 alter table public.session_participants enable row level security;
 
--- Listener joins and leaves, with the count after the change.
+-- Listener joins and leaves. Anyone can leave and rejoin at will, so a
+-- listener's joins and leaves are announced at most once per 30 s (a flip in
+-- between changes the row and the count, silently); the event carries only the
+-- user id, never user-chosen text (the app looks the profile up, and a renamed
+-- user reaches nobody through it). A later issue batches room events per tick.
+create function private.session_participants_announce() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  if (old.left_at is null) <> (new.left_at is null) and old.announced_at > now() - interval '30 seconds' then
+    new.announced_at := old.announced_at;  -- too soon: not announced (the AFTER trigger sees no change)
+  elsif (old.left_at is null) <> (new.left_at is null) then
+    new.announced_at := now();
+  end if;
+  return new;
+end;
+$$;
+revoke all on function private.session_participants_announce() from public, anon, authenticated, service_role;
+
+create trigger session_participants_announce
+before update of left_at on public.session_participants
+for each row execute function private.session_participants_announce();
+
 create function private.session_participants_broadcast() returns trigger
 language plpgsql security definer
 set search_path = ''
@@ -226,10 +263,13 @@ begin
   if not v_joined and exists (select 1 from public.sessions s where s.id = new.session_id and s.status = 'ended') then
     return null;
   end if;
+  if tg_op = 'UPDATE' and new.announced_at = old.announced_at then
+    perform set_config('openparty.quiet_listener_count', 'on', true);  -- sessions_broadcast skips the count once
+    return null;
+  end if;
   perform private.broadcast('session:' || new.session_id,
     case when v_joined then 'listener_joined' else 'listener_left' end,
-    jsonb_build_object('user_id', new.user_id,
-                       'username', (select p.username from public.profiles p where p.id = new.user_id)));
+    jsonb_build_object('user_id', new.user_id));
   return null;
 end;
 $$;
@@ -272,7 +312,11 @@ comment on column public.session_sanctions.kind is 'timeout: may not chat until 
 create index session_sanctions_user on public.session_sanctions (user_id);
 create index session_sanctions_created_by on public.session_sanctions (created_by);
 revoke all on public.session_sanctions from anon, authenticated, service_role;
-grant select on public.session_sanctions to authenticated;
+-- Decision (issue 10): the app never reads created_by. A sanctioned user sees
+-- their sanction (kind, until, reason) but not which moderator imposed it, as
+-- large platforms do; the DJ and moderators find the actor in the moderation
+-- log (moderation_actions.actor_id). A column grant keeps it out of every read.
+grant select (session_id, user_id, kind, until, reason, created_at) on public.session_sanctions to authenticated;
 grant select, insert, update, delete on public.session_sanctions to service_role;
 alter table public.session_sanctions enable row level security;
 
@@ -291,8 +335,10 @@ as $$
   select s.id from public.sessions s where s.dj_id = (select auth.uid())
   union
   select m.session_id from public.session_moderators m where m.user_id = (select auth.uid())
+  except
+  select x.session_id from public.session_sanctions x where x.user_id = (select auth.uid()) and x.kind = 'ban'
 $$;
-comment on function private.my_session_ids() is 'Sessions the caller is present in, hosts, or moderates.';
+comment on function private.my_session_ids() is 'Sessions the caller is present in, hosts, or moderates, less those they are banned from.';
 revoke all on function private.my_session_ids() from public, anon, authenticated, service_role;
 -- authenticated: the room policies (messages, queue, participants, moderators) call it.
 grant execute on function private.my_session_ids() to authenticated;
@@ -304,8 +350,10 @@ as $$
   select s.id from public.sessions s where s.dj_id = (select auth.uid())
   union
   select m.session_id from public.session_moderators m where m.user_id = (select auth.uid())
+  except
+  select x.session_id from public.session_sanctions x where x.user_id = (select auth.uid()) and x.kind = 'ban'
 $$;
-comment on function private.my_moderated_session_ids() is 'Sessions the caller hosts or moderates.';
+comment on function private.my_moderated_session_ids() is 'Sessions the caller hosts or moderates, less those they are banned from.';
 revoke all on function private.my_moderated_session_ids() from public, anon, authenticated, service_role;
 -- authenticated: the moderation policies call it.
 grant execute on function private.my_moderated_session_ids() to authenticated;
@@ -363,17 +411,20 @@ end;
 $$;
 revoke all on function private.lock_live_session(uuid) from public, anon, authenticated, service_role;
 
+-- Checks before it locks: a stranger's call never waits on, or holds, the
+-- room's lock (the DJ of a session never changes, so the unlocked read is safe).
 create function private.lock_own_session(p_session_id uuid) returns public.sessions
 language plpgsql
 set search_path = ''
 as $$
-declare
-  v_session public.sessions := private.lock_session(p_session_id);
 begin
-  if v_session.dj_id is distinct from private.require_user() then
+  if not exists (select 1 from public.sessions s where s.id = p_session_id and s.dj_id = private.require_user()) then
+    if not exists (select 1 from public.sessions s where s.id = p_session_id) then
+      raise exception using errcode = 'PT404', message = 'session not found';
+    end if;
     raise exception using errcode = 'PT403', message = 'only the session''s DJ can do this';
   end if;
-  return v_session;
+  return private.lock_session(p_session_id);
 end;
 $$;
 revoke all on function private.lock_own_session(uuid) from public, anon, authenticated, service_role;
@@ -502,10 +553,16 @@ set search_path = ''
 as $$
 declare
   v_uid uuid := private.require_user();
-  v_session public.sessions := private.lock_live_session(p_session_id);
+  v_session public.sessions;
   v_participant public.session_participants;
   v_first_time boolean;
 begin
+  -- Who may join is checked before the room's lock is taken (it never changes
+  -- the DJ; a ban or block landing meanwhile is re-read under the lock below).
+  select * into v_session from public.sessions s where s.id = p_session_id;
+  if not found then
+    raise exception using errcode = 'PT404', message = 'session not found';
+  end if;
   if v_session.dj_id = v_uid then
     raise exception using errcode = 'PT409', message = 'you host this session';
   end if;
@@ -515,6 +572,11 @@ begin
   end if;
   if exists (select 1 from public.user_blocks b where b.blocker_id = v_session.dj_id and b.blocked_id = v_uid) then
     raise exception using errcode = 'PT403', message = 'you cannot join this session';
+  end if;
+  v_session := private.lock_live_session(p_session_id);
+  if exists (select 1 from public.session_sanctions x
+             where x.session_id = p_session_id and x.user_id = v_uid and x.kind = 'ban') then
+    raise exception using errcode = 'PT403', message = 'you are banned from this session';
   end if;
 
   update public.session_participants p set last_seen_at = now()
@@ -572,6 +634,11 @@ as $$
 declare
   v_uid uuid := private.require_user();
 begin
+  -- Not in it: nothing to do, and no lock taken (a stranger cannot hold the room's row).
+  if not exists (select 1 from public.session_participants p
+                 where p.session_id = p_session_id and p.user_id = v_uid and p.left_at is null) then
+    return false;
+  end if;
   perform private.lock_session(p_session_id);
   return private.close_participation(p_session_id, v_uid);
 end;

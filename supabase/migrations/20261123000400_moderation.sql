@@ -20,17 +20,34 @@ grant select on public.moderation_actions to authenticated;
 grant select, insert on public.moderation_actions to service_role;
 alter table public.moderation_actions enable row level security;
 
--- Moderation
+-- Moderation. The caller's right to act is checked before the room's lock is
+-- taken (a stranger never waits on or holds it), and checked again under it.
+-- A banned moderator is no moderator (bans remove the role, and a ban counts
+-- even if a moderator row were left behind).
+create function private.may_moderate(p_session_id uuid, p_uid uuid) returns boolean
+language sql stable
+set search_path = ''
+as $$
+  select (exists (select 1 from public.sessions s where s.id = p_session_id and s.dj_id = p_uid)
+          or exists (select 1 from public.session_moderators m where m.session_id = p_session_id and m.user_id = p_uid))
+     and not exists (select 1 from public.session_sanctions x
+                     where x.session_id = p_session_id and x.user_id = p_uid and x.kind = 'ban')
+$$;
+revoke all on function private.may_moderate(uuid, uuid) from public, anon, authenticated, service_role;
+
 create function private.require_moderator(p_session_id uuid, p_target uuid) returns public.sessions
 language plpgsql
 set search_path = ''
 as $$
 declare
   v_uid uuid := private.require_user();
-  v_session public.sessions := private.lock_session(p_session_id);
+  v_session public.sessions;
 begin
-  if v_session.dj_id <> v_uid and not exists (
-      select 1 from public.session_moderators m where m.session_id = p_session_id and m.user_id = v_uid) then
+  if not private.may_moderate(p_session_id, v_uid) then
+    raise exception using errcode = 'PT403', message = 'only the DJ and moderators can do this';
+  end if;
+  v_session := private.lock_session(p_session_id);
+  if not private.may_moderate(p_session_id, v_uid) then
     raise exception using errcode = 'PT403', message = 'only the DJ and moderators can do this';
   end if;
   if p_target is not null then
@@ -108,6 +125,10 @@ begin
   returning * into v_sanction;
   perform private.close_participation(p_session_id, p_user_id);
   perform private.log_moderation(p_session_id, 'ban', p_user_id, null, jsonb_build_object('reason', coalesce(p_reason, '')));
+  -- A banned moderator loses the role (logged as remove_moderator by the
+  -- session_moderators_log trigger). A timeout keeps it: it only silences the
+  -- moderator's chat for a while, and they cannot lift it themselves.
+  delete from public.session_moderators m where m.session_id = p_session_id and m.user_id = p_user_id;
   return v_sanction;
 end;
 $$;
@@ -120,6 +141,9 @@ language plpgsql security definer
 set search_path = ''
 as $$
 begin
+  if p_user_id = private.require_user() then
+    raise exception using errcode = 'PT403', message = 'you cannot lift your own sanction';
+  end if;
   perform private.require_moderator(p_session_id, null);
   delete from public.session_sanctions x where x.session_id = p_session_id and x.user_id = p_user_id;
   if not found then
@@ -164,6 +188,10 @@ begin
   end if;
   if exists (select 1 from public.sessions s where s.id = new.session_id and s.dj_id = new.user_id) then
     raise exception using errcode = 'PT409', message = 'the DJ already moderates their own session';
+  end if;
+  if exists (select 1 from public.session_sanctions x
+             where x.session_id = new.session_id and x.user_id = new.user_id and x.kind = 'ban') then
+    raise exception using errcode = 'PT409', message = 'lift the ban before appointing this user';
   end if;
   return new;
 end;

@@ -186,7 +186,11 @@ after update of deleted_at on public.messages
 for each row when (old.deleted_at is null and new.deleted_at is not null)
 execute function private.messages_broadcast_deletion();
 
--- Deleting (soft) and reading history
+-- Deleting (soft) and reading history. Who asks is checked first, on an
+-- unlocked read: the sender, or the DJ or a moderator of the message's room.
+-- Anyone else gets the same 404 whether the message exists, was deleted or
+-- never existed, and no row: walking ids reveals nothing. Only then the row is
+-- locked (and, for moderators, the room: private.require_moderator).
 create function private.delete_message(p_message_id bigint) returns public.messages
 language plpgsql security definer
 set search_path = ''
@@ -195,15 +199,17 @@ declare
   v_uid uuid := private.require_user();
   v_message public.messages;
 begin
-  select * into v_message from public.messages m where m.id = p_message_id for update;
-  if not found then
+  select * into v_message from public.messages m where m.id = p_message_id;
+  if not found or (v_message.sender_id is distinct from v_uid
+                   and not private.may_moderate(v_message.session_id, v_uid)) then
     raise exception using errcode = 'PT404', message = 'message not found';
-  end if;
-  if v_message.deleted_at is not null then
-    return v_message;
   end if;
   if v_message.sender_id is distinct from v_uid then
     perform private.require_moderator(v_message.session_id, null);
+  end if;
+  select * into v_message from public.messages m where m.id = p_message_id for update;
+  if v_message.deleted_at is not null then
+    return v_message;
   end if;
   update public.messages set deleted_at = now(), deleted_by = v_uid where id = p_message_id returning * into v_message;
   if v_message.sender_id is distinct from v_uid then

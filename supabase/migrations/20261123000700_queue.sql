@@ -129,7 +129,9 @@ begin
 
   if v_uid is not null and v_uid <> v_session.dj_id then
     if not exists (select 1 from public.session_participants p
-                   where p.session_id = new.session_id and p.user_id = v_uid and p.left_at is null) then
+                   where p.session_id = new.session_id and p.user_id = v_uid and p.left_at is null)
+       or exists (select 1 from public.session_sanctions x  -- a ban holds even if a participation was left open
+                  where x.session_id = new.session_id and x.user_id = v_uid and x.kind = 'ban') then
       raise exception using errcode = 'PT403', message = 'join the session to add songs';
     end if;
     if v_session.queue_locked or not v_session.listeners_can_add then
@@ -139,6 +141,11 @@ begin
       raise exception using errcode = 'PT422',
         message = format('songs may last at most %s min here', round(v_session.max_song_duration_seconds / 60.0, 1));
     end if;
+    -- The caps below count, then the insert adds: one listener add per session
+    -- counts at a time (a transaction-scoped advisory lock keyed by the
+    -- session, taken only after the checks above), so concurrent adds cannot
+    -- beat max_songs_per_user or max_queue_length.
+    perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('openparty.queue_add:' || new.session_id, 0));
     v_user_cap := least(v_session.max_songs_per_user, (private.plan_of(v_uid)).max_queued_songs_per_listener);
     if (select count(*) from public.queue_items q
         where q.session_id = new.session_id and q.added_by = v_uid and q.status = 'queued') >= v_user_cap then
@@ -196,7 +203,9 @@ begin
     raise exception using errcode = 'PT403', message = 'the DJ has turned voting off';
   end if;
   if not exists (select 1 from public.session_participants p
-                 where p.session_id = v_item.session_id and p.user_id = new.user_id and p.left_at is null) then
+                 where p.session_id = v_item.session_id and p.user_id = new.user_id and p.left_at is null)
+     or exists (select 1 from public.session_sanctions x  -- a ban holds even if a participation was left open
+                where x.session_id = v_item.session_id and x.user_id = new.user_id and x.kind = 'ban') then
     raise exception using errcode = 'PT403', message = 'join the session to vote';
   end if;
   return new;
@@ -218,6 +227,7 @@ language plpgsql security definer
 set search_path = ''
 as $$
 declare
+  v_uid uuid := (select auth.uid());
   v_old smallint := case when tg_op in ('UPDATE', 'DELETE') then old.value else 0 end;
   v_new smallint := case when tg_op in ('INSERT', 'UPDATE') then new.value else 0 end;
 begin
@@ -225,6 +235,19 @@ begin
     return null;
   end if;
   perform set_config('synchronous_commit', 'off', true);
+  -- Anyone can flip a vote at will, and each change would reach the whole
+  -- room: a voter's changes broadcast a tally at most once per 2 s (claimed on
+  -- their participant row, as chat claims its send slot). The tallies on the
+  -- row stay exact; the room sees them with the next broadcast or a read.
+  if v_uid is not null then
+    update public.session_participants p set last_vote_event_at = now()
+    where p.session_id = (select q.session_id from public.queue_items q where q.id = coalesce(new.item_id, old.item_id))
+      and p.user_id = v_uid
+      and (p.last_vote_event_at is null or p.last_vote_event_at <= now() - interval '2 seconds');
+    if not found then
+      perform set_config('openparty.quiet_votes', 'on', true);  -- queue_items_broadcast skips this tally once
+    end if;
+  end if;
   update public.queue_items
   set up_votes = up_votes + (v_new = 1)::int - (v_old = 1)::int,
       down_votes = down_votes + (v_new = -1)::int - (v_old = -1)::int
@@ -342,12 +365,13 @@ set search_path = ''
 as $$
 declare
   v_uid uuid := (select auth.uid());
-  v_session public.sessions := private.lock_live_session(p_session_id);
+  v_session public.sessions;
   v_current public.queue_items;
 begin
-  if v_uid is not null and v_uid <> v_session.dj_id then
-    raise exception using errcode = 'PT403', message = 'only the session''s DJ can do this';
+  if v_uid is not null then
+    perform private.lock_own_session(p_session_id);  -- checks the DJ before it locks
   end if;
+  v_session := private.lock_live_session(p_session_id);
   select * into v_current from public.queue_items q where q.session_id = p_session_id and q.status = 'playing';
   if p_expected_item_id is not null and v_current.id is distinct from p_expected_item_id then
     return v_current;
@@ -393,11 +417,19 @@ set search_path = ''
 as $$
 declare
   v_uid uuid := private.require_user();
-  v_session public.sessions := private.lock_live_session(p_session_id);
+  v_session public.sessions;
   v_item public.queue_items;
   v_progress record;
   v_result jsonb;
 begin
+  -- Only a present listener takes the room's lock (checked first, unlocked; then again under the lock).
+  if not exists (select 1 from public.session_participants p
+                 where p.session_id = p_session_id and p.user_id = v_uid and p.left_at is null)
+     or exists (select 1 from public.session_sanctions x
+                where x.session_id = p_session_id and x.user_id = v_uid and x.kind = 'ban') then
+    raise exception using errcode = 'PT403', message = 'join the session to vote';
+  end if;
+  v_session := private.lock_live_session(p_session_id);
   update public.session_participants p set last_seen_at = now()
   where p.session_id = p_session_id and p.user_id = v_uid and p.left_at is null;
   if not found then
@@ -431,7 +463,9 @@ declare
   v_uid uuid := private.require_user();
   v_item public.queue_items;
 begin
-  select q.* into v_item from public.queue_items q where q.id = p_item_id for update;
+  -- Who asks is checked on an unlocked read (added_by and the DJ never
+  -- change): a stranger never waits on, or holds, the song's row (votes update it).
+  select q.* into v_item from public.queue_items q where q.id = p_item_id;
   if not found then
     raise exception using errcode = 'PT404', message = 'song not found';
   end if;
@@ -439,6 +473,7 @@ begin
      and not exists (select 1 from public.sessions s where s.id = v_item.session_id and s.dj_id = v_uid) then
     raise exception using errcode = 'PT403', message = 'only the DJ or whoever added it can remove a song';
   end if;
+  select q.* into v_item from public.queue_items q where q.id = p_item_id for update;
   if v_item.status <> 'queued' then
     raise exception using errcode = 'PT409', message = format('this song is %s, not queued', v_item.status);
   end if;
@@ -522,8 +557,12 @@ begin
     perform private.broadcast(v_topic, case new.status when 'playing' then 'now_playing' else 'queue_item_status' end,
                               v_item || jsonb_build_object('ended_at', new.ended_at));
   elsif (new.up_votes, new.down_votes) is distinct from (old.up_votes, old.down_votes) then
-    perform private.broadcast(v_topic, 'queue_item_votes', jsonb_build_object(
-      'id', new.id, 'up_votes', new.up_votes, 'down_votes', new.down_votes, 'score', new.score));
+    if coalesce(current_setting('openparty.quiet_votes', true), '') = 'on' then
+      perform set_config('openparty.quiet_votes', '', true);  -- a throttled flip (queue_votes_maintain_tally)
+    else
+      perform private.broadcast(v_topic, 'queue_item_votes', jsonb_build_object(
+        'id', new.id, 'up_votes', new.up_votes, 'down_votes', new.down_votes, 'score', new.score));
+    end if;
   elsif new.pinned_at is distinct from old.pinned_at then
     perform private.broadcast(v_topic, 'queue_item_pinned', jsonb_build_object('id', new.id, 'pinned_at', new.pinned_at));
   end if;

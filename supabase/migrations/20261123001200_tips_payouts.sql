@@ -128,7 +128,13 @@ create index tips_dj on public.tips (dj_id, created_at desc);
 create index tips_pending on public.tips (created_at) where status = 'pending';
 create index tips_currency on public.tips (currency);
 revoke all on public.tips from anon, authenticated, service_role;
-grant select on public.tips to authenticated;
+-- The tipper and the DJ read the same row, so neither may read the other's
+-- identifiers: client_key is the tipper's idempotency key (the app keeps its
+-- own copy), stripe_account_id is the DJ's connected account (the DJ reads it
+-- in payout_accounts). A column grant leaves both out of the app's reads.
+grant select (id, session_id, tipper_id, dj_id, amount, currency, platform_fee, message, status, amount_refunded,
+              dispute_status, failure_reason, stripe_payment_intent_id, created_at, updated_at, succeeded_at)
+  on public.tips to authenticated;
 grant select on public.tips to service_role;
 alter table public.tips enable row level security;
 

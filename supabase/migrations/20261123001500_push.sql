@@ -79,14 +79,29 @@ language plpgsql security definer
 set search_path = ''
 as $$
 declare
+  -- At most this many enabled devices per user: every notification is one send
+  -- per enabled device against the project's Expo budget (600/s). Registering
+  -- one more disables the least recently registered (disabled_reason
+  -- 'device_limit'); re-registering a device (the app does at each start)
+  -- makes it the most recent and re-enables it. Disabled rows are kept, not
+  -- deleted, so deliveries already recorded for them keep their history.
+  c_max_devices constant int := 10;
+  v_uid uuid := private.require_user();
   v_token public.push_tokens;
 begin
+  -- One registration per user at a time, so concurrent ones cannot exceed the cap.
+  perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('openparty.push_tokens:' || v_uid, 0));
   insert into public.push_tokens as t (user_id, token, platform, device_id)
-  values (private.require_user(), btrim(p_token), p_platform, p_device_id)
+  values (v_uid, btrim(p_token), p_platform, p_device_id)
   on conflict (token) do update
     set user_id = excluded.user_id, platform = excluded.platform, device_id = excluded.device_id,
         enabled = true, disabled_reason = null
   returning * into v_token;
+  update public.push_tokens t set enabled = false, disabled_reason = 'device_limit'
+  where t.id in (select x.id from public.push_tokens x
+                 where x.user_id = v_uid and x.enabled
+                 order by x.updated_at desc, x.id desc
+                 offset c_max_devices);
   return v_token;
 end;
 $$;
