@@ -86,12 +86,13 @@ CREATE FUNCTION private.advance(p_session_id uuid, p_expected_item_id bigint, p_
     AS $$
 declare
   v_uid uuid := (select auth.uid());
-  v_session public.sessions := private.lock_live_session(p_session_id);
+  v_session public.sessions;
   v_current public.queue_items;
 begin
-  if v_uid is not null and v_uid <> v_session.dj_id then
-    raise exception using errcode = 'PT403', message = 'only the session''s DJ can do this';
+  if v_uid is not null then
+    perform private.lock_own_session(p_session_id);  -- checks the DJ before it locks
   end if;
+  v_session := private.lock_live_session(p_session_id);
   select * into v_current from public.queue_items q where q.session_id = p_session_id and q.status = 'playing';
   if p_expected_item_id is not null and v_current.id is distinct from p_expected_item_id then
     return v_current;
@@ -656,6 +657,10 @@ begin
   returning * into v_sanction;
   perform private.close_participation(p_session_id, p_user_id);
   perform private.log_moderation(p_session_id, 'ban', p_user_id, null, jsonb_build_object('reason', coalesce(p_reason, '')));
+  -- A banned moderator loses the role (logged as remove_moderator by the
+  -- session_moderators_log trigger). A timeout keeps it: it only silences the
+  -- moderator's chat for a while, and they cannot lift it themselves.
+  delete from public.session_moderators m where m.session_id = p_session_id and m.user_id = p_user_id;
   return v_sanction;
 end;
 $$;
@@ -895,15 +900,17 @@ declare
   v_uid uuid := private.require_user();
   v_message public.messages;
 begin
-  select * into v_message from public.messages m where m.id = p_message_id for update;
-  if not found then
+  select * into v_message from public.messages m where m.id = p_message_id;
+  if not found or (v_message.sender_id is distinct from v_uid
+                   and not private.may_moderate(v_message.session_id, v_uid)) then
     raise exception using errcode = 'PT404', message = 'message not found';
-  end if;
-  if v_message.deleted_at is not null then
-    return v_message;
   end if;
   if v_message.sender_id is distinct from v_uid then
     perform private.require_moderator(v_message.session_id, null);
+  end if;
+  select * into v_message from public.messages m where m.id = p_message_id for update;
+  if v_message.deleted_at is not null then
+    return v_message;
   end if;
   update public.messages set deleted_at = now(), deleted_by = v_uid where id = p_message_id returning * into v_message;
   if v_message.sender_id is distinct from v_uid then
@@ -1137,6 +1144,12 @@ CREATE FUNCTION private.follows_broadcast() RETURNS trigger
     SET search_path TO ''
     AS $$
 begin
+  insert into private.follow_notices as n (follower_id, followee_id) values (new.follower_id, new.followee_id)
+  on conflict (follower_id, followee_id) do update set notified_at = now()
+    where n.notified_at <= now() - interval '1 day';
+  if not found then
+    return null;  -- told within the last day
+  end if;
   perform private.broadcast('user:' || new.followee_id, 'new_follower', jsonb_build_object(
     'follower_id', new.follower_id,
     'username', (select p.username from public.profiles p where p.id = new.follower_id)));
@@ -1228,7 +1241,9 @@ CREATE TABLE public.session_participants (
     joined_at timestamp with time zone DEFAULT now() NOT NULL,
     left_at timestamp with time zone,
     last_seen_at timestamp with time zone DEFAULT now() NOT NULL,
-    last_message_at timestamp with time zone
+    last_message_at timestamp with time zone,
+    announced_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_vote_event_at timestamp with time zone
 )
 WITH (fillfactor='85');
 
@@ -1238,16 +1253,26 @@ COMMENT ON COLUMN public.session_participants.last_seen_at IS 'last join or hear
 
 COMMENT ON COLUMN public.session_participants.last_message_at IS 'the chat rate limit compares against this';
 
+COMMENT ON COLUMN public.session_participants.announced_at IS 'when this listener''s join or leave was last broadcast: at most one per 30 s';
+
+COMMENT ON COLUMN public.session_participants.last_vote_event_at IS 'when a vote of this listener last broadcast a tally (queue.sql): at most one per 2 s';
+
 CREATE FUNCTION private.join_session(p_session_id uuid) RETURNS public.session_participants
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 declare
   v_uid uuid := private.require_user();
-  v_session public.sessions := private.lock_live_session(p_session_id);
+  v_session public.sessions;
   v_participant public.session_participants;
   v_first_time boolean;
 begin
+  -- Who may join is checked before the room's lock is taken (it never changes
+  -- the DJ; a ban or block landing meanwhile is re-read under the lock below).
+  select * into v_session from public.sessions s where s.id = p_session_id;
+  if not found then
+    raise exception using errcode = 'PT404', message = 'session not found';
+  end if;
   if v_session.dj_id = v_uid then
     raise exception using errcode = 'PT409', message = 'you host this session';
   end if;
@@ -1257,6 +1282,11 @@ begin
   end if;
   if exists (select 1 from public.user_blocks b where b.blocker_id = v_session.dj_id and b.blocked_id = v_uid) then
     raise exception using errcode = 'PT403', message = 'you cannot join this session';
+  end if;
+  v_session := private.lock_live_session(p_session_id);
+  if exists (select 1 from public.session_sanctions x
+             where x.session_id = p_session_id and x.user_id = v_uid and x.kind = 'ban') then
+    raise exception using errcode = 'PT403', message = 'you are banned from this session';
   end if;
 
   update public.session_participants p set last_seen_at = now()
@@ -1294,6 +1324,11 @@ CREATE FUNCTION private.leave_session(p_session_id uuid) RETURNS boolean
 declare
   v_uid uuid := private.require_user();
 begin
+  -- Not in it: nothing to do, and no lock taken (a stranger cannot hold the room's row).
+  if not exists (select 1 from public.session_participants p
+                 where p.session_id = p_session_id and p.user_id = v_uid and p.left_at is null) then
+    return false;
+  end if;
   perform private.lock_session(p_session_id);
   return private.close_participation(p_session_id, v_uid);
 end;
@@ -1317,13 +1352,14 @@ CREATE FUNCTION private.lock_own_session(p_session_id uuid) RETURNS public.sessi
     LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
-declare
-  v_session public.sessions := private.lock_session(p_session_id);
 begin
-  if v_session.dj_id is distinct from private.require_user() then
+  if not exists (select 1 from public.sessions s where s.id = p_session_id and s.dj_id = private.require_user()) then
+    if not exists (select 1 from public.sessions s where s.id = p_session_id) then
+      raise exception using errcode = 'PT404', message = 'session not found';
+    end if;
     raise exception using errcode = 'PT403', message = 'only the session''s DJ can do this';
   end if;
-  return v_session;
+  return private.lock_session(p_session_id);
 end;
 $$;
 
@@ -1348,6 +1384,16 @@ CREATE FUNCTION private.log_moderation(p_session_id uuid, p_action text, p_targe
     AS $$
   insert into public.moderation_actions (session_id, actor_id, target_user_id, message_id, action, detail)
   values (p_session_id, (select auth.uid()), p_target, p_message_id, p_action, p_detail)
+$$;
+
+CREATE FUNCTION private.may_moderate(p_session_id uuid, p_uid uuid) RETURNS boolean
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select (exists (select 1 from public.sessions s where s.id = p_session_id and s.dj_id = p_uid)
+          or exists (select 1 from public.session_moderators m where m.session_id = p_session_id and m.user_id = p_uid))
+     and not exists (select 1 from public.session_sanctions x
+                     where x.session_id = p_session_id and x.user_id = p_uid and x.kind = 'ban')
 $$;
 
 CREATE FUNCTION private.messages_broadcast_deletion() RETURNS trigger
@@ -1507,9 +1553,11 @@ CREATE FUNCTION private.my_moderated_session_ids() RETURNS SETOF uuid
   select s.id from public.sessions s where s.dj_id = (select auth.uid())
   union
   select m.session_id from public.session_moderators m where m.user_id = (select auth.uid())
+  except
+  select x.session_id from public.session_sanctions x where x.user_id = (select auth.uid()) and x.kind = 'ban'
 $$;
 
-COMMENT ON FUNCTION private.my_moderated_session_ids() IS 'Sessions the caller hosts or moderates.';
+COMMENT ON FUNCTION private.my_moderated_session_ids() IS 'Sessions the caller hosts or moderates, less those they are banned from.';
 
 CREATE FUNCTION private.my_session_ids() RETURNS SETOF uuid
     LANGUAGE sql STABLE SECURITY DEFINER
@@ -1521,9 +1569,11 @@ CREATE FUNCTION private.my_session_ids() RETURNS SETOF uuid
   select s.id from public.sessions s where s.dj_id = (select auth.uid())
   union
   select m.session_id from public.session_moderators m where m.user_id = (select auth.uid())
+  except
+  select x.session_id from public.session_sanctions x where x.user_id = (select auth.uid()) and x.kind = 'ban'
 $$;
 
-COMMENT ON FUNCTION private.my_session_ids() IS 'Sessions the caller is present in, hosts, or moderates.';
+COMMENT ON FUNCTION private.my_session_ids() IS 'Sessions the caller is present in, hosts, or moderates, less those they are banned from.';
 
 CREATE FUNCTION private.note_webhook_event_failure(p_provider text, p_event_id text, p_error text) RETURNS void
     LANGUAGE sql SECURITY DEFINER
@@ -1822,8 +1872,12 @@ begin
     perform private.broadcast(v_topic, case new.status when 'playing' then 'now_playing' else 'queue_item_status' end,
                               v_item || jsonb_build_object('ended_at', new.ended_at));
   elsif (new.up_votes, new.down_votes) is distinct from (old.up_votes, old.down_votes) then
-    perform private.broadcast(v_topic, 'queue_item_votes', jsonb_build_object(
-      'id', new.id, 'up_votes', new.up_votes, 'down_votes', new.down_votes, 'score', new.score));
+    if coalesce(current_setting('openparty.quiet_votes', true), '') = 'on' then
+      perform set_config('openparty.quiet_votes', '', true);  -- a throttled flip (queue_votes_maintain_tally)
+    else
+      perform private.broadcast(v_topic, 'queue_item_votes', jsonb_build_object(
+        'id', new.id, 'up_votes', new.up_votes, 'down_votes', new.down_votes, 'score', new.score));
+    end if;
   elsif new.pinned_at is distinct from old.pinned_at then
     perform private.broadcast(v_topic, 'queue_item_pinned', jsonb_build_object('id', new.id, 'pinned_at', new.pinned_at));
   end if;
@@ -1852,7 +1906,9 @@ begin
 
   if v_uid is not null and v_uid <> v_session.dj_id then
     if not exists (select 1 from public.session_participants p
-                   where p.session_id = new.session_id and p.user_id = v_uid and p.left_at is null) then
+                   where p.session_id = new.session_id and p.user_id = v_uid and p.left_at is null)
+       or exists (select 1 from public.session_sanctions x  -- a ban holds even if a participation was left open
+                  where x.session_id = new.session_id and x.user_id = v_uid and x.kind = 'ban') then
       raise exception using errcode = 'PT403', message = 'join the session to add songs';
     end if;
     if v_session.queue_locked or not v_session.listeners_can_add then
@@ -1862,6 +1918,11 @@ begin
       raise exception using errcode = 'PT422',
         message = format('songs may last at most %s min here', round(v_session.max_song_duration_seconds / 60.0, 1));
     end if;
+    -- The caps below count, then the insert adds: one listener add per session
+    -- counts at a time (a transaction-scoped advisory lock keyed by the
+    -- session, taken only after the checks above), so concurrent adds cannot
+    -- beat max_songs_per_user or max_queue_length.
+    perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('openparty.queue_add:' || new.session_id, 0));
     v_user_cap := least(v_session.max_songs_per_user, (private.plan_of(v_uid)).max_queued_songs_per_listener);
     if (select count(*) from public.queue_items q
         where q.session_id = new.session_id and q.added_by = v_uid and q.status = 'queued') >= v_user_cap then
@@ -1965,7 +2026,9 @@ begin
     raise exception using errcode = 'PT403', message = 'the DJ has turned voting off';
   end if;
   if not exists (select 1 from public.session_participants p
-                 where p.session_id = v_item.session_id and p.user_id = new.user_id and p.left_at is null) then
+                 where p.session_id = v_item.session_id and p.user_id = new.user_id and p.left_at is null)
+     or exists (select 1 from public.session_sanctions x  -- a ban holds even if a participation was left open
+                where x.session_id = v_item.session_id and x.user_id = new.user_id and x.kind = 'ban') then
     raise exception using errcode = 'PT403', message = 'join the session to vote';
   end if;
   return new;
@@ -1977,6 +2040,7 @@ CREATE FUNCTION private.queue_votes_maintain_tally() RETURNS trigger
     SET search_path TO ''
     AS $$
 declare
+  v_uid uuid := (select auth.uid());
   v_old smallint := case when tg_op in ('UPDATE', 'DELETE') then old.value else 0 end;
   v_new smallint := case when tg_op in ('INSERT', 'UPDATE') then new.value else 0 end;
 begin
@@ -1984,6 +2048,19 @@ begin
     return null;
   end if;
   perform set_config('synchronous_commit', 'off', true);
+  -- Anyone can flip a vote at will, and each change would reach the whole
+  -- room: a voter's changes broadcast a tally at most once per 2 s (claimed on
+  -- their participant row, as chat claims its send slot). The tallies on the
+  -- row stay exact; the room sees them with the next broadcast or a read.
+  if v_uid is not null then
+    update public.session_participants p set last_vote_event_at = now()
+    where p.session_id = (select q.session_id from public.queue_items q where q.id = coalesce(new.item_id, old.item_id))
+      and p.user_id = v_uid
+      and (p.last_vote_event_at is null or p.last_vote_event_at <= now() - interval '2 seconds');
+    if not found then
+      perform set_config('openparty.quiet_votes', 'on', true);  -- queue_items_broadcast skips this tally once
+    end if;
+  end if;
   update public.queue_items
   set up_votes = up_votes + (v_new = 1)::int - (v_old = 1)::int,
       down_votes = down_votes + (v_new = -1)::int - (v_old = -1)::int
@@ -2083,14 +2160,29 @@ CREATE FUNCTION private.register_push_token(p_token text, p_platform text, p_dev
     SET search_path TO ''
     AS $$
 declare
+  -- At most this many enabled devices per user: every notification is one send
+  -- per enabled device against the project's Expo budget (600/s). Registering
+  -- one more disables the least recently registered (disabled_reason
+  -- 'device_limit'); re-registering a device (the app does at each start)
+  -- makes it the most recent and re-enables it. Disabled rows are kept, not
+  -- deleted, so deliveries already recorded for them keep their history.
+  c_max_devices constant int := 10;
+  v_uid uuid := private.require_user();
   v_token public.push_tokens;
 begin
+  -- One registration per user at a time, so concurrent ones cannot exceed the cap.
+  perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('openparty.push_tokens:' || v_uid, 0));
   insert into public.push_tokens as t (user_id, token, platform, device_id)
-  values (private.require_user(), btrim(p_token), p_platform, p_device_id)
+  values (v_uid, btrim(p_token), p_platform, p_device_id)
   on conflict (token) do update
     set user_id = excluded.user_id, platform = excluded.platform, device_id = excluded.device_id,
         enabled = true, disabled_reason = null
   returning * into v_token;
+  update public.push_tokens t set enabled = false, disabled_reason = 'device_limit'
+  where t.id in (select x.id from public.push_tokens x
+                 where x.user_id = v_uid and x.enabled
+                 order by x.updated_at desc, x.id desc
+                 offset c_max_devices);
   return v_token;
 end;
 $$;
@@ -2103,7 +2195,9 @@ declare
   v_uid uuid := private.require_user();
   v_item public.queue_items;
 begin
-  select q.* into v_item from public.queue_items q where q.id = p_item_id for update;
+  -- Who asks is checked on an unlocked read (added_by and the DJ never
+  -- change): a stranger never waits on, or holds, the song's row (votes update it).
+  select q.* into v_item from public.queue_items q where q.id = p_item_id;
   if not found then
     raise exception using errcode = 'PT404', message = 'song not found';
   end if;
@@ -2111,6 +2205,7 @@ begin
      and not exists (select 1 from public.sessions s where s.id = v_item.session_id and s.dj_id = v_uid) then
     raise exception using errcode = 'PT403', message = 'only the DJ or whoever added it can remove a song';
   end if;
+  select q.* into v_item from public.queue_items q where q.id = p_item_id for update;
   if v_item.status <> 'queued' then
     raise exception using errcode = 'PT409', message = format('this song is %s, not queued', v_item.status);
   end if;
@@ -2151,7 +2246,11 @@ begin
   new.status := 'open';
   if new.message_id is not null then
     select * into v_message from public.messages m where m.id = new.message_id;
-    if not found or v_message.sender_id is null then
+    if not found or v_message.sender_id is null
+       or ((select auth.uid()) is not null
+           and not exists (select 1 from public.session_participants p
+                           where p.session_id = v_message.session_id and p.user_id = new.reporter_id)
+           and not private.may_moderate(v_message.session_id, new.reporter_id)) then
       raise exception using errcode = 'PT404', message = 'message not found';
     end if;
     new.reported_user_id := v_message.sender_id;
@@ -2159,6 +2258,12 @@ begin
   end if;
   if new.reported_user_id is null then
     raise exception using errcode = 'PT422', message = 'report a message or a user';
+  end if;
+  if exists (select 1 from public.reports r
+             where r.reporter_id = new.reporter_id and r.status in ('open', 'reviewing')
+               and (case when new.message_id is not null then r.message_id = new.message_id
+                         else r.message_id is null and r.reported_user_id = new.reported_user_id end)) then
+    raise exception using errcode = 'PT409', message = 'you already reported this; it is being looked at';
   end if;
   return new;
 end;
@@ -2170,10 +2275,13 @@ CREATE FUNCTION private.require_moderator(p_session_id uuid, p_target uuid) RETU
     AS $$
 declare
   v_uid uuid := private.require_user();
-  v_session public.sessions := private.lock_session(p_session_id);
+  v_session public.sessions;
 begin
-  if v_session.dj_id <> v_uid and not exists (
-      select 1 from public.session_moderators m where m.session_id = p_session_id and m.user_id = v_uid) then
+  if not private.may_moderate(p_session_id, v_uid) then
+    raise exception using errcode = 'PT403', message = 'only the DJ and moderators can do this';
+  end if;
+  v_session := private.lock_session(p_session_id);
+  if not private.may_moderate(p_session_id, v_uid) then
     raise exception using errcode = 'PT403', message = 'only the DJ and moderators can do this';
   end if;
   if p_target is not null then
@@ -2258,6 +2366,10 @@ begin
   if exists (select 1 from public.sessions s where s.id = new.session_id and s.dj_id = new.user_id) then
     raise exception using errcode = 'PT409', message = 'the DJ already moderates their own session';
   end if;
+  if exists (select 1 from public.session_sanctions x
+             where x.session_id = new.session_id and x.user_id = new.user_id and x.kind = 'ban') then
+    raise exception using errcode = 'PT409', message = 'lift the ban before appointing this user';
+  end if;
   return new;
 end;
 $$;
@@ -2276,6 +2388,20 @@ begin
 end;
 $$;
 
+CREATE FUNCTION private.session_participants_announce() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  if (old.left_at is null) <> (new.left_at is null) and old.announced_at > now() - interval '30 seconds' then
+    new.announced_at := old.announced_at;  -- too soon: not announced (the AFTER trigger sees no change)
+  elsif (old.left_at is null) <> (new.left_at is null) then
+    new.announced_at := now();
+  end if;
+  return new;
+end;
+$$;
+
 CREATE FUNCTION private.session_participants_broadcast() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -2290,10 +2416,13 @@ begin
   if not v_joined and exists (select 1 from public.sessions s where s.id = new.session_id and s.status = 'ended') then
     return null;
   end if;
+  if tg_op = 'UPDATE' and new.announced_at = old.announced_at then
+    perform set_config('openparty.quiet_listener_count', 'on', true);  -- sessions_broadcast skips the count once
+    return null;
+  end if;
   perform private.broadcast('session:' || new.session_id,
     case when v_joined then 'listener_joined' else 'listener_left' end,
-    jsonb_build_object('user_id', new.user_id,
-                       'username', (select p.username from public.profiles p where p.id = new.user_id)));
+    jsonb_build_object('user_id', new.user_id));
   return null;
 end;
 $$;
@@ -2354,6 +2483,10 @@ begin
     raise exception using errcode = 'PT403', message = 'only DJs host sessions: switch on is_dj in your profile first';
   end if;
   if new.status = 'scheduled' then
+    -- Count-then-insert holds only if one insert per DJ counts at a time: a
+    -- transaction-scoped advisory lock keyed by the DJ, taken after the checks
+    -- above (a non-DJ never takes it).
+    perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('openparty.scheduled_sessions:' || new.dj_id, 0));
     v_plan := private.plan_of(new.dj_id);
     select count(*) into v_scheduled from public.sessions s where s.dj_id = new.dj_id and s.status = 'scheduled';
     if v_scheduled >= v_plan.max_scheduled_sessions then
@@ -2379,8 +2512,14 @@ begin
     return null;
   end if;
   if new.listener_count is distinct from old.listener_count then
-    perform private.broadcast(v_topic, 'listener_count',
-      jsonb_build_object('listener_count', new.listener_count, 'peak_listener_count', new.peak_listener_count));
+    -- A join or leave that was not announced (see session_participants_announce)
+    -- does not announce the count either; the row itself stays exact.
+    if coalesce(current_setting('openparty.quiet_listener_count', true), '') = 'on' then
+      perform set_config('openparty.quiet_listener_count', '', true);
+    else
+      perform private.broadcast(v_topic, 'listener_count',
+        jsonb_build_object('listener_count', new.listener_count, 'peak_listener_count', new.peak_listener_count));
+    end if;
   end if;
   if private.session_settings(new) is distinct from private.session_settings(old) then
     perform private.broadcast(v_topic, 'session_updated', private.session_settings(new));
@@ -2535,6 +2674,9 @@ CREATE FUNCTION private.unban_user(p_session_id uuid, p_user_id uuid) RETURNS bo
     SET search_path TO ''
     AS $$
 begin
+  if p_user_id = private.require_user() then
+    raise exception using errcode = 'PT403', message = 'you cannot lift your own sanction';
+  end if;
   perform private.require_moderator(p_session_id, null);
   delete from public.session_sanctions x where x.session_id = p_session_id and x.user_id = p_user_id;
   if not found then
@@ -2573,11 +2715,19 @@ CREATE FUNCTION private.vote_skip(p_session_id uuid) RETURNS jsonb
     AS $$
 declare
   v_uid uuid := private.require_user();
-  v_session public.sessions := private.lock_live_session(p_session_id);
+  v_session public.sessions;
   v_item public.queue_items;
   v_progress record;
   v_result jsonb;
 begin
+  -- Only a present listener takes the room's lock (checked first, unlocked; then again under the lock).
+  if not exists (select 1 from public.session_participants p
+                 where p.session_id = p_session_id and p.user_id = v_uid and p.left_at is null)
+     or exists (select 1 from public.session_sanctions x
+                where x.session_id = p_session_id and x.user_id = v_uid and x.kind = 'ban') then
+    raise exception using errcode = 'PT403', message = 'join the session to vote';
+  end if;
+  v_session := private.lock_live_session(p_session_id);
   update public.session_participants p set last_seen_at = now()
   where p.session_id = p_session_id and p.user_id = v_uid and p.left_at is null;
   if not found then
@@ -2974,6 +3124,14 @@ ALTER TABLE private.earnings_entries ALTER COLUMN id ADD GENERATED ALWAYS AS IDE
     CACHE 1
 );
 
+CREATE TABLE private.follow_notices (
+    follower_id uuid NOT NULL,
+    followee_id uuid NOT NULL,
+    notified_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+COMMENT ON TABLE private.follow_notices IS 'When a followee was last told about this follower (new_follower): at most once a day. Internal: RLS on, no policies.';
+
 CREATE TABLE private.notification_outbox (
     id bigint NOT NULL,
     user_id uuid NOT NULL,
@@ -3277,6 +3435,9 @@ ALTER TABLE ONLY private.earnings_entries
 ALTER TABLE ONLY private.earnings_entries
     ADD CONSTRAINT earnings_entries_tip_id_kind_reference_key UNIQUE (tip_id, kind, reference);
 
+ALTER TABLE ONLY private.follow_notices
+    ADD CONSTRAINT follow_notices_pkey PRIMARY KEY (follower_id, followee_id);
+
 ALTER TABLE ONLY private.notification_outbox
     ADD CONSTRAINT notification_outbox_pkey PRIMARY KEY (id);
 
@@ -3384,6 +3545,8 @@ ALTER TABLE ONLY public.user_blocks
 
 CREATE INDEX earnings_entries_dj ON private.earnings_entries USING btree (dj_id, currency);
 
+CREATE INDEX follow_notices_followee ON private.follow_notices USING btree (followee_id);
+
 CREATE INDEX notification_outbox_collapse ON private.notification_outbox USING btree (collapse_key, created_at);
 
 CREATE INDEX notification_outbox_due ON private.notification_outbox USING btree (not_before, id) WHERE (status = 'pending'::text);
@@ -3449,6 +3612,10 @@ CREATE INDEX queue_items_track ON public.queue_items USING btree (session_id, tr
 CREATE INDEX queue_votes_user ON public.queue_votes USING btree (user_id);
 
 CREATE INDEX reports_message ON public.reports USING btree (message_id);
+
+CREATE UNIQUE INDEX reports_one_open_per_message ON public.reports USING btree (reporter_id, message_id) WHERE ((status = ANY (ARRAY['open'::text, 'reviewing'::text])) AND (message_id IS NOT NULL));
+
+CREATE UNIQUE INDEX reports_one_open_per_user ON public.reports USING btree (reporter_id, reported_user_id) WHERE ((status = ANY (ARRAY['open'::text, 'reviewing'::text])) AND (message_id IS NULL));
 
 CREATE INDEX reports_open ON public.reports USING btree (created_at) WHERE (status = 'open'::text);
 
@@ -3536,6 +3703,8 @@ CREATE TRIGGER session_moderators_guard BEFORE INSERT ON public.session_moderato
 
 CREATE TRIGGER session_moderators_log AFTER INSERT OR DELETE ON public.session_moderators FOR EACH ROW EXECUTE FUNCTION private.session_moderators_log();
 
+CREATE TRIGGER session_participants_announce BEFORE UPDATE OF left_at ON public.session_participants FOR EACH ROW EXECUTE FUNCTION private.session_participants_announce();
+
 CREATE TRIGGER session_participants_broadcast AFTER INSERT OR UPDATE OF left_at ON public.session_participants FOR EACH ROW EXECUTE FUNCTION private.session_participants_broadcast();
 
 CREATE TRIGGER session_sanctions_broadcast AFTER INSERT OR UPDATE ON public.session_sanctions FOR EACH ROW EXECUTE FUNCTION private.session_sanctions_broadcast();
@@ -3565,6 +3734,12 @@ ALTER TABLE ONLY private.earnings_entries
 
 ALTER TABLE ONLY private.earnings_entries
     ADD CONSTRAINT earnings_entries_tip_id_fkey FOREIGN KEY (tip_id) REFERENCES public.tips(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY private.follow_notices
+    ADD CONSTRAINT follow_notices_followee_id_fkey FOREIGN KEY (followee_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY private.follow_notices
+    ADD CONSTRAINT follow_notices_follower_id_fkey FOREIGN KEY (follower_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY private.notification_outbox
     ADD CONSTRAINT notification_outbox_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
@@ -3702,6 +3877,8 @@ ALTER TABLE ONLY public.user_blocks
     ADD CONSTRAINT user_blocks_blocker_id_fkey FOREIGN KEY (blocker_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 
 ALTER TABLE private.earnings_entries ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE private.follow_notices ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.notification_outbox ENABLE ROW LEVEL SECURITY;
 
@@ -3944,8 +4121,39 @@ GRANT ALL ON FUNCTION private.apply_stripe_event(p_event_id text) TO service_rol
 
 REVOKE ALL ON FUNCTION private.apply_subscription(p_subscription jsonb, p_event_at timestamp with time zone) FROM PUBLIC;
 
-GRANT SELECT ON TABLE public.tips TO authenticated;
 GRANT SELECT ON TABLE public.tips TO service_role;
+
+GRANT SELECT(id) ON TABLE public.tips TO authenticated;
+
+GRANT SELECT(session_id) ON TABLE public.tips TO authenticated;
+
+GRANT SELECT(tipper_id) ON TABLE public.tips TO authenticated;
+
+GRANT SELECT(dj_id) ON TABLE public.tips TO authenticated;
+
+GRANT SELECT(amount) ON TABLE public.tips TO authenticated;
+
+GRANT SELECT(currency) ON TABLE public.tips TO authenticated;
+
+GRANT SELECT(platform_fee) ON TABLE public.tips TO authenticated;
+
+GRANT SELECT(message) ON TABLE public.tips TO authenticated;
+
+GRANT SELECT(status) ON TABLE public.tips TO authenticated;
+
+GRANT SELECT(amount_refunded) ON TABLE public.tips TO authenticated;
+
+GRANT SELECT(dispute_status) ON TABLE public.tips TO authenticated;
+
+GRANT SELECT(failure_reason) ON TABLE public.tips TO authenticated;
+
+GRANT SELECT(stripe_payment_intent_id) ON TABLE public.tips TO authenticated;
+
+GRANT SELECT(created_at) ON TABLE public.tips TO authenticated;
+
+GRANT SELECT(updated_at) ON TABLE public.tips TO authenticated;
+
+GRANT SELECT(succeeded_at) ON TABLE public.tips TO authenticated;
 
 REVOKE ALL ON FUNCTION private.attach_payment_intent(p_tip_id uuid, p_payment_intent_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.attach_payment_intent(p_tip_id uuid, p_payment_intent_id text) TO openparty_edge;
@@ -3962,8 +4170,19 @@ REVOKE ALL ON FUNCTION private.attach_stripe_customer(p_user_id uuid, p_customer
 GRANT ALL ON FUNCTION private.attach_stripe_customer(p_user_id uuid, p_customer_id text) TO openparty_edge;
 GRANT ALL ON FUNCTION private.attach_stripe_customer(p_user_id uuid, p_customer_id text) TO service_role;
 
-GRANT SELECT ON TABLE public.session_sanctions TO authenticated;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.session_sanctions TO service_role;
+
+GRANT SELECT(session_id) ON TABLE public.session_sanctions TO authenticated;
+
+GRANT SELECT(user_id) ON TABLE public.session_sanctions TO authenticated;
+
+GRANT SELECT(kind) ON TABLE public.session_sanctions TO authenticated;
+
+GRANT SELECT(until) ON TABLE public.session_sanctions TO authenticated;
+
+GRANT SELECT(reason) ON TABLE public.session_sanctions TO authenticated;
+
+GRANT SELECT(created_at) ON TABLE public.session_sanctions TO authenticated;
 
 REVOKE ALL ON FUNCTION private.ban_user(p_session_id uuid, p_user_id uuid, p_reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.ban_user(p_session_id uuid, p_user_id uuid, p_reason text) TO authenticated;
@@ -4074,6 +4293,8 @@ REVOKE ALL ON FUNCTION private.lock_own_session(p_session_id uuid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.lock_session(p_session_id uuid) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.log_moderation(p_session_id uuid, p_action text, p_target uuid, p_message_id bigint, p_detail jsonb) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.may_moderate(p_session_id uuid, p_uid uuid) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.messages_broadcast_deletion() FROM PUBLIC;
 
@@ -4223,6 +4444,8 @@ GRANT ALL ON FUNCTION private.session_heartbeat(p_session_id uuid) TO authentica
 REVOKE ALL ON FUNCTION private.session_moderators_guard() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.session_moderators_log() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.session_participants_announce() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.session_participants_broadcast() FROM PUBLIC;
 
@@ -4487,11 +4710,11 @@ CREATE POLICY storage_objects_delete_own ON storage.objects AS PERMISSIVE FOR DE
   USING (((bucket_id = ANY (ARRAY['avatars'::text, 'covers'::text])) AND (owner_id = (( SELECT auth.uid() AS uid))::text)));
 
 CREATE POLICY storage_objects_insert_own ON storage.objects AS PERMISSIVE FOR INSERT TO authenticated
-  WITH CHECK (((bucket_id = ANY (ARRAY['avatars'::text, 'covers'::text])) AND ((storage.foldername(name))[1] = (( SELECT auth.uid() AS uid))::text)));
+  WITH CHECK (((bucket_id = ANY (ARRAY['avatars'::text, 'covers'::text])) AND ((storage.foldername(name))[1] = (( SELECT auth.uid() AS uid))::text) AND (name !~ '(^|/)\.{0,2}(/|$)'::text)));
 
 CREATE POLICY storage_objects_select_own ON storage.objects AS PERMISSIVE FOR SELECT TO authenticated
-  USING (((bucket_id = ANY (ARRAY['avatars'::text, 'covers'::text])) AND ((storage.foldername(name))[1] = (( SELECT auth.uid() AS uid))::text)));
+  USING (((bucket_id = ANY (ARRAY['avatars'::text, 'covers'::text])) AND ((storage.foldername(name))[1] = (( SELECT auth.uid() AS uid))::text) AND (name !~ '(^|/)\.{0,2}(/|$)'::text)));
 
 CREATE POLICY storage_objects_update_own ON storage.objects AS PERMISSIVE FOR UPDATE TO authenticated
   USING (((bucket_id = ANY (ARRAY['avatars'::text, 'covers'::text])) AND (owner_id = (( SELECT auth.uid() AS uid))::text)))
-  WITH CHECK (((bucket_id = ANY (ARRAY['avatars'::text, 'covers'::text])) AND ((storage.foldername(name))[1] = (( SELECT auth.uid() AS uid))::text)));
+  WITH CHECK (((bucket_id = ANY (ARRAY['avatars'::text, 'covers'::text])) AND ((storage.foldername(name))[1] = (( SELECT auth.uid() AS uid))::text) AND (name !~ '(^|/)\.{0,2}(/|$)'::text)));

@@ -147,7 +147,7 @@ PRIVATE_DEFINER_CALLABLE = {
 
 @dataclass
 class Room:
-    db: "conftest.TestDatabase"
+    db: conftest.TestDatabase
     users: dict[str, uuid.UUID]
     session: uuid.UUID
     message: int
@@ -165,7 +165,7 @@ def room(pg_server, template_db) -> Iterator[Room]:
         drop_database(pg_server, name)
 
 
-def build_room(db: "conftest.TestDatabase") -> Room:
+def build_room(db: conftest.TestDatabase) -> Room:
     dj, other_dj = make_dj(db, "the_dj"), make_dj(db, "other_dj")
     session = go_live(db, dj)["id"]
     go_live(db, other_dj, "Another room")
@@ -338,7 +338,8 @@ def test_every_function_called_by_an_outsider(room, role):
         busy.execute("select 1 from public.sessions where id = %s for update", (room.session,))
         with room.db.connect("authenticator") as conn:
             for name, arg_names, arg_types, _ in catalog_functions(room.db.admin):
-                args = {n: argument(room, n, t) for n, t in zip(arg_names, arg_types)}
+                # proargnames lists the input arguments first, then the result columns
+                args = {n: argument(room, n, t) for n, t in zip(arg_names[:len(arg_types)], arg_types, strict=True)}
                 named = ", ".join(f"{n} => %({n})s" for n in args)
                 query = f"select * from public.{name}({named})"
                 outcome = attempt_with_timeout(conn, room, role, query, args)

@@ -284,20 +284,19 @@ def assert_does_not_lock_the_session(db, session_id, client, function, **args):
     """While the room's row is locked (a busy room), a stranger's call answers
     at once: it checks before it locks, so it never waits on that lock (lock
     timeout 55P03 would mean it tried to take it)."""
-    with db.connect() as busy:
-        with busy.transaction(force_rollback=True):
-            busy.execute("select 1 from public.sessions where id = %s for update", (session_id,))
-            with db.connect("authenticator") as conn, conn.transaction(force_rollback=True):
-                conn.execute("set local role authenticated")
-                conn.execute("select set_config('request.jwt.claims', %s, true), set_config('lock_timeout', '300ms', true)",
-                             (json.dumps(client.claims),))
-                named = ", ".join(f"{k} => %({k})s" for k in args)
-                try:
-                    conn.execute(f"select public.{function}({named})", args)
-                except psycopg.errors.LockNotAvailable:
-                    pytest.fail(f"{function} by a stranger waited for the session row lock")
-                except psycopg.Error:
-                    pass  # a refusal: what we expect
+    with db.connect() as busy, busy.transaction(force_rollback=True):
+        busy.execute("select 1 from public.sessions where id = %s for update", (session_id,))
+        with db.connect("authenticator") as conn, conn.transaction(force_rollback=True):
+            conn.execute("set local role authenticated")
+            conn.execute("select set_config('request.jwt.claims', %s, true), set_config('lock_timeout', '300ms', true)",
+                         (json.dumps(client.claims),))
+            named = ", ".join(f"{k} => %({k})s" for k in args)
+            try:
+                conn.execute(f"select public.{function}({named})", args)
+            except psycopg.errors.LockNotAvailable:
+                pytest.fail(f"{function} by a stranger waited for the session row lock")
+            except psycopg.Error:
+                pass  # a refusal: what we expect
 
 
 @pytest.mark.parametrize("function", ["leave_session", "vote_skip", "unban_user", "join_session", "timeout_user"])
@@ -327,16 +326,15 @@ def test_a_strangers_remove_from_queue_does_not_lock_the_song(db, room):
 
 def test_a_strangers_leave_does_not_block_the_rooms_chat(db, room):
     stranger = db.as_user(db.create_user("stranger"))
-    with db.connect("authenticator") as conn:
-        with conn.transaction(force_rollback=True):
-            conn.execute("set local role authenticated")
-            conn.execute("select set_config('request.jwt.claims', %s, true)",
-                         (json.dumps(stranger.claims),))
-            conn.execute("select public.leave_session(%s)", (room["session"],))
-            with db.connect("authenticator") as chat:
-                chat.execute("set lock_timeout = '500ms'")
-                db.as_user(room["listener"], chat).sql(SEND, (room["session"], "not blocked"))
-                db.as_user(room["dj"], chat).sql(ADD, (room["session"], "song", "ref"))
+    with db.connect("authenticator") as conn, conn.transaction(force_rollback=True):
+        conn.execute("set local role authenticated")
+        conn.execute("select set_config('request.jwt.claims', %s, true)",
+                     (json.dumps(stranger.claims),))
+        conn.execute("select public.leave_session(%s)", (room["session"],))
+        with db.connect("authenticator") as chat:
+            chat.execute("set lock_timeout = '500ms'")
+            db.as_user(room["listener"], chat).sql(SEND, (room["session"], "not blocked"))
+            db.as_user(room["dj"], chat).sql(ADD, (room["session"], "song", "ref"))
 
 
 # 11. Who sanctioned you -------------------------------------------------------------------------
