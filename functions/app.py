@@ -8,8 +8,10 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 
 from functions import health, money, webhooks
+from functions.deps import request_validation_failed
 from openparty.db import make_pool
 from openparty.settings import Settings, get_settings
 from openparty.stripe_gateway import StripeGateway
@@ -25,15 +27,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.pool = make_pool(settings.edge_conninfo, settings, name="openparty-edge")
         await app.state.pool.open(wait=False)
-        async with httpx.AsyncClient() as http:
-            app.state.http = http
-            app.state.token_verifier = TokenVerifier(settings, http)
-            app.state.stripe = StripeGateway(settings) if settings.stripe_secret_key else None
-            yield
-        await app.state.pool.close()
+        try:
+            async with httpx.AsyncClient() as http:
+                app.state.http = http
+                app.state.token_verifier = TokenVerifier(settings, http)
+                app.state.stripe = StripeGateway(settings) if settings.stripe_secret_key else None
+                yield
+        finally:
+            await app.state.pool.close()
 
     app = FastAPI(title="OpenParty functions", lifespan=lifespan)
     app.state.settings = settings
+    app.add_exception_handler(RequestValidationError, request_validation_failed)
     app.include_router(health.router)
     app.include_router(webhooks.router)
     app.include_router(money.router)

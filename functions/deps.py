@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, HTTPException, Request, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AfterValidator, BaseModel, ValidationError
 
 from openparty.db import Pool
 from openparty.settings import Settings
@@ -13,6 +18,7 @@ from openparty.stripe_gateway import StripeGateway
 from openparty.user_tokens import InvalidToken, TokenVerifier, User
 
 bearer = HTTPBearer(auto_error=False)
+M = TypeVar("M", bound=BaseModel)
 
 
 def app_settings(request: Request) -> Settings:
@@ -73,6 +79,68 @@ async def read_body_within(request: Request, limit: int) -> bytes:
         if len(body) > limit:
             raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail={"error": "body_too_large"})
     return bytes(body)
+
+
+def postgres_text_problem(value: object) -> str | None:
+    """Why Postgres would refuse this decoded JSON (text and jsonb reject NUL,
+    UTF-8 cannot encode a lone surrogate), or None when it can be stored."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return "text contains NUL (\\u0000)"
+        if any("\ud800" <= char <= "\udfff" for char in value):
+            return "text contains an unpaired surrogate"
+        return None
+    if isinstance(value, dict):
+        items: list[object] = [*value.keys(), *value.values()]
+        return next((problem for item in items if (problem := postgres_text_problem(item))), None)
+    if isinstance(value, list):
+        return next((problem for item in value if (problem := postgres_text_problem(item))), None)
+    return None
+
+
+def _storable_text(value: str) -> str:
+    problem = postgres_text_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+# Free text the app sends that ends up in Postgres: NUL and lone surrogates are a 422.
+StorableText = Annotated[str, AfterValidator(_storable_text)]
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_json_safe(key): _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    return value
+
+
+async def request_validation_failed(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422, with every string made encodable: an error echoes the input,
+    and a lone surrogate in it would otherwise fail while rendering (a 500)."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    return JSONResponse({"detail": _json_safe(jsonable_encoder(_json_safe(errors)))}, status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+
+def authenticated_json(model: type[M]) -> Callable[..., Awaitable[M]]:
+    """A dependency: the body as `model`, read only once the caller is signed in
+    (anonymous: 401, never 422) and only up to max_request_body_bytes (413)."""
+
+    async def parse(request: Request, user: UserDep, settings: SettingsDep) -> M:
+        raw = await read_body_within(request, settings.max_request_body_bytes)
+        try:
+            return model.model_validate_json(raw)
+        except ValidationError as exc:
+            errors = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)]
+            raise RequestValidationError(errors) from exc
+
+    return parse
 
 
 def stripe_gateway(request: Request) -> StripeGateway:

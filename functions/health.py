@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
@@ -10,6 +11,7 @@ from fastapi.responses import JSONResponse
 from functions.deps import PoolDep
 from openparty.migrate import migration_files
 
+log = logging.getLogger("openparty.health")
 router = APIRouter(tags=["health"])
 READY_TIMEOUT_SECONDS = 2.0
 
@@ -17,6 +19,12 @@ READY_TIMEOUT_SECONDS = 2.0
 @router.get("/healthz")
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
+
+
+def not_ready() -> JSONResponse:
+    """Anyone may ask: the answer says not ready, the log says why (versions,
+    errors and their classes tell an outsider what we run)."""
+    return JSONResponse({"status": "unavailable", "reason": "not ready"}, 503)
 
 
 @router.get("/readyz")
@@ -28,8 +36,10 @@ async def readyz(pool: PoolDep) -> JSONResponse:
                 rows = await conn.execute("select version from supabase_migrations.schema_migrations")
                 applied = {row["version"] for row in await rows.fetchall()}
     except Exception as exc:  # any failure to reach the database means not ready
-        return JSONResponse({"status": "unavailable", "database": f"unreachable: {type(exc).__name__}"}, 503)
+        log.warning("health.not_ready reason=database_unreachable error=%s: %s", type(exc).__name__, exc)
+        return not_ready()
     missing = sorted(expected - applied)
     if missing:
-        return JSONResponse({"status": "unavailable", "database": "ok", "pending_migrations": missing}, 503)
-    return JSONResponse({"status": "ready", "database": "ok", "migrations": len(applied)})
+        log.warning("health.not_ready reason=pending_migrations versions=%s", ",".join(missing))
+        return not_ready()
+    return JSONResponse({"status": "ready"})

@@ -13,7 +13,15 @@ import stripe
 from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, Field
 
-from functions.deps import PoolDep, SettingsDep, UserDep, database_refusal, stripe_gateway
+from functions.deps import (
+    PoolDep,
+    SettingsDep,
+    StorableText,
+    UserDep,
+    authenticated_json,
+    database_refusal,
+    stripe_gateway,
+)
 from openparty import queries
 from openparty.db import Pool
 from openparty.plans import PaidPlan
@@ -29,7 +37,7 @@ class TipRequest(BaseModel):
     session_id: UUID
     amount: int = Field(gt=0, le=10_000_000, description="minor units (cents)")
     currency: str = Field(pattern=r"^[A-Za-z]{3}$")
-    message: str = Field(default="", max_length=140)
+    message: StorableText = Field(default="", max_length=140)
     idempotency_key: str = Field(min_length=8, max_length=100, pattern=r"^[A-Za-z0-9_\-:.]+$")
 
 
@@ -58,6 +66,16 @@ class CheckoutRequest(BaseModel):
 class CheckoutResponse(BaseModel):
     checkout_session_id: str
     url: str
+
+
+# Bodies are read after the token verifies, and only up to a small size.
+TipBody = Annotated[TipRequest, Depends(authenticated_json(TipRequest))]
+CheckoutBody = Annotated[CheckoutRequest, Depends(authenticated_json(CheckoutRequest))]
+
+
+def json_body_doc(model: type[BaseModel]) -> dict[str, Any]:
+    """The request body in the OpenAPI document (the routes read it themselves)."""
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}}
 
 
 async def maybe_row(pool: Pool, query: str, params: dict[str, Any]) -> dict[str, Any] | None:
@@ -95,8 +113,8 @@ def stripe_failed(exc: stripe.StripeError) -> HTTPException:
                                                                "message": "payment provider error; retry"})
 
 
-@router.post("/tips", response_model=TipResponse)
-async def create_tip(body: TipRequest, user: UserDep, pool: PoolDep, settings: SettingsDep,
+@router.post("/tips", response_model=TipResponse, openapi_extra=json_body_doc(TipRequest))
+async def create_tip(body: TipBody, user: UserDep, pool: PoolDep, settings: SettingsDep,
                      gateway: Gateway) -> TipResponse:
     """Tip the DJ of a live session you are in. The same idempotency_key returns
     the same tip and PaymentIntent; confirm it in the app with client_secret."""
@@ -135,8 +153,8 @@ async def dj_connect(user: UserDep, pool: PoolDep, settings: SettingsDep, gatewa
                            payouts_enabled=account["payouts_enabled"])
 
 
-@router.post("/checkout", response_model=CheckoutResponse)
-async def checkout(body: CheckoutRequest, user: UserDep, pool: PoolDep, settings: SettingsDep,
+@router.post("/checkout", response_model=CheckoutResponse, openapi_extra=json_body_doc(CheckoutRequest))
+async def checkout(body: CheckoutBody, user: UserDep, pool: PoolDep, settings: SettingsDep,
                    gateway: Gateway) -> CheckoutResponse:
     """A Stripe Checkout session for a web subscription to a plan."""
     price_id = settings.stripe_prices.get(body.plan_id)

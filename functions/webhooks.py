@@ -2,8 +2,9 @@
 fails), apply it with one SQL function, answer.
 
 200: applied, a duplicate, or deliberately ignored (the outcome says which).
-400: bad signature or a body that is not an event (nothing recorded).
-401: RevenueCat authorization mismatch. 413: body too large.
+400: bad signature or a body that is not an event: not UTF-8, not JSON, not
+     the event's shape, or text Postgres cannot store (nothing recorded).
+401: RevenueCat authorization missing or wrong. 413: body too large.
 500: recorded but could not be applied: the provider retries, the retry applies it.
 503: the database is unreachable or the endpoint is not configured: retried too.
 """
@@ -23,12 +24,19 @@ from fastapi.responses import JSONResponse
 from psycopg_pool import PoolTimeout
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from functions.deps import PoolDep, SettingsDep, read_body_within
+from functions.deps import PoolDep, SettingsDep, postgres_text_problem, read_body_within
 from openparty import queries
 from openparty.db import Pool, fetch_one
 
 log = logging.getLogger("openparty.webhooks")
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+
+# What the Connect endpoint applies: events about the connected accounts
+# themselves. Anything else signed with the Connect secret (a payment of a
+# connected account, say) is recorded and answered 200 "ignored": it must not
+# move our tips or subscriptions, and a 4xx would only make Stripe retry it.
+CONNECT_EVENT_PREFIXES = ("account.", "capability.", "person.", "payout.")
+NOT_A_CONNECT_EVENT = "ignored: not a Connect event type"
 
 
 class StripeEventData(BaseModel):
@@ -74,11 +82,16 @@ def verified_stripe_event(secrets_setting: str, *, connect: bool) -> Callable[..
         secrets = settings.secret_list(getattr(settings, secrets_setting))
         if not secrets:
             raise not_configured(f"OPENPARTY_{secrets_setting.upper()} is not set")
-        body = await read_body_within(request, settings.max_webhook_body_bytes)
+        raw = await read_body_within(request, settings.max_webhook_body_bytes)
+        try:
+            body = raw.decode("utf-8")  # stripe-python would decode it and raise (a 500)
+        except UnicodeDecodeError as exc:
+            raise bad_request("invalid_event", "the body is not UTF-8") from exc
         header = request.headers.get("stripe-signature")
+        tolerance = max(1, settings.stripe_webhook_tolerance_seconds)  # 0 would skip the age check
         for secret in secrets:
             try:
-                stripe.WebhookSignature.verify_header(body, header, secret, settings.stripe_webhook_tolerance_seconds)
+                stripe.WebhookSignature.verify_header(body, header, secret, tolerance)
                 break
             except stripe.SignatureVerificationError:
                 continue
@@ -90,6 +103,8 @@ def verified_stripe_event(secrets_setting: str, *, connect: bool) -> Callable[..
             event = StripeEvent.model_validate(payload)
         except (ValueError, ValidationError) as exc:
             raise bad_request("invalid_event", f"not a Stripe event: {exc}") from exc
+        if problem := postgres_text_problem(payload):
+            raise bad_request("invalid_event", problem)
         if connect and not event.account:
             raise bad_request("invalid_event", "a Connect event carries an account")
         return payload
@@ -128,6 +143,21 @@ async def apply_stripe_event(pool: Pool, event: dict[str, Any]) -> JSONResponse:
                                   apply=queries.APPLY_STRIPE_EVENT, apply_params={})
 
 
+async def record_only(pool: Pool, *, provider: str, event_id: str, event: dict[str, Any],
+                      reason: str) -> JSONResponse:
+    """Keep the event (unapplied, the reason noted with it) and answer 200 'ignored'."""
+    try:
+        async with pool.connection() as conn:
+            await conn.execute(queries.RECORD_WEBHOOK_EVENT, {"provider": provider, "event": json.dumps(event)})
+            await conn.execute(queries.NOTE_WEBHOOK_EVENT_FAILURE,
+                               {"provider": provider, "event_id": event_id, "error": reason})
+    except (psycopg.OperationalError, PoolTimeout) as exc:
+        log.error("webhook.%s.database_unavailable id=%s error=%s", provider, event_id, exc)
+        return JSONResponse({"error": "database_unavailable"}, status.HTTP_503_SERVICE_UNAVAILABLE)
+    log.warning("webhook.%s.ignored id=%s type=%s reason=%s", provider, event_id, event.get("type"), reason)
+    return JSONResponse({"received": True, "outcome": reason})
+
+
 PlatformEvent = Annotated[dict[str, Any], Depends(verified_stripe_event("stripe_webhook_secrets", connect=False))]
 ConnectEvent = Annotated[dict[str, Any], Depends(verified_stripe_event("stripe_connect_webhook_secrets", connect=True))]
 
@@ -139,21 +169,27 @@ async def stripe_webhook(event: PlatformEvent, pool: PoolDep) -> JSONResponse:
 
 @router.post("/stripe-connect")
 async def stripe_connect_webhook(event: ConnectEvent, pool: PoolDep) -> JSONResponse:
+    if not str(event["type"]).startswith(CONNECT_EVENT_PREFIXES):
+        return await record_only(pool, provider="stripe", event_id=event["id"], event=event, reason=NOT_A_CONNECT_EVENT)
     return await apply_stripe_event(pool, event)
 
 
 async def authorized_revenuecat_body(request: Request, settings: SettingsDep) -> RevenueCatBody:
-    if settings.revenuecat_webhook_authorization is None:
+    configured = settings.revenuecat_webhook_authorization
+    if configured is None or not configured.get_secret_value().strip():
+        # Blank is not a secret: an empty expected value would match a missing header.
         raise not_configured("OPENPARTY_REVENUECAT_WEBHOOK_AUTHORIZATION is not set")
-    expected = settings.revenuecat_webhook_authorization.get_secret_value().encode()
-    given = request.headers.get("authorization", "").encode()
-    if not hmac.compare_digest(given, expected):
+    given = request.headers.get("authorization")
+    if not given or not hmac.compare_digest(given.encode(), configured.get_secret_value().encode()):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail={"error": "unauthorized"})
     body = await read_body_within(request, settings.max_webhook_body_bytes)
     try:
-        return RevenueCatBody.model_validate_json(body)
+        parsed = RevenueCatBody.model_validate_json(body)
     except ValidationError as exc:
         raise bad_request("invalid_event", f"not a RevenueCat event: {exc}") from exc
+    if problem := postgres_text_problem(parsed.model_dump(mode="json")):
+        raise bad_request("invalid_event", problem)
+    return parsed
 
 
 @router.post("/revenuecat")

@@ -43,13 +43,18 @@ class Settings(BaseSettings):
     supabase_jwt_secret: SecretStr | None = None
     jwt_audience: str = "authenticated"
     jwks_cache_seconds: int = 600
+    # A token with a kid we do not know refetches the JWKS (a rotated key), at
+    # most once per this many seconds, so unknown kids cannot make us hammer it.
+    jwks_min_refetch_seconds: float = Field(default=30, gt=0, le=3600)
 
     # Stripe. Webhook secrets: comma-separated, so a rotated secret and its
     # successor both verify during the switch.
     stripe_secret_key: SecretStr | None = None
     stripe_webhook_secrets: SecretStr | None = None
     stripe_connect_webhook_secrets: SecretStr | None = None
-    stripe_webhook_tolerance_seconds: int = 300
+    # How old a signature may be. Bounded: 0 would switch the age check off in
+    # stripe-python, so replayed events of any age would verify.
+    stripe_webhook_tolerance_seconds: int = Field(default=300, ge=1, le=3600)
     stripe_api_base: str | None = None  # tests and local fakes only
     platform_fee_bps: int = Field(default=1000, ge=0, le=5000)
     # The Stripe price of each plan sold by web checkout; a plan without one is not sold there.
@@ -64,7 +69,9 @@ class Settings(BaseSettings):
     revenuecat_webhook_authorization: SecretStr | None = None
     revenuecat_environment: str = Field(default="PRODUCTION", pattern="^(PRODUCTION|SANDBOX)$")
 
-    max_webhook_body_bytes: int = 512 * 1024
+    max_webhook_body_bytes: int = Field(default=512 * 1024, ge=1024)
+    # Bodies the app sends (/tips, /checkout) are small; larger ones get 413 unread.
+    max_request_body_bytes: int = Field(default=16 * 1024, ge=1024)
 
     # Push through Expo. Without an access token nothing goes to Expo: the
     # dispatcher records what it would have sent (logged deliveries).
@@ -120,7 +127,13 @@ class Settings(BaseSettings):
                      "stripe_connect_webhook_secrets", "revenuecat_webhook_authorization", "expo_access_token")
     @classmethod
     def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and value.get_secret_value().strip().lower() in PLACEHOLDERS:
+        if value is None:
+            return None
+        if not value.get_secret_value().strip():
+            # An empty or blank secret is no secret: treat it as unset (the endpoint
+            # answers 503), never as one an empty header or an empty key matches.
+            return None
+        if value.get_secret_value().strip().lower() in PLACEHOLDERS:
             raise ValueError("is a placeholder: set the real secret or leave it unset")
         return value
 

@@ -8,6 +8,8 @@ exp, a sub and role=authenticated.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +21,7 @@ import jwt
 from openparty.settings import Settings
 
 ASYMMETRIC_ALGORITHMS = ("RS256", "ES256", "EdDSA")
+log = logging.getLogger("openparty.user_tokens")
 
 
 class InvalidToken(Exception):
@@ -33,14 +36,30 @@ class User:
 
 
 class JwksCache:
-    """The project's signing keys, fetched over HTTP and kept for a while."""
+    """The project's signing keys, fetched over HTTP and kept for a while.
 
-    def __init__(self, url: str, http: httpx.AsyncClient, ttl_seconds: int) -> None:
-        self.url, self.http, self.ttl = url, http, ttl_seconds
+    A token with an unknown kid may mean the project rotated its keys, so it
+    triggers a refetch, but at most one per min_refetch seconds (failed
+    fetches count too), and concurrent requests share that one fetch: tokens
+    with made-up kids cannot make us hammer the JWKS endpoint."""
+
+    def __init__(self, url: str, http: httpx.AsyncClient, ttl_seconds: float,
+                 min_refetch_seconds: float = 30.0) -> None:
+        self.url, self.http, self.ttl, self.min_refetch = url, http, ttl_seconds, min_refetch_seconds
         self._keys: dict[str, jwt.PyJWK] = {}
-        self._fetched_at = 0.0
+        self._fetched_at: float | None = None  # last successful fetch
+        self._attempted_at: float | None = None  # last fetch tried, successful or not
+        self._lock = asyncio.Lock()
+
+    def _should_fetch(self, kid: str | None) -> bool:
+        now = time.monotonic()
+        if self._attempted_at is not None and now - self._attempted_at < self.min_refetch:
+            return False
+        stale = self._fetched_at is None or now - self._fetched_at > self.ttl
+        return stale or kid not in self._keys
 
     async def _refresh(self) -> None:
+        self._attempted_at = time.monotonic()
         response = await self.http.get(self.url, timeout=5)
         response.raise_for_status()
         keyset = jwt.PyJWKSet.from_dict(response.json())
@@ -48,12 +67,16 @@ class JwksCache:
         self._fetched_at = time.monotonic()
 
     async def key(self, kid: str | None) -> jwt.PyJWK:
-        stale = time.monotonic() - self._fetched_at > self.ttl
-        if stale or kid not in self._keys:
-            try:
-                await self._refresh()
-            except (httpx.HTTPError, jwt.PyJWKSetError, ValueError) as exc:
-                raise InvalidToken(f"signing keys unavailable: {exc}") from exc
+        if self._should_fetch(kid):
+            async with self._lock:
+                if self._should_fetch(kid):  # another request may have fetched meanwhile
+                    try:
+                        await self._refresh()
+                    except (httpx.HTTPError, jwt.PyJWKSetError, ValueError) as exc:
+                        log.warning("auth.jwks_unavailable url=%s error=%s", self.url, exc)
+                        raise InvalidToken("signing keys unavailable") from exc
+        if self._fetched_at is None or time.monotonic() - self._fetched_at > self.ttl:
+            raise InvalidToken("signing keys unavailable")  # the last fetches failed; retried shortly
         if kid not in self._keys:
             raise InvalidToken("token signed with an unknown key")
         return self._keys[kid]
@@ -62,7 +85,8 @@ class JwksCache:
 class TokenVerifier:
     def __init__(self, settings: Settings, http: httpx.AsyncClient) -> None:
         self.settings = settings
-        self.jwks = JwksCache(settings.jwks_url, http, settings.jwks_cache_seconds) if settings.jwks_url else None
+        self.jwks = (JwksCache(settings.jwks_url, http, settings.jwks_cache_seconds, settings.jwks_min_refetch_seconds)
+                     if settings.jwks_url else None)
 
     async def verify(self, token: str) -> User:
         try:

@@ -351,12 +351,16 @@ declare
 begin
   select * into v_tip from public.tips t
   where t.stripe_payment_intent_id = p_payment_intent ->> 'id'
-     or t.id::text = p_payment_intent -> 'metadata' ->> 'tip_id'
-  order by (t.stripe_payment_intent_id = p_payment_intent ->> 'id') desc nulls last
-  limit 1
   for update;
   if not found then
+    if exists (select 1 from public.tips t where t.id::text = p_payment_intent -> 'metadata' ->> 'tip_id') then
+      return 'ignored: mismatch';  -- names a tip, but not that tip's PaymentIntent
+    end if;
     return 'ignored: no tip for this payment intent';
+  end if;
+  if p_payment_intent -> 'amount' is distinct from to_jsonb(v_tip.amount)
+     or lower(p_payment_intent ->> 'currency') is distinct from v_tip.currency then
+    return 'ignored: mismatch';
   end if;
   v_status := case p_payment_intent ->> 'status'
     when 'succeeded' then 'succeeded'
@@ -372,7 +376,6 @@ begin
 
   update public.tips t
   set status = v_status,
-      stripe_payment_intent_id = coalesce(t.stripe_payment_intent_id, p_payment_intent ->> 'id'),
       failure_reason = case when v_status = 'failed' then p_payment_intent -> 'last_payment_error' ->> 'message' end,
       succeeded_at = case when v_status = 'succeeded' then now() end
   where t.id = v_tip.id
@@ -2624,9 +2627,16 @@ end;
 $$;
 
 CREATE FUNCTION private.stripe_customer_of(p_user_id uuid) RETURNS text
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO ''
-    AS $$ select c.stripe_customer_id from public.stripe_customers c where c.user_id = p_user_id $$;
+    AS $$
+begin
+  if not exists (select 1 from auth.users u where u.id = p_user_id and u.deleted_at is null) then
+    raise exception using errcode = 'PT401', message = 'this account no longer exists';
+  end if;
+  return (select c.stripe_customer_id from public.stripe_customers c where c.user_id = p_user_id);
+end;
+$$;
 
 CREATE FUNCTION private.timeout_user(p_session_id uuid, p_user_id uuid, p_seconds integer, p_reason text) RETURNS public.session_sanctions
     LANGUAGE plpgsql SECURITY DEFINER

@@ -113,7 +113,8 @@ def test_tips_mentions_songs_and_sanctions_notify(db):
     db.admin.execute("select private.create_tip(%s, %s, 500, 'usd', '', 'key-00000001', 1000)", (mila, session["id"]))
     db.admin.execute("update public.tips set stripe_payment_intent_id = 'pi_1'")
     assert outbox(db, kind="tip_received") == []
-    db.admin.execute("select private.apply_payment_intent('{\"id\": \"pi_1\", \"status\": \"succeeded\"}')")
+    db.admin.execute("select private.apply_payment_intent('{\"id\": \"pi_1\", \"status\": \"succeeded\", "
+                     "\"amount\": 500, \"currency\": \"usd\"}')")
     (tip,) = outbox(db, kind="tip_received")
     assert tip["user_id"] == dj_id and tip["body"] == "mila tipped you 5.00 USD"
 

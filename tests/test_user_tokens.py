@@ -1,6 +1,7 @@
 """Supabase user JWTs: HS256 with the project secret, or asymmetric keys from the
 project's JWKS; anything invalid, expired or for the wrong audience is a 401."""
 
+import asyncio
 import time
 import uuid
 
@@ -84,7 +85,8 @@ async def test_asymmetric_token_is_verified_with_the_projects_jwks(respx_mock, d
     private_key, jwks = es256_key_and_jwks("key-1")
     jwks_route = respx_mock.get(JWKS_URL).mock(return_value=httpx.Response(200, json=jwks))
     user_id = uuid.uuid4()
-    async with running_app(app_with_probe(db, supabase_jwt_secret=None)) as client:
+    # Unknown kids refetch at most once per jwks_min_refetch_seconds: make that short here.
+    async with running_app(app_with_probe(db, supabase_jwt_secret=None, jwks_min_refetch_seconds=0.05)) as client:
         for _ in range(2):
             token = es256_token(private_key, "key-1", user_id)
             response = await client.get("/probe", headers={"Authorization": f"Bearer {token}"})
@@ -92,6 +94,7 @@ async def test_asymmetric_token_is_verified_with_the_projects_jwks(respx_mock, d
             assert response.json() == {"user_id": str(user_id)}
         other_key, _ = es256_key_and_jwks("key-1")
         forged = await client.get("/probe", headers={"Authorization": f"Bearer {es256_token(other_key, 'key-1', user_id)}"})
+        await asyncio.sleep(0.1)
         unknown = await client.get("/probe", headers={"Authorization": f"Bearer {es256_token(private_key, 'key-9', user_id)}"})
     assert jwks_route.call_count == 2  # cached once, refetched for the unknown kid
     assert forged.status_code == 401

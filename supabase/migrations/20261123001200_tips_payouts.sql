@@ -255,7 +255,10 @@ $$;
 revoke all on function private.credit_earnings(public.tips, text, integer, text) from public, anon, authenticated, service_role;
 
 -- Move a tip forward from a PaymentIntent's state. Terminal states stay put;
--- a failed attempt can still succeed or be canceled later.
+-- a failed attempt can still succeed or be canceled later. Match, don't
+-- trust: the PaymentIntent must be the one stored on the tip (metadata can
+-- name any tip) and carry the tip's amount and currency; anything else is
+-- 'ignored: mismatch' and changes nothing.
 create function private.apply_payment_intent(p_payment_intent jsonb) returns text
 language plpgsql
 set search_path = ''
@@ -267,12 +270,16 @@ declare
 begin
   select * into v_tip from public.tips t
   where t.stripe_payment_intent_id = p_payment_intent ->> 'id'
-     or t.id::text = p_payment_intent -> 'metadata' ->> 'tip_id'
-  order by (t.stripe_payment_intent_id = p_payment_intent ->> 'id') desc nulls last
-  limit 1
   for update;
   if not found then
+    if exists (select 1 from public.tips t where t.id::text = p_payment_intent -> 'metadata' ->> 'tip_id') then
+      return 'ignored: mismatch';  -- names a tip, but not that tip's PaymentIntent
+    end if;
     return 'ignored: no tip for this payment intent';
+  end if;
+  if p_payment_intent -> 'amount' is distinct from to_jsonb(v_tip.amount)
+     or lower(p_payment_intent ->> 'currency') is distinct from v_tip.currency then
+    return 'ignored: mismatch';
   end if;
   v_status := case p_payment_intent ->> 'status'
     when 'succeeded' then 'succeeded'
@@ -288,7 +295,6 @@ begin
 
   update public.tips t
   set status = v_status,
-      stripe_payment_intent_id = coalesce(t.stripe_payment_intent_id, p_payment_intent ->> 'id'),
       failure_reason = case when v_status = 'failed' then p_payment_intent -> 'last_payment_error' ->> 'message' end,
       succeeded_at = case when v_status = 'succeeded' then now() end
   where t.id = v_tip.id

@@ -13,10 +13,20 @@ revoke all on public.stripe_customers from anon, authenticated, service_role;
 grant select on public.stripe_customers to authenticated, service_role;
 alter table public.stripe_customers enable row level security;
 
+-- The user's Stripe customer, if any. A token outlives its user (deleted
+-- users' JWTs stay valid until they expire): no customer is made for a user
+-- who no longer exists (PT401).
 create function private.stripe_customer_of(p_user_id uuid) returns text
-language sql stable security definer
+language plpgsql stable security definer
 set search_path = ''
-as $$ select c.stripe_customer_id from public.stripe_customers c where c.user_id = p_user_id $$;
+as $$
+begin
+  if not exists (select 1 from auth.users u where u.id = p_user_id and u.deleted_at is null) then
+    raise exception using errcode = 'PT401', message = 'this account no longer exists';
+  end if;
+  return (select c.stripe_customer_id from public.stripe_customers c where c.user_id = p_user_id);
+end;
+$$;
 revoke all on function private.stripe_customer_of(uuid) from public, anon, authenticated, service_role;
 grant execute on function private.stripe_customer_of(uuid) to openparty_edge, service_role;
 
