@@ -73,9 +73,23 @@ TipBody = Annotated[TipRequest, Depends(authenticated_json(TipRequest))]
 CheckoutBody = Annotated[CheckoutRequest, Depends(authenticated_json(CheckoutRequest))]
 
 
+def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return _inline_refs(defs[ref.removeprefix("#/$defs/")], defs)
+        return {key: _inline_refs(value, defs) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_inline_refs(item, defs) for item in node]
+    return node
+
+
 def json_body_doc(model: type[BaseModel]) -> dict[str, Any]:
-    """The request body in the OpenAPI document (the routes read it themselves)."""
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}}
+    """The request body in the OpenAPI document (the routes read it themselves),
+    its $defs inlined: a '#/$defs/...' reference means nothing in the document."""
+    schema = model.model_json_schema()
+    schema = _inline_refs(schema, schema.pop("$defs", {}))
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
 async def maybe_row(pool: Pool, query: str, params: dict[str, Any]) -> dict[str, Any] | None:

@@ -347,3 +347,11 @@ async def test_readyz_tells_strangers_nothing_but_logs_why(db, caplog):
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert f"versions={latest}" in logged and "reason=database_unreachable" in logged
 
+
+def test_the_documented_request_bodies_are_self_contained(db):
+    document = create_app(settings_for(db)).openapi()
+    for path in ("/tips", "/checkout"):
+        schema = document["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        assert "$ref" not in json.dumps(schema) and schema["required"]
+    assert document["paths"]["/checkout"]["post"]["requestBody"]["content"]["application/json"]["schema"][
+        "properties"]["plan_id"]["enum"] == ["premium", "dj_pro"]
