@@ -853,8 +853,7 @@ begin
                  where p.session_id = p_session_id and p.user_id = p_tipper_id and p.left_at is null) then
     raise exception using errcode = 'PT403', message = 'join the session to tip';
   end if;
-  if exists (select 1 from public.session_sanctions x
-             where x.session_id = p_session_id and x.user_id = p_tipper_id and x.kind = 'ban')
+  if private.is_banned(p_session_id, p_tipper_id)
      or private.is_blocked_between(p_tipper_id, v_session.dj_id) then
     raise exception using errcode = 'PT403', message = 'you cannot tip this DJ';
   end if;
@@ -1230,6 +1229,14 @@ begin
 end;
 $_$;
 
+CREATE FUNCTION private.is_banned(p_session_id uuid, p_user_id uuid) RETURNS boolean
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select exists (select 1 from public.session_sanctions x
+                 where x.session_id = p_session_id and x.user_id = p_user_id and x.kind = 'ban')
+$$;
+
 CREATE FUNCTION private.is_blocked_between(p_a uuid, p_b uuid) RETURNS boolean
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO ''
@@ -1279,16 +1286,14 @@ begin
   if v_session.dj_id = v_uid then
     raise exception using errcode = 'PT409', message = 'you host this session';
   end if;
-  if exists (select 1 from public.session_sanctions x
-             where x.session_id = p_session_id and x.user_id = v_uid and x.kind = 'ban') then
+  if private.is_banned(p_session_id, v_uid) then
     raise exception using errcode = 'PT403', message = 'you are banned from this session';
   end if;
   if exists (select 1 from public.user_blocks b where b.blocker_id = v_session.dj_id and b.blocked_id = v_uid) then
     raise exception using errcode = 'PT403', message = 'you cannot join this session';
   end if;
   v_session := private.lock_live_session(p_session_id);
-  if exists (select 1 from public.session_sanctions x
-             where x.session_id = p_session_id and x.user_id = v_uid and x.kind = 'ban') then
+  if private.is_banned(p_session_id, v_uid) then
     raise exception using errcode = 'PT403', message = 'you are banned from this session';
   end if;
 
@@ -1395,8 +1400,7 @@ CREATE FUNCTION private.may_moderate(p_session_id uuid, p_uid uuid) RETURNS bool
     AS $$
   select (exists (select 1 from public.sessions s where s.id = p_session_id and s.dj_id = p_uid)
           or exists (select 1 from public.session_moderators m where m.session_id = p_session_id and m.user_id = p_uid))
-     and not exists (select 1 from public.session_sanctions x
-                     where x.session_id = p_session_id and x.user_id = p_uid and x.kind = 'ban')
+     and not private.is_banned(p_session_id, p_uid)
 $$;
 
 CREATE FUNCTION private.messages_broadcast_deletion() RETURNS trigger
@@ -1910,8 +1914,7 @@ begin
   if v_uid is not null and v_uid <> v_session.dj_id then
     if not exists (select 1 from public.session_participants p
                    where p.session_id = new.session_id and p.user_id = v_uid and p.left_at is null)
-       or exists (select 1 from public.session_sanctions x  -- a ban holds even if a participation was left open
-                  where x.session_id = new.session_id and x.user_id = v_uid and x.kind = 'ban') then
+       or private.is_banned(new.session_id, v_uid) then  -- a ban holds even if a participation was left open
       raise exception using errcode = 'PT403', message = 'join the session to add songs';
     end if;
     if v_session.queue_locked or not v_session.listeners_can_add then
@@ -2030,8 +2033,7 @@ begin
   end if;
   if not exists (select 1 from public.session_participants p
                  where p.session_id = v_item.session_id and p.user_id = new.user_id and p.left_at is null)
-     or exists (select 1 from public.session_sanctions x  -- a ban holds even if a participation was left open
-                where x.session_id = v_item.session_id and x.user_id = new.user_id and x.kind = 'ban') then
+     or private.is_banned(v_item.session_id, new.user_id) then  -- a ban holds even if a participation was left open
     raise exception using errcode = 'PT403', message = 'join the session to vote';
   end if;
   return new;
@@ -2369,8 +2371,7 @@ begin
   if exists (select 1 from public.sessions s where s.id = new.session_id and s.dj_id = new.user_id) then
     raise exception using errcode = 'PT409', message = 'the DJ already moderates their own session';
   end if;
-  if exists (select 1 from public.session_sanctions x
-             where x.session_id = new.session_id and x.user_id = new.user_id and x.kind = 'ban') then
+  if private.is_banned(new.session_id, new.user_id) then
     raise exception using errcode = 'PT409', message = 'lift the ban before appointing this user';
   end if;
   return new;
@@ -2733,8 +2734,7 @@ begin
   -- Only a present listener takes the room's lock (checked first, unlocked; then again under the lock).
   if not exists (select 1 from public.session_participants p
                  where p.session_id = p_session_id and p.user_id = v_uid and p.left_at is null)
-     or exists (select 1 from public.session_sanctions x
-                where x.session_id = p_session_id and x.user_id = v_uid and x.kind = 'ban') then
+     or private.is_banned(p_session_id, v_uid) then
     raise exception using errcode = 'PT403', message = 'join the session to vote';
   end if;
   v_session := private.lock_live_session(p_session_id);
@@ -4284,6 +4284,8 @@ REVOKE ALL ON FUNCTION private.go_live(p_title text, p_description text, p_genre
 GRANT ALL ON FUNCTION private.go_live(p_title text, p_description text, p_genres text[], p_cover_url text) TO authenticated;
 
 REVOKE ALL ON FUNCTION private.handle_new_user() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.is_banned(p_session_id uuid, p_user_id uuid) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.is_blocked_between(p_a uuid, p_b uuid) FROM PUBLIC;
 

@@ -18,6 +18,7 @@ from localstack.database import enable_service_logins
 from localstack.postgres import FAST_UNSAFE_SETTINGS, LocalPostgres
 from openparty.migrate import migrate
 from tests.pgrest import Client, claims_for, create_auth_user
+from tests.room import tip_room  # noqa: F401  (a fixture for the money tests)
 
 TEMPLATE = "openparty_template"
 _counter = itertools.count()

@@ -51,3 +51,16 @@ def broadcasts(db, topic: str, event: str | None = None) -> list[dict]:
         "select event, payload from realtime.messages where topic = %s and (%s::text is null or event = %s) "
         "order by inserted_at, id", (topic, event, event)).fetchall()
     return [{"event": e, **p} for e, p in rows]
+
+
+# A live room whose DJ can receive tips (an onboarded Stripe connected account).
+ACCOUNT_ID = "acct_1DjNova000000"
+
+
+@pytest.fixture
+def tip_room(db):
+    dj_id = make_dj(db)
+    db.admin.execute("insert into public.payout_accounts (dj_id, stripe_account_id, charges_enabled, payouts_enabled, "
+                     "details_submitted) values (%s, %s, true, true, true)", (dj_id, ACCOUNT_ID))
+    session = go_live(db, dj_id)
+    return {"dj": dj_id, "session": session["id"], "listener": join(db, session["id"], "listener")}

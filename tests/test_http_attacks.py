@@ -33,18 +33,9 @@ from tests.providers import (
     stripe_event,
     stripe_object_response,
 )
-from tests.room import go_live, join, make_dj
-from tests.test_tips import ACCOUNT_ID, auth, earnings, fake_payment_intents, pending_tip, tip_body, tip_state
+from tests.room import ACCOUNT_ID
+from tests.test_tips import auth, earnings, fake_payment_intents, pending_tip, tip_body, tip_state
 from tests.test_user_tokens import JWKS_URL, es256_key_and_jwks, es256_token
-
-
-@pytest.fixture
-def tip_room(db):
-    dj_id = make_dj(db)
-    db.admin.execute("insert into public.payout_accounts (dj_id, stripe_account_id, charges_enabled, payouts_enabled, "
-                     "details_submitted) values (%s, %s, true, true, true)", (dj_id, ACCOUNT_ID))
-    session = go_live(db, dj_id)
-    return {"dj": dj_id, "session": session["id"], "listener": join(db, session["id"], "listener")}
 
 
 def signed_bytes(body: bytes, secret: str) -> dict[str, str]:

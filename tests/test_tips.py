@@ -23,18 +23,7 @@ from tests.providers import (
     stripe_event,
     stripe_object_response,
 )
-from tests.room import broadcasts, go_live, join, make_dj
-
-ACCOUNT_ID = "acct_1DjNova000000"
-
-
-@pytest.fixture
-def tip_room(db):
-    dj_id = make_dj(db)
-    db.admin.execute("insert into public.payout_accounts (dj_id, stripe_account_id, charges_enabled, payouts_enabled, "
-                     "details_submitted) values (%s, %s, true, true, true)", (dj_id, ACCOUNT_ID))
-    session = go_live(db, dj_id)
-    return {"dj": dj_id, "session": session["id"], "listener": join(db, session["id"], "listener")}
+from tests.room import ACCOUNT_ID, broadcasts, make_dj
 
 
 def fake_payment_intents(router: respx.MockRouter):

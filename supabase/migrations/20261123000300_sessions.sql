@@ -320,6 +320,17 @@ grant select (session_id, user_id, kind, until, reason, created_at) on public.se
 grant select, insert, update, delete on public.session_sanctions to service_role;
 alter table public.session_sanctions enable row level security;
 
+-- The one test of "banned from this room", for every check that refuses a
+-- banned user (join, moderate, queue, vote, skip, tip).
+create function private.is_banned(p_session_id uuid, p_user_id uuid) returns boolean
+language sql stable
+set search_path = ''
+as $$
+  select exists (select 1 from public.session_sanctions x
+                 where x.session_id = p_session_id and x.user_id = p_user_id and x.kind = 'ban')
+$$;
+revoke all on function private.is_banned(uuid, uuid) from public, anon, authenticated, service_role;
+
 ------------------------------------------------------------------------------
 -- Helpers the policies call: security definer so a policy on one table can
 -- read another without recursing through its policies. Each returns a set for
@@ -566,16 +577,14 @@ begin
   if v_session.dj_id = v_uid then
     raise exception using errcode = 'PT409', message = 'you host this session';
   end if;
-  if exists (select 1 from public.session_sanctions x
-             where x.session_id = p_session_id and x.user_id = v_uid and x.kind = 'ban') then
+  if private.is_banned(p_session_id, v_uid) then
     raise exception using errcode = 'PT403', message = 'you are banned from this session';
   end if;
   if exists (select 1 from public.user_blocks b where b.blocker_id = v_session.dj_id and b.blocked_id = v_uid) then
     raise exception using errcode = 'PT403', message = 'you cannot join this session';
   end if;
   v_session := private.lock_live_session(p_session_id);
-  if exists (select 1 from public.session_sanctions x
-             where x.session_id = p_session_id and x.user_id = v_uid and x.kind = 'ban') then
+  if private.is_banned(p_session_id, v_uid) then
     raise exception using errcode = 'PT403', message = 'you are banned from this session';
   end if;
 

@@ -30,8 +30,7 @@ set search_path = ''
 as $$
   select (exists (select 1 from public.sessions s where s.id = p_session_id and s.dj_id = p_uid)
           or exists (select 1 from public.session_moderators m where m.session_id = p_session_id and m.user_id = p_uid))
-     and not exists (select 1 from public.session_sanctions x
-                     where x.session_id = p_session_id and x.user_id = p_uid and x.kind = 'ban')
+     and not private.is_banned(p_session_id, p_uid)
 $$;
 revoke all on function private.may_moderate(uuid, uuid) from public, anon, authenticated, service_role;
 
@@ -189,8 +188,7 @@ begin
   if exists (select 1 from public.sessions s where s.id = new.session_id and s.dj_id = new.user_id) then
     raise exception using errcode = 'PT409', message = 'the DJ already moderates their own session';
   end if;
-  if exists (select 1 from public.session_sanctions x
-             where x.session_id = new.session_id and x.user_id = new.user_id and x.kind = 'ban') then
+  if private.is_banned(new.session_id, new.user_id) then
     raise exception using errcode = 'PT409', message = 'lift the ban before appointing this user';
   end if;
   return new;

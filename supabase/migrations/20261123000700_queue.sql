@@ -130,8 +130,7 @@ begin
   if v_uid is not null and v_uid <> v_session.dj_id then
     if not exists (select 1 from public.session_participants p
                    where p.session_id = new.session_id and p.user_id = v_uid and p.left_at is null)
-       or exists (select 1 from public.session_sanctions x  -- a ban holds even if a participation was left open
-                  where x.session_id = new.session_id and x.user_id = v_uid and x.kind = 'ban') then
+       or private.is_banned(new.session_id, v_uid) then  -- a ban holds even if a participation was left open
       raise exception using errcode = 'PT403', message = 'join the session to add songs';
     end if;
     if v_session.queue_locked or not v_session.listeners_can_add then
@@ -204,8 +203,7 @@ begin
   end if;
   if not exists (select 1 from public.session_participants p
                  where p.session_id = v_item.session_id and p.user_id = new.user_id and p.left_at is null)
-     or exists (select 1 from public.session_sanctions x  -- a ban holds even if a participation was left open
-                where x.session_id = v_item.session_id and x.user_id = new.user_id and x.kind = 'ban') then
+     or private.is_banned(v_item.session_id, new.user_id) then  -- a ban holds even if a participation was left open
     raise exception using errcode = 'PT403', message = 'join the session to vote';
   end if;
   return new;
@@ -425,8 +423,7 @@ begin
   -- Only a present listener takes the room's lock (checked first, unlocked; then again under the lock).
   if not exists (select 1 from public.session_participants p
                  where p.session_id = p_session_id and p.user_id = v_uid and p.left_at is null)
-     or exists (select 1 from public.session_sanctions x
-                where x.session_id = p_session_id and x.user_id = v_uid and x.kind = 'ban') then
+     or private.is_banned(p_session_id, v_uid) then
     raise exception using errcode = 'PT403', message = 'join the session to vote';
   end if;
   v_session := private.lock_live_session(p_session_id);

@@ -198,8 +198,7 @@ begin
                  where p.session_id = p_session_id and p.user_id = p_tipper_id and p.left_at is null) then
     raise exception using errcode = 'PT403', message = 'join the session to tip';
   end if;
-  if exists (select 1 from public.session_sanctions x
-             where x.session_id = p_session_id and x.user_id = p_tipper_id and x.kind = 'ban')
+  if private.is_banned(p_session_id, p_tipper_id)
      or private.is_blocked_between(p_tipper_id, v_session.dj_id) then
     raise exception using errcode = 'PT403', message = 'you cannot tip this DJ';
   end if;
