@@ -51,3 +51,7 @@ RECONCILE_PAYMENT_INTENT = "select private.reconcile_payment_intent(%(payment_in
 CANCEL_UNSUBMITTED_TIPS = ("select private.cancel_unsubmitted_tips(make_interval(mins => %(minutes)s), %(limit)s) "
                            "as handled")
 EXPIRE_ENTITLEMENTS = "select private.expire_entitlements(%(limit)s) as handled"
+
+# Room ticks (workers): send each due room's pending changes as one batch
+ROOM_TICK = ("select private.room_tick(make_interval(secs => %(min_interval_seconds)s), %(max_rooms)s, "
+             "%(max_changes)s) as handled")

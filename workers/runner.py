@@ -19,7 +19,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from openparty.db import make_pool
 from openparty.settings import Settings
 from openparty.stripe_gateway import StripeGateway
-from workers import maintenance, push
+from workers import maintenance, push, ticks
 from workers.context import JobContext, RateLimiter
 from workers.expo import ExpoSender, LoggingSender, PushSender
 
@@ -30,6 +30,7 @@ Job = Callable[[JobContext], Awaitable[int]]
 def jobs_for(settings: Settings) -> dict[str, tuple[Job, float]]:
     return {
         "push_dispatch": (push.dispatch_push, settings.push_interval_seconds),
+        "room_tick": (ticks.room_tick, settings.room_tick_seconds),
         "push_receipts": (push.check_receipts, settings.receipts_interval_seconds),
         "session_cleanup": (maintenance.cleanup, settings.cleanup_interval_seconds),
         "reconciliation": (maintenance.reconcile, settings.reconcile_interval_seconds),
