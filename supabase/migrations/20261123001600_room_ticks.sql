@@ -34,7 +34,8 @@ as $$
   select coalesce(jsonb_object_agg(f.key, f.value), '{}'::jsonb)
   from (
     select e.key,
-           case when bool_and(jsonb_typeof(e.value) = 'number') then to_jsonb(sum((e.value #>> '{}')::numeric))
+           case when bool_and(jsonb_typeof(e.value) = 'number')
+                then to_jsonb(sum(case when jsonb_typeof(e.value) = 'number' then (e.value #>> '{}')::numeric end))
                 else (array_agg(e.value order by p.n desc))[1] end as value
     from unnest(p_payloads) with ordinality as p(payload, n)
     cross join lateral jsonb_each(p.payload) as e
@@ -89,21 +90,27 @@ $$;
 revoke all on function private.room_flush(uuid, integer) from public, anon, authenticated, service_role;
 
 -- The ticker. Returns the number of changes sent.
+-- Security definer: the worker's role may execute it and nothing else here.
 create function private.room_tick(p_min_interval interval, p_max_rooms int, p_max_changes int)
 returns int
-language plpgsql
+language plpgsql security definer
 set search_path = ''
 as $$
 declare
   v_session_id uuid;
   v_sent int := 0;
 begin
-  -- Rooms with something pending get a row (two tickers may insert the same
-  -- one: the second waits for the first to commit, then skips it).
+  -- Rooms with something pending get a row. Only rooms without one are
+  -- inserted (a conflicting insert would wait for a ticker flushing that
+  -- room); two tickers inserting the same new room: the second waits for the
+  -- first to commit, then skips it.
   insert into private.room_ticks (session_id)
-  select distinct c.session_id from private.room_changes c
-  union
-  select distinct q.session_id from private.queue_vote_deltas d join public.queue_items q on q.id = d.item_id
+  select r.session_id from (
+    select c.session_id from private.room_changes c
+    union
+    select q.session_id from private.queue_vote_deltas d join public.queue_items q on q.id = d.item_id
+  ) r
+  where not exists (select 1 from private.room_ticks t where t.session_id = r.session_id)
   order by 1  -- one order for every ticker: concurrent inserts cannot deadlock
   on conflict (session_id) do nothing;
 
