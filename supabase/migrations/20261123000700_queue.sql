@@ -63,21 +63,23 @@ grant insert (item_id, value), update (value) on public.queue_votes to authentic
 grant select, insert, update, delete on public.queue_votes to service_role;
 alter table public.queue_votes enable row level security;
 
--- Deferred tallies: in a large room (private.room_ticked) a vote does not
--- update its song's row, which would make every vote on a hot song wait for
--- the one before it to commit; it appends its change here instead. The
--- ticker folds these into queue_items once per tick (private.fold_vote_deltas)
--- and a song's pending changes are folded when its status changes; every read
--- of a tally adds what is pending (private.pending_votes), so tallies are
--- exact at all times. No foreign key: its check would lock the song's row.
+-- Sharded, deferred tallies: in a large room (private.room_ticked) a vote
+-- does not update its song's row, which would make every vote on a hot song
+-- wait for the one before it to commit; it adds its change to one of 16 shard
+-- rows of the song, picked at random, so concurrent votes rarely meet. The
+-- ticker folds the shards into queue_items once per tick
+-- (private.fold_vote_deltas), a song's shards are folded when its status
+-- changes, and every read of a tally adds its shards (private.pending_votes),
+-- so tallies are exact at all times. No foreign key: its check would lock the
+-- song's row (KEY SHARE by every voter at once).
 create table private.queue_vote_deltas (
   item_id bigint not null,
-  id bigint generated always as identity,
-  up_delta smallint not null,
-  down_delta smallint not null,
-  primary key (item_id, id)
+  shard smallint not null constraint queue_vote_deltas_shard check (shard between 0 and 15),
+  up_delta int not null default 0,
+  down_delta int not null default 0,
+  primary key (item_id, shard)
 );
-comment on table private.queue_vote_deltas is 'Vote changes not yet folded into queue_items tallies (large rooms). Internal: RLS on, no policies.';
+comment on table private.queue_vote_deltas is 'Vote changes not yet folded into queue_items tallies (large rooms), up to 16 shard rows per song. Internal: RLS on, no policies.';
 alter table private.queue_vote_deltas enable row level security;
 
 create table public.skip_votes (
@@ -240,9 +242,9 @@ for each row execute function private.queue_votes_enforce_rules();
 -- anyone can flip a vote at will, so a voter's changes are announced at once
 -- at most once per 2 s (claimed on their participant row, as chat claims its
 -- send slot) and the others ride the next tick. A large room: the change is
--- appended to private.queue_vote_deltas (no lock on the song's row, so votes
--- on a hot song do not queue behind each other), and the ticker folds and
--- announces it.
+-- added to a random shard of private.queue_vote_deltas (no lock on the
+-- song's row, so votes on a hot song do not queue behind each other), and the
+-- ticker folds and announces it.
 create function private.queue_votes_maintain_tally() returns trigger
 language plpgsql security definer
 set search_path = ''
@@ -264,7 +266,10 @@ begin
   perform set_config('synchronous_commit', 'off', true);
   select q.session_id into v_session_id from public.queue_items q where q.id = v_item_id;
   if private.room_ticked(v_session_id) then
-    insert into private.queue_vote_deltas (item_id, up_delta, down_delta) values (v_item_id, v_up, v_down);
+    insert into private.queue_vote_deltas as d (item_id, shard, up_delta, down_delta)
+    values (v_item_id, floor(random() * 16)::smallint, v_up, v_down)
+    on conflict (item_id, shard) do update
+      set up_delta = d.up_delta + excluded.up_delta, down_delta = d.down_delta + excluded.down_delta;
     return null;
   end if;
   if v_uid is not null then
@@ -277,9 +282,8 @@ begin
   set up_votes = q.up_votes + v_up, down_votes = q.down_votes + v_down
   where q.id = v_item_id
   returning q.id, q.up_votes, q.down_votes into v_item;
-  select v_item.up_votes + coalesce(sum(d.up_delta), 0)::int as up_votes,
-         v_item.down_votes + coalesce(sum(d.down_delta), 0)::int as down_votes
-  into v_item from private.queue_vote_deltas d where d.item_id = v_item_id;  -- left from when the room was large
+  select v_item.up_votes + pv.up_votes as up_votes, v_item.down_votes + pv.down_votes as down_votes
+  into v_item from private.pending_votes_of(v_item_id) pv;  -- left from when the room was large
   perform private.room_publish(v_session_id, 'queue_item_votes', jsonb_build_object(
     'id', v_item_id, 'up_votes', v_item.up_votes, 'down_votes', v_item.down_votes,
     'score', v_item.up_votes - v_item.down_votes), 'tally:' || v_item_id, 'last', v_throttled);
@@ -291,6 +295,27 @@ revoke all on function private.queue_votes_maintain_tally() from public, anon, a
 create trigger queue_votes_maintain_tally
 after insert or update or delete on public.queue_votes
 for each row execute function private.queue_votes_maintain_tally();
+
+-- One song's vote changes not yet folded into its row, for a caller in its
+-- room (public.vote returns the exact tally with it). Security definer: the
+-- shards are internal.
+create function private.pending_votes_of(p_item_id bigint, out up_votes int, out down_votes int)
+language sql stable security definer
+set search_path = ''
+as $$
+  select coalesce(sum(d.up_delta), 0)::int, coalesce(sum(d.down_delta), 0)::int
+  from private.queue_vote_deltas d
+  where d.item_id = p_item_id
+    and ((select auth.uid()) is null
+         or exists (select 1 from public.queue_items q
+                    join public.session_participants p on p.session_id = q.session_id
+                    where q.id = p_item_id and p.user_id = (select auth.uid()) and p.left_at is null)
+         or exists (select 1 from public.queue_items q join public.sessions s on s.id = q.session_id
+                    where q.id = p_item_id and s.dj_id = (select auth.uid())))
+$$;
+revoke all on function private.pending_votes_of(bigint) from public, anon, authenticated, service_role;
+-- authenticated: public.vote() (security invoker) returns the exact tally with it.
+grant execute on function private.pending_votes_of(bigint) to authenticated;
 
 -- Vote changes of a session's songs not yet folded into their rows (large
 -- rooms), per song. Security definer: the deltas table is internal; a
@@ -754,9 +779,8 @@ begin
   end if;
   select * into v_item from public.queue_items q where q.id = p_item_id;
   -- The exact tally: the row plus what the ticker has not folded in yet (large rooms).
-  select v_item.up_votes + coalesce(sum(pv.up_votes), 0)::int, v_item.down_votes + coalesce(sum(pv.down_votes), 0)::int
-  into v_item.up_votes, v_item.down_votes
-  from private.pending_votes(v_item.session_id) pv where pv.item_id = p_item_id;
+  select v_item.up_votes + pv.up_votes, v_item.down_votes + pv.down_votes into v_item.up_votes, v_item.down_votes
+  from private.pending_votes_of(p_item_id) pv;
   v_item.score := v_item.up_votes - v_item.down_votes;
   return v_item;
 end;
