@@ -146,6 +146,23 @@ def bench_chat(url: str, seconds: int) -> None:
     drain_ticks(url)
     with psycopg.connect(url) as conn:
         sent = one(conn.execute("select count(*) from public.messages"))[0]
+    # For the record (not a target): the same sends with one broadcast each
+    # (the room below the tick threshold), and raw inserts committed
+    # asynchronously as chat and votes are.
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("update private.room_tick_settings set listener_threshold = 1000000")
+    immediate = pgbench(url, AS_NEXT_USER.format(prefix="chat", n=users)
+                        + f"insert into public.messages (session_id, body) values ('{session_id}', 'hello everyone') \\; "
+                        "commit;\n", seconds)
+    raw_async = pgbench(url, "begin \\; set local synchronous_commit = off \\; insert into public.bench_raw "
+                        f"(session_id, sender_id, body) values ('{session_id}', md5(random()::text)::uuid, 'hello everyone') "
+                        "\\; commit;\n", seconds)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("update private.room_tick_settings set listener_threshold = default")
+    print(f"      for the record: chat with one broadcast per line {immediate:.0f} tps ({immediate / raw:.2f}x); "
+          f"raw inserts committed asynchronously {raw_async:.0f} tps (chat batched = {chat / raw_async:.2f}x of that)",
+          flush=True)
+    with psycopg.connect(url) as conn:
         batched = one(conn.execute(
             "select count(*) from realtime.messages r, jsonb_array_elements(r.payload -> 'changes') c "
             "where r.event = 'room_batch' and c ->> 'event' = 'message_created'"))[0]

@@ -212,11 +212,13 @@ alter table private.room_changes enable row level security;
 -- A large room: its events come in batches, and its hot paths (votes) defer
 -- what a batch will carry anyway.
 create function private.room_ticked(p_session_id uuid) returns boolean
-language sql stable
+language plpgsql stable
 set search_path = ''
 as $$
-  select coalesce((select s.listener_count from public.sessions s where s.id = p_session_id)
-                  >= (select c.listener_threshold from private.room_tick_settings c), false)
+begin
+  return coalesce((select s.listener_count from public.sessions s where s.id = p_session_id)
+                  >= (select c.listener_threshold from private.room_tick_settings c), false);
+end;
 $$;
 revoke all on function private.room_ticked(uuid) from public, anon, authenticated, service_role;
 

@@ -66,7 +66,8 @@ alter table public.queue_votes enable row level security;
 -- Sharded, deferred tallies: in a large room (private.room_ticked) a vote
 -- does not update its song's row, which would make every vote on a hot song
 -- wait for the one before it to commit; it adds its change to one of 16 shard
--- rows of the song, picked at random, so concurrent votes rarely meet. The
+-- rows of the song, picked by its connection (backend pid), so concurrent
+-- votes rarely meet: a connection's votes never wait for each other. The
 -- ticker folds the shards into queue_items once per tick
 -- (private.fold_vote_deltas), a song's shards are folded when its status
 -- changes, and every read of a tally adds its shards (private.pending_votes),
@@ -242,7 +243,7 @@ for each row execute function private.queue_votes_enforce_rules();
 -- anyone can flip a vote at will, so a voter's changes are announced at once
 -- at most once per 2 s (claimed on their participant row, as chat claims its
 -- send slot) and the others ride the next tick. A large room: the change is
--- added to a random shard of private.queue_vote_deltas (no lock on the
+-- added to its connection's shard of private.queue_vote_deltas (no lock on the
 -- song's row, so votes on a hot song do not queue behind each other), and the
 -- ticker folds and announces it.
 create function private.queue_votes_maintain_tally() returns trigger
@@ -267,7 +268,7 @@ begin
   select q.session_id into v_session_id from public.queue_items q where q.id = v_item_id;
   if private.room_ticked(v_session_id) then
     insert into private.queue_vote_deltas as d (item_id, shard, up_delta, down_delta)
-    values (v_item_id, floor(random() * 16)::smallint, v_up, v_down)
+    values (v_item_id, (pg_catalog.pg_backend_pid() % 16)::smallint, v_up, v_down)
     on conflict (item_id, shard) do update
       set up_delta = d.up_delta + excluded.up_delta, down_delta = d.down_delta + excluded.down_delta;
     return null;
@@ -300,18 +301,25 @@ for each row execute function private.queue_votes_maintain_tally();
 -- room (public.vote returns the exact tally with it). Security definer: the
 -- shards are internal.
 create function private.pending_votes_of(p_item_id bigint, out up_votes int, out down_votes int)
-language sql stable security definer
+language plpgsql stable security definer
 set search_path = ''
 as $$
-  select coalesce(sum(d.up_delta), 0)::int, coalesce(sum(d.down_delta), 0)::int
-  from private.queue_vote_deltas d
-  where d.item_id = p_item_id
-    and ((select auth.uid()) is null
-         or exists (select 1 from public.queue_items q
-                    join public.session_participants p on p.session_id = q.session_id
-                    where q.id = p_item_id and p.user_id = (select auth.uid()) and p.left_at is null)
-         or exists (select 1 from public.queue_items q join public.sessions s on s.id = q.session_id
-                    where q.id = p_item_id and s.dj_id = (select auth.uid())))
+declare
+  v_uid uuid := (select auth.uid());
+begin
+  up_votes := 0;
+  down_votes := 0;
+  if v_uid is not null
+     and not exists (select 1 from public.queue_items q
+                     join public.session_participants p on p.session_id = q.session_id
+                     where q.id = p_item_id and p.user_id = v_uid and p.left_at is null)
+     and not exists (select 1 from public.queue_items q join public.sessions s on s.id = q.session_id
+                     where q.id = p_item_id and s.dj_id = v_uid) then
+    return;  -- not in the song's room: nothing to add
+  end if;
+  select coalesce(sum(d.up_delta), 0)::int, coalesce(sum(d.down_delta), 0)::int into up_votes, down_votes
+  from private.queue_vote_deltas d where d.item_id = p_item_id;
+end;
 $$;
 revoke all on function private.pending_votes_of(bigint) from public, anon, authenticated, service_role;
 -- authenticated: public.vote() (security invoker) returns the exact tally with it.
