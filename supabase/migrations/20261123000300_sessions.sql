@@ -307,7 +307,8 @@ alter table public.session_participants enable row level security;
 -- listener's joins and leaves are announced at most once per 30 s (a flip in
 -- between changes the row and the count, silently); the event carries only the
 -- user id, never user-chosen text (the app looks the profile up, and a renamed
--- user reaches nobody through it). A later issue batches room events per tick.
+-- user reaches nobody through it). Large rooms get them batched per tick
+-- (private.room_publish).
 create function private.session_participants_announce() returns trigger
 language plpgsql
 set search_path = ''
