@@ -249,7 +249,9 @@ def bench_fanout(url: str, seconds: int, listeners: int = 1000) -> None:
     drain_ticks(url)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("delete from realtime.messages")
-    user = lambda name: str(uuid.UUID(hex=hashlib.md5(name.encode()).hexdigest()))  # noqa: E731
+    def user(name: str) -> str:
+        return str(uuid.UUID(hex=hashlib.md5(name.encode()).hexdigest()))
+
     present = [user(f"{prefix}{i}") for i in range(listeners)]
     away = [user(f"{prefix}x{i}") for i in range(500)]
     rng = random.Random(12)
@@ -320,10 +322,12 @@ def bench_fanout(url: str, seconds: int, listeners: int = 1000) -> None:
     threads = [threading.Thread(target=ticker), threading.Thread(target=generator, args=(["chat"],)),
                threading.Thread(target=generator, args=(["vote", "join", "leave", "skip", "advance"],))]
     started = time.perf_counter()
-    [t.start() for t in threads]
+    for t in threads:
+        t.start()
     time.sleep(seconds)
     stop.set()
-    [t.join() for t in threads]
+    for t in threads:
+        t.join()
     elapsed = time.perf_counter() - started
     topic = f"session:{session_id}"
     with psycopg.connect(url, autocommit=True) as conn:

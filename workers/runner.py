@@ -51,7 +51,10 @@ class Runner:
         started = time.perf_counter()
         try:
             handled = await job(self.ctx)
-            log.info("worker.job name=%s rows=%s duration_ms=%.1f", name, handled, (time.perf_counter() - started) * 1000)
+            # The room ticker runs every second: its idle runs log at debug.
+            level = logging.DEBUG if name == "room_tick" and not handled else logging.INFO
+            log.log(level, "worker.job name=%s rows=%s duration_ms=%.1f", name, handled,
+                    (time.perf_counter() - started) * 1000)
             return handled
         except Exception:
             log.exception("worker.job_failed name=%s", name)
