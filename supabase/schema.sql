@@ -2458,6 +2458,7 @@ CREATE FUNCTION private.room_flush(p_session_id uuid, p_max_changes integer) RET
     SET search_path TO ''
     AS $$
 declare
+  c_max_bytes constant int := 200000;
   v_changes jsonb;
   v_taken int;
   v_last bigint;
@@ -2465,8 +2466,12 @@ begin
   with taken as (
     delete from private.room_changes c
     where c.session_id = p_session_id
-      and c.id in (select c2.id from private.room_changes c2 where c2.session_id = p_session_id
-                   order by c2.id limit p_max_changes)
+      and c.id in (select o.id
+                   from (select c2.id, sum(octet_length(c2.payload::text)) over (order by c2.id) as running,
+                                row_number() over (order by c2.id) as n
+                         from private.room_changes c2 where c2.session_id = p_session_id
+                         order by c2.id limit p_max_changes) o
+                   where o.running <= c_max_bytes or o.n = 1)
     returning c.id, c.event, c.payload, c.coalesce_key, c.merge
   ),
   grouped as (

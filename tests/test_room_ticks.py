@@ -119,6 +119,19 @@ def test_a_large_room_gets_at_most_one_batch_per_tick(db, big_room):
     assert [c["payload"]["body"] for c in batches(db, s)[1]] == ["after the first batch"]
 
 
+def test_a_batch_stays_within_the_broadcast_payload_limit(db, big_room):
+    s = big_room["session"]
+    tick(db)
+    for n in range(3):
+        db.admin.execute("select private.room_publish(%s, 'big', jsonb_build_object('n', %s::int, 'blob', repeat('x', 90000)))",
+                         (s, n))
+    due_again(db)
+    assert tick(db) == 2  # 180 kB; the third would pass 200 kB
+    due_again(db)
+    assert tick(db) == 1
+    assert [[c["payload"]["n"] for c in b] for b in batches(db, s)[1:]] == [[0, 1], [2]]
+
+
 def test_once_a_change_is_pending_later_events_queue_behind_it(db):
     """A small room with a deferred change (a throttled count) keeps its order."""
     dj_id = make_dj(db)

@@ -45,12 +45,16 @@ $$;
 revoke all on function private.room_sum_payloads(jsonb[]) from public, anon, authenticated, service_role;
 
 -- One room's batch: take (delete) its oldest pending changes, coalesce them
--- and send one room_batch. The caller holds the room's room_ticks row.
+-- and send one room_batch. The caller holds the room's room_ticks row. A
+-- batch carries at most p_max_changes changes and about 200 kB of payloads
+-- (Realtime's broadcast payload limit is 256 kB on Free, 3,000 kB on Pro);
+-- always at least one change, so a room never stalls.
 create function private.room_flush(p_session_id uuid, p_max_changes int) returns int
 language plpgsql
 set search_path = ''
 as $$
 declare
+  c_max_bytes constant int := 200000;
   v_changes jsonb;
   v_taken int;
   v_last bigint;
@@ -58,8 +62,12 @@ begin
   with taken as (
     delete from private.room_changes c
     where c.session_id = p_session_id
-      and c.id in (select c2.id from private.room_changes c2 where c2.session_id = p_session_id
-                   order by c2.id limit p_max_changes)
+      and c.id in (select o.id
+                   from (select c2.id, sum(octet_length(c2.payload::text)) over (order by c2.id) as running,
+                                row_number() over (order by c2.id) as n
+                         from private.room_changes c2 where c2.session_id = p_session_id
+                         order by c2.id limit p_max_changes) o
+                   where o.running <= c_max_bytes or o.n = 1)
     returning c.id, c.event, c.payload, c.coalesce_key, c.merge
   ),
   grouped as (
