@@ -1735,14 +1735,22 @@ CREATE FUNCTION private.purge_notifications(p_age interval, p_limit integer, p_n
   select count(*)::int from gone
 $$;
 
-CREATE FUNCTION private.push_claim(p_worker text, p_limit integer, p_lease interval) RETURNS TABLE(delivery_id bigint, outbox_id bigint, token text, title text, body text, data jsonb)
+CREATE FUNCTION private.push_at_least_once(p_kind text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$ select p_kind in ('moderation', 'session_starting') $$;
+
+CREATE FUNCTION private.push_claim(p_worker text, p_limit integer, p_lease interval) RETURNS TABLE(delivery_id bigint, outbox_id bigint, token text, title text, body text, data jsonb, at_least_once boolean)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 declare
   v_claimed bigint[];
 begin
-  update private.push_deliveries d set status = 'unknown', error = 'worker stopped while sending'
+  update private.push_deliveries d
+  set status = case when private.push_at_least_once(o.kind) then 'retry' else 'unknown' end,
+      error = case when private.push_at_least_once(o.kind) then 'worker stopped while sending: resent (at least once)'
+                   else 'worker stopped while sending' end
   from private.notification_outbox o
   where o.id = d.outbox_id and o.status = 'claimed' and o.lease_until < now() and d.status = 'sending';
 
@@ -1767,7 +1775,7 @@ begin
   on conflict on constraint push_deliveries_outbox_id_token_id_key do nothing;
 
   return query
-    select d.id, o.id, t.token, o.title, o.body, o.data
+    select d.id, o.id, t.token, o.title, o.body, o.data, private.push_at_least_once(o.kind)
     from private.notification_outbox o
     join private.push_deliveries d on d.outbox_id = o.id
     join public.push_tokens t on t.id = d.token_id
@@ -1804,7 +1812,8 @@ CREATE FUNCTION private.push_record(p_results jsonb) RETURNS void
   ), updated as (
     update private.push_deliveries d
     set status = r.outcome, ticket_id = r.ticket_id, error = r.error,
-        sent_at = case when r.outcome in ('sent', 'logged') then now() end
+        sent_at = case when r.outcome in ('sent', 'logged') then now() end,
+        receipt_status = null, receipt_error = null, receipt_checked_at = null
     from r where d.id = r.delivery_id
     returning d.token_id, r.disable_token, r.error
   )
@@ -1812,7 +1821,7 @@ CREATE FUNCTION private.push_record(p_results jsonb) RETURNS void
   from updated u where u.token_id = t.id and u.disable_token
 $$;
 
-CREATE FUNCTION private.push_record_receipts(p_receipts jsonb) RETURNS integer
+CREATE FUNCTION private.push_record_receipts(p_receipts jsonb, p_max_attempts integer, p_backoff interval) RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -1820,16 +1829,32 @@ declare
   v_count int;
 begin
   with r as (
-    select * from jsonb_to_recordset(p_receipts) as x(ticket_id text, status text, error text, disable_token boolean)
+    select * from jsonb_to_recordset(p_receipts)
+      as x(ticket_id text, status text, error text, disable_token boolean, retry boolean)
   ), updated as (
     update private.push_deliveries d
-    set receipt_status = r.status, receipt_error = r.error, receipt_checked_at = now()
-    from r where d.ticket_id = r.ticket_id and d.status = 'sent' and d.receipt_checked_at is null
-    returning d.token_id, r.error, r.disable_token
+    set receipt_status = r.status, receipt_error = r.error, receipt_checked_at = now(),
+        status = case when not coalesce(r.retry, false) then d.status
+                      when o.attempts < p_max_attempts then 'retry' else 'failed' end,
+        error = case when not coalesce(r.retry, false) then d.error
+                     when o.attempts < p_max_attempts then 'receipt: ' || r.error
+                     else format('gave up after %s attempts: receipt %s', o.attempts, r.error) end
+    from r, private.notification_outbox o
+    where d.ticket_id = r.ticket_id and d.status = 'sent' and d.receipt_checked_at is null and o.id = d.outbox_id
+    returning d.token_id, d.outbox_id, d.status, r.error, r.disable_token
+  ), disabled as (
+    update public.push_tokens t set enabled = false, disabled_reason = u.error
+    from updated u where u.token_id = t.id and u.disable_token
+    returning 1
+  ), reopened as (
+    update private.notification_outbox o
+    set status = 'pending', finished_at = null, lease_until = null, leased_by = null,
+        not_before = now() + p_backoff * power(2, greatest(o.attempts - 1, 0)), last_error = 'receipt: ' || u.error
+    from (select distinct on (outbox_id) outbox_id, error from updated where status = 'retry') u
+    where o.id = u.outbox_id and o.status in ('sent', 'failed')
+    returning 1
   )
-  update public.push_tokens t set enabled = false, disabled_reason = u.error
-  from updated u where u.token_id = t.id and u.disable_token;
-  get diagnostics v_count = row_count;
+  select count(*)::int into v_count from updated;
   return v_count;
 end;
 $$;
@@ -4411,6 +4436,8 @@ REVOKE ALL ON FUNCTION private.purge_notifications(p_age interval, p_limit integ
 GRANT ALL ON FUNCTION private.purge_notifications(p_age interval, p_limit integer, p_now timestamp with time zone) TO openparty_worker;
 GRANT ALL ON FUNCTION private.purge_notifications(p_age interval, p_limit integer, p_now timestamp with time zone) TO service_role;
 
+REVOKE ALL ON FUNCTION private.push_at_least_once(p_kind text) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION private.push_claim(p_worker text, p_limit integer, p_lease interval) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.push_claim(p_worker text, p_limit integer, p_lease interval) TO openparty_worker;
 GRANT ALL ON FUNCTION private.push_claim(p_worker text, p_limit integer, p_lease interval) TO service_role;
@@ -4427,9 +4454,9 @@ REVOKE ALL ON FUNCTION private.push_record(p_results jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.push_record(p_results jsonb) TO openparty_worker;
 GRANT ALL ON FUNCTION private.push_record(p_results jsonb) TO service_role;
 
-REVOKE ALL ON FUNCTION private.push_record_receipts(p_receipts jsonb) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.push_record_receipts(p_receipts jsonb) TO openparty_worker;
-GRANT ALL ON FUNCTION private.push_record_receipts(p_receipts jsonb) TO service_role;
+REVOKE ALL ON FUNCTION private.push_record_receipts(p_receipts jsonb, p_max_attempts integer, p_backoff interval) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.push_record_receipts(p_receipts jsonb, p_max_attempts integer, p_backoff interval) TO openparty_worker;
+GRANT ALL ON FUNCTION private.push_record_receipts(p_receipts jsonb, p_max_attempts integer, p_backoff interval) TO service_role;
 
 REVOKE ALL ON FUNCTION private.push_release(p_worker text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.push_release(p_worker text) TO openparty_worker;
