@@ -3,7 +3,8 @@ fails), apply it with one SQL function, answer.
 
 200: applied, a duplicate, or deliberately ignored (the outcome says which).
 400: bad signature or a body that is not an event: not UTF-8, not JSON, not
-     the event's shape, or text Postgres cannot store (nothing recorded).
+     the event's shape, or text Postgres cannot store (nothing recorded;
+     RevenueCat's is cleaned and applied instead: see authorized_revenuecat_event).
 401: RevenueCat authorization missing or wrong. 413: body too large.
 500: recorded but could not be applied: the provider retries, the retry applies it.
 503: the database is unreachable or the endpoint is not configured: retried too.
