@@ -239,3 +239,20 @@ async def test_a_worker_killed_while_sending_resends_at_least_once_kinds(db):
     assert expo.delivered() == [token_for("u0")]
     status = {row["title"]: row["status"] for row in outbox(db)}
     assert status == {"soon": "sent", "tip": "failed"}
+
+
+async def test_a_refused_token_on_receipts_pauses_too_and_nothing_is_recorded(db):
+    users = users_with_tokens(db, 2)
+    enqueue(db, users)
+    with FakeExpo() as expo:
+        async with worker_context(db, expo) as ctx:
+            await push.dispatch_push(ctx)
+            db.admin.execute("update private.push_deliveries set sent_at = now() - interval '16 minutes'")
+            expo.access_token = "the-rotated-token"
+            assert await push.check_receipts(ctx) == 0
+            assert not ctx.push_health.ready
+            assert await push.check_receipts(ctx) == 0 and len(expo.receipt_requests) == 0  # refused before recording
+            expo.access_token = None
+            ctx.push_health.resume()
+            assert await push.check_receipts(ctx) == 2
+    assert {row["receipt_status"] for row in deliveries(db).values()} == {"ok"}
