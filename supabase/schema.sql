@@ -1841,7 +1841,7 @@ begin
                      else format('gave up after %s attempts: receipt %s', o.attempts, r.error) end
     from r, private.notification_outbox o
     where d.ticket_id = r.ticket_id and d.status = 'sent' and d.receipt_checked_at is null and o.id = d.outbox_id
-    returning d.token_id, d.outbox_id, d.status, r.error, r.disable_token
+    returning d.id, d.token_id, d.outbox_id, d.status, r.error, r.disable_token
   ), disabled as (
     update public.push_tokens t set enabled = false, disabled_reason = u.error
     from updated u where u.token_id = t.id and u.disable_token
@@ -1852,6 +1852,15 @@ begin
         not_before = now() + p_backoff * power(2, greatest(o.attempts - 1, 0)), last_error = 'receipt: ' || u.error
     from (select distinct on (outbox_id) outbox_id, error from updated where status = 'retry') u
     where o.id = u.outbox_id and o.status in ('sent', 'failed')
+    returning 1
+  ), gave_up as (  -- no other device got it: the notification failed after all
+    update private.notification_outbox o set status = 'failed', last_error = u.error
+    from (select distinct on (outbox_id) outbox_id, format('gave up after %s attempts: receipt %s', o2.attempts, error) as error
+          from updated join private.notification_outbox o2 on o2.id = updated.outbox_id
+          where updated.status = 'failed' and updated.error is not null) u
+    where o.id = u.outbox_id and o.status = 'sent'
+      and not exists (select 1 from private.push_deliveries d where d.outbox_id = o.id and d.status in ('sent', 'logged')
+                      and d.id not in (select updated.id from updated))
     returning 1
   )
   select count(*)::int into v_count from updated;

@@ -204,6 +204,9 @@ async def test_rate_exceeded_receipts_stop_after_the_last_attempt(db):
     assert len(expo.delivered()) == 2
     row = deliveries(db)[token_for("u0")]
     assert (row["status"], row["error"]) == ("failed", "gave up after 2 attempts: receipt MessageRateExceeded")
+    (notification,) = outbox(db)
+    assert (notification["status"], notification["last_error"]) == (
+        "failed", "gave up after 2 attempts: receipt MessageRateExceeded")
 
 
 # --- the guarantee per kind -----------------------------------------------------------------------
