@@ -3,8 +3,7 @@ fails), apply it with one SQL function, answer.
 
 200: applied, a duplicate, or deliberately ignored (the outcome says which).
 400: bad signature or a body that is not an event: not UTF-8, not JSON, not
-     the event's shape, or text Postgres cannot store (nothing recorded;
-     RevenueCat's is cleaned and applied instead: see authorized_revenuecat_event).
+     the event's shape, or text Postgres cannot store (nothing recorded).
 401: RevenueCat authorization missing or wrong. 413: body too large.
 500: recorded but could not be applied: the provider retries, the retry applies it.
 503: the database is unreachable or the endpoint is not configured: retried too.
@@ -16,7 +15,7 @@ import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 import psycopg
 import stripe
@@ -189,12 +188,16 @@ def storable_text(value: Any) -> Any:
     return value
 
 
-async def authorized_revenuecat_event(request: Request, settings: SettingsDep) -> dict[str, Any]:
+class RevenueCatDelivery(NamedTuple):
+    event: dict[str, Any]  # storable: text Postgres cannot hold is cleaned
+    raw_body: str | None  # the body exactly as received, when cleaning changed something
+
+
+async def authorized_revenuecat_event(request: Request, settings: SettingsDep) -> RevenueCatDelivery:
     """The event of an authorized RevenueCat delivery, ready to record. RevenueCat
     retries a non-200 five times and then drops the event, so text Postgres
     cannot store (a NUL in a subscriber attribute, say) is cleaned, not refused:
-    the event is stored cleaned and the exact body is kept beside it, as text,
-    under RAW_BODY_KEY."""
+    the event is stored cleaned and applied, and the exact body kept beside it."""
     configured = settings.revenuecat_webhook_authorization
     if configured is None or not configured.get_secret_value().strip():
         # Blank is not a secret: an empty expected value would match a missing header.
@@ -210,19 +213,20 @@ async def authorized_revenuecat_event(request: Request, settings: SettingsDep) -
     except (ValueError, ValidationError) as exc:
         raise bad_request("invalid_event", f"not a RevenueCat event: {exc}") from exc
     event = parsed.event.model_dump(mode="json")
-    if postgres_text_problem(event):
-        event = storable_text(event)
-        event[RAW_BODY_KEY] = raw_text  # JSON text: a NUL in it is the escape \u0000, which text can hold
-        log.warning("webhook.revenuecat.text_cleaned id=%s", event.get("id"))
-    return event
+    if postgres_text_problem(event) is None:
+        return RevenueCatDelivery(event, None)
+    log.warning("webhook.revenuecat.text_cleaned id=%s", event.get("id"))
+    return RevenueCatDelivery(storable_text(event), raw_text)  # JSON text: a NUL in it is the escape \u0000
 
 
+# Where the exact body of a cleaned event is kept, inside the stored payload.
 RAW_BODY_KEY = "_openparty_raw_body"
 
 
 @router.post("/revenuecat")
-async def revenuecat_webhook(event: Annotated[dict[str, Any], Depends(authorized_revenuecat_event)],
+async def revenuecat_webhook(delivery: Annotated[RevenueCatDelivery, Depends(authorized_revenuecat_event)],
                              pool: PoolDep, settings: SettingsDep) -> JSONResponse:
+    event = delivery.event if delivery.raw_body is None else {**delivery.event, RAW_BODY_KEY: delivery.raw_body}
     return await record_and_apply(pool, provider="revenuecat", event_id=event["id"], event=event,
                                   apply=queries.APPLY_REVENUECAT_EVENT,
                                   apply_params={"environment": settings.revenuecat_environment})
