@@ -102,17 +102,20 @@ async def test_a_200_that_is_not_json_is_transient_and_the_round_goes_on(db):
 
 
 async def test_request_errors_by_kind_of_answer(db):
-    users = users_with_tokens(db, 3)
+    names = ("TOO_MANY_REQUESTS", "RATE_LIMIT_ERROR", "server_error", "errors_in_200", "ticket_count_mismatch")
+    users = users_with_tokens(db, len(names))
     with FakeExpo() as expo:
         async with worker_context(db, expo) as ctx:
-            for user_id, name in zip(users, ("TOO_MANY_REQUESTS", "server_error", "errors_in_200"), strict=True):
+            for user_id, name in zip(users, names, strict=True):
                 enqueue(db, [user_id], title=name, key=name)
                 expo.forced.append(answer(name))
                 await push.dispatch_push(ctx)
     status = {row["title"]: (row["status"], row["last_error"]) for row in outbox(db)}
     assert status["TOO_MANY_REQUESTS"] == ("pending", "HTTP 429")
     assert status["server_error"] == ("pending", "HTTP 503")
+    assert status["RATE_LIMIT_ERROR"] == ("pending", "HTTP 429")
     assert status["errors_in_200"] == ("failed", "HTTP 200 without tickets: TEST_API_ERROR")
+    assert status["ticket_count_mismatch"] == ("failed", "unknown error")  # a ticket without status is an error
 
 
 # --- a refused access token -----------------------------------------------------------------------
