@@ -33,7 +33,8 @@ PUSH_SETTLE = ("select private.push_settle(%(outbox_ids)s, %(max_attempts)s, "
                "make_interval(secs => %(backoff_seconds)s))")
 PUSH_RELEASE = "select private.push_release(%(worker)s) as released"
 PUSH_RECEIPTS_DUE = "select * from private.push_receipts_due(make_interval(mins => %(min_age_minutes)s), %(limit)s)"
-PUSH_RECORD_RECEIPTS = "select private.push_record_receipts(%(receipts)s::jsonb) as disabled"
+PUSH_RECORD_RECEIPTS = ("select private.push_record_receipts(%(receipts)s::jsonb, %(max_attempts)s, "
+                        "make_interval(secs => %(backoff_seconds)s)) as recorded")
 
 # Cleanup (workers); each returns how many rows it handled
 END_SILENT_SESSIONS = "select private.end_silent_sessions(make_interval(secs => %(seconds)s), %(limit)s) as handled"

@@ -86,6 +86,16 @@ class Settings(BaseSettings):
     push_interval_seconds: float = 2
     receipts_interval_seconds: float = 300
     receipts_min_age_minutes: int = 15
+    # Our Expo project ("@owner/slug"): on PUSH_TOO_MANY_EXPERIENCE_IDS the
+    # other projects' tokens are retired. Unset: the project holding most of
+    # the request's tokens is taken for ours (logged).
+    expo_project: str | None = None
+    # While Expo refuses the access token, dispatch pauses and tries one
+    # request this often; the workers' /readyz answers 503 meanwhile.
+    push_pause_probe_seconds: float = Field(default=60, gt=0)
+    # The workers' own /healthz and /readyz (unset: not served).
+    worker_health_port: int | None = None
+    worker_health_host: str = "127.0.0.1"
 
     # Cleanup and reconciliation (worker jobs).
     cleanup_interval_seconds: float = 60

@@ -400,69 +400,107 @@ $$;
 CREATE FUNCTION private.apply_revenuecat(p_event jsonb, p_event_at timestamp with time zone, p_environment text) RETURNS text
     LANGUAGE plpgsql
     SET search_path TO ''
-    AS $$
+    AS $_$
 declare
   v_event jsonb := p_event;
   v_type text := p_event ->> 'type';
   v_event_at timestamptz := p_event_at;
+  -- TEMPORARY_ENTITLEMENT_GRANT's published sample has no environment;
+  -- VIRTUAL_CURRENCY_TRANSACTION names it purchase_environment.
+  v_environment text := coalesce(p_event ->> 'environment', p_event ->> 'purchase_environment');
   v_user_id uuid;
+  v_holder text;
   v_plan_id text;
   v_expires timestamptz;
+  v_refs text[];
   v_ref text;
+  v_from text[];
+  v_to_ids text[];
+  v_to_user uuid;
+  v_count int;
   v_outcome text;
 begin
-  v_expires := to_timestamp((v_event ->> 'expiration_at_ms')::bigint / 1000.0);
-  v_ref := coalesce(v_event ->> 'original_transaction_id', v_event ->> 'transaction_id', v_event ->> 'id');
+  if jsonb_typeof(v_event -> 'expiration_at_ms') = 'number' then
+    v_expires := to_timestamp((v_event ->> 'expiration_at_ms')::numeric / 1000.0);
+  end if;
+  -- An entitlement is keyed by the original transaction; events that name
+  -- only a transaction (TEMPORARY_ENTITLEMENT_GRANT, the EXPIRATION that
+  -- undoes it) match on either.
+  v_refs := array_remove(array[v_event ->> 'original_transaction_id', v_event ->> 'transaction_id'], null);
+  v_ref := coalesce(v_refs[1], v_event ->> 'id');
 
-  if v_event ->> 'environment' is distinct from p_environment then
-    v_outcome := format('ignored: %s event, this deployment takes %s', v_event ->> 'environment', p_environment);
+  if v_environment is distinct from p_environment and v_environment is not null then
+    v_outcome := format('ignored: %s event, this deployment takes %s', v_environment, p_environment);
   elsif v_type = 'TRANSFER' then
-    update public.entitlements e
-    set user_id = (select p.id from jsonb_array_elements_text(v_event -> 'transferred_to') t
-                   join public.profiles p on p.id::text = t limit 1),
-        last_event_at = v_event_at
-    where e.source = 'revenuecat'
-      and e.user_id in (select p.id from jsonb_array_elements_text(v_event -> 'transferred_from') f
-                        join public.profiles p on p.id::text = f)
-      and exists (select 1 from jsonb_array_elements_text(v_event -> 'transferred_to') t
-                  join public.profiles p on p.id::text = t)
-      and e.last_event_at <= v_event_at;
-    v_outcome := 'transferred';
+    -- Ownership only: no state moves, so no last_event_at guard (the
+    -- published sample's event_timestamp_ms is in the year 4466).
+    v_from := private.revenuecat_ids(v_event -> 'transferred_from');
+    v_to_ids := private.revenuecat_ids(v_event -> 'transferred_to');
+    select p.id into v_to_user from unnest(v_to_ids) as t join public.profiles p on p.id::text = t limit 1;
+    if cardinality(v_to_ids) = 0 then
+      v_outcome := 'ignored: transfer to nobody';
+    else
+      update public.entitlements e
+      set user_id = v_to_user, app_user_id = coalesce(v_to_user::text, v_to_ids[1])
+      where e.source = 'revenuecat'
+        and (e.user_id::text = any (v_from) or (e.user_id is null and e.app_user_id = any (v_from)));
+      get diagnostics v_count = row_count;
+      v_outcome := format('transferred %s to %s', v_count, coalesce(v_to_user::text, 'an anonymous id'));
+    end if;
   else
     v_user_id := private.revenuecat_user(v_event);
+    if v_user_id is null
+       and coalesce(v_event ->> 'app_user_id', v_event ->> 'original_app_user_id') like '$RCAnonymousID:%'
+       and not exists (select 1 from unnest(private.revenuecat_ids(v_event -> 'aliases')) a
+                       where a not like '$RCAnonymousID:%') then
+      v_holder := coalesce(v_event ->> 'app_user_id', v_event ->> 'original_app_user_id');
+    end if;
     select p.id into v_plan_id from public.plans p
-    where p.id in (select jsonb_array_elements_text(coalesce(v_event -> 'entitlement_ids', '[]')))
+    where p.id = any (private.revenuecat_ids(v_event -> 'entitlement_ids'))
     order by p.rank desc limit 1;
-    if v_user_id is null then
-      v_outcome := 'ignored: no user for this event';
-    elsif v_type in ('INITIAL_PURCHASE', 'RENEWAL', 'NON_RENEWING_PURCHASE', 'SUBSCRIPTION_EXTENDED',
-                     'TEMPORARY_ENTITLEMENT_GRANT', 'REFUND_REVERSED', 'UNCANCELLATION', 'PRODUCT_CHANGE') then
-      if v_plan_id is null then
+    if v_type = 'TEMPORARY_ENTITLEMENT_GRANT' then
+      -- Sent during store outages; RevenueCat documents it as lasting at most 24 hours.
+      v_expires := least(coalesce(v_expires, v_event_at + interval '24 hours'), v_event_at + interval '24 hours');
+      v_ref := coalesce(v_event ->> 'transaction_id', v_event ->> 'id');
+    end if;
+    if v_type in ('INITIAL_PURCHASE', 'RENEWAL', 'NON_RENEWING_PURCHASE', 'SUBSCRIPTION_EXTENDED',
+                  'TEMPORARY_ENTITLEMENT_GRANT', 'REFUND_REVERSED', 'UNCANCELLATION', 'PRODUCT_CHANGE') then
+      if v_user_id is null and v_holder is null then
+        v_outcome := 'ignored: no user for this event';
+      elsif v_plan_id is null then
         v_outcome := 'ignored: no entitlement maps to a plan';
       else
-        insert into public.entitlements as e (user_id, source, source_ref, plan_id, active, expires_at, will_renew,
-                                              environment, last_event_at)
-        values (v_user_id, 'revenuecat', v_ref, v_plan_id, true, v_expires, v_type <> 'NON_RENEWING_PURCHASE',
-                v_event ->> 'environment', v_event_at)
+        insert into public.entitlements as e (user_id, app_user_id, source, source_ref, plan_id, active, expires_at,
+                                              will_renew, environment, last_event_at)
+        values (v_user_id, coalesce(v_event ->> 'app_user_id', v_holder), 'revenuecat', v_ref, v_plan_id, true,
+                v_expires, v_type not in ('NON_RENEWING_PURCHASE', 'TEMPORARY_ENTITLEMENT_GRANT'),
+                coalesce(v_environment, p_environment), v_event_at)
         on conflict (source, source_ref) do update
-          set user_id = excluded.user_id, plan_id = excluded.plan_id, active = true, expires_at = excluded.expires_at,
+          set user_id = coalesce(excluded.user_id, e.user_id), app_user_id = excluded.app_user_id,
+              plan_id = excluded.plan_id, active = true, expires_at = excluded.expires_at,
               will_renew = excluded.will_renew, billing_issue = false, last_event_at = excluded.last_event_at
           where e.last_event_at <= excluded.last_event_at;
-        v_outcome := format('granted %s', v_plan_id);
+        v_outcome := case when v_user_id is null then format('held %s for %s until login', v_plan_id, v_holder)
+                          else format('granted %s', v_plan_id) end;
       end if;
     elsif v_type = 'CANCELLATION' then
-      update public.entitlements e set will_renew = false, expires_at = coalesce(v_expires, e.expires_at),
-                                       last_event_at = v_event_at
-      where e.source = 'revenuecat' and e.source_ref = v_ref and e.last_event_at <= v_event_at;
-      v_outcome := 'canceled: access until expiry';
+      update public.entitlements e
+      set will_renew = false,
+          expires_at = case when v_expires is not null then v_expires
+                            when v_event ->> 'cancel_reason' = 'CUSTOMER_SUPPORT' then v_event_at
+                            else e.expires_at end,
+          last_event_at = v_event_at
+      where e.source = 'revenuecat' and e.source_ref = any (v_refs) and e.last_event_at <= v_event_at;
+      v_outcome := case when v_event ->> 'cancel_reason' = 'CUSTOMER_SUPPORT' and v_expires is null
+                        then 'refunded: access ended' else 'canceled: access until expiry' end;
     elsif v_type = 'EXPIRATION' then
       update public.entitlements e set active = false, will_renew = false,
                                        expires_at = coalesce(v_expires, v_event_at), last_event_at = v_event_at
-      where e.source = 'revenuecat' and e.source_ref = v_ref and e.last_event_at <= v_event_at;
+      where e.source = 'revenuecat' and e.source_ref = any (v_refs) and e.last_event_at <= v_event_at;
       v_outcome := 'expired';
     elsif v_type in ('BILLING_ISSUE', 'SUBSCRIPTION_PAUSED') then
       update public.entitlements e set billing_issue = (v_type = 'BILLING_ISSUE'), last_event_at = v_event_at
-      where e.source = 'revenuecat' and e.source_ref = v_ref and e.last_event_at <= v_event_at;
+      where e.source = 'revenuecat' and e.source_ref = any (v_refs) and e.last_event_at <= v_event_at;
       v_outcome := format('%s noted: access unchanged', lower(v_type));
     else
       v_outcome := 'ignored: unhandled type';
@@ -471,7 +509,7 @@ begin
 
   return v_outcome;
 end;
-$$;
+$_$;
 
 CREATE FUNCTION private.apply_revenuecat_event(p_event_id text, p_environment text) RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER
@@ -1697,14 +1735,22 @@ CREATE FUNCTION private.purge_notifications(p_age interval, p_limit integer, p_n
   select count(*)::int from gone
 $$;
 
-CREATE FUNCTION private.push_claim(p_worker text, p_limit integer, p_lease interval) RETURNS TABLE(delivery_id bigint, outbox_id bigint, token text, title text, body text, data jsonb)
+CREATE FUNCTION private.push_at_least_once(p_kind text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$ select p_kind in ('moderation', 'session_starting') $$;
+
+CREATE FUNCTION private.push_claim(p_worker text, p_limit integer, p_lease interval) RETURNS TABLE(delivery_id bigint, outbox_id bigint, token text, title text, body text, data jsonb, at_least_once boolean)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 declare
   v_claimed bigint[];
 begin
-  update private.push_deliveries d set status = 'unknown', error = 'worker stopped while sending'
+  update private.push_deliveries d
+  set status = case when private.push_at_least_once(o.kind) then 'retry' else 'unknown' end,
+      error = case when private.push_at_least_once(o.kind) then 'worker stopped while sending: resent (at least once)'
+                   else 'worker stopped while sending' end
   from private.notification_outbox o
   where o.id = d.outbox_id and o.status = 'claimed' and o.lease_until < now() and d.status = 'sending';
 
@@ -1729,7 +1775,7 @@ begin
   on conflict on constraint push_deliveries_outbox_id_token_id_key do nothing;
 
   return query
-    select d.id, o.id, t.token, o.title, o.body, o.data
+    select d.id, o.id, t.token, o.title, o.body, o.data, private.push_at_least_once(o.kind)
     from private.notification_outbox o
     join private.push_deliveries d on d.outbox_id = o.id
     join public.push_tokens t on t.id = d.token_id
@@ -1766,7 +1812,8 @@ CREATE FUNCTION private.push_record(p_results jsonb) RETURNS void
   ), updated as (
     update private.push_deliveries d
     set status = r.outcome, ticket_id = r.ticket_id, error = r.error,
-        sent_at = case when r.outcome in ('sent', 'logged') then now() end
+        sent_at = case when r.outcome in ('sent', 'logged') then now() end,
+        receipt_status = null, receipt_error = null, receipt_checked_at = null
     from r where d.id = r.delivery_id
     returning d.token_id, r.disable_token, r.error
   )
@@ -1774,7 +1821,7 @@ CREATE FUNCTION private.push_record(p_results jsonb) RETURNS void
   from updated u where u.token_id = t.id and u.disable_token
 $$;
 
-CREATE FUNCTION private.push_record_receipts(p_receipts jsonb) RETURNS integer
+CREATE FUNCTION private.push_record_receipts(p_receipts jsonb, p_max_attempts integer, p_backoff interval) RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -1782,16 +1829,41 @@ declare
   v_count int;
 begin
   with r as (
-    select * from jsonb_to_recordset(p_receipts) as x(ticket_id text, status text, error text, disable_token boolean)
+    select * from jsonb_to_recordset(p_receipts)
+      as x(ticket_id text, status text, error text, disable_token boolean, retry boolean)
   ), updated as (
     update private.push_deliveries d
-    set receipt_status = r.status, receipt_error = r.error, receipt_checked_at = now()
-    from r where d.ticket_id = r.ticket_id and d.status = 'sent' and d.receipt_checked_at is null
-    returning d.token_id, r.error, r.disable_token
+    set receipt_status = r.status, receipt_error = r.error, receipt_checked_at = now(),
+        status = case when not coalesce(r.retry, false) then d.status
+                      when o.attempts < p_max_attempts then 'retry' else 'failed' end,
+        error = case when not coalesce(r.retry, false) then d.error
+                     when o.attempts < p_max_attempts then 'receipt: ' || r.error
+                     else format('gave up after %s attempts: receipt %s', o.attempts, r.error) end
+    from r, private.notification_outbox o
+    where d.ticket_id = r.ticket_id and d.status = 'sent' and d.receipt_checked_at is null and o.id = d.outbox_id
+    returning d.id, d.token_id, d.outbox_id, d.status, r.error, r.disable_token
+  ), disabled as (
+    update public.push_tokens t set enabled = false, disabled_reason = u.error
+    from updated u where u.token_id = t.id and u.disable_token
+    returning 1
+  ), reopened as (
+    update private.notification_outbox o
+    set status = 'pending', finished_at = null, lease_until = null, leased_by = null,
+        not_before = now() + p_backoff * power(2, greatest(o.attempts - 1, 0)), last_error = 'receipt: ' || u.error
+    from (select distinct on (outbox_id) outbox_id, error from updated where status = 'retry') u
+    where o.id = u.outbox_id and o.status in ('sent', 'failed')
+    returning 1
+  ), gave_up as (  -- no other device got it: the notification failed after all
+    update private.notification_outbox o set status = 'failed', last_error = u.error
+    from (select distinct on (outbox_id) outbox_id, format('gave up after %s attempts: receipt %s', o2.attempts, error) as error
+          from updated join private.notification_outbox o2 on o2.id = updated.outbox_id
+          where updated.status = 'failed' and updated.error is not null) u
+    where o.id = u.outbox_id and o.status = 'sent'
+      and not exists (select 1 from private.push_deliveries d where d.outbox_id = o.id and d.status in ('sent', 'logged')
+                      and d.id not in (select updated.id from updated))
+    returning 1
   )
-  update public.push_tokens t set enabled = false, disabled_reason = u.error
-  from updated u where u.token_id = t.id and u.disable_token;
-  get diagnostics v_count = row_count;
+  select count(*)::int into v_count from updated;
   return v_count;
 end;
 $$;
@@ -2319,6 +2391,15 @@ begin
 end;
 $$;
 
+CREATE FUNCTION private.revenuecat_ids(p_value jsonb) RETURNS text[]
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select case when jsonb_typeof(p_value) = 'array'
+              then array(select t from jsonb_array_elements_text(p_value) as t where t is not null)
+              else '{}'::text[] end
+$$;
+
 CREATE FUNCTION private.revenuecat_user(p_event jsonb) RETURNS uuid
     LANGUAGE sql STABLE
     SET search_path TO ''
@@ -2326,7 +2407,7 @@ CREATE FUNCTION private.revenuecat_user(p_event jsonb) RETURNS uuid
   select p.id
   from (select p_event ->> 'app_user_id' as candidate, 0 as preference
         union all select p_event ->> 'original_app_user_id', 1
-        union all select a, 2 from jsonb_array_elements_text(coalesce(p_event -> 'aliases', '[]')) as a) c
+        union all select a, 2 from unnest(private.revenuecat_ids(p_event -> 'aliases')) as a) c
   join public.profiles p on p.id::text = c.candidate
   order by c.preference
   limit 1
@@ -3248,8 +3329,9 @@ COMMENT ON TABLE public.dj_fallback_tracks IS 'A DJ''s fallback list: what plays
 
 CREATE TABLE public.entitlements (
     id bigint NOT NULL,
-    user_id uuid NOT NULL,
+    user_id uuid,
     source text NOT NULL,
+    app_user_id text,
     source_ref text NOT NULL,
     plan_id text NOT NULL,
     active boolean DEFAULT true NOT NULL,
@@ -3260,10 +3342,15 @@ CREATE TABLE public.entitlements (
     last_event_at timestamp with time zone NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT entitlements_owner CHECK (((user_id IS NOT NULL) OR ((source = 'revenuecat'::text) AND (app_user_id IS NOT NULL)))),
     CONSTRAINT entitlements_source_check CHECK ((source = ANY (ARRAY['revenuecat'::text, 'stripe'::text])))
 );
 
 COMMENT ON TABLE public.entitlements IS 'Plan grants from RevenueCat (app stores) and Stripe (web). Grants while active and not past expires_at (null: no end). Written only by webhook functions.';
+
+COMMENT ON COLUMN public.entitlements.user_id IS 'who it grants to; null only for a RevenueCat purchase made before login (held under app_user_id until a TRANSFER or a later event names the user)';
+
+COMMENT ON COLUMN public.entitlements.app_user_id IS 'RevenueCat: the app user id the purchase was last seen under (a Supabase user id, or $RCAnonymousID:... before login)';
 
 COMMENT ON COLUMN public.entitlements.source_ref IS 'RevenueCat original_transaction_id, or Stripe subscription id';
 
@@ -3572,6 +3659,8 @@ CREATE INDEX push_deliveries_receipts_due ON private.push_deliveries USING btree
 CREATE INDEX push_deliveries_token ON private.push_deliveries USING btree (token_id);
 
 CREATE INDEX webhook_events_unprocessed ON private.webhook_events USING btree (received_at) WHERE (processed_at IS NULL);
+
+CREATE INDEX entitlements_held ON public.entitlements USING btree (app_user_id) WHERE (user_id IS NULL);
 
 CREATE INDEX entitlements_plan ON public.entitlements USING btree (plan_id);
 
@@ -4356,6 +4445,8 @@ REVOKE ALL ON FUNCTION private.purge_notifications(p_age interval, p_limit integ
 GRANT ALL ON FUNCTION private.purge_notifications(p_age interval, p_limit integer, p_now timestamp with time zone) TO openparty_worker;
 GRANT ALL ON FUNCTION private.purge_notifications(p_age interval, p_limit integer, p_now timestamp with time zone) TO service_role;
 
+REVOKE ALL ON FUNCTION private.push_at_least_once(p_kind text) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION private.push_claim(p_worker text, p_limit integer, p_lease interval) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.push_claim(p_worker text, p_limit integer, p_lease interval) TO openparty_worker;
 GRANT ALL ON FUNCTION private.push_claim(p_worker text, p_limit integer, p_lease interval) TO service_role;
@@ -4372,9 +4463,9 @@ REVOKE ALL ON FUNCTION private.push_record(p_results jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.push_record(p_results jsonb) TO openparty_worker;
 GRANT ALL ON FUNCTION private.push_record(p_results jsonb) TO service_role;
 
-REVOKE ALL ON FUNCTION private.push_record_receipts(p_receipts jsonb) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.push_record_receipts(p_receipts jsonb) TO openparty_worker;
-GRANT ALL ON FUNCTION private.push_record_receipts(p_receipts jsonb) TO service_role;
+REVOKE ALL ON FUNCTION private.push_record_receipts(p_receipts jsonb, p_max_attempts integer, p_backoff interval) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.push_record_receipts(p_receipts jsonb, p_max_attempts integer, p_backoff interval) TO openparty_worker;
+GRANT ALL ON FUNCTION private.push_record_receipts(p_receipts jsonb, p_max_attempts integer, p_backoff interval) TO service_role;
 
 REVOKE ALL ON FUNCTION private.push_release(p_worker text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.push_release(p_worker text) TO openparty_worker;
@@ -4445,6 +4536,8 @@ REVOKE ALL ON FUNCTION private.reports_before_insert() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.require_moderator(p_session_id uuid, p_target uuid) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.require_user() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.revenuecat_ids(p_value jsonb) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.revenuecat_user(p_event jsonb) FROM PUBLIC;
 

@@ -130,8 +130,9 @@ alter table public.plans enable row level security;
 ------------------------------------------------------------------------------
 create table public.entitlements (
   id bigint generated always as identity primary key,
-  user_id uuid not null references public.profiles (id) on delete cascade,
+  user_id uuid references public.profiles (id) on delete cascade,
   source text not null check (source in ('revenuecat', 'stripe')),
+  app_user_id text,
   source_ref text not null,
   plan_id text not null references public.plans (id),
   active boolean not null default true,
@@ -142,13 +143,17 @@ create table public.entitlements (
   last_event_at timestamptz not null,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
-  unique (source, source_ref)
+  unique (source, source_ref),
+  constraint entitlements_owner check (user_id is not null or (source = 'revenuecat' and app_user_id is not null))
 );
 comment on table public.entitlements is 'Plan grants from RevenueCat (app stores) and Stripe (web). Grants while active and not past expires_at (null: no end). Written only by webhook functions.';
 comment on column public.entitlements.source_ref is 'RevenueCat original_transaction_id, or Stripe subscription id';
+comment on column public.entitlements.user_id is 'who it grants to; null only for a RevenueCat purchase made before login (held under app_user_id until a TRANSFER or a later event names the user)';
+comment on column public.entitlements.app_user_id is 'RevenueCat: the app user id the purchase was last seen under (a Supabase user id, or $RCAnonymousID:... before login)';
 comment on column public.entitlements.last_event_at is 'time of the newest applied provider event: older events never move it back';
 create index entitlements_user on public.entitlements (user_id);
 create index entitlements_plan on public.entitlements (plan_id);
+create index entitlements_held on public.entitlements (app_user_id) where user_id is null;
 revoke all on public.entitlements from anon, authenticated, service_role;
 grant select on public.entitlements to authenticated;
 grant select on public.entitlements to service_role;
