@@ -10,6 +10,7 @@ from typing import TypeVar
 
 from openparty.db import Pool
 from openparty.settings import Settings
+from openparty.spotify import SpotifyClient
 from openparty.stripe_gateway import StripeGateway
 from workers.expo import PushSender
 
@@ -47,6 +48,7 @@ class JobContext:
     rate_limiter: RateLimiter
     stripe: StripeGateway | None
     worker_id: str
+    spotify: SpotifyClient | None = None
 
 
 def batched(items: Sequence[T], size: int) -> Iterator[list[T]]:
