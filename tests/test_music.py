@@ -7,6 +7,8 @@ import pytest
 
 from tests.room import broadcasts, go_live, join, make_dj, refused, session_row
 from tests.test_realtime import realtime_authorizes
+from tests.workerhelpers import worker_context
+from workers import music
 
 ADD = ("insert into public.queue_items (session_id, title, artist, duration_ms, provider, provider_ref) "
        "values (%s, %s, 'Artist', %s, 'spotify', %s) returning *")
@@ -258,3 +260,16 @@ def test_social_links_are_validated(db):
         else:
             with pytest.raises(psycopg.errors.CheckViolation):
                 client.value(query, (value, user))
+
+
+async def test_the_auto_advance_job_advances_ended_songs_as_the_worker_role(db, room):
+    dj = db.as_user(room["dj"])
+    add(dj, room["session"], "one")
+    add(dj, room["session"], "two")
+    dj.rpc_rows("advance", p_session_id=room["session"])
+    async with worker_context(db, auto_advance_grace_seconds=5) as ctx:
+        assert await music.auto_advance(ctx) == 0  # "one" is still playing
+        db.admin.execute("update public.queue_items set started_at = now() - interval '206 seconds' "
+                         "where status = 'playing'")  # 200 s song + 5 s grace: due
+        assert await music.auto_advance(ctx) == 1
+    assert playing(db, room["session"])["title"] == "two"
