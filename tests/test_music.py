@@ -273,3 +273,14 @@ async def test_the_auto_advance_job_advances_ended_songs_as_the_worker_role(db, 
                          "where status = 'playing'")  # 200 s song + 5 s grace: due
         assert await music.auto_advance(ctx) == 1
     assert playing(db, room["session"])["title"] == "two"
+
+
+def test_a_room_playing_only_by_itself_is_still_abandoned(db):
+    dj_id = make_dj(db, "pocket")
+    session = go_live(db, dj_id)["id"]
+    db.as_user(dj_id).sql(FALLBACK, (0, "f", "f"))
+    db.admin.execute("update public.sessions set started_at = now() - interval '5 hours' where id = %s", (session,))
+    db.as_user(dj_id).rpc_rows("advance", p_session_id=session)  # the fallback starts: no listener, no request
+    assert playing(db, session)["origin"] == "fallback"
+    assert db.admin.execute("select private.end_abandoned_sessions(interval '4 hours', 10)").fetchone()[0] == 1
+    assert session_row(db, session)["end_reason"] == "abandoned"
