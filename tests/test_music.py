@@ -2,6 +2,8 @@
 play history, tracks the DJ's app reports, provider ids, now playing in
 live_now, the went-live event, social links."""
 
+import threading
+
 import psycopg
 import pytest
 
@@ -117,6 +119,36 @@ def test_auto_advance_skips_a_room_the_dj_is_advancing_right_now(db, room):
         assert auto_advance(db) == 0  # skipped, not waited on
     assert auto_advance(db) == 1
     assert playing(db, room["session"])["title"] == "two"
+
+
+def test_replicas_and_the_dj_racing_advance_each_ended_song_once(db, room):
+    dj = db.as_user(room["dj"])
+    for ref in ("one", "two", "three", "four"):
+        add(dj, room["session"], ref)
+    first = dj.rpc_rows("advance", p_session_id=room["session"])[0]
+    db.admin.execute("update public.queue_items set started_at = now() - interval '300 seconds' where id = %s",
+                     (first["id"],))  # "one" (200 s) ended; "two", once started, will not have
+    barrier = threading.Barrier(4)
+    advanced = []
+
+    def replica():
+        with db.connect("openparty_worker") as conn:
+            barrier.wait()
+            advanced.append(conn.execute("select private.auto_advance(interval '5 seconds', 50)").fetchone()[0])
+
+    def the_dj():
+        with db.connect("authenticator") as conn:
+            barrier.wait()
+            db.as_user(room["dj"], conn).rpc_rows("advance", p_session_id=room["session"],
+                                                  p_expected_item_id=first["id"])
+            advanced.append(0)
+
+    threads = [threading.Thread(target=replica) for _ in range(3)] + [threading.Thread(target=the_dj)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert sum(advanced) <= 1  # the DJ or one replica moved "one"; nobody moved "two"
+    assert playing(db, room["session"])["title"] == "two"
+    assert db.admin.execute("select count(*) from public.queue_items where status = 'played'").fetchone()[0] == 1
 
 
 def test_a_paused_room_is_left_alone_and_resumes_where_it_stood(db, room):
