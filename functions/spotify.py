@@ -24,6 +24,7 @@ from openparty.spotify import (
     SpotifyRateLimited,
     SpotifyRefused,
     SpotifyUnauthorized,
+    clean,
     playlist_id,
 )
 from openparty.spotify_links import refresh_link
@@ -107,7 +108,8 @@ async def link(body: LinkBody, user: UserDep, pool: PoolDep, settings: SettingsD
     if tokens.refresh_token is None:
         raise spotify_failed(SpotifyError("the code exchange returned no refresh token"))
     row = await one_row(pool, queries.SPOTIFY_LINK, {
-        "user_id": user.id, "spotify_user_id": str(profile["id"]), "display_name": profile.get("display_name"),
+        "user_id": user.id, "spotify_user_id": clean(str(profile["id"])),
+        "display_name": clean(profile.get("display_name")) or None,
         "scopes": tokens.scopes or [], "access_token": tokens.access_token, "refresh_token": tokens.refresh_token,
         "expires_in": tokens.expires_in})
     log.info("spotify.linked user=%s", user.id)

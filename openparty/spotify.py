@@ -171,6 +171,13 @@ class SpotifyClient:
         return tracks[:limit]
 
 
+def clean(text: Any, limit: int = 200) -> str:
+    """Text Postgres can store (no NUL, no lone surrogate), trimmed and bounded."""
+    if not isinstance(text, str):
+        return ""
+    return "".join(c for c in text if c != "\x00" and not "\ud800" <= c <= "\udfff").strip()[:limit]
+
+
 def as_track(item: Any) -> dict[str, Any] | None:
     """Our track shape from a Spotify track object, or None for anything we cannot queue."""
     if not isinstance(item, dict) or item.get("type", "track") != "track" or item.get("is_local"):
@@ -179,12 +186,12 @@ def as_track(item: Any) -> dict[str, Any] | None:
     duration = item.get("duration_ms")
     if not isinstance(track_id, str) or not PLAYLIST_ID.match(track_id) or not isinstance(duration, int) or duration <= 0:
         return None
-    artists = ", ".join(a["name"] for a in item.get("artists") or [] if isinstance(a, dict) and a.get("name"))
+    artists = ", ".join(clean(a["name"]) for a in item.get("artists") or [] if isinstance(a, dict) and a.get("name"))
     images = [i["url"] for i in (item.get("album") or {}).get("images") or []
               if isinstance(i, dict) and isinstance(i.get("url"), str) and i["url"].startswith(("https://", "http://"))]
     isrc = ((item.get("external_ids") or {}).get("isrc") or "").upper()
-    return {"title": (item.get("name") or "").strip()[:200] or "Unknown track",
-            "artist": artists[:200] or "Unknown artist",
+    return {"title": clean(item.get("name")) or "Unknown track",
+            "artist": artists[:200].strip() or "Unknown artist",
             "album_art_url": images[0] if images else None,
             "duration_ms": duration,
             "spotify_id": track_id,

@@ -219,6 +219,7 @@ async def test_importing_a_playlist_pages_through_its_items(db, spotify):
     playlist = spotify_id("playlist")
     spotify.playlists[playlist] = [track(spotify_id(n), f"Track {n}") for n in range(60)]
     spotify.playlists[playlist][3] = {**spotify.playlists[playlist][3], "is_local": True}  # a local file: skipped
+    spotify.playlists[playlist][5] = {**spotify.playlists[playlist][5], "name": "Bad\x00Name"}  # text Postgres refuses
     async with client_for(db, **spotify_settings(spotify)) as client:
         response = await client.post("/spotify/import", headers=auth(dj_id), json={
             "playlist": f"https://open.spotify.com/playlist/{playlist}?si=abc", "target": "fallback"})
@@ -239,6 +240,7 @@ async def test_importing_a_playlist_pages_through_its_items(db, spotify):
                                      "order by position")
     assert [f["position"] for f in fallback] == list(range(59))
     assert fallback[0]["title"] == "Track 0" and fallback[0]["spotify_id"] == spotify_id(0)
+    assert fallback[4]["title"] == "BadName"
 
 
 async def test_importing_into_the_queue_and_with_an_expired_token(db, spotify):
