@@ -4344,6 +4344,8 @@ CREATE UNIQUE INDEX sessions_one_live_per_dj ON public.sessions USING btree (dj_
 
 CREATE INDEX sessions_scheduled_for ON public.sessions USING btree (scheduled_for) WHERE (status = 'scheduled'::public.session_status);
 
+CREATE INDEX sessions_started_at ON public.sessions USING btree (started_at DESC) WHERE (started_at IS NOT NULL);
+
 CREATE INDEX skip_votes_user ON public.skip_votes USING btree (user_id);
 
 CREATE INDEX tips_currency ON public.tips USING btree (currency);

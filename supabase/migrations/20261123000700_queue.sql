@@ -339,6 +339,9 @@ grant execute on function private.queue_order(uuid) to authenticated;
 -- replay cooldown, nor one longer than the room's max duration. Ties: the most
 -- recently played first. Security definer: it reads every session's history,
 -- which RLS hides from the DJ; callers check who asks (public.recommendations).
+-- The latest sessions first (recommendations' neighbours): read backwards, filtered, stopped at 100.
+create index sessions_started_at on public.sessions (started_at desc) where started_at is not null;
+
 create function private.recommendations(p_session_id uuid, p_limit int)
 returns table (track_key text, title text, artist text, album_art_url text, duration_ms int, provider text,
                provider_ref text, spotify_id text, apple_music_id text, isrc text, score bigint, followed int,
