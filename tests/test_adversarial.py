@@ -85,6 +85,7 @@ TABLES: dict[str, Rules] = {
     "stripe_customers": Rules("user_id", only("listener")),
     "push_tokens": Rules("user_id", only("listener"), delete=only("listener")),
     "notification_preferences": Rules("user_id", only("listener"), insert=True, update=only("listener")),
+    "spotify_links": Rules("user_id", only("dj")),  # tokens are in private.spotify_tokens, out of every app role's reach
 }
 
 # Columns no app role reads, whoever owns the row (column grants leave them out).
@@ -128,6 +129,10 @@ FUNCTIONS: dict[str, dict] = {
     "suggested_djs": {"anon": False, "stranger": "ok", "banned": "ok"},
     "my_earnings": {"anon": False, "stranger": "empty", "banned": "empty"},
     "register_push_token": {"anon": False, "stranger": "ok", "banned": "ok"},
+    "pause_session": {"anon": False, "stranger": "refused", "banned": "refused"},
+    "resume_session": {"anon": False, "stranger": "refused", "banned": "refused"},
+    "report_track": {"anon": False, "stranger": "refused", "banned": "refused"},
+    "recommendations": {"anon": False, "stranger": "refused", "banned": "refused"},
 }
 
 # Security definer functions in `private` the app roles may execute, and why.
@@ -142,6 +147,9 @@ PRIVATE_DEFINER_CALLABLE = {
     "go_live", "start_session", "end_own_session", "session_heartbeat", "join_session", "leave_session",
     "timeout_user", "ban_user", "unban_user", "delete_message", "advance", "vote_skip", "remove_from_queue",
     "pin_next", "reorder_queue", "register_push_token", "my_earnings", "plan_of",
+    "set_paused", "report_track", "session_recommendations",
+    # what a live room plays, shown in live_now to anyone browsing (one row of queue_items)
+    "live_now_playing",
 }
 
 
@@ -198,6 +206,7 @@ def build_room(db: conftest.TestDatabase) -> Room:
     db.admin.execute("insert into public.stripe_customers (user_id, stripe_customer_id) values (%s, 'cus_l')",
                      (listener,))
     db.admin.execute("select private.create_tip(%s, %s, 500, 'usd', 'hi', 'client-key-adv', 1000)", (listener, session))
+    db.admin.execute("select private.spotify_link(%s, 'dj_spotify', 'DJ', '{}', 'access', 'refresh', 3600)", (dj,))
     users = {"dj": dj, "other_dj": other_dj, "listener": listener, "moderator": moderator, "banned": banned,
              "stranger": stranger}
     return Room(db, users, session, message, item)

@@ -11,6 +11,7 @@ from typing import TypeVar
 
 from openparty.db import Pool
 from openparty.settings import Settings
+from openparty.spotify import SpotifyClient
 from openparty.stripe_gateway import StripeGateway
 from workers.expo import PushSender
 
@@ -81,6 +82,7 @@ class JobContext:
     stripe: StripeGateway | None
     worker_id: str
     push_health: PushHealth = field(default_factory=PushHealth)
+    spotify: SpotifyClient | None = None
 
 
 def batched(items: Sequence[T], size: int) -> Iterator[list[T]]:

@@ -18,8 +18,9 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from openparty.db import make_pool
 from openparty.settings import Settings
+from openparty.spotify import SpotifyClient
 from openparty.stripe_gateway import StripeGateway
-from workers import maintenance, push
+from workers import maintenance, music, push
 from workers.context import JobContext, PushHealth, RateLimiter
 from workers.expo import ExpoSender, LoggingSender, PushSender
 from workers.health import serve_health
@@ -34,6 +35,9 @@ def jobs_for(settings: Settings) -> dict[str, tuple[Job, float]]:
         "push_receipts": (push.check_receipts, settings.receipts_interval_seconds),
         "session_cleanup": (maintenance.cleanup, settings.cleanup_interval_seconds),
         "reconciliation": (maintenance.reconcile, settings.reconcile_interval_seconds),
+        "auto_advance": (music.auto_advance, settings.auto_advance_interval_seconds),
+        "spotify_refresh": (music.spotify_refresh, settings.spotify_refresh_interval_seconds),
+        "spotify_poll": (music.spotify_poll, settings.spotify_poll_tick_seconds),
     }
 
 
@@ -79,6 +83,9 @@ def make_context(settings: Settings, http: httpx.AsyncClient) -> JobContext:
         stripe=StripeGateway(settings) if settings.stripe_secret_key else None,
         worker_id=f"{socket.gethostname()}:{os.getpid()}",
         push_health=PushHealth(probe_seconds=settings.push_pause_probe_seconds),
+        spotify=SpotifyClient(http, client_id=settings.spotify_client_id, accounts_url=settings.spotify_accounts_url,
+                              api_url=settings.spotify_api_url, timeout=settings.spotify_timeout_seconds)
+        if settings.spotify_client_id else None,
     )
 
 
