@@ -51,3 +51,8 @@ RECONCILE_PAYMENT_INTENT = "select private.reconcile_payment_intent(%(payment_in
 CANCEL_UNSUBMITTED_TIPS = ("select private.cancel_unsubmitted_tips(make_interval(mins => %(minutes)s), %(limit)s) "
                            "as handled")
 EXPIRE_ENTITLEMENTS = "select private.expire_entitlements(%(limit)s) as handled"
+
+# Social (workers): the per-second room sweep, and the creator analytics rollup
+ROOM_EVENTS_TICK = "select private.room_events_tick(%(limit)s) as handled"
+ROLLUP_CREATOR_ANALYTICS = "select private.rollup_creator_analytics(%(max_days)s) as handled"
+ROLLUP_DJ_DAYS = "select private.rollup_dj_days(%(from_day)s, %(to_day)s) as handled"

@@ -99,6 +99,13 @@ class Settings(BaseSettings):
     reconcile_interval_seconds: float = 600
     reconcile_pending_tip_minutes: int = 60
 
+    # Social (worker jobs): the per-second room sweep (reactions, battle tallies
+    # and rounds) and the creator analytics rollup.
+    room_events_interval_seconds: float = Field(default=1, gt=0)
+    room_events_batch_size: int = Field(default=500, ge=1)
+    creator_rollup_interval_seconds: float = Field(default=300, gt=0)
+    creator_rollup_max_days: int = Field(default=31, ge=1, le=366)
+
     # The local stack only (localstack/): the embedded Postgres's port (default
     # a free one) and the API's port under scripts/dev.
     local_pg_port: int | None = None

@@ -19,7 +19,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from openparty.db import make_pool
 from openparty.settings import Settings
 from openparty.stripe_gateway import StripeGateway
-from workers import maintenance, push
+from workers import analytics, maintenance, push
 from workers.context import JobContext, RateLimiter
 from workers.expo import ExpoSender, LoggingSender, PushSender
 
@@ -33,6 +33,8 @@ def jobs_for(settings: Settings) -> dict[str, tuple[Job, float]]:
         "push_receipts": (push.check_receipts, settings.receipts_interval_seconds),
         "session_cleanup": (maintenance.cleanup, settings.cleanup_interval_seconds),
         "reconciliation": (maintenance.reconcile, settings.reconcile_interval_seconds),
+        "room_events": (analytics.room_events, settings.room_events_interval_seconds),
+        "creator_rollups": (analytics.creator_rollups, settings.creator_rollup_interval_seconds),
     }
 
 
