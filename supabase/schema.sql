@@ -5067,6 +5067,8 @@ CREATE INDEX battles_open ON public.battles USING btree (status, created_at) WHE
 
 CREATE INDEX battles_opponent ON public.battles USING btree (opponent_id, created_at DESC);
 
+CREATE INDEX battles_session ON public.battles USING btree (session_id);
+
 CREATE INDEX battles_winner ON public.battles USING btree (winner_id);
 
 CREATE INDEX entitlements_plan ON public.entitlements USING btree (plan_id);

@@ -34,6 +34,7 @@ create table public.battles (
 );
 comment on table public.battles is 'DJ battles in the challenger''s live session. Moves only through challenge_battle / respond_battle / cancel_battle and the worker that closes rounds. Results (rounds won, votes, winner_id; null winner = draw) are set when it finishes.';
 create unique index battles_one_open_per_session on public.battles (session_id) where status in ('pending', 'live');
+create index battles_session on public.battles (session_id);
 create index battles_challenger on public.battles (challenger_id, created_at desc);
 create index battles_opponent on public.battles (opponent_id, created_at desc);
 create index battles_winner on public.battles (winner_id);
