@@ -2208,6 +2208,22 @@ begin
 end;
 $$;
 
+CREATE FUNCTION private.purge_event_gates(p_limit integer) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_count int;
+begin
+  delete from private.room_event_gates g
+  where (g.topic, g.event) in (select x.topic, x.event from private.room_event_gates x
+                               where x.last_sent_at < now() - interval '1 day'
+                               limit p_limit for update skip locked);
+  get diagnostics v_count = row_count;
+  return v_count;
+end;
+$$;
+
 CREATE FUNCTION private.purge_notifications(p_age interval, p_limit integer, p_now timestamp with time zone DEFAULT now()) RETURNS integer
     LANGUAGE sql SECURITY DEFINER
     SET search_path TO ''
@@ -3134,6 +3150,7 @@ begin
       v_count := v_count + 1;
     end if;
   end loop;
+  perform private.purge_event_gates(p_limit);
   return v_count + private.close_battle_rounds(p_limit);
 end;
 $$;
@@ -5045,6 +5062,8 @@ CREATE INDEX push_deliveries_token ON private.push_deliveries USING btree (token
 
 CREATE INDEX reaction_senders_user ON private.reaction_senders USING btree (user_id);
 
+CREATE INDEX room_event_gates_stale ON private.room_event_gates USING btree (last_sent_at);
+
 CREATE INDEX room_reactions_pending ON private.room_reactions USING btree (session_id) WHERE (pending > 0);
 
 CREATE INDEX webhook_events_unprocessed ON private.webhook_events USING btree (received_at) WHERE (processed_at IS NULL);
@@ -6129,6 +6148,8 @@ REVOKE ALL ON FUNCTION private.playlist_items_before_insert() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.playlists_before_write() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.profiles_normalize() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.purge_event_gates(p_limit integer) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.purge_notifications(p_age interval, p_limit integer, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.purge_notifications(p_age interval, p_limit integer, p_now timestamp with time zone) TO openparty_worker;

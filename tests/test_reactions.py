@@ -76,3 +76,14 @@ def test_concurrent_reactions_are_counted_exactly(db, room):
     sent = [e["counts"] for e in events(db, room)]
     assert sum(c.get("fire", 0) + c.get("wow", 0) for c in sent) == 60  # every one sent, none twice
     assert db.admin.execute("select sum(total), sum(pending) from private.room_reactions").fetchone() == (60, 0)
+
+
+def test_gates_of_quiet_rooms_are_purged(db, room):
+    db.as_user(room["listener"]).rpc("react", p_session_id=room["session"], p_kind="fire")
+    db.admin.execute("select private.room_events_tick(100)")
+    assert db.admin.execute("select count(*) from private.room_event_gates").fetchone()[0] == 1
+    db.admin.execute("update private.room_event_gates set last_sent_at = now() - interval '25 hours'")
+    db.admin.execute("select private.room_events_tick(100)")
+    assert db.admin.execute("select count(*) from private.room_event_gates").fetchone()[0] == 0
+    db.as_user(room["listener"]).rpc("react", p_session_id=room["session"], p_kind="fire")  # made again, sent at once
+    assert len(events(db, room)) == 2

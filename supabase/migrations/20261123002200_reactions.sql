@@ -20,6 +20,7 @@ create table private.room_event_gates (
   primary key (topic, event)
 );
 comment on table private.room_event_gates is 'When an aggregated event was last sent on a topic: the throttle of reactions and battle tallies. Internal: RLS on, no policies.';
+create index room_event_gates_stale on private.room_event_gates (last_sent_at);
 alter table private.room_event_gates enable row level security;
 
 -- True (and the gate stamped) when this event may go out now. A transaction
@@ -46,6 +47,25 @@ begin
 end;
 $$;
 revoke all on function private.pass_event_gate(text, text, interval) from public, anon, authenticated, service_role;
+
+-- Gates of rooms and battles quiet for a day are removed (a gate is made again
+-- on its next event); held ones are skipped.
+create function private.purge_event_gates(p_limit int) returns int
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_count int;
+begin
+  delete from private.room_event_gates g
+  where (g.topic, g.event) in (select x.topic, x.event from private.room_event_gates x
+                               where x.last_sent_at < now() - interval '1 day'
+                               limit p_limit for update skip locked);
+  get diagnostics v_count = row_count;
+  return v_count;
+end;
+$$;
+revoke all on function private.purge_event_gates(integer) from public, anon, authenticated, service_role;
 
 ------------------------------------------------------------------------------
 -- Counters

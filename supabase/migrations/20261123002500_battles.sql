@@ -388,7 +388,8 @@ revoke all on function private.close_battle_rounds(integer, timestamptz) from pu
 grant execute on function private.close_battle_rounds(integer, timestamptz) to openparty_worker, service_role;
 
 -- The per-second room sweep (job `room_events`): pending reactions, battle
--- tallies not yet sent, rounds that ended. The room tick takes the first two over.
+-- tallies not yet sent, rounds that ended, gates quiet for a day. The room
+-- tick takes the first two over.
 create function private.room_events_tick(p_limit int) returns int
 language plpgsql security definer
 set search_path = ''
@@ -412,6 +413,7 @@ begin
       v_count := v_count + 1;
     end if;
   end loop;
+  perform private.purge_event_gates(p_limit);
   return v_count + private.close_battle_rounds(p_limit);
 end;
 $$;
