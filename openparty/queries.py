@@ -77,3 +77,7 @@ SPOTIFY_POLL_CLAIM = ("select * from private.spotify_poll_claim(make_interval(se
                       "%(budget)s, make_interval(secs => %(window_seconds)s))")
 SPOTIFY_RATE_LIMITED = "select private.spotify_rate_limited(%(retry_after)s) as blocked_until"
 SPOTIFY_APPLY_PLAYBACK = "select private.spotify_apply_playback(%(user_id)s, %(playback)s::jsonb) as outcome"
+# Social (workers): the per-second room sweep, and the creator analytics rollup
+ROOM_EVENTS_TICK = "select private.room_events_tick(%(limit)s) as handled"
+ROLLUP_CREATOR_ANALYTICS = "select private.rollup_creator_analytics(%(max_days)s) as handled"
+ROLLUP_DJ_DAYS = "select private.rollup_dj_days(%(from_day)s, %(to_day)s) as handled"

@@ -132,6 +132,12 @@ class Settings(BaseSettings):
     spotify_refresh_interval_seconds: float = Field(default=60, gt=0)
     spotify_refresh_ahead_seconds: int = Field(default=600, ge=60)
     spotify_import_max_tracks: int = Field(default=500, ge=1, le=10_000)
+    # Social (worker jobs): the per-second room sweep (reactions, battle tallies
+    # and rounds) and the creator analytics rollup.
+    room_events_interval_seconds: float = Field(default=1, gt=0)
+    room_events_batch_size: int = Field(default=500, ge=1)
+    creator_rollup_interval_seconds: float = Field(default=300, gt=0)
+    creator_rollup_max_days: int = Field(default=31, ge=1, le=366)
 
     # The local stack only (localstack/): the embedded Postgres's port (default
     # a free one) and the API's port under scripts/dev.

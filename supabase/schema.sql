@@ -9,6 +9,16 @@ CREATE SCHEMA public;
 
 COMMENT ON SCHEMA public IS 'standard public schema';
 
+CREATE TYPE public.battle_status AS ENUM (
+    'pending',
+    'declined',
+    'canceled',
+    'live',
+    'finished'
+);
+
+COMMENT ON TYPE public.battle_status IS 'pending: challenged, awaiting the opponent (expires after 10 min); declined: the opponent said no; canceled: withdrawn, expired, or the room was no longer live; live: rounds running; finished: over, with results';
+
 CREATE TYPE public.queue_item_status AS ENUM (
     'queued',
     'playing',
@@ -739,6 +749,27 @@ $$;
 
 COMMENT ON FUNCTION private.auto_advance(p_grace interval, p_limit integer, p_now timestamp with time zone) IS 'Advances up to p_limit live rooms whose song ended p_grace ago (or that wait with songs queued); returns how many.';
 
+CREATE FUNCTION private.award_badge(p_user_id uuid, p_badge_id text, p_detail jsonb DEFAULT '{}'::jsonb) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_name text;
+begin
+  insert into public.user_badges (user_id, badge_id, detail) values (p_user_id, p_badge_id, coalesce(p_detail, '{}'))
+  on conflict do nothing;
+  if not found then
+    return false;
+  end if;
+  select b.name into v_name from public.badges b where b.id = p_badge_id;
+  perform private.broadcast('user:' || p_user_id, 'badge_earned',
+    jsonb_build_object('badge_id', p_badge_id, 'name', v_name, 'detail', coalesce(p_detail, '{}')));
+  perform private.enqueue_notifications(array[p_user_id], 'achievement_earned', 'New badge', v_name,
+    jsonb_build_object('badge_id', p_badge_id), 'badge:' || p_badge_id || ':' || p_user_id);
+  return true;
+end;
+$$;
+
 CREATE TABLE public.session_sanctions (
     session_id uuid NOT NULL,
     user_id uuid NOT NULL,
@@ -776,6 +807,87 @@ begin
   -- moderator's chat for a while, and they cannot lift it themselves.
   delete from public.session_moderators m where m.session_id = p_session_id and m.user_id = p_user_id;
   return v_sanction;
+end;
+$$;
+
+CREATE TABLE public.battles (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    challenger_id uuid NOT NULL,
+    opponent_id uuid NOT NULL,
+    session_id uuid NOT NULL,
+    status public.battle_status DEFAULT 'pending'::public.battle_status NOT NULL,
+    rounds integer DEFAULT 3 NOT NULL,
+    round_seconds integer DEFAULT 120 NOT NULL,
+    challenger_rounds integer DEFAULT 0 NOT NULL,
+    opponent_rounds integer DEFAULT 0 NOT NULL,
+    challenger_votes integer DEFAULT 0 NOT NULL,
+    opponent_votes integer DEFAULT 0 NOT NULL,
+    winner_id uuid,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    responded_at timestamp with time zone,
+    started_at timestamp with time zone,
+    ended_at timestamp with time zone,
+    CONSTRAINT battles_round_seconds_range CHECK (((round_seconds >= 30) AND (round_seconds <= 900))),
+    CONSTRAINT battles_rounds_range CHECK (((rounds >= 1) AND (rounds <= 5))),
+    CONSTRAINT battles_two_djs CHECK ((challenger_id <> opponent_id))
+);
+
+COMMENT ON TABLE public.battles IS 'DJ battles in the challenger''s live session. Moves only through challenge_battle / respond_battle / cancel_battle and the worker that closes rounds. Results (rounds won, votes, winner_id; null winner = draw) are set when it finishes.';
+
+CREATE FUNCTION private.battle_json(p_battle public.battles) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select jsonb_build_object('battle_id', p_battle.id, 'session_id', p_battle.session_id,
+    'challenger_id', p_battle.challenger_id, 'opponent_id', p_battle.opponent_id, 'status', p_battle.status,
+    'rounds', p_battle.rounds, 'round_seconds', p_battle.round_seconds, 'started_at', p_battle.started_at,
+    'ended_at', p_battle.ended_at, 'challenger_rounds', p_battle.challenger_rounds,
+    'opponent_rounds', p_battle.opponent_rounds, 'challenger_votes', p_battle.challenger_votes,
+    'opponent_votes', p_battle.opponent_votes, 'winner_id', p_battle.winner_id)
+$$;
+
+CREATE FUNCTION private.battle_state(p_battle_id uuid) RETURNS jsonb
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select private.battle_json(b) || jsonb_build_object(
+    'server_time', now(),
+    'rounds_detail', coalesce((select jsonb_agg(jsonb_build_object(
+        'round', r.round, 'starts_at', r.starts_at, 'ends_at', r.ends_at, 'closed', r.closed_at is not null,
+        'winner_id', r.winner_id,
+        'challenger_votes', coalesce(r.challenger_votes, (private.battle_tally(b.id, r.round) ->> 'challenger_votes')::int),
+        'opponent_votes', coalesce(r.opponent_votes, (private.battle_tally(b.id, r.round) ->> 'opponent_votes')::int),
+        'my_vote', (select v.dj_id from public.battle_votes v
+                    where v.battle_id = b.id and v.round = r.round and v.user_id = (select auth.uid())))
+        order by r.round)
+      from public.battle_rounds r where r.battle_id = b.id), '[]'::jsonb))
+  from public.battles b
+  where b.id = p_battle_id
+    and (b.status in ('live', 'finished') or (select auth.uid()) in (b.challenger_id, b.opponent_id))
+$$;
+
+CREATE FUNCTION private.battle_tally(p_battle_id uuid, p_round integer) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select jsonb_build_object('battle_id', b.id, 'round', p_round,
+    'challenger_votes', (select count(*) from public.battle_votes v
+                         where v.battle_id = b.id and v.round = p_round and v.dj_id = b.challenger_id),
+    'opponent_votes', (select count(*) from public.battle_votes v
+                       where v.battle_id = b.id and v.round = p_round and v.dj_id = b.opponent_id))
+  from public.battles b where b.id = p_battle_id
+$$;
+
+CREATE FUNCTION private.battles_award() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  perform private.award_badge(new.winner_id, 'first_battle_won', jsonb_build_object('battle_id', new.id));
+  if (select count(*) from public.battles b where b.winner_id = new.winner_id and b.status = 'finished') >= 10 then
+    perform private.award_badge(new.winner_id, 'battles_won_10', jsonb_build_object('battle_id', new.id));
+  end if;
+  return null;
 end;
 $$;
 
@@ -835,6 +947,28 @@ CREATE FUNCTION private.can_receive_topic(p_topic text) RETURNS boolean
   end
 $_$;
 
+CREATE FUNCTION private.cancel_battle(p_battle_id uuid) RETURNS public.battles
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_uid uuid := private.require_user();
+  v_battle public.battles;
+begin
+  if not exists (select 1 from public.battles b where b.id = p_battle_id and b.challenger_id = v_uid) then
+    raise exception using errcode = 'PT404', message = 'battle not found';
+  end if;
+  update public.battles b set status = 'canceled', responded_at = coalesce(b.responded_at, now())
+  where b.id = p_battle_id and b.status = 'pending'
+  returning * into v_battle;
+  if not found then
+    raise exception using errcode = 'PT409', message = 'only a pending challenge can be withdrawn';
+  end if;
+  perform private.broadcast('user:' || v_battle.opponent_id, 'battle_canceled', private.battle_json(v_battle));
+  return v_battle;
+end;
+$$;
+
 CREATE FUNCTION private.cancel_unsubmitted_tips(p_age interval, p_limit integer, p_now timestamp with time zone DEFAULT now()) RETURNS integer
     LANGUAGE sql SECURITY DEFINER
     SET search_path TO ''
@@ -851,6 +985,38 @@ CREATE FUNCTION private.cancel_unsubmitted_tips(p_age interval, p_limit integer,
     returning 1
   )
   select count(*)::int from canceled
+$$;
+
+CREATE FUNCTION private.challenge_battle(p_opponent_id uuid, p_rounds integer, p_round_seconds integer) RETURNS public.battles
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_uid uuid := private.require_user();
+  v_session uuid;
+  v_battle public.battles;
+begin
+  select s.id into v_session from public.sessions s where s.dj_id = v_uid and s.status = 'live';
+  if v_session is null then
+    raise exception using errcode = 'PT409', message = 'go live first: a battle runs in your live session';
+  end if;
+  if p_opponent_id is null or p_opponent_id = v_uid
+     or not exists (select 1 from public.profiles p where p.id = p_opponent_id and p.is_dj)
+     or exists (select 1 from public.user_blocks b
+                where (b.blocker_id = v_uid and b.blocked_id = p_opponent_id)
+                   or (b.blocker_id = p_opponent_id and b.blocked_id = v_uid)) then
+    raise exception using errcode = 'PT404', message = 'no such DJ to challenge';
+  end if;
+  begin
+    insert into public.battles (challenger_id, opponent_id, session_id, rounds, round_seconds)
+    values (v_uid, p_opponent_id, v_session, coalesce(p_rounds, 3), coalesce(p_round_seconds, 120))
+    returning * into v_battle;
+  exception when unique_violation then
+    raise exception using errcode = 'PT409', message = 'a battle is already pending or live in your session';
+  end;
+  perform private.broadcast('user:' || p_opponent_id, 'battle_challenge', private.battle_json(v_battle));
+  return v_battle;
+end;
 $$;
 
 CREATE TABLE private.webhook_events (
@@ -886,6 +1052,71 @@ begin
     return null;
   end if;
   return v_event;
+end;
+$$;
+
+CREATE FUNCTION private.close_battle_rounds(p_limit integer, p_now timestamp with time zone DEFAULT now()) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_battle public.battles;
+  v_round public.battle_rounds;
+  v_count int := 0;
+  v_c int;
+  v_o int;
+begin
+  -- Challenges nobody answered in 10 minutes expire.
+  update public.battles b set status = 'canceled', responded_at = p_now
+  where b.status = 'pending' and b.created_at < p_now - interval '10 minutes';
+  for v_battle in
+    select b.* from public.battles b
+    where b.status = 'live'
+      and exists (select 1 from public.battle_rounds r where r.battle_id = b.id and r.closed_at is null and r.ends_at <= p_now)
+    order by b.started_at
+    limit p_limit
+    for update of b skip locked
+  loop
+    for v_round in
+      select r.* from public.battle_rounds r
+      where r.battle_id = v_battle.id and r.closed_at is null and r.ends_at <= p_now order by r.round
+      for update  -- waits for votes in flight (they hold a share lock); then counts them
+    loop
+      select count(*) filter (where v.dj_id = v_battle.challenger_id), count(*) filter (where v.dj_id = v_battle.opponent_id)
+      into v_c, v_o
+      from public.battle_votes v where v.battle_id = v_battle.id and v.round = v_round.round;
+      update public.battle_rounds r
+      set challenger_votes = v_c, opponent_votes = v_o, closed_at = p_now,
+          winner_id = case when v_c > v_o then v_battle.challenger_id when v_o > v_c then v_battle.opponent_id end
+      where r.battle_id = v_battle.id and r.round = v_round.round;
+      perform private.broadcast('session:' || v_battle.session_id, 'battle_round_ended',
+        jsonb_build_object('battle_id', v_battle.id, 'round', v_round.round, 'challenger_votes', v_c,
+                           'opponent_votes', v_o,
+                           'winner_id', case when v_c > v_o then v_battle.challenger_id
+                                             when v_o > v_c then v_battle.opponent_id end));
+    end loop;
+    if not exists (select 1 from public.battle_rounds r where r.battle_id = v_battle.id and r.closed_at is null) then
+      update public.battles b
+      set status = 'finished', ended_at = p_now,
+          challenger_rounds = x.c_rounds, opponent_rounds = x.o_rounds,
+          challenger_votes = x.c_votes, opponent_votes = x.o_votes,
+          winner_id = case when x.c_rounds > x.o_rounds then b.challenger_id
+                           when x.o_rounds > x.c_rounds then b.opponent_id
+                           when x.c_votes > x.o_votes then b.challenger_id
+                           when x.o_votes > x.c_votes then b.opponent_id end
+      from (select count(*) filter (where r.winner_id = v_battle.challenger_id) as c_rounds,
+                   count(*) filter (where r.winner_id = v_battle.opponent_id) as o_rounds,
+                   coalesce(sum(r.challenger_votes), 0) as c_votes, coalesce(sum(r.opponent_votes), 0) as o_votes
+            from public.battle_rounds r where r.battle_id = v_battle.id) x
+      where b.id = v_battle.id
+      returning b.* into v_battle;
+      perform private.broadcast('session:' || v_battle.session_id, 'battle_ended', private.battle_json(v_battle));
+      perform private.broadcast('user:' || v_battle.challenger_id, 'battle_ended', private.battle_json(v_battle));
+      perform private.broadcast('user:' || v_battle.opponent_id, 'battle_ended', private.battle_json(v_battle));
+    end if;
+    v_count := v_count + 1;
+  end loop;
+  return v_count;
 end;
 $$;
 
@@ -994,6 +1225,29 @@ begin
     select * into v_tip from public.tips t where t.tipper_id = p_tipper_id and t.client_key = p_client_key;
   end if;
   return v_tip;
+end;
+$$;
+
+CREATE FUNCTION private.creator_analytics(p_from date, p_to date) RETURNS TABLE(day date, sessions integer, minutes_live integer, unique_listeners integer, peak_listeners integer, chat_messages integer, tips_net jsonb, new_followers integer, reactions bigint, computed_at timestamp with time zone)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_uid uuid := private.require_user();
+begin
+  if not exists (select 1 from public.profiles p where p.id = v_uid and p.is_dj) then
+    raise exception using errcode = 'PT403', message = 'creator analytics are for DJs';
+  end if;
+  if p_from is null or p_to is null or p_to < p_from or p_to - p_from > 365 then
+    raise exception using errcode = 'PT422', message = 'a range of 1 to 366 days';
+  end if;
+  return query
+  select g::date, coalesce(s.sessions, 0), coalesce(s.minutes_live, 0), coalesce(s.unique_listeners, 0),
+         coalesce(s.peak_listeners, 0), coalesce(s.chat_messages, 0), coalesce(s.tips_net, '{}'::jsonb),
+         coalesce(s.new_followers, 0), coalesce(s.reactions, 0::bigint), s.computed_at
+  from generate_series(p_from, p_to, interval '1 day') g
+  left join private.dj_daily_stats s on s.dj_id = v_uid and s.day = g::date
+  order by 1;
 end;
 $$;
 
@@ -1178,6 +1432,8 @@ begin
                    when 'song_up_next' then np.song_up_next
                    when 'mentions' then np.mentions
                    when 'moderation' then np.moderation
+                   when 'battle_live' then np.battles
+                   when 'achievement_earned' then np.achievements
                  end, true)
     and u.id not in (select b.blocked_id from public.user_blocks b where b.blocker_id = p_actor
                      union all
@@ -1241,6 +1497,76 @@ CREATE FUNCTION private.finish_webhook_event(p_provider text, p_event_id text, p
   where e.provider = p_provider and e.id = p_event_id
   returning e.outcome
 $$;
+
+CREATE FUNCTION private.flush_battle_tally(p_battle_id uuid, p_session_id uuid, p_round integer) RETURNS boolean
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  if not private.pass_event_gate('session:' || p_session_id, 'battle_tally:' || p_battle_id, interval '1 second') then
+    return false;
+  end if;
+  perform private.broadcast('session:' || p_session_id, 'battle_tally', private.battle_tally(p_battle_id, p_round));
+  return true;
+end;
+$$;
+
+CREATE FUNCTION private.flush_pending_reactions(p_limit integer) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_session uuid;
+  v_count int := 0;
+begin
+  for v_session in
+    select distinct r.session_id from private.room_reactions r where r.pending > 0 limit p_limit
+  loop
+    if private.flush_room_reactions(v_session) is not null then
+      v_count := v_count + 1;
+    end if;
+  end loop;
+  return v_count;
+end;
+$$;
+
+CREATE FUNCTION private.flush_room_reactions(p_session_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_counts jsonb;
+begin
+  if not private.pass_event_gate('session:' || p_session_id, 'reactions', interval '1 second') then
+    return null;
+  end if;
+  -- Counters held by a reaction still in flight are skipped, not waited on:
+  -- they go out with the next event, so no reaction is counted twice or lost.
+  with taken as (
+    select r.kind, r.shard, r.pending from private.room_reactions r
+    where r.session_id = p_session_id and r.pending > 0
+    for update skip locked
+  ), zeroed as (
+    update private.room_reactions r set pending = 0
+    from taken t
+    where r.session_id = p_session_id and r.kind = t.kind and r.shard = t.shard
+    returning t.kind, t.pending
+  )
+  select jsonb_object_agg(z.kind, z.n) into v_counts
+  from (select zeroed.kind, sum(zeroed.pending)::int as n from zeroed group by zeroed.kind) z;
+  if v_counts is null then
+    -- Nothing to send: give the second back so the next reaction goes at once.
+    update private.room_event_gates g set last_sent_at = '-infinity'
+    where g.topic = 'session:' || p_session_id and g.event = 'reactions';
+    return null;
+  end if;
+  perform private.broadcast('session:' || p_session_id, 'reactions',
+    jsonb_build_object('session_id', p_session_id, 'counts', v_counts));
+  return v_counts;
+end;
+$$;
+
+COMMENT ON FUNCTION private.flush_room_reactions(p_session_id uuid) IS 'Send one aggregated `reactions` event for a room if a second has passed since the last: the only sender of reaction events (the room tick takes it over).';
 
 CREATE FUNCTION private.follows_before_insert() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
@@ -1342,6 +1668,13 @@ begin
   return new;
 end;
 $_$;
+
+CREATE FUNCTION private.hosting_streak(p_user_id uuid, p_today date DEFAULT ((now() AT TIME ZONE 'UTC'::text))::date, OUT current_days integer, OUT longest_days integer) RETURNS record
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select * from private.streak(array(select d.day from private.hosting_days d where d.user_id = p_user_id), p_today)
+$$;
 
 CREATE FUNCTION private.is_banned(p_session_id uuid, p_user_id uuid) RETURNS boolean
     LANGUAGE sql STABLE
@@ -1454,6 +1787,55 @@ begin
   perform private.lock_session(p_session_id);
   return private.close_participation(p_session_id, v_uid);
 end;
+$$;
+
+CREATE FUNCTION private.listen_time_award() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_referrer uuid;
+begin
+  update public.referrals r set credited_at = now()
+  where r.referred_id = new.user_id and r.credited_at is null
+  returning r.referrer_id into v_referrer;
+  if v_referrer is not null then
+    perform private.award_badge(v_referrer, 'invited_friend', jsonb_build_object('friend_id', new.user_id));
+    perform private.award_badge(new.user_id, 'joined_by_invite', jsonb_build_object('referrer_id', v_referrer));
+  end if;
+  if (select count(*) from private.listen_time t where t.user_id = new.user_id) >= 10 then
+    perform private.award_badge(new.user_id, 'sessions_attended_10', '{}');
+  end if;
+  return null;
+end;
+$$;
+
+CREATE FUNCTION private.listened_seconds(p_user_id uuid, p_session_id uuid, p_closed bigint) RETURNS bigint
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select p_closed + coalesce((select greatest(0, extract(epoch from now() - p.joined_at))::bigint
+                              from public.session_participants p
+                              where p.session_id = p_session_id and p.user_id = p_user_id and p.left_at is null), 0)
+$$;
+
+CREATE FUNCTION private.listening_days_award() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if (private.listening_streak(new.user_id, new.day)).current_days >= 7 then
+    perform private.award_badge(new.user_id, 'listening_streak_7', jsonb_build_object('through', new.day));
+  end if;
+  return null;
+end;
+$$;
+
+CREATE FUNCTION private.listening_streak(p_user_id uuid, p_today date DEFAULT ((now() AT TIME ZONE 'UTC'::text))::date, OUT current_days integer, OUT longest_days integer) RETURNS record
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select * from private.streak(array(select d.day from private.listening_days d where d.user_id = p_user_id), p_today)
 $$;
 
 CREATE FUNCTION private.live_now_playing(p_session_id uuid) RETURNS TABLE(title text, artist text, album_art_url text, spotify_id text, apple_music_id text, started_at timestamp with time zone)
@@ -1677,6 +2059,48 @@ CREATE FUNCTION private.my_hosted_session_ids() RETURNS SETOF uuid
     SET search_path TO ''
     AS $$ select s.id from public.sessions s where s.dj_id = (select auth.uid()) $$;
 
+CREATE FUNCTION private.my_invite_code() RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_uid uuid := private.require_user();
+  v_code text;
+begin
+  insert into public.invite_codes (user_id) values (v_uid) on conflict (user_id) do nothing;
+  select c.code into v_code from public.invite_codes c where c.user_id = v_uid;
+  return v_code;
+end;
+$$;
+
+CREATE FUNCTION private.my_listening_stats(p_from timestamp with time zone, p_to timestamp with time zone) RETURNS jsonb
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  with mine as (
+    select t.session_id, s.dj_id, s.genres, private.listened_seconds(t.user_id, t.session_id, t.seconds) as seconds
+    from private.listen_time t join public.sessions s on s.id = t.session_id
+    where t.user_id = private.require_user()
+      and t.first_joined_at >= coalesce(p_from, '-infinity') and t.first_joined_at < coalesce(p_to, 'infinity')
+      and not private.is_banned(t.session_id, t.user_id)
+  )
+  select jsonb_build_object(
+    'from', p_from, 'to', p_to,
+    'sessions', (select count(*) from mine),
+    'seconds_listened', (select coalesce(sum(m.seconds), 0) from mine m),
+    'hours_listened', (select round(coalesce(sum(m.seconds), 0) / 3600.0, 2) from mine m),
+    'songs_heard', (select count(*) from mine m join public.queue_items q on q.session_id = m.session_id
+                    where q.started_at is not null and q.status in ('playing', 'played', 'skipped')),
+    'top_djs', coalesce((select jsonb_agg(x order by x.seconds desc, x.username) from (
+                  select m.dj_id, p.username, sum(m.seconds)::bigint as seconds, count(*) as sessions
+                  from mine m join public.profiles p on p.id = m.dj_id
+                  group by m.dj_id, p.username order by 3 desc, 2 limit 5) x), '[]'::jsonb),
+    'top_genres', coalesce((select jsonb_agg(g order by g.seconds desc, g.genre) from (
+                  select genre, sum(m.seconds)::bigint as seconds
+                  from mine m cross join lateral unnest(m.genres) as genre
+                  group by genre order by 2 desc, 1 limit 5) g), '[]'::jsonb))
+$$;
+
 CREATE FUNCTION private.my_moderated_session_ids() RETURNS SETOF uuid
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO ''
@@ -1689,6 +2113,16 @@ CREATE FUNCTION private.my_moderated_session_ids() RETURNS SETOF uuid
 $$;
 
 COMMENT ON FUNCTION private.my_moderated_session_ids() IS 'Sessions the caller hosts or moderates, less those they are banned from.';
+
+CREATE FUNCTION private.my_playlist_ids() RETURNS SETOF uuid
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$ select p.id from public.playlists p where p.owner_id = (select auth.uid()) $$;
+
+CREATE FUNCTION private.my_saved_song_ids() RETURNS SETOF bigint
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$ select s.id from public.saved_songs s where s.user_id = (select auth.uid()) $$;
 
 CREATE FUNCTION private.my_session_ids() RETURNS SETOF uuid
     LANGUAGE sql STABLE SECURITY DEFINER
@@ -1705,6 +2139,42 @@ CREATE FUNCTION private.my_session_ids() RETURNS SETOF uuid
 $$;
 
 COMMENT ON FUNCTION private.my_session_ids() IS 'Sessions the caller is present in, hosts, or moderates, less those they are banned from.';
+
+CREATE FUNCTION private.my_sessions_attended(p_from timestamp with time zone, p_to timestamp with time zone, p_limit integer, p_offset integer) RETURNS TABLE(session_id uuid, title text, dj_id uuid, dj_username text, genres text[], status public.session_status, started_at timestamp with time zone, ended_at timestamp with time zone, first_joined_at timestamp with time zone, listened_seconds bigint)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select s.id, s.title, s.dj_id, d.username, s.genres, s.status, s.started_at, s.ended_at, t.first_joined_at,
+         private.listened_seconds(t.user_id, t.session_id, t.seconds)
+  from private.listen_time t
+  join public.sessions s on s.id = t.session_id
+  join public.profiles d on d.id = s.dj_id
+  where t.user_id = private.require_user()
+    and (p_from is null or t.first_joined_at >= p_from)
+    and (p_to is null or t.first_joined_at < p_to)
+    and not private.is_banned(t.session_id, t.user_id)
+  order by t.first_joined_at desc
+  limit least(greatest(coalesce(p_limit, 50), 1), 200) offset greatest(coalesce(p_offset, 0), 0)
+$$;
+
+CREATE FUNCTION private.my_songs_heard(p_from timestamp with time zone, p_to timestamp with time zone, p_limit integer, p_offset integer) RETURNS TABLE(item_id bigint, session_id uuid, session_title text, dj_id uuid, dj_username text, title text, artist text, album_art_url text, duration_ms integer, provider text, provider_ref text, started_at timestamp with time zone)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select q.id, s.id, s.title, s.dj_id, d.username, q.title, q.artist, q.album_art_url, q.duration_ms, q.provider,
+         q.provider_ref, q.started_at
+  from private.listen_time t
+  join public.sessions s on s.id = t.session_id
+  join public.profiles d on d.id = s.dj_id
+  join public.queue_items q on q.session_id = t.session_id
+  where t.user_id = private.require_user()
+    and q.started_at is not null and q.status in ('playing', 'played', 'skipped')
+    and (p_from is null or q.started_at >= p_from)
+    and (p_to is null or q.started_at < p_to)
+    and not private.is_banned(t.session_id, t.user_id)
+  order by q.started_at desc
+  limit least(greatest(coalesce(p_limit, 50), 1), 200) offset greatest(coalesce(p_offset, 0), 0)
+$$;
 
 CREATE FUNCTION private.note_webhook_event_failure(p_provider text, p_event_id text, p_error text) RETURNS void
     LANGUAGE sql SECURITY DEFINER
@@ -1725,6 +2195,26 @@ begin
     raise exception using errcode = 'PT422', message = format('unknown time zone %s', new.time_zone);
   end if;
   return new;
+end;
+$$;
+
+CREATE FUNCTION private.pass_event_gate(p_topic text, p_event text, p_every interval) RETURNS boolean
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_last timestamptz;
+begin
+  insert into private.room_event_gates (topic, event) values (p_topic, p_event) on conflict do nothing;
+  select g.last_sent_at into v_last from private.room_event_gates g
+  where g.topic = p_topic and g.event = p_event
+  for update skip locked;
+  if not found or v_last > pg_catalog.clock_timestamp() - p_every then
+    return false;
+  end if;
+  update private.room_event_gates g set last_sent_at = pg_catalog.clock_timestamp()
+  where g.topic = p_topic and g.event = p_event;
+  return true;
 end;
 $$;
 
@@ -1794,6 +2284,43 @@ CREATE FUNCTION private.plan_of(p_user_id uuid) RETURNS public.plans
     SET search_path TO ''
     AS $$ select p.* from public.plans p where p.id = private.effective_plan_id(p_user_id) $$;
 
+CREATE FUNCTION private.playlist_items_before_insert() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_count int;
+begin
+  perform 1 from public.playlists p where p.id = new.playlist_id for update;
+  select count(*), coalesce(max(i.position) + 1, 0) into v_count, new.position
+  from public.playlist_items i where i.playlist_id = new.playlist_id;
+  if v_count >= 1000 then
+    raise exception using errcode = 'PT409', message = 'a playlist holds at most 1000 songs';
+  end if;
+  new.added_at := now();
+  return new;
+end;
+$$;
+
+CREATE FUNCTION private.playlists_before_write() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  if tg_op = 'INSERT' then
+    new.owner_id := coalesce((select auth.uid()), new.owner_id);
+    -- At most 200 playlists each (one insert per owner at a time counts).
+    perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('openparty.playlists:' || new.owner_id, 0));
+    if (select count(*) from public.playlists p where p.owner_id = new.owner_id) >= 200 then
+      raise exception using errcode = 'PT409', message = 'you have 200 playlists: delete one first';
+    end if;
+  end if;
+  new.name := btrim(new.name);
+  new.updated_at := now();
+  return new;
+end;
+$$;
+
 CREATE FUNCTION private.profiles_normalize() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -1802,6 +2329,22 @@ begin
   new.username := lower(btrim(new.username));
   new.genres := array(select distinct lower(btrim(g)) from unnest(new.genres) as g where btrim(g) <> '');
   return new;
+end;
+$$;
+
+CREATE FUNCTION private.purge_event_gates(p_limit integer) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_count int;
+begin
+  delete from private.room_event_gates g
+  where (g.topic, g.event) in (select x.topic, x.event from private.room_event_gates x
+                               where x.last_sent_at < now() - interval '1 day'
+                               limit p_limit for update skip locked);
+  get diagnostics v_count = row_count;
+  return v_count;
 end;
 $$;
 
@@ -2266,6 +2809,8 @@ CREATE TABLE public.notification_preferences (
     song_up_next boolean DEFAULT true NOT NULL,
     mentions boolean DEFAULT true NOT NULL,
     moderation boolean DEFAULT true NOT NULL,
+    battles boolean DEFAULT true NOT NULL,
+    achievements boolean DEFAULT true NOT NULL,
     quiet_hours_start time without time zone,
     quiet_hours_end time without time zone,
     time_zone text DEFAULT 'UTC'::text NOT NULL,
@@ -2301,6 +2846,48 @@ end;
 $$;
 
 COMMENT ON FUNCTION private.quiet_hours_end(p_prefs public.notification_preferences, p_at timestamp with time zone) IS 'When a notification at p_at may go out: p_at, or the end of the user''s quiet hours.';
+
+CREATE FUNCTION private.react(p_session_id uuid, p_kind text) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_uid uuid := private.require_user();
+  v_sender private.reaction_senders;
+begin
+  if p_kind is null or p_kind not in ('fire', 'heart', 'laugh', 'clap', 'wow', 'hundred') then
+    raise exception using errcode = 'PT422', message = 'unknown reaction: use fire, heart, laugh, clap, wow or hundred';
+  end if;
+  -- Who: a present, unbanned listener or the DJ of a live session (no lock taken).
+  if not exists (select 1 from public.sessions s where s.id = p_session_id and s.status = 'live'
+                 and (s.dj_id = v_uid
+                      or exists (select 1 from public.session_participants p
+                                 where p.session_id = s.id and p.user_id = v_uid and p.left_at is null)))
+     or private.is_banned(p_session_id, v_uid) then
+    raise exception using errcode = 'PT403', message = 'join this live session to react';
+  end if;
+  -- Reactions are ephemeral: no disk flush awaited (like chat and votes).
+  perform set_config('synchronous_commit', 'off', true);
+  insert into private.reaction_senders as r (session_id, user_id, window_started_at, sent_in_window)
+  values (p_session_id, v_uid, now(), 1)
+  on conflict (session_id, user_id) do update
+    set window_started_at = case when r.window_started_at <= now() - interval '5 seconds' then now()
+                                 else r.window_started_at end,
+        sent_in_window = case when r.window_started_at <= now() - interval '5 seconds' then 1
+                              else r.sent_in_window + 1 end
+  returning * into v_sender;
+  if v_sender.sent_in_window > 10 then
+    raise exception using errcode = 'PT429', message = 'too many reactions: wait a moment',
+      detail = json_build_object('retry_after',
+        greatest(1, ceil(extract(epoch from v_sender.window_started_at + interval '5 seconds' - now()))))::text;
+  end if;
+  insert into private.room_reactions as r (session_id, kind, shard, pending, total)
+  values (p_session_id, p_kind, abs(hashtext(v_uid::text)) % 8, 1, 1)
+  on conflict (session_id, kind, shard) do update set pending = r.pending + 1, total = r.total + 1;
+  perform private.flush_room_reactions(p_session_id);
+  return true;
+end;
+$$;
 
 CREATE FUNCTION private.recommendations(p_session_id uuid, p_limit integer) RETURNS TABLE(track_key text, title text, artist text, album_art_url text, duration_ms integer, provider text, provider_ref text, spotify_id text, apple_music_id text, isrc text, score bigint, followed integer, genre_plays integer)
     LANGUAGE sql STABLE SECURITY DEFINER
@@ -2396,6 +2983,47 @@ begin
 end;
 $$;
 
+CREATE TABLE public.referrals (
+    referred_id uuid NOT NULL,
+    referrer_id uuid NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    credited_at timestamp with time zone,
+    CONSTRAINT referrals_not_self CHECK ((referred_id <> referrer_id))
+);
+
+COMMENT ON TABLE public.referrals IS 'Who invited whom (rpc/redeem_invite); credited_at is set by the system when the friend first joins a session. Read by either side.';
+
+CREATE FUNCTION private.redeem_invite(p_code text) RETURNS public.referrals
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_uid uuid := private.require_user();
+  v_referrer uuid;
+  v_referral public.referrals;
+begin
+  select c.user_id into v_referrer from public.invite_codes c where c.code = btrim(p_code);
+  if v_referrer is null then
+    raise exception using errcode = 'PT404', message = 'unknown invite code';
+  end if;
+  if v_referrer = v_uid then
+    raise exception using errcode = 'PT409', message = 'that is your own invite';
+  end if;
+  -- Invites are for newcomers: someone who already listened or hosted cannot be credited.
+  if exists (select 1 from private.listen_time t where t.user_id = v_uid)
+     or exists (select 1 from public.sessions s where s.dj_id = v_uid and s.started_at is not null) then
+    raise exception using errcode = 'PT409', message = 'invites are for new listeners';
+  end if;
+  insert into public.referrals (referred_id, referrer_id) values (v_uid, v_referrer)
+  on conflict (referred_id) do nothing
+  returning * into v_referral;
+  if v_referral.referred_id is null then
+    raise exception using errcode = 'PT409', message = 'you already used an invite';
+  end if;
+  return v_referral;
+end;
+$$;
+
 CREATE TABLE public.push_tokens (
     id bigint NOT NULL,
     user_id uuid NOT NULL,
@@ -2470,6 +3098,34 @@ begin
   update public.queue_items q set status = 'removed', ended_at = now(), removed_by = v_uid
   where q.id = p_item_id returning * into v_item;
   return v_item;
+end;
+$$;
+
+CREATE FUNCTION private.reorder_playlist(p_playlist_id uuid, p_item_ids bigint[]) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_uid uuid := private.require_user();
+  v_count int;
+begin
+  if not exists (select 1 from public.playlists p where p.id = p_playlist_id and p.owner_id = v_uid) then
+    raise exception using errcode = 'PT404', message = 'playlist not found';
+  end if;
+  perform 1 from public.playlists p where p.id = p_playlist_id for update;
+  -- The listed songs first, in that order; the rest keep their order after them.
+  with wanted as (
+    select w.id, w.ord from unnest(coalesce(p_item_ids, '{}')) with ordinality as w(id, ord)
+  ), ranked as (
+    select i.id, row_number() over (order by (w.ord is null), w.ord, i.position, i.id) - 1 as new_position
+    from public.playlist_items i left join wanted w on w.id = i.id
+    where i.playlist_id = p_playlist_id
+  )
+  update public.playlist_items i set position = r.new_position
+  from ranked r where i.id = r.id and i.position is distinct from r.new_position;
+  get diagnostics v_count = row_count;
+  update public.playlists set updated_at = now() where id = p_playlist_id;
+  return v_count;
 end;
 $$;
 
@@ -2602,6 +3258,54 @@ begin
 end;
 $$;
 
+CREATE FUNCTION private.respond_battle(p_battle_id uuid, p_accept boolean) RETURNS public.battles
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_uid uuid := private.require_user();
+  v_battle public.battles;
+  v_names text;
+begin
+  -- Only the challenged DJ gets further than this, and before any lock.
+  if not exists (select 1 from public.battles b where b.id = p_battle_id and b.opponent_id = v_uid) then
+    raise exception using errcode = 'PT404', message = 'battle not found';
+  end if;
+  select * into v_battle from public.battles b where b.id = p_battle_id for update;
+  if v_battle.status <> 'pending' then
+    raise exception using errcode = 'PT409', message = format('this battle is %s', v_battle.status);
+  end if;
+  if not coalesce(p_accept, false) then
+    update public.battles set status = 'declined', responded_at = now() where id = p_battle_id returning * into v_battle;
+    perform private.broadcast('user:' || v_battle.challenger_id, 'battle_declined', private.battle_json(v_battle));
+    return v_battle;
+  end if;
+  if v_battle.created_at < now() - interval '10 minutes'
+     or not exists (select 1 from public.sessions s where s.id = v_battle.session_id and s.status = 'live') then
+    update public.battles set status = 'canceled', responded_at = now() where id = p_battle_id;
+    raise exception using errcode = 'PT409', message = 'this challenge has expired';
+  end if;
+  update public.battles set status = 'live', responded_at = now(), started_at = now()
+  where id = p_battle_id returning * into v_battle;
+  insert into public.battle_rounds (battle_id, round, starts_at, ends_at)
+  select v_battle.id, r, v_battle.started_at + make_interval(secs => (r - 1) * v_battle.round_seconds),
+         v_battle.started_at + make_interval(secs => r * v_battle.round_seconds)
+  from generate_series(1, v_battle.rounds) r;
+  perform private.broadcast('session:' || v_battle.session_id, 'battle_started', private.battle_json(v_battle));
+  perform private.broadcast('user:' || v_battle.challenger_id, 'battle_started', private.battle_json(v_battle));
+  -- Both DJs' followers hear about it (preferences, blocks and quiet hours honoured).
+  select string_agg(coalesce(p.display_name, p.username), ' vs ' order by p.id = v_battle.opponent_id) into v_names
+  from public.profiles p where p.id in (v_battle.challenger_id, v_battle.opponent_id);
+  perform private.enqueue_notifications(
+    array(select f.follower_id from public.follows f
+          where f.followee_id in (v_battle.challenger_id, v_battle.opponent_id)),
+    'battle_live', 'DJ battle live', v_names,
+    jsonb_build_object('battle_id', v_battle.id, 'session_id', v_battle.session_id),
+    'battle:' || v_battle.id, v_battle.challenger_id);
+  return v_battle;
+end;
+$$;
+
 CREATE FUNCTION private.revenuecat_ids(p_value jsonb) RETURNS text[]
     LANGUAGE sql IMMUTABLE
     SET search_path TO ''
@@ -2622,6 +3326,185 @@ CREATE FUNCTION private.revenuecat_user(p_event jsonb) RETURNS uuid
   join public.profiles p on p.id::text = c.candidate
   order by c.preference
   limit 1
+$$;
+
+CREATE FUNCTION private.rollup_creator_analytics(p_max_days integer, p_today date DEFAULT ((now() AT TIME ZONE 'UTC'::text))::date) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_from date;
+  v_to date;
+  v_count int;
+begin
+  select r.next_day into v_from from private.rollup_progress r where r.job = 'dj_daily';
+  v_from := least(coalesce(v_from, (select min(s.started_at at time zone 'UTC')::date from public.sessions s), p_today),
+                  p_today - 1);
+  v_to := least(p_today, v_from + greatest(p_max_days, 1) - 1);
+  v_count := private.rollup_dj_days(v_from, v_to);
+  insert into private.rollup_progress (job, next_day) values ('dj_daily', least(v_to + 1, p_today - 1))
+  on conflict (job) do update set next_day = excluded.next_day, updated_at = now();
+  return v_count;
+end;
+$$;
+
+CREATE FUNCTION private.rollup_dj_day(p_day date) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_start timestamptz := p_day::timestamp at time zone 'UTC';
+  v_end timestamptz := (p_day + 1)::timestamp at time zone 'UTC';
+  v_count int;
+begin
+  with on_air as (
+    select s.* from public.sessions s
+    where s.started_at is not null and s.started_at < v_end and coalesce(s.ended_at, now()) >= v_start
+  ), djs as (
+    select a.dj_id from on_air a
+    union select e.dj_id from private.earnings_entries e where e.created_at >= v_start and e.created_at < v_end
+    union select f.followee_id from public.follows f where f.created_at >= v_start and f.created_at < v_end
+    union select d.dj_id from private.dj_daily_stats d where d.day = p_day
+  ), computed as (
+    select d.dj_id,
+      (select count(*) from on_air a where a.dj_id = d.dj_id and a.started_at >= v_start)::int as sessions,
+      coalesce((select sum(extract(epoch from least(coalesce(a.ended_at, now()), v_end) - greatest(a.started_at, v_start)))
+                from on_air a where a.dj_id = d.dj_id), 0)::int / 60 as minutes_live,
+      (select count(distinct t.user_id) from on_air a join private.listen_time t on t.session_id = a.id
+       where a.dj_id = d.dj_id and t.first_joined_at >= v_start and t.first_joined_at < v_end)::int as unique_listeners,
+      coalesce((select max(a.peak_listener_count) from on_air a where a.dj_id = d.dj_id), 0) as peak_listeners,
+      (select count(*) from on_air a join public.messages m on m.session_id = a.id
+       where a.dj_id = d.dj_id and m.kind = 'text' and m.sender_id is distinct from a.dj_id
+         and m.created_at >= v_start and m.created_at < v_end)::int as chat_messages,
+      coalesce((select jsonb_object_agg(x.currency, x.net) from (
+                  select e.currency, sum(e.amount)::bigint as net from private.earnings_entries e
+                  where e.dj_id = d.dj_id and e.created_at >= v_start and e.created_at < v_end
+                  group by e.currency) x), '{}'::jsonb) as tips_net,
+      (select count(*) from public.follows f
+       where f.followee_id = d.dj_id and f.created_at >= v_start and f.created_at < v_end)::int as new_followers,
+      coalesce((select sum(r.total) from on_air a join private.room_reactions r on r.session_id = a.id
+                where a.dj_id = d.dj_id and a.started_at >= v_start), 0)::bigint as reactions
+    from djs d
+  )
+  insert into private.dj_daily_stats as t (dj_id, day, sessions, minutes_live, unique_listeners, peak_listeners,
+                                           chat_messages, tips_net, new_followers, reactions, computed_at)
+  select c.dj_id, p_day, c.sessions, c.minutes_live, c.unique_listeners, c.peak_listeners, c.chat_messages,
+         c.tips_net, c.new_followers, c.reactions, now()
+  from computed c
+  on conflict (dj_id, day) do update
+    set sessions = excluded.sessions, minutes_live = excluded.minutes_live,
+        unique_listeners = excluded.unique_listeners, peak_listeners = excluded.peak_listeners,
+        chat_messages = excluded.chat_messages, tips_net = excluded.tips_net,
+        new_followers = excluded.new_followers, reactions = excluded.reactions, computed_at = excluded.computed_at;
+  get diagnostics v_count = row_count;
+  return v_count;
+end;
+$$;
+
+CREATE FUNCTION private.rollup_dj_days(p_from date, p_to date) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_day date;
+  v_count int := 0;
+begin
+  if p_from is null or p_to is null or p_to < p_from or p_to - p_from > 365 then
+    raise exception using errcode = 'PT422', message = 'a range of 1 to 366 days';
+  end if;
+  for v_day in select g::date from generate_series(p_from, p_to, interval '1 day') g loop
+    v_count := v_count + private.rollup_dj_day(v_day);
+  end loop;
+  return v_count;
+end;
+$$;
+
+CREATE FUNCTION private.room_events_tick(p_limit integer) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_count int := private.flush_pending_reactions(p_limit);
+  v_open record;
+begin
+  for v_open in
+    select b.id, b.session_id, r.round from public.battles b
+    join public.battle_rounds r on r.battle_id = b.id
+      and r.starts_at <= now() and r.ends_at > now() and r.closed_at is null
+    where b.status = 'live'
+      and exists (select 1 from public.battle_votes v where v.battle_id = b.id and v.round = r.round
+                  and v.created_at > coalesce((select g.last_sent_at from private.room_event_gates g
+                                               where g.topic = 'session:' || b.session_id
+                                                 and g.event = 'battle_tally:' || b.id), '-infinity'))
+    limit p_limit
+  loop
+    if private.flush_battle_tally(v_open.id, v_open.session_id, v_open.round) then
+      v_count := v_count + 1;
+    end if;
+  end loop;
+  perform private.purge_event_gates(p_limit);
+  return v_count + private.close_battle_rounds(p_limit);
+end;
+$$;
+
+CREATE TABLE public.saved_songs (
+    id bigint NOT NULL,
+    user_id uuid NOT NULL,
+    session_id uuid,
+    queue_item_id bigint,
+    dj_id uuid,
+    session_title text NOT NULL,
+    dj_username text NOT NULL,
+    title text NOT NULL,
+    artist text NOT NULL,
+    album_art_url text,
+    duration_ms integer NOT NULL,
+    provider text NOT NULL,
+    provider_ref text NOT NULL,
+    track_key text NOT NULL,
+    saved_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+COMMENT ON TABLE public.saved_songs IS 'Songs a listener kept, with where they were heard (session title, DJ). Saved only through save_song(); delete to unsave.';
+
+CREATE FUNCTION private.save_song(p_item_id bigint) RETURNS public.saved_songs
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_uid uuid := private.require_user();
+  v_item public.queue_items;
+  v_session public.sessions;
+  v_saved public.saved_songs;
+begin
+  select q.* into v_item from public.queue_items q where q.id = p_item_id;
+  if found then
+    select s.* into v_session from public.sessions s where s.id = v_item.session_id;
+  end if;
+  -- Nothing about a room you were never in is revealed: 404 either way.
+  if v_item.id is null
+     or not (v_session.dj_id = v_uid
+             or exists (select 1 from public.session_participants p
+                        where p.session_id = v_item.session_id and p.user_id = v_uid))
+     or private.is_banned(v_item.session_id, v_uid) then
+    raise exception using errcode = 'PT404', message = 'song not found';
+  end if;
+  if v_item.started_at is null then
+    raise exception using errcode = 'PT409', message = 'this song has not played yet';
+  end if;
+  insert into public.saved_songs (user_id, session_id, queue_item_id, dj_id, session_title, dj_username,
+                                  title, artist, album_art_url, duration_ms, provider, provider_ref, track_key)
+  select v_uid, v_session.id, v_item.id, v_session.dj_id, v_session.title, p.username,
+         v_item.title, v_item.artist, v_item.album_art_url, v_item.duration_ms, v_item.provider,
+         v_item.provider_ref, v_item.track_key
+  from public.profiles p where p.id = v_session.dj_id
+  on conflict (user_id, track_key) do nothing
+  returning * into v_saved;
+  if v_saved.id is null then
+    select s.* into v_saved from public.saved_songs s where s.user_id = v_uid and s.track_key = v_item.track_key;
+  end if;
+  return v_saved;
+end;
 $$;
 
 CREATE FUNCTION private.session_capacity(p_session public.sessions) RETURNS integer
@@ -2649,6 +3532,22 @@ begin
     return now();
   end if;
   raise exception using errcode = 'PT404', message = 'you are not in this live session';
+end;
+$$;
+
+CREATE FUNCTION private.session_likes_before_insert() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  new.user_id := coalesce((select auth.uid()), new.user_id);
+  new.created_at := now();
+  if not exists (select 1 from public.session_participants p
+                 where p.session_id = new.session_id and p.user_id = new.user_id)
+     or private.is_banned(new.session_id, new.user_id) then
+    raise exception using errcode = 'PT403', message = 'like a session you are or were in';
+  end if;
+  return new;
 end;
 $$;
 
@@ -2723,6 +3622,28 @@ begin
 end;
 $$;
 
+CREATE FUNCTION private.session_participants_track_listening() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if tg_op = 'INSERT' or (old.left_at is not null and new.left_at is null) then
+    insert into private.listen_time (user_id, session_id, first_joined_at)
+    values (new.user_id, new.session_id, new.joined_at)
+    on conflict (user_id, session_id) do nothing;
+    insert into private.listening_days (user_id, day)
+    values (new.user_id, (new.joined_at at time zone 'UTC')::date)
+    on conflict do nothing;
+  elsif old.left_at is null and new.left_at is not null then
+    update private.listen_time t
+    set seconds = t.seconds + greatest(0, extract(epoch from new.left_at - old.joined_at))::bigint,
+        last_left_at = new.left_at
+    where t.user_id = new.user_id and t.session_id = new.session_id;
+  end if;
+  return null;
+end;
+$$;
+
 CREATE FUNCTION private.session_recommendations(p_session_id uuid, p_limit integer) RETURNS TABLE(title text, artist text, album_art_url text, duration_ms integer, provider text, provider_ref text, spotify_id text, apple_music_id text, isrc text, score bigint)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO ''
@@ -2781,6 +3702,22 @@ CREATE FUNCTION private.session_settings(p_session public.sessions) RETURNS json
     'plays_from', p_session.plays_from, 'paused', p_session.paused_at is not null)
 $$;
 
+CREATE FUNCTION private.session_songs(p_session_id uuid) RETURNS TABLE(item_id bigint, title text, artist text, album_art_url text, duration_ms integer, provider text, provider_ref text, status public.queue_item_status, started_at timestamp with time zone, ended_at timestamp with time zone)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select q.id, q.title, q.artist, q.album_art_url, q.duration_ms, q.provider, q.provider_ref, q.status,
+         q.started_at, q.ended_at
+  from public.queue_items q
+  where q.session_id = p_session_id
+    and q.started_at is not null and q.status in ('playing', 'played', 'skipped')
+    and (exists (select 1 from public.sessions s where s.id = p_session_id and s.dj_id = (select auth.uid()))
+         or (exists (select 1 from private.listen_time t
+                     where t.user_id = (select auth.uid()) and t.session_id = p_session_id)
+             and not private.is_banned(p_session_id, (select auth.uid()))))
+  order by q.started_at
+$$;
+
 CREATE FUNCTION private.sessions_announce_live() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -2796,6 +3733,32 @@ begin
     perform private.broadcast('discovery', 'session_live', jsonb_build_object(
       'session_id', new.id, 'dj_id', new.dj_id, 'genres', new.genres, 'started_at', new.started_at));
   end if;
+  return null;
+end;
+$$;
+
+CREATE FUNCTION private.sessions_award_hosting() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_day date := (new.started_at at time zone 'UTC')::date;
+begin
+  perform private.award_badge(new.dj_id, 'first_session_hosted', jsonb_build_object('session_id', new.id));
+  insert into private.hosting_days (user_id, day) values (new.dj_id, v_day) on conflict do nothing;
+  if found and (private.hosting_streak(new.dj_id, v_day)).current_days >= 7 then
+    perform private.award_badge(new.dj_id, 'hosting_streak_7', jsonb_build_object('through', v_day));
+  end if;
+  return null;
+end;
+$$;
+
+CREATE FUNCTION private.sessions_award_peak() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  perform private.award_badge(new.dj_id, 'first_100_listeners', jsonb_build_object('session_id', new.id));
   return null;
 end;
 $$;
@@ -2964,6 +3927,22 @@ begin
   new.updated_at := now();
   return new;
 end;
+$$;
+
+CREATE FUNCTION private.shared_playlist(p_share_code text) RETURNS jsonb
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select jsonb_build_object(
+    'id', p.id, 'name', p.name, 'owner_id', p.owner_id, 'owner_username', o.username, 'updated_at', p.updated_at,
+    'songs', coalesce((select jsonb_agg(jsonb_build_object(
+                 'position', i.position, 'title', s.title, 'artist', s.artist, 'album_art_url', s.album_art_url,
+                 'duration_ms', s.duration_ms, 'provider', s.provider, 'provider_ref', s.provider_ref,
+                 'heard_at', s.session_title, 'played_by', s.dj_username) order by i.position)
+               from public.playlist_items i join public.saved_songs s on s.id = i.saved_song_id
+               where i.playlist_id = p.id), '[]'::jsonb))
+  from public.playlists p join public.profiles o on o.id = p.owner_id
+  where p.share_code = p_share_code and (p.is_public or p.owner_id = (select auth.uid()))
 $$;
 
 CREATE FUNCTION private.skip_progress(p_item_id bigint, p_session_id uuid, OUT votes integer, OUT threshold integer) RETURNS record
@@ -3285,6 +4264,16 @@ begin
 end;
 $$;
 
+CREATE FUNCTION private.streak(p_days date[], p_today date, OUT current_days integer, OUT longest_days integer) RETURNS record
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  with d as (select x.day, x.day - (row_number() over (order by x.day))::int as grp
+             from (select distinct unnest(p_days) as day) x),
+  islands as (select max(d.day) as last_day, count(*)::int as n from d group by d.grp)
+  select coalesce(max(i.n) filter (where i.last_day >= p_today - 1), 0), coalesce(max(i.n), 0) from islands i
+$$;
+
 CREATE FUNCTION private.stripe_customer_of(p_user_id uuid) RETURNS text
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO ''
@@ -3324,6 +4313,16 @@ begin
 end;
 $$;
 
+CREATE FUNCTION private.tips_award() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  perform private.award_badge(new.dj_id, 'first_tip_received', jsonb_build_object('tip_id', new.id));
+  return null;
+end;
+$$;
+
 CREATE FUNCTION private.tips_notify() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -3356,6 +4355,23 @@ begin
 end;
 $$;
 
+CREATE FUNCTION private.user_achievements(p_user_id uuid) RETURNS jsonb
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select jsonb_build_object(
+    'user_id', p.id,
+    'badges', coalesce((select jsonb_agg(jsonb_build_object('badge_id', ub.badge_id, 'name', b.name,
+                                                            'description', b.description, 'earned_at', ub.earned_at)
+                                         order by b.sort)
+                        from public.user_badges ub join public.badges b on b.id = ub.badge_id
+                        where ub.user_id = p.id), '[]'::jsonb),
+    'listening_streak', to_jsonb(private.listening_streak(p.id)),
+    'hosting_streak', to_jsonb(private.hosting_streak(p.id)),
+    'friends_invited', (select count(*) from public.referrals r where r.referrer_id = p.id and r.credited_at is not null))
+  from public.profiles p where p.id = p_user_id
+$$;
+
 CREATE FUNCTION private.user_blocks_after_insert() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -3375,6 +4391,55 @@ CREATE FUNCTION private.user_blocks_before_insert() RETURNS trigger
 begin
   new.blocker_id := coalesce((select auth.uid()), new.blocker_id);
   return new;
+end;
+$$;
+
+CREATE FUNCTION private.vote_battle(p_battle_id uuid, p_dj_id uuid) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_uid uuid := private.require_user();
+  v_battle public.battles;
+  v_round int;
+  v_counted boolean;
+begin
+  select * into v_battle from public.battles b where b.id = p_battle_id and b.status in ('live', 'finished');
+  if not found then
+    raise exception using errcode = 'PT404', message = 'battle not found';
+  end if;
+  if v_uid in (v_battle.challenger_id, v_battle.opponent_id) then
+    raise exception using errcode = 'PT403', message = 'the battling DJs do not vote';
+  end if;
+  if not exists (select 1 from public.session_participants p
+                 where p.session_id = v_battle.session_id and p.user_id = v_uid and p.left_at is null)
+     or private.is_banned(v_battle.session_id, v_uid) then
+    raise exception using errcode = 'PT403', message = 'join the battle''s session to vote';
+  end if;
+  if p_dj_id is null or p_dj_id not in (v_battle.challenger_id, v_battle.opponent_id) then
+    raise exception using errcode = 'PT422', message = 'vote for one of the two DJs';
+  end if;
+  -- The round open now (statement time, so a vote lands in exactly one round).
+  -- A share lock on the round (voters do not block each other) makes the
+  -- closing worker wait for votes in flight, and a vote that waited on the
+  -- closing finds the round closed: every counted vote is in the result.
+  select r.round into v_round from public.battle_rounds r
+  where r.battle_id = p_battle_id and r.starts_at <= statement_timestamp() and r.ends_at > statement_timestamp()
+    and r.closed_at is null
+  for share;
+  if v_round is null or v_battle.status <> 'live' then
+    raise exception using errcode = 'PT409', message = 'no round is open for voting';
+  end if;
+  -- Like queue votes: no disk flush awaited (a crash may lose the last instant of votes, whole).
+  perform set_config('synchronous_commit', 'off', true);
+  insert into public.battle_votes (battle_id, round, user_id, dj_id)
+  values (p_battle_id, v_round, v_uid, p_dj_id)
+  on conflict do nothing
+  returning true into v_counted;
+  if v_counted then
+    perform private.flush_battle_tally(p_battle_id, v_battle.session_id, v_round);
+  end if;
+  return coalesce(v_counted, false);
 end;
 $$;
 
@@ -3417,6 +4482,47 @@ begin
 end;
 $$;
 
+CREATE FUNCTION private.weekly_leaderboard(p_metric text, p_genre text, p_week date, p_limit integer) RETURNS TABLE(rank bigint, user_id uuid, username text, value bigint)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_start timestamptz := date_trunc('week', coalesce(p_week, (now() at time zone 'UTC')::date)::timestamp) at time zone 'UTC';
+  v_end timestamptz := v_start + interval '7 days';
+  v_genre text := nullif(lower(btrim(p_genre)), '');
+  v_limit int := least(greatest(coalesce(p_limit, 20), 1), 100);
+begin
+  if p_metric is null or p_metric not in ('battles_won', 'listeners', 'tips_received') then
+    raise exception using errcode = 'PT422', message = 'metric: battles_won, listeners or tips_received';
+  end if;
+  return query
+  with scores as (
+    select b.winner_id as uid, count(*)::bigint as n
+    from public.battles b join public.sessions s on s.id = b.session_id
+    where p_metric = 'battles_won' and b.status = 'finished' and b.winner_id is not null
+      and b.ended_at >= v_start and b.ended_at < v_end and (v_genre is null or v_genre = any (s.genres))
+    group by b.winner_id
+    union all
+    select s.dj_id, sum(s.total_listener_count)::bigint
+    from public.sessions s
+    where p_metric = 'listeners' and s.started_at >= v_start and s.started_at < v_end
+      and (v_genre is null or v_genre = any (s.genres))
+    group by s.dj_id
+    union all
+    select t.dj_id, count(*)::bigint
+    from public.tips t join public.sessions s on s.id = t.session_id
+    where p_metric = 'tips_received' and t.status = 'succeeded' and t.succeeded_at >= v_start and t.succeeded_at < v_end
+      and (v_genre is null or v_genre = any (s.genres))
+    group by t.dj_id
+  )
+  select rank() over (order by sc.n desc), sc.uid, p.username, sc.n
+  from scores sc join public.profiles p on p.id = sc.uid
+  where sc.n > 0
+  order by sc.n desc, p.username
+  limit v_limit;
+end;
+$$;
+
 CREATE FUNCTION public.advance(p_session_id uuid, p_expected_item_id bigint DEFAULT NULL::bigint) RETURNS public.queue_items
     LANGUAGE sql
     SET search_path TO ''
@@ -3430,6 +4536,27 @@ CREATE FUNCTION public.ban_user(p_session_id uuid, p_user_id uuid, p_reason text
     AS $$ select * from private.ban_user(p_session_id, p_user_id, p_reason) $$;
 
 COMMENT ON FUNCTION public.ban_user(p_session_id uuid, p_user_id uuid, p_reason text) IS 'DJ or moderator: remove the user from the session; they cannot rejoin or chat.';
+
+CREATE FUNCTION public.battle_state(p_battle_id uuid) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$ select private.battle_state(p_battle_id) $$;
+
+COMMENT ON FUNCTION public.battle_state(p_battle_id uuid) IS 'A started battle (or a pending one of yours): status, results, rounds with tallies (live for the open round) and your vote.';
+
+CREATE FUNCTION public.cancel_battle(p_battle_id uuid) RETURNS public.battles
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$ select * from private.cancel_battle(p_battle_id) $$;
+
+COMMENT ON FUNCTION public.cancel_battle(p_battle_id uuid) IS 'The challenger withdraws a pending challenge.';
+
+CREATE FUNCTION public.challenge_battle(p_opponent_id uuid, p_rounds integer DEFAULT 3, p_round_seconds integer DEFAULT 120) RETURNS public.battles
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$ select * from private.challenge_battle(p_opponent_id, p_rounds, p_round_seconds) $$;
+
+COMMENT ON FUNCTION public.challenge_battle(p_opponent_id uuid, p_rounds integer, p_round_seconds integer) IS 'DJ, live: challenge another DJ to a battle in your session (1-5 rounds of 30-900 s). 409 not live / one already open; 404 no such DJ.';
 
 CREATE FUNCTION public.chat_history(p_session_id uuid, p_before bigint DEFAULT NULL::bigint, p_after bigint DEFAULT NULL::bigint, p_limit integer DEFAULT 50, p_oldest_first boolean DEFAULT false) RETURNS TABLE(id bigint, session_id uuid, sender_id uuid, sender_username text, sender_avatar_url text, kind text, body text, metadata jsonb, created_at timestamp with time zone)
     LANGUAGE plpgsql STABLE
@@ -3461,6 +4588,13 @@ end;
 $$;
 
 COMMENT ON FUNCTION public.chat_history(p_session_id uuid, p_before bigint, p_after bigint, p_limit integer, p_oldest_first boolean) IS 'A page of visible messages with sender names. Cursor: p_before / p_after message id.';
+
+CREATE FUNCTION public.creator_analytics(p_from date, p_to date) RETURNS TABLE(day date, sessions integer, minutes_live integer, unique_listeners integer, peak_listeners integer, chat_messages integer, tips_net jsonb, new_followers integer, reactions bigint, computed_at timestamp with time zone)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$ select * from private.creator_analytics(p_from, p_to) $$;
+
+COMMENT ON FUNCTION public.creator_analytics(p_from date, p_to date) IS 'DJ only (PT403): your daily rollups for [p_from, p_to] (≤ 366 days), a row per day; computed_at null = nothing that day (or not rolled up yet).';
 
 CREATE FUNCTION public.delete_message(p_message_id bigint) RETURNS public.messages
     LANGUAGE sql
@@ -3565,6 +4699,20 @@ CREATE FUNCTION public.my_earnings() RETURNS TABLE(currency text, tips integer, 
 
 COMMENT ON FUNCTION public.my_earnings() IS 'Your earnings per currency, in minor units, net of the platform fee: tips, refunds and disputes (negative), net.';
 
+CREATE FUNCTION public.my_invite_code() RETURNS text
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$ select private.my_invite_code() $$;
+
+COMMENT ON FUNCTION public.my_invite_code() IS 'Your invite code (made on first call): share it as a link.';
+
+CREATE FUNCTION public.my_listening_stats(p_from timestamp with time zone DEFAULT NULL::timestamp with time zone, p_to timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$ select private.my_listening_stats(p_from, p_to) $$;
+
+COMMENT ON FUNCTION public.my_listening_stats(p_from timestamp with time zone, p_to timestamp with time zone) IS 'Your listening over [p_from, p_to) (sessions joined in it): sessions, seconds/hours listened, songs heard, top 5 DJs and genres by time.';
+
 CREATE FUNCTION public.my_plan() RETURNS TABLE(plan_id text, name text, expires_at timestamp with time zone, source text, max_participants integer, max_scheduled_sessions integer, max_queue_length integer, max_queued_songs_per_listener integer)
     LANGUAGE sql STABLE
     SET search_path TO ''
@@ -3582,6 +4730,20 @@ CREATE FUNCTION public.my_plan() RETURNS TABLE(plan_id text, name text, expires_
 $$;
 
 COMMENT ON FUNCTION public.my_plan() IS 'Your effective plan (highest active entitlement, expiry checked now) and its limits.';
+
+CREATE FUNCTION public.my_sessions_attended(p_from timestamp with time zone DEFAULT NULL::timestamp with time zone, p_to timestamp with time zone DEFAULT NULL::timestamp with time zone, p_limit integer DEFAULT 50, p_offset integer DEFAULT 0) RETURNS TABLE(session_id uuid, title text, dj_id uuid, dj_username text, genres text[], status public.session_status, started_at timestamp with time zone, ended_at timestamp with time zone, first_joined_at timestamp with time zone, listened_seconds bigint)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$ select * from private.my_sessions_attended(p_from, p_to, p_limit, p_offset) $$;
+
+COMMENT ON FUNCTION public.my_sessions_attended(p_from timestamp with time zone, p_to timestamp with time zone, p_limit integer, p_offset integer) IS 'Sessions you listened to (newest first; joined within [p_from, p_to)), with how long you listened.';
+
+CREATE FUNCTION public.my_songs_heard(p_from timestamp with time zone DEFAULT NULL::timestamp with time zone, p_to timestamp with time zone DEFAULT NULL::timestamp with time zone, p_limit integer DEFAULT 50, p_offset integer DEFAULT 0) RETURNS TABLE(item_id bigint, session_id uuid, session_title text, dj_id uuid, dj_username text, title text, artist text, album_art_url text, duration_ms integer, provider text, provider_ref text, started_at timestamp with time zone)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$ select * from private.my_songs_heard(p_from, p_to, p_limit, p_offset) $$;
+
+COMMENT ON FUNCTION public.my_songs_heard(p_from timestamp with time zone, p_to timestamp with time zone, p_limit integer, p_offset integer) IS 'Songs played in sessions you attended (newest first; started within [p_from, p_to)).';
 
 CREATE FUNCTION public.now_playing(p_session_id uuid) RETURNS TABLE(id bigint, title text, artist text, album_art_url text, duration_ms integer, provider text, provider_ref text, added_by uuid, started_at timestamp with time zone, position_ms bigint, server_time timestamp with time zone, skip_votes integer, skip_threshold integer, spotify_id text, apple_music_id text, isrc text, origin text, paused boolean)
     LANGUAGE sql STABLE
@@ -3613,12 +4775,26 @@ CREATE FUNCTION public.pin_next(p_item_id bigint, p_pinned boolean DEFAULT true)
     SET search_path TO ''
     AS $$ select * from private.pin_next(p_item_id, p_pinned) $$;
 
+CREATE FUNCTION public.react(p_session_id uuid, p_kind text) RETURNS boolean
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$ select private.react(p_session_id, p_kind) $$;
+
+COMMENT ON FUNCTION public.react(p_session_id uuid, p_kind text) IS 'Send a reaction (fire, heart, laugh, clap, wow, hundred) in a live room you are in. 10 per 5 s (PT429). Broadcast aggregated: `reactions` {session_id, counts} at most once a second.';
+
 CREATE FUNCTION public.recommendations(p_session_id uuid, p_limit integer DEFAULT 10) RETURNS TABLE(title text, artist text, album_art_url text, duration_ms integer, provider text, provider_ref text, spotify_id text, apple_music_id text, isrc text, score bigint)
     LANGUAGE sql STABLE
     SET search_path TO ''
     AS $$ select * from private.session_recommendations(p_session_id, p_limit) $$;
 
 COMMENT ON FUNCTION public.recommendations(p_session_id uuid, p_limit integer) IS 'DJ: what would play after the queue and the fallback list, from our play history, best first.';
+
+CREATE FUNCTION public.redeem_invite(p_code text) RETURNS public.referrals
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$ select * from private.redeem_invite(p_code) $$;
+
+COMMENT ON FUNCTION public.redeem_invite(p_code text) IS 'Accept a friend''s invite before your first session: both are credited (a badge each) when you first join one. 404 unknown; 409 your own / already used one / not new.';
 
 CREATE FUNCTION public.register_push_token(p_token text, p_platform text, p_device_id text DEFAULT NULL::text) RETURNS public.push_tokens
     LANGUAGE sql
@@ -3631,6 +4807,13 @@ CREATE FUNCTION public.remove_from_queue(p_item_id bigint) RETURNS public.queue_
     LANGUAGE sql
     SET search_path TO ''
     AS $$ select * from private.remove_from_queue(p_item_id) $$;
+
+CREATE FUNCTION public.reorder_playlist(p_playlist_id uuid, p_item_ids bigint[]) RETURNS integer
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$ select private.reorder_playlist(p_playlist_id, p_item_ids) $$;
+
+COMMENT ON FUNCTION public.reorder_playlist(p_playlist_id uuid, p_item_ids bigint[]) IS 'Put the listed playlist items first, in that order (the rest follow in their order). Your own playlists only (404).';
 
 CREATE FUNCTION public.reorder_queue(p_session_id uuid, p_item_ids bigint[]) RETURNS integer
     LANGUAGE sql
@@ -3649,12 +4832,26 @@ $$;
 
 COMMENT ON FUNCTION public.report_track(p_session_id uuid, p_title text, p_artist text, p_duration_ms integer, p_provider text, p_provider_ref text, p_album_art_url text, p_spotify_id text, p_apple_music_id text, p_isrc text, p_position_ms integer) IS 'DJ: the track your app plays now (Apple Music or anything else) becomes now playing, as an advance would. One change per 5 s.';
 
+CREATE FUNCTION public.respond_battle(p_battle_id uuid, p_accept boolean) RETURNS public.battles
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$ select * from private.respond_battle(p_battle_id, p_accept) $$;
+
+COMMENT ON FUNCTION public.respond_battle(p_battle_id uuid, p_accept boolean) IS 'The challenged DJ accepts (the rounds start now) or declines. 409 unless pending; expired after 10 min.';
+
 CREATE FUNCTION public.resume_session(p_session_id uuid) RETURNS public.sessions
     LANGUAGE sql
     SET search_path TO ''
     AS $$ select * from private.set_paused(p_session_id, false) $$;
 
 COMMENT ON FUNCTION public.resume_session(p_session_id uuid) IS 'DJ: resume a paused room; the playing song continues where it stood. Idempotent.';
+
+CREATE FUNCTION public.save_song(p_item_id bigint) RETURNS public.saved_songs
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$ select * from private.save_song(p_item_id) $$;
+
+COMMENT ON FUNCTION public.save_song(p_item_id bigint) IS 'Keep a song heard in a session you are or were in (404 otherwise; 409 if it has not played yet). Idempotent per song.';
 
 CREATE FUNCTION public.search_djs(p_query text, p_limit integer DEFAULT 20) RETURNS TABLE(id uuid, username text, display_name text, avatar_url text, genres text[], follower_count integer, is_live boolean)
     LANGUAGE sql STABLE
@@ -3700,6 +4897,20 @@ CREATE FUNCTION public.session_queue(p_session_id uuid) RETURNS TABLE(id bigint,
 $$;
 
 COMMENT ON FUNCTION public.session_queue(p_session_id uuid) IS 'The queue in play order (rank 1 plays next) with tallies and your own vote; empty unless you are in the room (RLS on queue_items).';
+
+CREATE FUNCTION public.session_songs(p_session_id uuid) RETURNS TABLE(item_id bigint, title text, artist text, album_art_url text, duration_ms integer, provider text, provider_ref text, status public.queue_item_status, started_at timestamp with time zone, ended_at timestamp with time zone)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$ select * from private.session_songs(p_session_id) $$;
+
+COMMENT ON FUNCTION public.session_songs(p_session_id uuid) IS 'The songs played in a session (live or finished), in play order: for its DJ and anyone who listened to it (not banned); empty otherwise.';
+
+CREATE FUNCTION public.shared_playlist(p_share_code text) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$ select private.shared_playlist(p_share_code) $$;
+
+COMMENT ON FUNCTION public.shared_playlist(p_share_code text) IS 'A public playlist by its share code, with its songs in order (null when not public or unknown).';
 
 CREATE FUNCTION public.skip(p_session_id uuid, p_expected_item_id bigint DEFAULT NULL::bigint) RETURNS public.queue_items
     LANGUAGE sql
@@ -3776,6 +4987,13 @@ $$;
 
 COMMENT ON FUNCTION public.unfollow(p_user_id uuid) IS 'Stop following (idempotent). Returns true when a follow was removed.';
 
+CREATE FUNCTION public.user_achievements(p_user_id uuid) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$ select private.user_achievements(p_user_id) $$;
+
+COMMENT ON FUNCTION public.user_achievements(p_user_id uuid) IS 'A profile''s badges, listening and hosting streaks ({current_days, longest_days}, UTC days) and friends invited who joined.';
+
 CREATE FUNCTION public.vote(p_item_id bigint, p_value integer) RETURNS public.queue_items
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -3798,12 +5016,42 @@ $$;
 
 COMMENT ON FUNCTION public.vote(p_item_id bigint, p_value integer) IS 'Vote on a song: 1 up, -1 down, 0 withdraw. Returns the song with its tallies.';
 
+CREATE FUNCTION public.vote_battle(p_battle_id uuid, p_dj_id uuid) RETURNS boolean
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$ select private.vote_battle(p_battle_id, p_dj_id) $$;
+
+COMMENT ON FUNCTION public.vote_battle(p_battle_id uuid, p_dj_id uuid) IS 'Present listener: vote for one DJ in the open round. true = counted, false = you already voted this round. 409 when no round is open.';
+
 CREATE FUNCTION public.vote_skip(p_session_id uuid) RETURNS jsonb
     LANGUAGE sql
     SET search_path TO ''
     AS $$ select private.vote_skip(p_session_id) $$;
 
 COMMENT ON FUNCTION public.vote_skip(p_session_id uuid) IS 'Listener: vote to skip the playing song. Returns {item_id, votes, threshold, skipped}.';
+
+CREATE FUNCTION public.weekly_leaderboard(p_metric text, p_genre text DEFAULT NULL::text, p_week date DEFAULT NULL::date, p_limit integer DEFAULT 20) RETURNS TABLE(rank bigint, user_id uuid, username text, value bigint)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$ select * from private.weekly_leaderboard(p_metric, p_genre, p_week, p_limit) $$;
+
+COMMENT ON FUNCTION public.weekly_leaderboard(p_metric text, p_genre text, p_week date, p_limit integer) IS 'Top DJs of the week containing p_week (default this week, Monday UTC) by battles_won, listeners or tips_received (a count), optionally in one genre.';
+
+CREATE TABLE private.dj_daily_stats (
+    dj_id uuid NOT NULL,
+    day date NOT NULL,
+    sessions integer DEFAULT 0 NOT NULL,
+    minutes_live integer DEFAULT 0 NOT NULL,
+    unique_listeners integer DEFAULT 0 NOT NULL,
+    peak_listeners integer DEFAULT 0 NOT NULL,
+    chat_messages integer DEFAULT 0 NOT NULL,
+    tips_net jsonb DEFAULT '{}'::jsonb NOT NULL,
+    new_followers integer DEFAULT 0 NOT NULL,
+    reactions bigint DEFAULT 0 NOT NULL,
+    computed_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+COMMENT ON TABLE private.dj_daily_stats IS 'One row per DJ per UTC day with activity, recomputed (replaced) by the rollup. Internal: RLS on, no policies.';
 
 CREATE TABLE private.earnings_entries (
     id bigint NOT NULL,
@@ -3838,6 +5086,31 @@ CREATE TABLE private.follow_notices (
 
 COMMENT ON TABLE private.follow_notices IS 'When a followee was last told about this follower (new_follower): at most once a day. Internal: RLS on, no policies.';
 
+CREATE TABLE private.hosting_days (
+    user_id uuid NOT NULL,
+    day date NOT NULL
+);
+
+COMMENT ON TABLE private.hosting_days IS 'UTC days on which a DJ went live: the facts hosting streaks are derived from. Internal: RLS on, no policies.';
+
+CREATE TABLE private.listen_time (
+    user_id uuid NOT NULL,
+    session_id uuid NOT NULL,
+    seconds bigint DEFAULT 0 NOT NULL,
+    first_joined_at timestamp with time zone NOT NULL,
+    last_left_at timestamp with time zone,
+    CONSTRAINT listen_time_seconds_check CHECK ((seconds >= 0))
+);
+
+COMMENT ON TABLE private.listen_time IS 'Seconds each user listened to each session, summed over closed stints (the open one is added at read time). Internal: RLS on, no policies.';
+
+CREATE TABLE private.listening_days (
+    user_id uuid NOT NULL,
+    day date NOT NULL
+);
+
+COMMENT ON TABLE private.listening_days IS 'UTC days on which a user joined a session: the facts listening streaks are derived from. Internal: RLS on, no policies.';
+
 CREATE TABLE private.live_announcements (
     dj_id uuid NOT NULL,
     announced_at timestamp with time zone NOT NULL
@@ -3861,7 +5134,7 @@ CREATE TABLE private.notification_outbox (
     last_error text,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     finished_at timestamp with time zone,
-    CONSTRAINT notification_outbox_kind_check CHECK ((kind = ANY (ARRAY['followed_dj_live'::text, 'session_starting'::text, 'tip_received'::text, 'song_up_next'::text, 'mentions'::text, 'moderation'::text]))),
+    CONSTRAINT notification_outbox_kind_check CHECK ((kind = ANY (ARRAY['followed_dj_live'::text, 'session_starting'::text, 'tip_received'::text, 'song_up_next'::text, 'mentions'::text, 'moderation'::text, 'battle_live'::text, 'achievement_earned'::text]))),
     CONSTRAINT notification_outbox_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'claimed'::text, 'sent'::text, 'failed'::text, 'skipped'::text])))
 );
 
@@ -3909,6 +5182,47 @@ ALTER TABLE private.push_deliveries ALTER COLUMN id ADD GENERATED ALWAYS AS IDEN
     CACHE 1
 );
 
+CREATE TABLE private.reaction_senders (
+    session_id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    window_started_at timestamp with time zone DEFAULT now() NOT NULL,
+    sent_in_window integer DEFAULT 0 NOT NULL
+)
+WITH (fillfactor='70');
+
+COMMENT ON TABLE private.reaction_senders IS 'The reaction rate limit per listener and room (10 per 5 s). Internal: RLS on, no policies.';
+
+CREATE TABLE private.rollup_progress (
+    job text NOT NULL,
+    next_day date NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+COMMENT ON TABLE private.rollup_progress IS 'Where the creator rollup resumes: the first day not yet final. Internal: RLS on, no policies.';
+
+CREATE TABLE private.room_event_gates (
+    topic text NOT NULL,
+    event text NOT NULL,
+    last_sent_at timestamp with time zone DEFAULT '-infinity'::timestamp with time zone NOT NULL
+);
+
+COMMENT ON TABLE private.room_event_gates IS 'When an aggregated event was last sent on a topic: the throttle of reactions and battle tallies. Internal: RLS on, no policies.';
+
+CREATE TABLE private.room_reactions (
+    session_id uuid NOT NULL,
+    kind text NOT NULL,
+    shard smallint NOT NULL,
+    pending integer DEFAULT 0 NOT NULL,
+    total bigint DEFAULT 0 NOT NULL,
+    CONSTRAINT room_reactions_kind CHECK ((kind = ANY (ARRAY['fire'::text, 'heart'::text, 'laugh'::text, 'clap'::text, 'wow'::text, 'hundred'::text]))),
+    CONSTRAINT room_reactions_pending_check CHECK ((pending >= 0)),
+    CONSTRAINT room_reactions_shard_check CHECK (((shard >= 0) AND (shard <= 7))),
+    CONSTRAINT room_reactions_total_check CHECK ((total >= 0))
+)
+WITH (fillfactor='70');
+
+COMMENT ON TABLE private.room_reactions IS 'Reaction counters per room, kind and shard: pending = not yet broadcast, total = since the session began (analytics). Internal: RLS on, no policies.';
+
 CREATE TABLE private.spotify_budget (
     id boolean DEFAULT true NOT NULL,
     window_started_at timestamp with time zone DEFAULT now() NOT NULL,
@@ -3948,6 +5262,40 @@ CREATE TABLE private.tip_currencies (
 );
 
 COMMENT ON TABLE private.tip_currencies IS 'Currencies tips may use, with bounds in minor units (the minimum is at least Stripe''s minimum charge).';
+
+CREATE TABLE public.badges (
+    id text NOT NULL,
+    name text NOT NULL,
+    description text NOT NULL,
+    sort integer NOT NULL
+);
+
+COMMENT ON TABLE public.badges IS 'The badges there are (read-only catalog).';
+
+CREATE TABLE public.battle_rounds (
+    battle_id uuid NOT NULL,
+    round integer NOT NULL,
+    starts_at timestamp with time zone NOT NULL,
+    ends_at timestamp with time zone NOT NULL,
+    challenger_votes integer,
+    opponent_votes integer,
+    winner_id uuid,
+    closed_at timestamp with time zone,
+    CONSTRAINT battle_rounds_round_check CHECK ((round >= 1)),
+    CONSTRAINT battle_rounds_time CHECK ((ends_at > starts_at))
+);
+
+COMMENT ON TABLE public.battle_rounds IS 'The time boxes of a live or finished battle. Vote counts and winner_id (null: a tie) are set when the round closes; live tallies come from rpc/battle_state and `battle_tally` events.';
+
+CREATE TABLE public.battle_votes (
+    battle_id uuid NOT NULL,
+    round integer NOT NULL,
+    user_id uuid NOT NULL,
+    dj_id uuid NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+COMMENT ON TABLE public.battle_votes IS 'One vote per listener per round, cast through rpc/vote_battle. You read your own.';
 
 CREATE TABLE public.dj_blocked_terms (
     dj_id uuid NOT NULL,
@@ -4031,6 +5379,14 @@ CREATE TABLE public.follows (
 
 COMMENT ON TABLE public.follows IS 'follower follows followee (usually a DJ). Counts on profiles are kept by trigger.';
 
+CREATE TABLE public.invite_codes (
+    user_id uuid NOT NULL,
+    code text DEFAULT substr(replace((gen_random_uuid())::text, '-'::text, ''::text), 1, 12) NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+COMMENT ON TABLE public.invite_codes IS 'Each user''s invite code (rpc/my_invite_code makes it). You read your own.';
+
 ALTER TABLE public.messages ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME public.messages_id_seq
     START WITH 1
@@ -4062,6 +5418,40 @@ ALTER TABLE public.moderation_actions ALTER COLUMN id ADD GENERATED ALWAYS AS ID
     NO MAXVALUE
     CACHE 1
 );
+
+CREATE TABLE public.playlist_items (
+    id bigint NOT NULL,
+    playlist_id uuid NOT NULL,
+    saved_song_id bigint NOT NULL,
+    "position" integer NOT NULL,
+    added_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+COMMENT ON TABLE public.playlist_items IS 'Songs of a playlist, in position order. Insert {playlist_id, saved_song_id} (your own of both; appended at the end), delete to remove, rpc/reorder_playlist to reorder.';
+
+ALTER TABLE public.playlist_items ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.playlist_items_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+CREATE TABLE public.playlists (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    owner_id uuid NOT NULL,
+    name text NOT NULL,
+    is_public boolean DEFAULT false NOT NULL,
+    share_code text DEFAULT replace((gen_random_uuid())::text, '-'::text, ''::text) NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT playlists_name_length CHECK (((char_length(btrim(name)) >= 1) AND (char_length(btrim(name)) <= 100)))
+);
+
+COMMENT ON TABLE public.playlists IS 'A listener''s playlists of saved songs. Private by default; is_public makes it readable by whoever has its share_code (rpc/shared_playlist), never listed.';
+
+COMMENT ON COLUMN public.playlists.share_code IS 'the secret of the public link (122 random bits); server-set';
 
 CREATE TABLE public.profiles (
     id uuid NOT NULL,
@@ -4162,6 +5552,23 @@ ALTER TABLE public.reports ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     CACHE 1
 );
 
+ALTER TABLE public.saved_songs ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.saved_songs_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+CREATE TABLE public.session_likes (
+    session_id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+COMMENT ON TABLE public.session_likes IS 'A listener liked a session they are or were in. Public, like follows; insert {session_id}, delete to unlike.';
+
 CREATE TABLE public.session_moderators (
     session_id uuid NOT NULL,
     user_id uuid NOT NULL,
@@ -4186,6 +5593,15 @@ CREATE TABLE public.stripe_customers (
 
 COMMENT ON TABLE public.stripe_customers IS 'The Stripe customer of a user (web subscriptions). Readable by the user.';
 
+CREATE TABLE public.user_badges (
+    user_id uuid NOT NULL,
+    badge_id text NOT NULL,
+    earned_at timestamp with time zone DEFAULT now() NOT NULL,
+    detail jsonb DEFAULT '{}'::jsonb NOT NULL
+);
+
+COMMENT ON TABLE public.user_badges IS 'Badges earned, shown on profiles (public). Written only by the system.';
+
 CREATE TABLE public.user_blocks (
     blocker_id uuid NOT NULL,
     blocked_id uuid NOT NULL,
@@ -4195,6 +5611,9 @@ CREATE TABLE public.user_blocks (
 
 COMMENT ON TABLE public.user_blocks IS 'blocker never sees blocked''s messages; blocked cannot follow, tip or join the blocker''s sessions.';
 
+ALTER TABLE ONLY private.dj_daily_stats
+    ADD CONSTRAINT dj_daily_stats_pkey PRIMARY KEY (dj_id, day);
+
 ALTER TABLE ONLY private.earnings_entries
     ADD CONSTRAINT earnings_entries_pkey PRIMARY KEY (id);
 
@@ -4203,6 +5622,15 @@ ALTER TABLE ONLY private.earnings_entries
 
 ALTER TABLE ONLY private.follow_notices
     ADD CONSTRAINT follow_notices_pkey PRIMARY KEY (follower_id, followee_id);
+
+ALTER TABLE ONLY private.hosting_days
+    ADD CONSTRAINT hosting_days_pkey PRIMARY KEY (user_id, day);
+
+ALTER TABLE ONLY private.listen_time
+    ADD CONSTRAINT listen_time_pkey PRIMARY KEY (user_id, session_id);
+
+ALTER TABLE ONLY private.listening_days
+    ADD CONSTRAINT listening_days_pkey PRIMARY KEY (user_id, day);
 
 ALTER TABLE ONLY private.live_announcements
     ADD CONSTRAINT live_announcements_pkey PRIMARY KEY (dj_id);
@@ -4216,6 +5644,18 @@ ALTER TABLE ONLY private.push_deliveries
 ALTER TABLE ONLY private.push_deliveries
     ADD CONSTRAINT push_deliveries_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY private.reaction_senders
+    ADD CONSTRAINT reaction_senders_pkey PRIMARY KEY (session_id, user_id);
+
+ALTER TABLE ONLY private.rollup_progress
+    ADD CONSTRAINT rollup_progress_pkey PRIMARY KEY (job);
+
+ALTER TABLE ONLY private.room_event_gates
+    ADD CONSTRAINT room_event_gates_pkey PRIMARY KEY (topic, event);
+
+ALTER TABLE ONLY private.room_reactions
+    ADD CONSTRAINT room_reactions_pkey PRIMARY KEY (session_id, kind, shard);
+
 ALTER TABLE ONLY private.spotify_budget
     ADD CONSTRAINT spotify_budget_pkey PRIMARY KEY (id);
 
@@ -4227,6 +5667,18 @@ ALTER TABLE ONLY private.tip_currencies
 
 ALTER TABLE ONLY private.webhook_events
     ADD CONSTRAINT webhook_events_pkey PRIMARY KEY (provider, id);
+
+ALTER TABLE ONLY public.badges
+    ADD CONSTRAINT badges_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.battle_rounds
+    ADD CONSTRAINT battle_rounds_pkey PRIMARY KEY (battle_id, round);
+
+ALTER TABLE ONLY public.battle_votes
+    ADD CONSTRAINT battle_votes_pkey PRIMARY KEY (battle_id, round, user_id);
+
+ALTER TABLE ONLY public.battles
+    ADD CONSTRAINT battles_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.dj_blocked_terms
     ADD CONSTRAINT dj_blocked_terms_pkey PRIMARY KEY (dj_id, term);
@@ -4242,6 +5694,12 @@ ALTER TABLE ONLY public.entitlements
 
 ALTER TABLE ONLY public.follows
     ADD CONSTRAINT follows_pkey PRIMARY KEY (follower_id, followee_id);
+
+ALTER TABLE ONLY public.invite_codes
+    ADD CONSTRAINT invite_codes_code_key UNIQUE (code);
+
+ALTER TABLE ONLY public.invite_codes
+    ADD CONSTRAINT invite_codes_pkey PRIMARY KEY (user_id);
 
 ALTER TABLE ONLY public.messages
     ADD CONSTRAINT messages_pkey PRIMARY KEY (id);
@@ -4264,6 +5722,18 @@ ALTER TABLE ONLY public.plans
 ALTER TABLE ONLY public.plans
     ADD CONSTRAINT plans_rank_key UNIQUE (rank);
 
+ALTER TABLE ONLY public.playlist_items
+    ADD CONSTRAINT playlist_items_once UNIQUE (playlist_id, saved_song_id);
+
+ALTER TABLE ONLY public.playlist_items
+    ADD CONSTRAINT playlist_items_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.playlists
+    ADD CONSTRAINT playlists_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.playlists
+    ADD CONSTRAINT playlists_share_code_key UNIQUE (share_code);
+
 ALTER TABLE ONLY public.profiles
     ADD CONSTRAINT profiles_pkey PRIMARY KEY (id);
 
@@ -4282,8 +5752,20 @@ ALTER TABLE ONLY public.queue_items
 ALTER TABLE ONLY public.queue_votes
     ADD CONSTRAINT queue_votes_pkey PRIMARY KEY (item_id, user_id);
 
+ALTER TABLE ONLY public.referrals
+    ADD CONSTRAINT referrals_pkey PRIMARY KEY (referred_id);
+
 ALTER TABLE ONLY public.reports
     ADD CONSTRAINT reports_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.saved_songs
+    ADD CONSTRAINT saved_songs_once UNIQUE (user_id, track_key);
+
+ALTER TABLE ONLY public.saved_songs
+    ADD CONSTRAINT saved_songs_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.session_likes
+    ADD CONSTRAINT session_likes_pkey PRIMARY KEY (session_id, user_id);
 
 ALTER TABLE ONLY public.session_moderators
     ADD CONSTRAINT session_moderators_pkey PRIMARY KEY (session_id, user_id);
@@ -4318,12 +5800,19 @@ ALTER TABLE ONLY public.tips
 ALTER TABLE ONLY public.tips
     ADD CONSTRAINT tips_tipper_id_client_key_key UNIQUE (tipper_id, client_key);
 
+ALTER TABLE ONLY public.user_badges
+    ADD CONSTRAINT user_badges_pkey PRIMARY KEY (user_id, badge_id);
+
 ALTER TABLE ONLY public.user_blocks
     ADD CONSTRAINT user_blocks_pkey PRIMARY KEY (blocker_id, blocked_id);
 
 CREATE INDEX earnings_entries_dj ON private.earnings_entries USING btree (dj_id, currency);
 
 CREATE INDEX follow_notices_followee ON private.follow_notices USING btree (followee_id);
+
+CREATE INDEX listen_time_session ON private.listen_time USING btree (session_id);
+
+CREATE INDEX listen_time_user_recent ON private.listen_time USING btree (user_id, first_joined_at DESC);
 
 CREATE INDEX notification_outbox_collapse ON private.notification_outbox USING btree (collapse_key, created_at);
 
@@ -4339,11 +5828,39 @@ CREATE INDEX push_deliveries_receipts_due ON private.push_deliveries USING btree
 
 CREATE INDEX push_deliveries_token ON private.push_deliveries USING btree (token_id);
 
+CREATE INDEX reaction_senders_user ON private.reaction_senders USING btree (user_id);
+
+CREATE INDEX room_event_gates_stale ON private.room_event_gates USING btree (last_sent_at);
+
+CREATE INDEX room_reactions_pending ON private.room_reactions USING btree (session_id) WHERE (pending > 0);
+
 CREATE INDEX spotify_tokens_expires_at ON private.spotify_tokens USING btree (expires_at);
 
 CREATE INDEX spotify_tokens_poll_due_at ON private.spotify_tokens USING btree (poll_due_at);
 
 CREATE INDEX webhook_events_unprocessed ON private.webhook_events USING btree (received_at) WHERE (processed_at IS NULL);
+
+CREATE INDEX battle_rounds_due ON public.battle_rounds USING btree (ends_at) WHERE (closed_at IS NULL);
+
+CREATE INDEX battle_rounds_winner ON public.battle_rounds USING btree (winner_id);
+
+CREATE INDEX battle_votes_dj ON public.battle_votes USING btree (dj_id);
+
+CREATE INDEX battle_votes_tally ON public.battle_votes USING btree (battle_id, round, dj_id);
+
+CREATE INDEX battle_votes_user ON public.battle_votes USING btree (user_id);
+
+CREATE INDEX battles_challenger ON public.battles USING btree (challenger_id, created_at DESC);
+
+CREATE UNIQUE INDEX battles_one_open_per_session ON public.battles USING btree (session_id) WHERE (status = ANY (ARRAY['pending'::public.battle_status, 'live'::public.battle_status]));
+
+CREATE INDEX battles_open ON public.battles USING btree (status, created_at) WHERE (status = ANY (ARRAY['pending'::public.battle_status, 'live'::public.battle_status]));
+
+CREATE INDEX battles_opponent ON public.battles USING btree (opponent_id, created_at DESC);
+
+CREATE INDEX battles_session ON public.battles USING btree (session_id);
+
+CREATE INDEX battles_winner ON public.battles USING btree (winner_id);
 
 CREATE INDEX entitlements_held ON public.entitlements USING btree (app_user_id) WHERE (user_id IS NULL);
 
@@ -4366,6 +5883,12 @@ CREATE INDEX moderation_actions_actor ON public.moderation_actions USING btree (
 CREATE INDEX moderation_actions_session ON public.moderation_actions USING btree (session_id, created_at DESC);
 
 CREATE INDEX moderation_actions_target ON public.moderation_actions USING btree (target_user_id);
+
+CREATE INDEX playlist_items_order ON public.playlist_items USING btree (playlist_id, "position");
+
+CREATE INDEX playlist_items_saved_song ON public.playlist_items USING btree (saved_song_id);
+
+CREATE INDEX playlists_owner ON public.playlists USING btree (owner_id, created_at DESC);
 
 CREATE INDEX profiles_display_name_trgm ON public.profiles USING gin (display_name extensions.gin_trgm_ops);
 
@@ -4397,6 +5920,8 @@ CREATE INDEX queue_items_track_plays ON public.queue_items USING btree (track_ke
 
 CREATE INDEX queue_votes_user ON public.queue_votes USING btree (user_id);
 
+CREATE INDEX referrals_referrer ON public.referrals USING btree (referrer_id, created_at DESC);
+
 CREATE INDEX reports_message ON public.reports USING btree (message_id);
 
 CREATE UNIQUE INDEX reports_one_open_per_message ON public.reports USING btree (reporter_id, message_id) WHERE ((status = ANY (ARRAY['open'::text, 'reviewing'::text])) AND (message_id IS NOT NULL));
@@ -4410,6 +5935,16 @@ CREATE INDEX reports_reported_user ON public.reports USING btree (reported_user_
 CREATE INDEX reports_reporter ON public.reports USING btree (reporter_id, created_at DESC);
 
 CREATE INDEX reports_session ON public.reports USING btree (session_id);
+
+CREATE INDEX saved_songs_dj ON public.saved_songs USING btree (dj_id);
+
+CREATE INDEX saved_songs_queue_item ON public.saved_songs USING btree (queue_item_id);
+
+CREATE INDEX saved_songs_session ON public.saved_songs USING btree (session_id);
+
+CREATE INDEX saved_songs_user_recent ON public.saved_songs USING btree (user_id, saved_at DESC);
+
+CREATE INDEX session_likes_user ON public.session_likes USING btree (user_id, created_at DESC);
 
 CREATE INDEX session_moderators_user ON public.session_moderators USING btree (user_id);
 
@@ -4445,9 +5980,17 @@ CREATE INDEX tips_pending ON public.tips USING btree (created_at) WHERE (status 
 
 CREATE INDEX tips_session ON public.tips USING btree (session_id);
 
+CREATE INDEX user_badges_badge ON public.user_badges USING btree (badge_id);
+
 CREATE INDEX user_blocks_blocked ON public.user_blocks USING btree (blocked_id);
 
+CREATE TRIGGER listen_time_award AFTER INSERT ON private.listen_time FOR EACH ROW EXECUTE FUNCTION private.listen_time_award();
+
+CREATE TRIGGER listening_days_award AFTER INSERT ON private.listening_days FOR EACH ROW EXECUTE FUNCTION private.listening_days_award();
+
 CREATE TRIGGER spotify_tokens_set_updated_at BEFORE UPDATE ON private.spotify_tokens FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+CREATE TRIGGER battles_award AFTER UPDATE OF status ON public.battles FOR EACH ROW WHEN (((new.status = 'finished'::public.battle_status) AND (new.winner_id IS NOT NULL))) EXECUTE FUNCTION private.battles_award();
 
 CREATE TRIGGER dj_blocked_terms_normalize BEFORE INSERT ON public.dj_blocked_terms FOR EACH ROW EXECUTE FUNCTION private.dj_blocked_terms_normalize();
 
@@ -4471,6 +6014,10 @@ CREATE TRIGGER notification_preferences_before_write BEFORE INSERT OR UPDATE ON 
 
 CREATE TRIGGER payout_accounts_set_updated_at BEFORE UPDATE ON public.payout_accounts FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
+CREATE TRIGGER playlist_items_before_insert BEFORE INSERT ON public.playlist_items FOR EACH ROW EXECUTE FUNCTION private.playlist_items_before_insert();
+
+CREATE TRIGGER playlists_before_write BEFORE INSERT OR UPDATE ON public.playlists FOR EACH ROW EXECUTE FUNCTION private.playlists_before_write();
+
 CREATE TRIGGER profiles_normalize BEFORE INSERT OR UPDATE OF username, genres ON public.profiles FOR EACH ROW EXECUTE FUNCTION private.profiles_normalize();
 
 CREATE TRIGGER profiles_set_updated_at BEFORE UPDATE ON public.profiles FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
@@ -4489,6 +6036,8 @@ CREATE TRIGGER queue_votes_maintain_tally AFTER INSERT OR DELETE OR UPDATE ON pu
 
 CREATE TRIGGER reports_before_insert BEFORE INSERT ON public.reports FOR EACH ROW EXECUTE FUNCTION private.reports_before_insert();
 
+CREATE TRIGGER session_likes_before_insert BEFORE INSERT ON public.session_likes FOR EACH ROW EXECUTE FUNCTION private.session_likes_before_insert();
+
 CREATE TRIGGER session_moderators_guard BEFORE INSERT ON public.session_moderators FOR EACH ROW EXECUTE FUNCTION private.session_moderators_guard();
 
 CREATE TRIGGER session_moderators_log AFTER INSERT OR DELETE ON public.session_moderators FOR EACH ROW EXECUTE FUNCTION private.session_moderators_log();
@@ -4497,11 +6046,17 @@ CREATE TRIGGER session_participants_announce BEFORE UPDATE OF left_at ON public.
 
 CREATE TRIGGER session_participants_broadcast AFTER INSERT OR UPDATE OF left_at ON public.session_participants FOR EACH ROW EXECUTE FUNCTION private.session_participants_broadcast();
 
+CREATE TRIGGER session_participants_track_listening AFTER INSERT OR UPDATE OF left_at ON public.session_participants FOR EACH ROW EXECUTE FUNCTION private.session_participants_track_listening();
+
 CREATE TRIGGER session_sanctions_broadcast AFTER INSERT OR UPDATE ON public.session_sanctions FOR EACH ROW EXECUTE FUNCTION private.session_sanctions_broadcast();
 
 CREATE TRIGGER session_sanctions_notify AFTER INSERT OR UPDATE ON public.session_sanctions FOR EACH ROW EXECUTE FUNCTION private.session_sanctions_notify();
 
 CREATE TRIGGER sessions_announce_live AFTER INSERT OR UPDATE OF status ON public.sessions FOR EACH ROW EXECUTE FUNCTION private.sessions_announce_live();
+
+CREATE TRIGGER sessions_award_hosting AFTER INSERT OR UPDATE OF status ON public.sessions FOR EACH ROW WHEN ((new.status = 'live'::public.session_status)) EXECUTE FUNCTION private.sessions_award_hosting();
+
+CREATE TRIGGER sessions_award_peak AFTER UPDATE OF peak_listener_count ON public.sessions FOR EACH ROW WHEN (((new.peak_listener_count >= 100) AND (old.peak_listener_count < 100))) EXECUTE FUNCTION private.sessions_award_peak();
 
 CREATE TRIGGER sessions_before_insert BEFORE INSERT ON public.sessions FOR EACH ROW EXECUTE FUNCTION private.sessions_before_insert();
 
@@ -4515,6 +6070,8 @@ CREATE TRIGGER sessions_set_updated_at BEFORE UPDATE ON public.sessions FOR EACH
 
 CREATE TRIGGER spotify_links_set_updated_at BEFORE UPDATE ON public.spotify_links FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
+CREATE TRIGGER tips_award AFTER UPDATE OF status ON public.tips FOR EACH ROW WHEN (((new.status = 'succeeded'::public.tip_status) AND (old.status IS DISTINCT FROM 'succeeded'::public.tip_status))) EXECUTE FUNCTION private.tips_award();
+
 CREATE TRIGGER tips_notify AFTER UPDATE OF status ON public.tips FOR EACH ROW WHEN (((new.status = 'succeeded'::public.tip_status) AND (old.status IS DISTINCT FROM 'succeeded'::public.tip_status))) EXECUTE FUNCTION private.tips_notify();
 
 CREATE TRIGGER tips_set_updated_at BEFORE UPDATE ON public.tips FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
@@ -4522,6 +6079,9 @@ CREATE TRIGGER tips_set_updated_at BEFORE UPDATE ON public.tips FOR EACH ROW EXE
 CREATE TRIGGER user_blocks_after_insert AFTER INSERT ON public.user_blocks FOR EACH ROW EXECUTE FUNCTION private.user_blocks_after_insert();
 
 CREATE TRIGGER user_blocks_before_insert BEFORE INSERT ON public.user_blocks FOR EACH ROW EXECUTE FUNCTION private.user_blocks_before_insert();
+
+ALTER TABLE ONLY private.dj_daily_stats
+    ADD CONSTRAINT dj_daily_stats_dj_id_fkey FOREIGN KEY (dj_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY private.earnings_entries
     ADD CONSTRAINT earnings_entries_dj_id_fkey FOREIGN KEY (dj_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
@@ -4535,6 +6095,18 @@ ALTER TABLE ONLY private.follow_notices
 ALTER TABLE ONLY private.follow_notices
     ADD CONSTRAINT follow_notices_follower_id_fkey FOREIGN KEY (follower_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 
+ALTER TABLE ONLY private.hosting_days
+    ADD CONSTRAINT hosting_days_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY private.listen_time
+    ADD CONSTRAINT listen_time_session_id_fkey FOREIGN KEY (session_id) REFERENCES public.sessions(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY private.listen_time
+    ADD CONSTRAINT listen_time_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY private.listening_days
+    ADD CONSTRAINT listening_days_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
 ALTER TABLE ONLY private.live_announcements
     ADD CONSTRAINT live_announcements_dj_id_fkey FOREIGN KEY (dj_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 
@@ -4547,8 +6119,44 @@ ALTER TABLE ONLY private.push_deliveries
 ALTER TABLE ONLY private.push_deliveries
     ADD CONSTRAINT push_deliveries_token_id_fkey FOREIGN KEY (token_id) REFERENCES public.push_tokens(id) ON DELETE CASCADE;
 
+ALTER TABLE ONLY private.reaction_senders
+    ADD CONSTRAINT reaction_senders_session_id_fkey FOREIGN KEY (session_id) REFERENCES public.sessions(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY private.reaction_senders
+    ADD CONSTRAINT reaction_senders_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY private.room_reactions
+    ADD CONSTRAINT room_reactions_session_id_fkey FOREIGN KEY (session_id) REFERENCES public.sessions(id) ON DELETE CASCADE;
+
 ALTER TABLE ONLY private.spotify_tokens
     ADD CONSTRAINT spotify_tokens_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.spotify_links(user_id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.battle_rounds
+    ADD CONSTRAINT battle_rounds_battle_id_fkey FOREIGN KEY (battle_id) REFERENCES public.battles(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.battle_rounds
+    ADD CONSTRAINT battle_rounds_winner_id_fkey FOREIGN KEY (winner_id) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+ALTER TABLE ONLY public.battle_votes
+    ADD CONSTRAINT battle_votes_battle_id_round_fkey FOREIGN KEY (battle_id, round) REFERENCES public.battle_rounds(battle_id, round) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.battle_votes
+    ADD CONSTRAINT battle_votes_dj_id_fkey FOREIGN KEY (dj_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.battle_votes
+    ADD CONSTRAINT battle_votes_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.battles
+    ADD CONSTRAINT battles_challenger_id_fkey FOREIGN KEY (challenger_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.battles
+    ADD CONSTRAINT battles_opponent_id_fkey FOREIGN KEY (opponent_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.battles
+    ADD CONSTRAINT battles_session_id_fkey FOREIGN KEY (session_id) REFERENCES public.sessions(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.battles
+    ADD CONSTRAINT battles_winner_id_fkey FOREIGN KEY (winner_id) REFERENCES public.profiles(id) ON DELETE SET NULL;
 
 ALTER TABLE ONLY public.dj_blocked_terms
     ADD CONSTRAINT dj_blocked_terms_dj_id_fkey FOREIGN KEY (dj_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
@@ -4567,6 +6175,9 @@ ALTER TABLE ONLY public.follows
 
 ALTER TABLE ONLY public.follows
     ADD CONSTRAINT follows_follower_id_fkey FOREIGN KEY (follower_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.invite_codes
+    ADD CONSTRAINT invite_codes_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.messages
     ADD CONSTRAINT messages_deleted_by_fkey FOREIGN KEY (deleted_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
@@ -4592,6 +6203,15 @@ ALTER TABLE ONLY public.notification_preferences
 ALTER TABLE ONLY public.payout_accounts
     ADD CONSTRAINT payout_accounts_dj_id_fkey FOREIGN KEY (dj_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 
+ALTER TABLE ONLY public.playlist_items
+    ADD CONSTRAINT playlist_items_playlist_id_fkey FOREIGN KEY (playlist_id) REFERENCES public.playlists(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.playlist_items
+    ADD CONSTRAINT playlist_items_saved_song_id_fkey FOREIGN KEY (saved_song_id) REFERENCES public.saved_songs(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.playlists
+    ADD CONSTRAINT playlists_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
 ALTER TABLE ONLY public.profiles
     ADD CONSTRAINT profiles_id_fkey FOREIGN KEY (id) REFERENCES auth.users(id) ON DELETE CASCADE;
 
@@ -4613,6 +6233,12 @@ ALTER TABLE ONLY public.queue_votes
 ALTER TABLE ONLY public.queue_votes
     ADD CONSTRAINT queue_votes_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 
+ALTER TABLE ONLY public.referrals
+    ADD CONSTRAINT referrals_referred_id_fkey FOREIGN KEY (referred_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.referrals
+    ADD CONSTRAINT referrals_referrer_id_fkey FOREIGN KEY (referrer_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
 ALTER TABLE ONLY public.reports
     ADD CONSTRAINT reports_message_id_fkey FOREIGN KEY (message_id) REFERENCES public.messages(id) ON DELETE SET NULL;
 
@@ -4624,6 +6250,24 @@ ALTER TABLE ONLY public.reports
 
 ALTER TABLE ONLY public.reports
     ADD CONSTRAINT reports_session_id_fkey FOREIGN KEY (session_id) REFERENCES public.sessions(id) ON DELETE SET NULL;
+
+ALTER TABLE ONLY public.saved_songs
+    ADD CONSTRAINT saved_songs_dj_id_fkey FOREIGN KEY (dj_id) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+ALTER TABLE ONLY public.saved_songs
+    ADD CONSTRAINT saved_songs_queue_item_id_fkey FOREIGN KEY (queue_item_id) REFERENCES public.queue_items(id) ON DELETE SET NULL;
+
+ALTER TABLE ONLY public.saved_songs
+    ADD CONSTRAINT saved_songs_session_id_fkey FOREIGN KEY (session_id) REFERENCES public.sessions(id) ON DELETE SET NULL;
+
+ALTER TABLE ONLY public.saved_songs
+    ADD CONSTRAINT saved_songs_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.session_likes
+    ADD CONSTRAINT session_likes_session_id_fkey FOREIGN KEY (session_id) REFERENCES public.sessions(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.session_likes
+    ADD CONSTRAINT session_likes_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.session_moderators
     ADD CONSTRAINT session_moderators_session_id_fkey FOREIGN KEY (session_id) REFERENCES public.sessions(id) ON DELETE CASCADE;
@@ -4673,21 +6317,43 @@ ALTER TABLE ONLY public.tips
 ALTER TABLE ONLY public.tips
     ADD CONSTRAINT tips_tipper_id_fkey FOREIGN KEY (tipper_id) REFERENCES public.profiles(id) ON DELETE RESTRICT;
 
+ALTER TABLE ONLY public.user_badges
+    ADD CONSTRAINT user_badges_badge_id_fkey FOREIGN KEY (badge_id) REFERENCES public.badges(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.user_badges
+    ADD CONSTRAINT user_badges_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
 ALTER TABLE ONLY public.user_blocks
     ADD CONSTRAINT user_blocks_blocked_id_fkey FOREIGN KEY (blocked_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.user_blocks
     ADD CONSTRAINT user_blocks_blocker_id_fkey FOREIGN KEY (blocker_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 
+ALTER TABLE private.dj_daily_stats ENABLE ROW LEVEL SECURITY;
+
 ALTER TABLE private.earnings_entries ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.follow_notices ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE private.hosting_days ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE private.listen_time ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE private.listening_days ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.live_announcements ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.notification_outbox ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.push_deliveries ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE private.reaction_senders ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE private.rollup_progress ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE private.room_event_gates ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE private.room_reactions ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.spotify_budget ENABLE ROW LEVEL SECURITY;
 
@@ -4696,6 +6362,22 @@ ALTER TABLE private.spotify_tokens ENABLE ROW LEVEL SECURITY;
 ALTER TABLE private.tip_currencies ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.webhook_events ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.badges ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY badges_select ON public.badges FOR SELECT TO anon, authenticated USING (true);
+
+ALTER TABLE public.battle_rounds ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY battle_rounds_select ON public.battle_rounds FOR SELECT TO anon, authenticated USING (true);
+
+ALTER TABLE public.battle_votes ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY battle_votes_select ON public.battle_votes FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+ALTER TABLE public.battles ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY battles_select ON public.battles FOR SELECT TO anon, authenticated USING (((status = ANY (ARRAY['live'::public.battle_status, 'finished'::public.battle_status])) OR (challenger_id = ( SELECT auth.uid() AS uid)) OR (opponent_id = ( SELECT auth.uid() AS uid))));
 
 ALTER TABLE public.dj_blocked_terms ENABLE ROW LEVEL SECURITY;
 
@@ -4727,6 +6409,10 @@ CREATE POLICY follows_insert ON public.follows FOR INSERT TO authenticated WITH 
 
 CREATE POLICY follows_select ON public.follows FOR SELECT TO anon, authenticated USING (true);
 
+ALTER TABLE public.invite_codes ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY invite_codes_select ON public.invite_codes FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
 ALTER TABLE public.messages ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY messages_insert ON public.messages FOR INSERT TO authenticated WITH CHECK (((sender_id = ( SELECT auth.uid() AS uid)) AND (kind = 'text'::text)));
@@ -4752,6 +6438,24 @@ CREATE POLICY payout_accounts_select ON public.payout_accounts FOR SELECT TO aut
 ALTER TABLE public.plans ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY plans_select ON public.plans FOR SELECT TO anon, authenticated USING (true);
+
+ALTER TABLE public.playlist_items ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY playlist_items_delete ON public.playlist_items FOR DELETE TO authenticated USING ((playlist_id IN ( SELECT private.my_playlist_ids() AS my_playlist_ids)));
+
+CREATE POLICY playlist_items_insert ON public.playlist_items FOR INSERT TO authenticated WITH CHECK (((playlist_id IN ( SELECT private.my_playlist_ids() AS my_playlist_ids)) AND (saved_song_id IN ( SELECT private.my_saved_song_ids() AS my_saved_song_ids))));
+
+CREATE POLICY playlist_items_select ON public.playlist_items FOR SELECT TO authenticated USING ((playlist_id IN ( SELECT private.my_playlist_ids() AS my_playlist_ids)));
+
+ALTER TABLE public.playlists ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY playlists_delete ON public.playlists FOR DELETE TO authenticated USING ((owner_id = ( SELECT auth.uid() AS uid)));
+
+CREATE POLICY playlists_insert ON public.playlists FOR INSERT TO authenticated WITH CHECK ((owner_id = ( SELECT auth.uid() AS uid)));
+
+CREATE POLICY playlists_select ON public.playlists FOR SELECT TO authenticated USING ((owner_id = ( SELECT auth.uid() AS uid)));
+
+CREATE POLICY playlists_update ON public.playlists FOR UPDATE TO authenticated USING ((owner_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((owner_id = ( SELECT auth.uid() AS uid)));
 
 ALTER TABLE public.profiles ENABLE ROW LEVEL SECURITY;
 
@@ -4781,11 +6485,29 @@ CREATE POLICY queue_votes_select ON public.queue_votes FOR SELECT TO authenticat
 
 CREATE POLICY queue_votes_update ON public.queue_votes FOR UPDATE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
 
+ALTER TABLE public.referrals ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY referrals_select ON public.referrals FOR SELECT TO authenticated USING (((referrer_id = ( SELECT auth.uid() AS uid)) OR (referred_id = ( SELECT auth.uid() AS uid))));
+
 ALTER TABLE public.reports ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY reports_insert ON public.reports FOR INSERT TO authenticated WITH CHECK ((reporter_id = ( SELECT auth.uid() AS uid)));
 
 CREATE POLICY reports_select ON public.reports FOR SELECT TO authenticated USING ((reporter_id = ( SELECT auth.uid() AS uid)));
+
+ALTER TABLE public.saved_songs ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY saved_songs_delete ON public.saved_songs FOR DELETE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+CREATE POLICY saved_songs_select ON public.saved_songs FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+ALTER TABLE public.session_likes ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY session_likes_delete ON public.session_likes FOR DELETE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+CREATE POLICY session_likes_insert ON public.session_likes FOR INSERT TO authenticated WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+
+CREATE POLICY session_likes_select ON public.session_likes FOR SELECT TO anon, authenticated USING (true);
 
 ALTER TABLE public.session_moderators ENABLE ROW LEVEL SECURITY;
 
@@ -4826,6 +6548,10 @@ CREATE POLICY stripe_customers_select ON public.stripe_customers FOR SELECT TO a
 ALTER TABLE public.tips ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY tips_select ON public.tips FOR SELECT TO authenticated USING (((tipper_id = ( SELECT auth.uid() AS uid)) OR (dj_id = ( SELECT auth.uid() AS uid))));
+
+ALTER TABLE public.user_badges ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY user_badges_select ON public.user_badges FOR SELECT TO anon, authenticated USING (true);
 
 ALTER TABLE public.user_blocks ENABLE ROW LEVEL SECURITY;
 
@@ -4997,6 +6723,8 @@ REVOKE ALL ON FUNCTION private.auto_advance(p_grace interval, p_limit integer, p
 GRANT ALL ON FUNCTION private.auto_advance(p_grace interval, p_limit integer, p_now timestamp with time zone) TO openparty_worker;
 GRANT ALL ON FUNCTION private.auto_advance(p_grace interval, p_limit integer, p_now timestamp with time zone) TO service_role;
 
+REVOKE ALL ON FUNCTION private.award_badge(p_user_id uuid, p_badge_id text, p_detail jsonb) FROM PUBLIC;
+
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.session_sanctions TO service_role;
 
 GRANT SELECT(session_id) ON TABLE public.session_sanctions TO authenticated;
@@ -5013,6 +6741,20 @@ GRANT SELECT(created_at) ON TABLE public.session_sanctions TO authenticated;
 
 REVOKE ALL ON FUNCTION private.ban_user(p_session_id uuid, p_user_id uuid, p_reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.ban_user(p_session_id uuid, p_user_id uuid, p_reason text) TO authenticated;
+
+GRANT SELECT ON TABLE public.battles TO anon;
+GRANT SELECT ON TABLE public.battles TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.battles TO service_role;
+
+REVOKE ALL ON FUNCTION private.battle_json(p_battle public.battles) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.battle_state(p_battle_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.battle_state(p_battle_id uuid) TO anon;
+GRANT ALL ON FUNCTION private.battle_state(p_battle_id uuid) TO authenticated;
+
+REVOKE ALL ON FUNCTION private.battle_tally(p_battle_id uuid, p_round integer) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.battles_award() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.blocked_me_ids() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.blocked_me_ids() TO anon;
@@ -5032,11 +6774,21 @@ REVOKE ALL ON FUNCTION private.broadcast_message(p_message public.messages, p_se
 REVOKE ALL ON FUNCTION private.can_receive_topic(p_topic text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.can_receive_topic(p_topic text) TO authenticated;
 
+REVOKE ALL ON FUNCTION private.cancel_battle(p_battle_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.cancel_battle(p_battle_id uuid) TO authenticated;
+
 REVOKE ALL ON FUNCTION private.cancel_unsubmitted_tips(p_age interval, p_limit integer, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.cancel_unsubmitted_tips(p_age interval, p_limit integer, p_now timestamp with time zone) TO openparty_worker;
 GRANT ALL ON FUNCTION private.cancel_unsubmitted_tips(p_age interval, p_limit integer, p_now timestamp with time zone) TO service_role;
 
+REVOKE ALL ON FUNCTION private.challenge_battle(p_opponent_id uuid, p_rounds integer, p_round_seconds integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.challenge_battle(p_opponent_id uuid, p_rounds integer, p_round_seconds integer) TO authenticated;
+
 REVOKE ALL ON FUNCTION private.claim_webhook_event(p_provider text, p_event_id text) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.close_battle_rounds(p_limit integer, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.close_battle_rounds(p_limit integer, p_now timestamp with time zone) TO openparty_worker;
+GRANT ALL ON FUNCTION private.close_battle_rounds(p_limit integer, p_now timestamp with time zone) TO service_role;
 
 REVOKE ALL ON FUNCTION private.close_idle_participations(p_idle interval, p_limit integer, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.close_idle_participations(p_idle interval, p_limit integer, p_now timestamp with time zone) TO openparty_worker;
@@ -5047,6 +6799,9 @@ REVOKE ALL ON FUNCTION private.close_participation(p_session_id uuid, p_user_id 
 REVOKE ALL ON FUNCTION private.create_tip(p_tipper_id uuid, p_session_id uuid, p_amount integer, p_currency text, p_message text, p_client_key text, p_fee_bps integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.create_tip(p_tipper_id uuid, p_session_id uuid, p_amount integer, p_currency text, p_message text, p_client_key text, p_fee_bps integer) TO openparty_edge;
 GRANT ALL ON FUNCTION private.create_tip(p_tipper_id uuid, p_session_id uuid, p_amount integer, p_currency text, p_message text, p_client_key text, p_fee_bps integer) TO service_role;
+
+REVOKE ALL ON FUNCTION private.creator_analytics(p_from date, p_to date) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.creator_analytics(p_from date, p_to date) TO authenticated;
 
 REVOKE ALL ON FUNCTION private.credit_earnings(p_tip public.tips, p_kind text, p_amount integer, p_reference text) FROM PUBLIC;
 
@@ -5091,6 +6846,14 @@ GRANT ALL ON FUNCTION private.expire_entitlements(p_limit integer, p_now timesta
 
 REVOKE ALL ON FUNCTION private.finish_webhook_event(p_provider text, p_event_id text, p_outcome text) FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION private.flush_battle_tally(p_battle_id uuid, p_session_id uuid, p_round integer) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.flush_pending_reactions(p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.flush_pending_reactions(p_limit integer) TO openparty_worker;
+GRANT ALL ON FUNCTION private.flush_pending_reactions(p_limit integer) TO service_role;
+
+REVOKE ALL ON FUNCTION private.flush_room_reactions(p_session_id uuid) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION private.follows_before_insert() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.follows_broadcast() FROM PUBLIC;
@@ -5101,6 +6864,8 @@ REVOKE ALL ON FUNCTION private.go_live(p_title text, p_description text, p_genre
 GRANT ALL ON FUNCTION private.go_live(p_title text, p_description text, p_genres text[], p_cover_url text) TO authenticated;
 
 REVOKE ALL ON FUNCTION private.handle_new_user() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.hosting_streak(p_user_id uuid, p_today date, OUT current_days integer, OUT longest_days integer) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.is_banned(p_session_id uuid, p_user_id uuid) FROM PUBLIC;
 
@@ -5114,6 +6879,14 @@ GRANT ALL ON FUNCTION private.join_session(p_session_id uuid) TO authenticated;
 
 REVOKE ALL ON FUNCTION private.leave_session(p_session_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.leave_session(p_session_id uuid) TO authenticated;
+
+REVOKE ALL ON FUNCTION private.listen_time_award() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.listened_seconds(p_user_id uuid, p_session_id uuid, p_closed bigint) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.listening_days_award() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.listening_streak(p_user_id uuid, p_today date, OUT current_days integer, OUT longest_days integer) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.live_now_playing(p_session_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.live_now_playing(p_session_id uuid) TO anon;
@@ -5145,17 +6918,37 @@ GRANT ALL ON FUNCTION private.my_earnings() TO authenticated;
 REVOKE ALL ON FUNCTION private.my_hosted_session_ids() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.my_hosted_session_ids() TO authenticated;
 
+REVOKE ALL ON FUNCTION private.my_invite_code() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.my_invite_code() TO authenticated;
+
+REVOKE ALL ON FUNCTION private.my_listening_stats(p_from timestamp with time zone, p_to timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.my_listening_stats(p_from timestamp with time zone, p_to timestamp with time zone) TO authenticated;
+
 REVOKE ALL ON FUNCTION private.my_moderated_session_ids() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.my_moderated_session_ids() TO authenticated;
 
+REVOKE ALL ON FUNCTION private.my_playlist_ids() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.my_playlist_ids() TO authenticated;
+
+REVOKE ALL ON FUNCTION private.my_saved_song_ids() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.my_saved_song_ids() TO authenticated;
+
 REVOKE ALL ON FUNCTION private.my_session_ids() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.my_session_ids() TO authenticated;
+
+REVOKE ALL ON FUNCTION private.my_sessions_attended(p_from timestamp with time zone, p_to timestamp with time zone, p_limit integer, p_offset integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.my_sessions_attended(p_from timestamp with time zone, p_to timestamp with time zone, p_limit integer, p_offset integer) TO authenticated;
+
+REVOKE ALL ON FUNCTION private.my_songs_heard(p_from timestamp with time zone, p_to timestamp with time zone, p_limit integer, p_offset integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.my_songs_heard(p_from timestamp with time zone, p_to timestamp with time zone, p_limit integer, p_offset integer) TO authenticated;
 
 REVOKE ALL ON FUNCTION private.note_webhook_event_failure(p_provider text, p_event_id text, p_error text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.note_webhook_event_failure(p_provider text, p_event_id text, p_error text) TO openparty_edge;
 GRANT ALL ON FUNCTION private.note_webhook_event_failure(p_provider text, p_event_id text, p_error text) TO service_role;
 
 REVOKE ALL ON FUNCTION private.notification_preferences_before_write() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.pass_event_gate(p_topic text, p_event text, p_every interval) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.payout_account_of(p_dj_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.payout_account_of(p_dj_id uuid) TO openparty_edge;
@@ -5171,7 +6964,13 @@ GRANT SELECT ON TABLE public.plans TO service_role;
 REVOKE ALL ON FUNCTION private.plan_of(p_user_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.plan_of(p_user_id uuid) TO authenticated;
 
+REVOKE ALL ON FUNCTION private.playlist_items_before_insert() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.playlists_before_write() FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION private.profiles_normalize() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.purge_event_gates(p_limit integer) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.purge_notifications(p_age interval, p_limit integer, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.purge_notifications(p_age interval, p_limit integer, p_now timestamp with time zone) TO openparty_worker;
@@ -5237,6 +7036,10 @@ GRANT INSERT(mentions),UPDATE(mentions) ON TABLE public.notification_preferences
 
 GRANT INSERT(moderation),UPDATE(moderation) ON TABLE public.notification_preferences TO authenticated;
 
+GRANT INSERT(battles),UPDATE(battles) ON TABLE public.notification_preferences TO authenticated;
+
+GRANT INSERT(achievements),UPDATE(achievements) ON TABLE public.notification_preferences TO authenticated;
+
 GRANT INSERT(quiet_hours_start),UPDATE(quiet_hours_start) ON TABLE public.notification_preferences TO authenticated;
 
 GRANT INSERT(quiet_hours_end),UPDATE(quiet_hours_end) ON TABLE public.notification_preferences TO authenticated;
@@ -5244,6 +7047,9 @@ GRANT INSERT(quiet_hours_end),UPDATE(quiet_hours_end) ON TABLE public.notificati
 GRANT INSERT(time_zone),UPDATE(time_zone) ON TABLE public.notification_preferences TO authenticated;
 
 REVOKE ALL ON FUNCTION private.quiet_hours_end(p_prefs public.notification_preferences, p_at timestamp with time zone) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.react(p_session_id uuid, p_kind text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.react(p_session_id uuid, p_kind text) TO authenticated;
 
 REVOKE ALL ON FUNCTION private.recommendations(p_session_id uuid, p_limit integer) FROM PUBLIC;
 
@@ -5255,6 +7061,12 @@ REVOKE ALL ON FUNCTION private.record_webhook_event(p_provider text, p_event jso
 GRANT ALL ON FUNCTION private.record_webhook_event(p_provider text, p_event jsonb) TO openparty_edge;
 GRANT ALL ON FUNCTION private.record_webhook_event(p_provider text, p_event jsonb) TO service_role;
 
+GRANT SELECT ON TABLE public.referrals TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.referrals TO service_role;
+
+REVOKE ALL ON FUNCTION private.redeem_invite(p_code text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.redeem_invite(p_code text) TO authenticated;
+
 GRANT SELECT,DELETE ON TABLE public.push_tokens TO authenticated;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.push_tokens TO service_role;
 
@@ -5263,6 +7075,9 @@ GRANT ALL ON FUNCTION private.register_push_token(p_token text, p_platform text,
 
 REVOKE ALL ON FUNCTION private.remove_from_queue(p_item_id bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.remove_from_queue(p_item_id bigint) TO authenticated;
+
+REVOKE ALL ON FUNCTION private.reorder_playlist(p_playlist_id uuid, p_item_ids bigint[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.reorder_playlist(p_playlist_id uuid, p_item_ids bigint[]) TO authenticated;
 
 REVOKE ALL ON FUNCTION private.reorder_queue(p_session_id uuid, p_item_ids bigint[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.reorder_queue(p_session_id uuid, p_item_ids bigint[]) TO authenticated;
@@ -5276,14 +7091,39 @@ REVOKE ALL ON FUNCTION private.require_moderator(p_session_id uuid, p_target uui
 
 REVOKE ALL ON FUNCTION private.require_user() FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION private.respond_battle(p_battle_id uuid, p_accept boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.respond_battle(p_battle_id uuid, p_accept boolean) TO authenticated;
+
 REVOKE ALL ON FUNCTION private.revenuecat_ids(p_value jsonb) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.revenuecat_user(p_event jsonb) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.rollup_creator_analytics(p_max_days integer, p_today date) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.rollup_creator_analytics(p_max_days integer, p_today date) TO openparty_worker;
+GRANT ALL ON FUNCTION private.rollup_creator_analytics(p_max_days integer, p_today date) TO service_role;
+
+REVOKE ALL ON FUNCTION private.rollup_dj_day(p_day date) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.rollup_dj_days(p_from date, p_to date) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.rollup_dj_days(p_from date, p_to date) TO openparty_worker;
+GRANT ALL ON FUNCTION private.rollup_dj_days(p_from date, p_to date) TO service_role;
+
+REVOKE ALL ON FUNCTION private.room_events_tick(p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.room_events_tick(p_limit integer) TO openparty_worker;
+GRANT ALL ON FUNCTION private.room_events_tick(p_limit integer) TO service_role;
+
+GRANT SELECT,DELETE ON TABLE public.saved_songs TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.saved_songs TO service_role;
+
+REVOKE ALL ON FUNCTION private.save_song(p_item_id bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.save_song(p_item_id bigint) TO authenticated;
 
 REVOKE ALL ON FUNCTION private.session_capacity(p_session public.sessions) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.session_heartbeat(p_session_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.session_heartbeat(p_session_id uuid) TO authenticated;
+
+REVOKE ALL ON FUNCTION private.session_likes_before_insert() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.session_moderators_guard() FROM PUBLIC;
 
@@ -5292,6 +7132,8 @@ REVOKE ALL ON FUNCTION private.session_moderators_log() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.session_participants_announce() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.session_participants_broadcast() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.session_participants_track_listening() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.session_recommendations(p_session_id uuid, p_limit integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.session_recommendations(p_session_id uuid, p_limit integer) TO authenticated;
@@ -5302,7 +7144,14 @@ REVOKE ALL ON FUNCTION private.session_sanctions_notify() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.session_settings(p_session public.sessions) FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION private.session_songs(p_session_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.session_songs(p_session_id uuid) TO authenticated;
+
 REVOKE ALL ON FUNCTION private.sessions_announce_live() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.sessions_award_hosting() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.sessions_award_peak() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.sessions_before_insert() FROM PUBLIC;
 
@@ -5318,6 +7167,10 @@ REVOKE ALL ON FUNCTION private.set_paused(p_session_id uuid, p_paused boolean) F
 GRANT ALL ON FUNCTION private.set_paused(p_session_id uuid, p_paused boolean) TO authenticated;
 
 REVOKE ALL ON FUNCTION private.set_updated_at() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.shared_playlist(p_share_code text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.shared_playlist(p_share_code text) TO anon;
+GRANT ALL ON FUNCTION private.shared_playlist(p_share_code text) TO authenticated;
 
 REVOKE ALL ON FUNCTION private.skip_progress(p_item_id bigint, p_session_id uuid, OUT votes integer, OUT threshold integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.skip_progress(p_item_id bigint, p_session_id uuid, OUT votes integer, OUT threshold integer) TO authenticated;
@@ -5381,6 +7234,8 @@ GRANT ALL ON FUNCTION private.stale_pending_tips(p_age interval, p_limit integer
 REVOKE ALL ON FUNCTION private.start_session(p_session_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.start_session(p_session_id uuid) TO authenticated;
 
+REVOKE ALL ON FUNCTION private.streak(p_days date[], p_today date, OUT current_days integer, OUT longest_days integer) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION private.stripe_customer_of(p_user_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.stripe_customer_of(p_user_id uuid) TO openparty_edge;
 GRANT ALL ON FUNCTION private.stripe_customer_of(p_user_id uuid) TO service_role;
@@ -5388,17 +7243,30 @@ GRANT ALL ON FUNCTION private.stripe_customer_of(p_user_id uuid) TO service_role
 REVOKE ALL ON FUNCTION private.timeout_user(p_session_id uuid, p_user_id uuid, p_seconds integer, p_reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.timeout_user(p_session_id uuid, p_user_id uuid, p_seconds integer, p_reason text) TO authenticated;
 
+REVOKE ALL ON FUNCTION private.tips_award() FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION private.tips_notify() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.unban_user(p_session_id uuid, p_user_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.unban_user(p_session_id uuid, p_user_id uuid) TO authenticated;
 
+REVOKE ALL ON FUNCTION private.user_achievements(p_user_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.user_achievements(p_user_id uuid) TO anon;
+GRANT ALL ON FUNCTION private.user_achievements(p_user_id uuid) TO authenticated;
+
 REVOKE ALL ON FUNCTION private.user_blocks_after_insert() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.user_blocks_before_insert() FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION private.vote_battle(p_battle_id uuid, p_dj_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.vote_battle(p_battle_id uuid, p_dj_id uuid) TO authenticated;
+
 REVOKE ALL ON FUNCTION private.vote_skip(p_session_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.vote_skip(p_session_id uuid) TO authenticated;
+
+REVOKE ALL ON FUNCTION private.weekly_leaderboard(p_metric text, p_genre text, p_week date, p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.weekly_leaderboard(p_metric text, p_genre text, p_week date, p_limit integer) TO anon;
+GRANT ALL ON FUNCTION private.weekly_leaderboard(p_metric text, p_genre text, p_week date, p_limit integer) TO authenticated;
 
 REVOKE ALL ON FUNCTION public.advance(p_session_id uuid, p_expected_item_id bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.advance(p_session_id uuid, p_expected_item_id bigint) TO authenticated;
@@ -5406,8 +7274,21 @@ GRANT ALL ON FUNCTION public.advance(p_session_id uuid, p_expected_item_id bigin
 REVOKE ALL ON FUNCTION public.ban_user(p_session_id uuid, p_user_id uuid, p_reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.ban_user(p_session_id uuid, p_user_id uuid, p_reason text) TO authenticated;
 
+REVOKE ALL ON FUNCTION public.battle_state(p_battle_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.battle_state(p_battle_id uuid) TO anon;
+GRANT ALL ON FUNCTION public.battle_state(p_battle_id uuid) TO authenticated;
+
+REVOKE ALL ON FUNCTION public.cancel_battle(p_battle_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.cancel_battle(p_battle_id uuid) TO authenticated;
+
+REVOKE ALL ON FUNCTION public.challenge_battle(p_opponent_id uuid, p_rounds integer, p_round_seconds integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.challenge_battle(p_opponent_id uuid, p_rounds integer, p_round_seconds integer) TO authenticated;
+
 REVOKE ALL ON FUNCTION public.chat_history(p_session_id uuid, p_before bigint, p_after bigint, p_limit integer, p_oldest_first boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.chat_history(p_session_id uuid, p_before bigint, p_after bigint, p_limit integer, p_oldest_first boolean) TO authenticated;
+
+REVOKE ALL ON FUNCTION public.creator_analytics(p_from date, p_to date) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.creator_analytics(p_from date, p_to date) TO authenticated;
 
 REVOKE ALL ON FUNCTION public.delete_message(p_message_id bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.delete_message(p_message_id bigint) TO authenticated;
@@ -5437,8 +7318,20 @@ GRANT ALL ON FUNCTION public.live_now(p_genre text, p_limit integer, p_offset in
 REVOKE ALL ON FUNCTION public.my_earnings() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.my_earnings() TO authenticated;
 
+REVOKE ALL ON FUNCTION public.my_invite_code() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.my_invite_code() TO authenticated;
+
+REVOKE ALL ON FUNCTION public.my_listening_stats(p_from timestamp with time zone, p_to timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.my_listening_stats(p_from timestamp with time zone, p_to timestamp with time zone) TO authenticated;
+
 REVOKE ALL ON FUNCTION public.my_plan() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.my_plan() TO authenticated;
+
+REVOKE ALL ON FUNCTION public.my_sessions_attended(p_from timestamp with time zone, p_to timestamp with time zone, p_limit integer, p_offset integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.my_sessions_attended(p_from timestamp with time zone, p_to timestamp with time zone, p_limit integer, p_offset integer) TO authenticated;
+
+REVOKE ALL ON FUNCTION public.my_songs_heard(p_from timestamp with time zone, p_to timestamp with time zone, p_limit integer, p_offset integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.my_songs_heard(p_from timestamp with time zone, p_to timestamp with time zone, p_limit integer, p_offset integer) TO authenticated;
 
 REVOKE ALL ON FUNCTION public.now_playing(p_session_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.now_playing(p_session_id uuid) TO authenticated;
@@ -5449,8 +7342,14 @@ GRANT ALL ON FUNCTION public.pause_session(p_session_id uuid) TO authenticated;
 REVOKE ALL ON FUNCTION public.pin_next(p_item_id bigint, p_pinned boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pin_next(p_item_id bigint, p_pinned boolean) TO authenticated;
 
+REVOKE ALL ON FUNCTION public.react(p_session_id uuid, p_kind text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.react(p_session_id uuid, p_kind text) TO authenticated;
+
 REVOKE ALL ON FUNCTION public.recommendations(p_session_id uuid, p_limit integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.recommendations(p_session_id uuid, p_limit integer) TO authenticated;
+
+REVOKE ALL ON FUNCTION public.redeem_invite(p_code text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.redeem_invite(p_code text) TO authenticated;
 
 REVOKE ALL ON FUNCTION public.register_push_token(p_token text, p_platform text, p_device_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.register_push_token(p_token text, p_platform text, p_device_id text) TO authenticated;
@@ -5458,14 +7357,23 @@ GRANT ALL ON FUNCTION public.register_push_token(p_token text, p_platform text, 
 REVOKE ALL ON FUNCTION public.remove_from_queue(p_item_id bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.remove_from_queue(p_item_id bigint) TO authenticated;
 
+REVOKE ALL ON FUNCTION public.reorder_playlist(p_playlist_id uuid, p_item_ids bigint[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.reorder_playlist(p_playlist_id uuid, p_item_ids bigint[]) TO authenticated;
+
 REVOKE ALL ON FUNCTION public.reorder_queue(p_session_id uuid, p_item_ids bigint[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.reorder_queue(p_session_id uuid, p_item_ids bigint[]) TO authenticated;
 
 REVOKE ALL ON FUNCTION public.report_track(p_session_id uuid, p_title text, p_artist text, p_duration_ms integer, p_provider text, p_provider_ref text, p_album_art_url text, p_spotify_id text, p_apple_music_id text, p_isrc text, p_position_ms integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.report_track(p_session_id uuid, p_title text, p_artist text, p_duration_ms integer, p_provider text, p_provider_ref text, p_album_art_url text, p_spotify_id text, p_apple_music_id text, p_isrc text, p_position_ms integer) TO authenticated;
 
+REVOKE ALL ON FUNCTION public.respond_battle(p_battle_id uuid, p_accept boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.respond_battle(p_battle_id uuid, p_accept boolean) TO authenticated;
+
 REVOKE ALL ON FUNCTION public.resume_session(p_session_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.resume_session(p_session_id uuid) TO authenticated;
+
+REVOKE ALL ON FUNCTION public.save_song(p_item_id bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.save_song(p_item_id bigint) TO authenticated;
 
 REVOKE ALL ON FUNCTION public.search_djs(p_query text, p_limit integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.search_djs(p_query text, p_limit integer) TO anon;
@@ -5476,6 +7384,13 @@ GRANT ALL ON FUNCTION public.session_heartbeat(p_session_id uuid) TO authenticat
 
 REVOKE ALL ON FUNCTION public.session_queue(p_session_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.session_queue(p_session_id uuid) TO authenticated;
+
+REVOKE ALL ON FUNCTION public.session_songs(p_session_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.session_songs(p_session_id uuid) TO authenticated;
+
+REVOKE ALL ON FUNCTION public.shared_playlist(p_share_code text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.shared_playlist(p_share_code text) TO anon;
+GRANT ALL ON FUNCTION public.shared_playlist(p_share_code text) TO authenticated;
 
 REVOKE ALL ON FUNCTION public.skip(p_session_id uuid, p_expected_item_id bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.skip(p_session_id uuid, p_expected_item_id bigint) TO authenticated;
@@ -5495,11 +7410,33 @@ GRANT ALL ON FUNCTION public.unban_user(p_session_id uuid, p_user_id uuid) TO au
 REVOKE ALL ON FUNCTION public.unfollow(p_user_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.unfollow(p_user_id uuid) TO authenticated;
 
+REVOKE ALL ON FUNCTION public.user_achievements(p_user_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.user_achievements(p_user_id uuid) TO anon;
+GRANT ALL ON FUNCTION public.user_achievements(p_user_id uuid) TO authenticated;
+
 REVOKE ALL ON FUNCTION public.vote(p_item_id bigint, p_value integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.vote(p_item_id bigint, p_value integer) TO authenticated;
 
+REVOKE ALL ON FUNCTION public.vote_battle(p_battle_id uuid, p_dj_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.vote_battle(p_battle_id uuid, p_dj_id uuid) TO authenticated;
+
 REVOKE ALL ON FUNCTION public.vote_skip(p_session_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.vote_skip(p_session_id uuid) TO authenticated;
+
+REVOKE ALL ON FUNCTION public.weekly_leaderboard(p_metric text, p_genre text, p_week date, p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.weekly_leaderboard(p_metric text, p_genre text, p_week date, p_limit integer) TO anon;
+GRANT ALL ON FUNCTION public.weekly_leaderboard(p_metric text, p_genre text, p_week date, p_limit integer) TO authenticated;
+
+GRANT SELECT ON TABLE public.badges TO anon;
+GRANT SELECT ON TABLE public.badges TO authenticated;
+GRANT SELECT ON TABLE public.badges TO service_role;
+
+GRANT SELECT ON TABLE public.battle_rounds TO anon;
+GRANT SELECT ON TABLE public.battle_rounds TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.battle_rounds TO service_role;
+
+GRANT SELECT ON TABLE public.battle_votes TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.battle_votes TO service_role;
 
 GRANT SELECT,DELETE ON TABLE public.dj_blocked_terms TO authenticated;
 GRANT SELECT,INSERT,DELETE ON TABLE public.dj_blocked_terms TO service_role;
@@ -5522,6 +7459,9 @@ GRANT SELECT,INSERT,DELETE ON TABLE public.follows TO service_role;
 
 GRANT INSERT(followee_id) ON TABLE public.follows TO authenticated;
 
+GRANT SELECT ON TABLE public.invite_codes TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.invite_codes TO service_role;
+
 GRANT ALL ON SEQUENCE public.messages_id_seq TO anon;
 GRANT ALL ON SEQUENCE public.messages_id_seq TO authenticated;
 GRANT ALL ON SEQUENCE public.messages_id_seq TO service_role;
@@ -5532,6 +7472,24 @@ GRANT SELECT,INSERT ON TABLE public.moderation_actions TO service_role;
 GRANT ALL ON SEQUENCE public.moderation_actions_id_seq TO anon;
 GRANT ALL ON SEQUENCE public.moderation_actions_id_seq TO authenticated;
 GRANT ALL ON SEQUENCE public.moderation_actions_id_seq TO service_role;
+
+GRANT SELECT,DELETE ON TABLE public.playlist_items TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.playlist_items TO service_role;
+
+GRANT INSERT(playlist_id) ON TABLE public.playlist_items TO authenticated;
+
+GRANT INSERT(saved_song_id) ON TABLE public.playlist_items TO authenticated;
+
+GRANT ALL ON SEQUENCE public.playlist_items_id_seq TO anon;
+GRANT ALL ON SEQUENCE public.playlist_items_id_seq TO authenticated;
+GRANT ALL ON SEQUENCE public.playlist_items_id_seq TO service_role;
+
+GRANT SELECT,DELETE ON TABLE public.playlists TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.playlists TO service_role;
+
+GRANT INSERT(name),UPDATE(name) ON TABLE public.playlists TO authenticated;
+
+GRANT INSERT(is_public),UPDATE(is_public) ON TABLE public.playlists TO authenticated;
 
 GRANT SELECT ON TABLE public.profiles TO anon;
 GRANT SELECT ON TABLE public.profiles TO authenticated;
@@ -5591,6 +7549,16 @@ GRANT ALL ON SEQUENCE public.reports_id_seq TO anon;
 GRANT ALL ON SEQUENCE public.reports_id_seq TO authenticated;
 GRANT ALL ON SEQUENCE public.reports_id_seq TO service_role;
 
+GRANT ALL ON SEQUENCE public.saved_songs_id_seq TO anon;
+GRANT ALL ON SEQUENCE public.saved_songs_id_seq TO authenticated;
+GRANT ALL ON SEQUENCE public.saved_songs_id_seq TO service_role;
+
+GRANT SELECT ON TABLE public.session_likes TO anon;
+GRANT SELECT,DELETE ON TABLE public.session_likes TO authenticated;
+GRANT SELECT,INSERT,DELETE ON TABLE public.session_likes TO service_role;
+
+GRANT INSERT(session_id) ON TABLE public.session_likes TO authenticated;
+
 GRANT SELECT,INSERT,DELETE ON TABLE public.session_moderators TO authenticated;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.session_moderators TO service_role;
 
@@ -5599,6 +7567,10 @@ GRANT SELECT,INSERT,DELETE ON TABLE public.skip_votes TO service_role;
 
 GRANT SELECT ON TABLE public.stripe_customers TO authenticated;
 GRANT SELECT ON TABLE public.stripe_customers TO service_role;
+
+GRANT SELECT ON TABLE public.user_badges TO anon;
+GRANT SELECT ON TABLE public.user_badges TO authenticated;
+GRANT SELECT ON TABLE public.user_badges TO service_role;
 
 GRANT SELECT,DELETE ON TABLE public.user_blocks TO authenticated;
 GRANT SELECT,INSERT,DELETE ON TABLE public.user_blocks TO service_role;

@@ -79,7 +79,7 @@ def test_quiet_hours_defer_and_never_drop(db):
 def test_quiet_hours_across_midnight(db, when, expected_delay_h):
     delay = db.admin.execute(
         "select extract(epoch from private.quiet_hours_end("
-        "  row(gen_random_uuid(), true, true, true, true, true, true, '22:00', '07:00', 'America/New_York', now())"
+        "  row(gen_random_uuid(), true, true, true, true, true, true, true, true, '22:00', '07:00', 'America/New_York', now())"
         "  ::public.notification_preferences, t) - t) / 3600 "
         "from (select (current_date + %s::time) at time zone 'America/New_York' as t) x", (when,)).fetchone()[0]
     assert float(delay) == expected_delay_h

@@ -20,7 +20,7 @@ from openparty.db import make_pool
 from openparty.settings import Settings
 from openparty.spotify import SpotifyClient
 from openparty.stripe_gateway import StripeGateway
-from workers import maintenance, music, push
+from workers import analytics, maintenance, music, push
 from workers.context import JobContext, PushHealth, RateLimiter
 from workers.expo import ExpoSender, LoggingSender, PushSender
 from workers.health import serve_health
@@ -38,6 +38,8 @@ def jobs_for(settings: Settings) -> dict[str, tuple[Job, float]]:
         "auto_advance": (music.auto_advance, settings.auto_advance_interval_seconds),
         "spotify_refresh": (music.spotify_refresh, settings.spotify_refresh_interval_seconds),
         "spotify_poll": (music.spotify_poll, settings.spotify_poll_tick_seconds),
+        "room_events": (analytics.room_events, settings.room_events_interval_seconds),
+        "creator_rollups": (analytics.creator_rollups, settings.creator_rollup_interval_seconds),
     }
 
 

@@ -37,6 +37,8 @@ create table public.notification_preferences (
   song_up_next boolean not null default true,
   mentions boolean not null default true,
   moderation boolean not null default true,
+  battles boolean not null default true,
+  achievements boolean not null default true,
   quiet_hours_start time,
   quiet_hours_end time,
   time_zone text not null default 'UTC',
@@ -48,9 +50,9 @@ revoke all on public.notification_preferences from anon, authenticated, service_
 grant select on public.notification_preferences to authenticated;
 
 grant insert (followed_dj_live, session_starting, tip_received, song_up_next, mentions, moderation,
-              quiet_hours_start, quiet_hours_end, time_zone),
+              battles, achievements, quiet_hours_start, quiet_hours_end, time_zone),
       update (followed_dj_live, session_starting, tip_received, song_up_next, mentions, moderation,
-              quiet_hours_start, quiet_hours_end, time_zone)
+              battles, achievements, quiet_hours_start, quiet_hours_end, time_zone)
   on public.notification_preferences to authenticated;
 grant select, insert, update, delete on public.notification_preferences to service_role;
 alter table public.notification_preferences enable row level security;
@@ -123,7 +125,7 @@ create table private.notification_outbox (
   id bigint generated always as identity primary key,
   user_id uuid not null references public.profiles (id) on delete cascade,
   kind text not null check (kind in ('followed_dj_live', 'session_starting', 'tip_received', 'song_up_next',
-                                     'mentions', 'moderation')),
+                                     'mentions', 'moderation', 'battle_live', 'achievement_earned')),
   title text not null,
   body text not null,
   data jsonb not null default '{}',
@@ -224,6 +226,8 @@ begin
                    when 'song_up_next' then np.song_up_next
                    when 'mentions' then np.mentions
                    when 'moderation' then np.moderation
+                   when 'battle_live' then np.battles
+                   when 'achievement_earned' then np.achievements
                  end, true)
     and u.id not in (select b.blocked_id from public.user_blocks b where b.blocker_id = p_actor
                      union all
