@@ -210,12 +210,14 @@ class Demo:
 
     def run(self) -> int:
         self.say(f"OpenParty demo: a live session on {self.state.api_url}, as each party sees it")
-        self.step("1. Sign-up: a DJ and two listeners, who follow the DJ and register a phone")
+        self.step("1. Sign-up: a DJ and two listeners, who follow the DJ; everyone registers a phone")
         dj, ana, ben = self.user("dj_lina", dj=True), self.user("ana"), self.user("ben")
         for listener in (ana, ben):
             listener.rpc("follow", p_user_id=dj.user_id)
             listener.rpc("register_push_token", p_token=f"ExponentPushToken[demo-{listener.name}]", p_platform="ios")
             self.act(listener, f"rpc/follow {dj.name}; rpc/register_push_token")
+        dj.rpc("register_push_token", p_token=f"ExponentPushToken[demo-{dj.name}]", p_platform="android")
+        self.act(dj, "rpc/register_push_token")
         dj.sql("insert into public.dj_fallback_tracks (dj_id, position, title, artist, duration_ms, provider, provider_ref) "
                "values (%(id)s, 0, 'Windowlicker', 'Aphex Twin', 366000, 'isrc', 'GBBKS9900048')", {"id": dj.user_id})
         self.act(dj, "insert dj_fallback_tracks (what plays when the queue runs dry)")

