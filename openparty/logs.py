@@ -73,7 +73,7 @@ def init_error_reporting(settings: Settings, component: str) -> bool:
     import sentry_sdk
 
     sentry_sdk.init(dsn=settings.sentry_dsn.get_secret_value(), environment=settings.sentry_environment,
-                    traces_sample_rate=settings.sentry_traces_sample_rate, send_default_pii=False,
+                    traces_sample_rate=settings.sentry_traces_sample_rate,
                     server_name=component)
     logging.getLogger("openparty").info("errors.reporting sentry component=%s", component)
     return True
