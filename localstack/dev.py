@@ -18,6 +18,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import signal
 import socket
 import sys
 from collections.abc import Callable, Iterator
@@ -233,11 +234,12 @@ class Stack:
         quiet: dict[str, Any] = {"log_config": None, "lifespan": "on"}
         api = uvicorn.Server(uvicorn.Config(app, log_level="info", **quiet))
         stripe = uvicorn.Server(uvicorn.Config(fake.app(), log_level="warning", access_log=False, **quiet))
-        tasks = [asyncio.create_task(stripe._serve(sockets=[self.stripe_socket]), name="stripe")]
-        if on_ready is None:  # the foreground stack: Ctrl-C and SIGTERM stop it
-            tasks.append(asyncio.create_task(api.serve(sockets=[self.api_socket]), name="api"))
-        else:
-            tasks.append(asyncio.create_task(api._serve(sockets=[self.api_socket]), name="api"))
+        if on_ready is None:  # the foreground stack: Ctrl-C and SIGTERM stop it, in order
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+        # _serve: uvicorn's serve() without its own signal handling (ours stops everything in order).
+        tasks = [asyncio.create_task(stripe._serve(sockets=[self.stripe_socket]), name="stripe"),
+                 asyncio.create_task(api._serve(sockets=[self.api_socket]), name="api")]
         if self.with_workers:
             from workers.runner import run_forever
 
