@@ -157,7 +157,6 @@ class FakeStripe:
             "metadata": form.get("metadata", {}), "mode": form.get("mode"), "payment_intent": None,
             "payment_status": "unpaid", "status": "open", "subscription": None,
             "success_url": form.get("success_url"), "url": f"{self.public_url}/_local/checkout/{session_id}",
-            "line_items_requested": form.get("line_items", []),
         }
 
     # --- the app ---

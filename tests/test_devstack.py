@@ -20,11 +20,13 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+import stripe
 
 from localstack import demo
 from localstack.database import LocalDatabase
 from localstack.dev import Stack, bind, dev_settings, single_instance
 from localstack.devstate import DevSecrets, DevState
+from localstack.fake_stripe import FakeStripe, parse_form
 from localstack.postgres import FAST_UNSAFE_SETTINGS, INSTALL_DIR, SHARED_ROOT, SYSTEM_USER, LocalPostgres, reachable_by
 from openparty.settings import Settings
 
@@ -169,3 +171,23 @@ def test_root_runs_postgres_from_a_0700_directory_without_opening_it(tmp_path):
         server.destroy()
         for copy in set(SHARED_ROOT.glob("pginstall-*")) - copies_before:
             shutil.rmtree(copy, ignore_errors=True)
+
+
+def test_the_stripe_stand_in_answers_only_fields_stripe_python_knows():
+    def fields(cls: type) -> set[str]:
+        return {name for klass in cls.__mro__ for name in getattr(klass, "__annotations__", {})}
+
+    fake = FakeStripe("sk_test_x", "http://127.0.0.1:1")
+    made = {
+        stripe.PaymentIntent: fake.payment_intent({"amount": "500", "currency": "usd", "application_fee_amount": "50",
+                                                   "transfer_data": {"destination": "acct_1"}}),
+        stripe.Account: fake.account({"capabilities": {"transfers": {"requested": "true"}}}),
+        stripe.AccountLink: fake.account_link({"account": "acct_1"}),
+        stripe.Customer: fake.customer({}),
+        stripe.checkout.Session: fake.checkout_session({"mode": "subscription"}),
+    }
+    for cls, obj in made.items():
+        assert set(obj) <= fields(cls), (cls.__name__, set(obj) - fields(cls))
+    assert set(made[stripe.Account]["requirements"]) <= fields(stripe.Account.Requirements)
+    assert parse_form(b"a=1&metadata[tip_id]=t&line_items[0][price]=p&line_items[0][quantity]=1") == {
+        "a": "1", "metadata": {"tip_id": "t"}, "line_items": [{"price": "p", "quantity": "1"}]}
