@@ -46,24 +46,32 @@ HOST = "127.0.0.1"
 HEARTBEAT_SECONDS = 30.0
 LOCAL_PRICES = {"premium": "price_local_premium_monthly", "dj_pro": "price_local_dj_pro_monthly"}
 
-# As the app does: each demo user (seed.sql's, @openparty.test) pings the live sessions they are in.
+# As the app does: each demo user (seed.sql's and scripts/demo's, @...openparty.test) pings the live
+# sessions they host or listen to (rejoining first if the idle cleanup closed their participation).
 HEARTBEAT_SQL = """
 do $heartbeat$
 declare
   v_row record;
 begin
   for v_row in
-    select s.id as session_id, s.dj_id as user_id from public.sessions s
+    select s.id as session_id, s.dj_id as user_id, true as is_dj from public.sessions s
     join auth.users u on u.id = s.dj_id
     where s.status = 'live' and u.email like '%@openparty.test'
     union all
-    select p.session_id, p.user_id from public.session_participants p
+    select distinct p.session_id, p.user_id, false from public.session_participants p
     join public.sessions s on s.id = p.session_id
     join auth.users u on u.id = p.user_id
-    where s.status = 'live' and p.left_at is null and u.email like '%@openparty.test'
+    where s.status = 'live' and u.email like '%@openparty.test'
   loop
     perform set_config('request.jwt.claims', json_build_object('sub', v_row.user_id, 'role', 'authenticated')::text, true);
-    perform public.session_heartbeat(v_row.session_id);
+    begin
+      if not v_row.is_dj then
+        perform public.join_session(v_row.session_id);  -- back in, if the idle cleanup closed the participation
+      end if;
+      perform public.session_heartbeat(v_row.session_id);
+    exception when others then  -- one refused row (a ban, say) does not stop the others
+      raise warning 'demo heartbeat of % in %: %', v_row.user_id, v_row.session_id, sqlerrm;
+    end;
   end loop;
   perform set_config('request.jwt.claims', '', true);
 end
@@ -233,7 +241,8 @@ class Stack:
         fake = FakeStripe(self.secrets.stripe_secret_key, stripe_url)
         quiet: dict[str, Any] = {"log_config": None, "lifespan": "on"}
         api = uvicorn.Server(uvicorn.Config(app, log_level="info", **quiet))
-        stripe = uvicorn.Server(uvicorn.Config(fake.app(), log_level="warning", access_log=False, **quiet))
+        # (log_level None: uvicorn's loggers are shared, and the API's level stays)
+        stripe = uvicorn.Server(uvicorn.Config(fake.app(), log_level=None, **quiet))
         if on_ready is None:  # the foreground stack: Ctrl-C and SIGTERM stop it, in order
             for signum in (signal.SIGINT, signal.SIGTERM):
                 asyncio.get_running_loop().add_signal_handler(signum, stop.set)
