@@ -27,7 +27,7 @@ import httpx
 import psycopg
 from psycopg.rows import dict_row
 
-from localstack.devstate import DevState, user_token
+from localstack.devstate import DevState, issuer_of, user_token
 from localstack.send_event import deliver_stripe, payment_intent_event, stripe_event
 
 TOPIC_WIDTH = 10
@@ -68,7 +68,7 @@ class Party:
         return rows[0] if rows else {}
 
     def http(self, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
-        token = user_token(self.state.secrets.jwt_secret, self.user_id)
+        token = user_token(self.state.secrets, issuer_of(self.state.api_url), self.user_id)
         return httpx.post(self.state.api_url + path, json=body, timeout=15, headers={"Authorization": f"Bearer {token}"})
 
 

@@ -32,7 +32,7 @@ from fastapi import APIRouter, FastAPI, HTTPException
 from pydantic import SecretStr
 
 from localstack.database import DATABASE, LocalDatabase, enable_service_logins
-from localstack.devstate import DEMO_USERS, LOCAL_ROOT, DevSecrets, DevState, user_token
+from localstack.devstate import DEMO_USERS, LOCAL_ROOT, DevSecrets, DevState, issuer_of, user_token
 from localstack.fake_stripe import FakeStripe
 from localstack.postgres import LocalPostgres, binary
 from openparty.logs import configure_logging
@@ -154,13 +154,14 @@ def prepare(local: LocalDatabase) -> None:
     log.info("devstack.migrated new=%s", report.applied)
 
 
-def dev_settings(local: LocalDatabase, secrets: DevSecrets, stripe_url: str, base: Settings) -> Settings:
-    """The environment's settings, with the local database, secrets and Stripe stand-in."""
+def dev_settings(local: LocalDatabase, secrets: DevSecrets, stripe_url: str, base: Settings, api_url: str) -> Settings:
+    """The environment's settings, with the local database, secrets and Stripe stand-in;
+    the API plays the project's Auth (its JWKS at api_url/auth/v1/.well-known/jwks.json)."""
     return base.model_copy(update={
         "database_url": local.admin_url,
         "edge_database_url": local.url_for("openparty_edge"),
         "worker_database_url": local.url_for("openparty_worker"),
-        "supabase_url": None,
+        "supabase_url": api_url,
         "supabase_jwt_secret": SecretStr(secrets.jwt_secret),
         "stripe_secret_key": SecretStr(secrets.stripe_secret_key),
         "stripe_webhook_secrets": SecretStr(secrets.stripe_webhook_secret),
@@ -171,9 +172,14 @@ def dev_settings(local: LocalDatabase, secrets: DevSecrets, stripe_url: str, bas
     })
 
 
-def dev_routes(admin_url: str, secrets: DevSecrets) -> APIRouter:
-    """Dev-only routes, added by the local stack and never by functions/."""
-    router = APIRouter(prefix="/dev", tags=["local stack only"])
+def dev_routes(admin_url: str, secrets: DevSecrets, issuer: str) -> APIRouter:
+    """Dev-only routes, added by the local stack and never by functions/: the
+    project's JWKS, as Supabase Auth serves it, and tokens for any user."""
+    router = APIRouter(tags=["local stack only"])
+
+    @router.get("/auth/v1/.well-known/jwks.json", summary="The local signing key (what Supabase Auth publishes)")
+    def jwks() -> dict[str, Any]:
+        return secrets.jwks()
 
     def lookup(user: str) -> tuple[str, str | None]:
         with psycopg.connect(admin_url) as conn:
@@ -183,18 +189,18 @@ def dev_routes(admin_url: str, secrets: DevSecrets) -> APIRouter:
             raise HTTPException(404, detail={"error": "no_such_user", "message": user})
         return row[0], row[1]
 
-    @router.get("/tokens", summary="Access tokens for the demo users (local stack only)")
+    @router.get("/dev/tokens", summary="Access tokens for the demo users (local stack only)")
     def demo_tokens() -> dict[str, str]:
         tokens = {}
         for name in DEMO_USERS:
             user_id, email = lookup(name)
-            tokens[name] = user_token(secrets.jwt_secret, user_id, email=email)
+            tokens[name] = user_token(secrets, issuer, user_id, email=email)
         return tokens
 
-    @router.get("/tokens/{user}", summary="An access token for any user, by username or id (local stack only)")
+    @router.get("/dev/tokens/{user}", summary="An access token for any user, by username or id (local stack only)")
     def token_for(user: str) -> dict[str, str]:
         user_id, email = lookup(user)
-        return {"user_id": user_id, "access_token": user_token(secrets.jwt_secret, user_id, email=email)}
+        return {"user_id": user_id, "access_token": user_token(secrets, issuer, user_id, email=email)}
 
     return router
 
@@ -236,7 +242,7 @@ class Stack:
 
         stop = stop or asyncio.Event()
         app: FastAPI = create_app(self.settings)
-        app.include_router(dev_routes(self.local.admin_url, self.secrets))
+        app.include_router(dev_routes(self.local.admin_url, self.secrets, issuer_of(self.api_url)))
         stripe_url = self.settings.stripe_api_base or ""
         fake = FakeStripe(self.secrets.stripe_secret_key, stripe_url)
         quiet: dict[str, Any] = {"log_config": None, "lifespan": "on"}
@@ -277,7 +283,7 @@ class Stack:
 
     def banner(self) -> str:
         url = self.local.admin_url
-        tokens = "\n".join(f"    {name:<8} {user_token(self.secrets.jwt_secret, uid, hours=24 * 7)}"
+        tokens = "\n".join(f"    {name:<8} {user_token(self.secrets, issuer_of(self.api_url), uid, hours=24 * 7)}"
                            for name, uid in DEMO_USERS.items())
         return (
             "\nOpenParty local stack\n"
@@ -319,7 +325,8 @@ def main(argv: list[str] | None = None) -> int:
                 prepare(local)
                 secrets = DevSecrets.load_or_create(local_root)
                 stripe_url = f"http://{HOST}:{stripe_socket.getsockname()[1]}"
-                stack = Stack(local, dev_settings(local, secrets, stripe_url, settings), secrets, api_socket,
+                api_url = f"http://{HOST}:{api_socket.getsockname()[1]}"
+                stack = Stack(local, dev_settings(local, secrets, stripe_url, settings, api_url), secrets, api_socket,
                               stripe_socket, local_root / "dev.json", with_workers=not args.no_workers)
                 print(stack.banner(), flush=True)
                 with contextlib.suppress(KeyboardInterrupt):

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LOCAL_ROOT = REPO_ROOT / ".local"
@@ -30,7 +32,6 @@ DEMO_USERS = {
     "ren": "00000000-0000-4000-8000-000000000004",
 }
 DEMO_DJ = DEMO_USERS["dj_nova"]
-LOCAL_ISSUER = "http://127.0.0.1:54321/auth/v1"  # what `supabase start`'s Auth would put in iss
 
 
 class StackNotRunning(SystemExit):
@@ -38,31 +39,56 @@ class StackNotRunning(SystemExit):
         super().__init__(f"No dev stack is running here ({path} is missing): start it with scripts/dev.")
 
 
+def _new_signing_key() -> str:
+    key = ec.generate_private_key(ec.SECP256R1())
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
 @dataclass(frozen=True)
 class DevSecrets:
+    """The local project's secrets. Like a current Supabase project, it signs user
+    tokens with an asymmetric key (ES256) published as a JWKS, and keeps a legacy
+    HS256 JWT secret that verifies too."""
+
     jwt_secret: str
     stripe_secret_key: str
     stripe_webhook_secret: str
     stripe_connect_webhook_secret: str
     revenuecat_authorization: str
+    signing_key: str = ""  # PEM, EC P-256
+    signing_kid: str = ""
 
     @classmethod
     def load_or_create(cls, local_root: Path = LOCAL_ROOT) -> DevSecrets:
         path = local_root / "dev-secrets.json"
-        if path.exists():
-            return cls(**json.loads(path.read_text()))
+        fields: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
         made = cls(
-            jwt_secret=secrets.token_urlsafe(48),
-            stripe_secret_key="sk_test_local_" + secrets.token_hex(12),
-            stripe_webhook_secret="whsec_local_" + secrets.token_hex(16),
-            stripe_connect_webhook_secret="whsec_local_connect_" + secrets.token_hex(16),
-            revenuecat_authorization="Bearer rc_local_" + secrets.token_hex(16),
+            jwt_secret=fields.get("jwt_secret") or secrets.token_urlsafe(48),
+            stripe_secret_key=fields.get("stripe_secret_key") or "sk_test_local_" + secrets.token_hex(12),
+            stripe_webhook_secret=fields.get("stripe_webhook_secret") or "whsec_local_" + secrets.token_hex(16),
+            stripe_connect_webhook_secret=(fields.get("stripe_connect_webhook_secret")
+                                           or "whsec_local_connect_" + secrets.token_hex(16)),
+            revenuecat_authorization=fields.get("revenuecat_authorization") or "Bearer rc_local_" + secrets.token_hex(16),
+            signing_key=fields.get("signing_key") or _new_signing_key(),
+            signing_kid=fields.get("signing_kid") or str(uuid.uuid4()),
         )
-        local_root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as out:
-            json.dump(asdict(made), out, indent=2)
+        if asdict(made) != fields:  # first run, or a file from before a secret was added
+            local_root.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as out:
+                json.dump(asdict(made), out, indent=2)
+            tmp.replace(path)
         return made
+
+    def jwks(self) -> dict[str, Any]:
+        """The public signing key as Supabase Auth publishes it (/auth/v1/.well-known/jwks.json)."""
+        key = serialization.load_pem_private_key(self.signing_key.encode(), password=None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise ValueError("the dev signing key is not an EC key: delete .local/dev-secrets.json to make a new one")
+        jwk: dict[str, Any] = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
+        return {"keys": [{**jwk, "kid": self.signing_kid, "alg": "ES256", "use": "sig", "key_ops": ["verify"]}]}
 
 
 @dataclass(frozen=True)
@@ -90,15 +116,22 @@ class DevState:
         return cls(**{**data, "secrets": DevSecrets(**data["secrets"])})
 
 
-def user_token(secret: str, user_id: str | uuid.UUID, *, email: str | None = None, hours: float = 24) -> str:
-    """An access token shaped as Supabase Auth issues it (HS256 with the project's
-    JWT secret): aud, exp, iat, iss, sub, email, role, aal, session_id, is_anonymous."""
+def issuer_of(api_url: str) -> str:
+    """The dev stack plays the project's Auth: its API URL is the project URL."""
+    return f"{api_url.rstrip('/')}/auth/v1"
+
+
+def user_token(keys: DevSecrets, issuer: str, user_id: str | uuid.UUID, *, email: str | None = None,
+               hours: float = 24, algorithm: str = "ES256") -> str:
+    """An access token shaped as Supabase Auth issues it (ES256 with the signing
+    key's kid, or HS256 with the legacy secret): aud, exp, iat, iss, sub, email,
+    role, aal, session_id, is_anonymous."""
     now = int(time.time())
     claims = {
         "aud": "authenticated",
         "exp": now + int(hours * 3600),
         "iat": now,
-        "iss": LOCAL_ISSUER,
+        "iss": issuer,
         "sub": str(user_id),
         "email": email or "",
         "phone": "",
@@ -110,4 +143,6 @@ def user_token(secret: str, user_id: str | uuid.UUID, *, email: str | None = Non
         "session_id": str(uuid.uuid4()),
         "is_anonymous": False,
     }
-    return jwt.encode(claims, secret, algorithm="HS256")
+    if algorithm == "HS256":
+        return jwt.encode(claims, keys.jwt_secret, algorithm="HS256")
+    return jwt.encode(claims, keys.signing_key, algorithm="ES256", headers={"kid": keys.signing_kid})

@@ -13,11 +13,13 @@ import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import jwt
 import psycopg
 import pytest
 import stripe
@@ -25,7 +27,7 @@ import stripe
 from localstack import demo
 from localstack.database import LocalDatabase
 from localstack.dev import Stack, bind, dev_settings, single_instance
-from localstack.devstate import DevSecrets, DevState
+from localstack.devstate import DevSecrets, DevState, issuer_of, user_token
 from localstack.fake_stripe import FakeStripe, parse_form
 from localstack.postgres import FAST_UNSAFE_SETTINGS, INSTALL_DIR, SHARED_ROOT, SYSTEM_USER, LocalPostgres, reachable_by
 from openparty.settings import Settings
@@ -41,7 +43,8 @@ def running_stack(db, tmp_path) -> Iterator[DevState]:
     api_socket, stripe_socket = bind(0, "api", "-"), bind(0, "stripe", "-")
     stripe_url = f"http://127.0.0.1:{stripe_socket.getsockname()[1]}"
     base = Settings(push_interval_seconds=0.2, db_pool_max_size=4)
-    stack = Stack(local, dev_settings(local, secrets, stripe_url, base), secrets, api_socket, stripe_socket,
+    api_url = f"http://127.0.0.1:{api_socket.getsockname()[1]}"
+    stack = Stack(local, dev_settings(local, secrets, stripe_url, base, api_url), secrets, api_socket, stripe_socket,
                   tmp_path / "dev.json", heartbeat_seconds=3600)
     ready = threading.Event()
     loop_box: dict[str, object] = {}
@@ -87,15 +90,21 @@ def test_the_demo_plays_a_whole_live_session(running_stack):
 
 def test_dev_tokens_verify_and_the_stripe_stand_in_speaks_stripe(running_stack):
     api = running_stack.api_url
-    tokens = httpx.get(f"{api}/dev/tokens", timeout=10)
-    assert tokens.status_code == 404 or tokens.status_code == 200
-    kai = httpx.get(f"{api}/dev/tokens/kai", timeout=10)  # seeded by the heartbeat's first round
+    keys = httpx.get(f"{api}/auth/v1/.well-known/jwks.json", timeout=10).json()["keys"]
+    assert [(key["kty"], key["crv"], key["alg"]) for key in keys] == [("EC", "P-256", "ES256")] and "d" not in keys[0]
+    kai = httpx.get(f"{api}/dev/tokens/kai", timeout=10)  # kai: seeded by the heartbeat's first round
     assert kai.status_code == 200, kai.text
     token = kai.json()["access_token"]
-    answer = httpx.post(f"{api}/checkout", json={"plan_id": "premium"}, headers={"Authorization": f"Bearer {token}"},
-                        timeout=10)
-    assert answer.status_code == 200, answer.text
-    assert answer.json()["checkout_session_id"].startswith("cs_test_")
+    assert jwt.get_unverified_header(token) == {"alg": "ES256", "kid": keys[0]["kid"], "typ": "JWT"}
+    legacy = user_token(running_stack.secrets, issuer_of(api), kai.json()["user_id"], algorithm="HS256")
+    for bearer in (token, legacy):  # verified through the JWKS, and with the legacy secret
+        answer = httpx.post(f"{api}/checkout", json={"plan_id": "premium"}, timeout=10,
+                            headers={"Authorization": f"Bearer {bearer}"})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["checkout_session_id"].startswith("cs_test_")
+    forged = user_token(DevSecrets.load_or_create(Path(tempfile.mkdtemp())), issuer_of(api), kai.json()["user_id"])
+    assert httpx.post(f"{api}/checkout", json={"plan_id": "premium"}, timeout=10,
+                      headers={"Authorization": f"Bearer {forged}"}).status_code == 401
     stranger = httpx.post(f"{running_stack.stripe_api_url}/v1/customers", headers={"Authorization": "Bearer sk_bad"})
     assert stranger.status_code == 401 and stranger.json()["error"]["type"] == "invalid_request_error"
 
