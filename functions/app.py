@@ -12,7 +12,9 @@ from fastapi.exceptions import RequestValidationError
 
 from functions import health, money, spotify, webhooks
 from functions.deps import request_validation_failed
+from functions.openapi_docs import install_docs
 from openparty.db import make_pool
+from openparty.logs import configure_logging, init_error_reporting
 from openparty.settings import Settings, get_settings
 from openparty.spotify import SpotifyClient
 from openparty.stripe_gateway import StripeGateway
@@ -38,13 +40,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await app.state.pool.close()
 
-    app = FastAPI(title="OpenParty functions", lifespan=lifespan)
+    # Docs from local assets (install_docs), so /docs and /redoc work offline.
+    app = FastAPI(title="OpenParty functions", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.add_exception_handler(RequestValidationError, request_validation_failed)
     app.include_router(health.router)
     app.include_router(webhooks.router)
     app.include_router(money.router)
     app.include_router(spotify.router)
+    install_docs(app)
     return app
 
 
@@ -57,7 +61,11 @@ def spotify_client_for(settings: Settings, http: httpx.AsyncClient) -> SpotifyCl
 
 def __getattr__(name: str) -> FastAPI:
     # `uvicorn functions.app:app` builds the app on first access, so importing
-    # this module (tests) does not read the environment.
+    # this module (tests) does not read the environment. That entry point also
+    # sets up logging (OPENPARTY_LOG_FORMAT) and error reporting (OPENPARTY_SENTRY_DSN).
     if name == "app":
-        return create_app()
+        settings = get_settings()
+        configure_logging(settings)
+        init_error_reporting(settings, "functions")
+        return create_app(settings)
     raise AttributeError(name)

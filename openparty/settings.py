@@ -8,7 +8,7 @@ answers 503), so the local stack runs with none configured.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Self
+from typing import Literal, Self
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
@@ -139,10 +139,21 @@ class Settings(BaseSettings):
     creator_rollup_interval_seconds: float = Field(default=300, gt=0)
     creator_rollup_max_days: int = Field(default=31, ge=1, le=366)
 
-    # The local stack only (localstack/): the embedded Postgres's port (default
-    # a free one) and the API's port under scripts/dev.
-    local_pg_port: int | None = None
+    # Logs: `text` (one line each, for people) or `json` (one object per line, for
+    # a log pipeline); the level of the openparty loggers.
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Error reporting to Sentry: off unless a DSN is set.
+    sentry_dsn: SecretStr | None = None
+    sentry_environment: str = "production"
+    sentry_traces_sample_rate: float = Field(default=0.0, ge=0, le=1)
+
+    # The local stack only (localstack/): the embedded Postgres's port under
+    # scripts/dev (Supabase's CLI uses 54322 too; 0 = a free one), the API's port,
+    # and the loopback Stripe stand-in's port.
+    local_pg_port: int = Field(default=54322, ge=0, le=65535)
     api_port: int = 8000
+    local_stripe_port: int = Field(default=12111, ge=0, le=65535)
 
     @field_validator("database_url", "edge_database_url", "worker_database_url", mode="before")
     @classmethod
@@ -164,7 +175,8 @@ class Settings(BaseSettings):
         return self
 
     @field_validator("supabase_jwt_secret", "stripe_secret_key", "stripe_webhook_secrets",
-                     "stripe_connect_webhook_secrets", "revenuecat_webhook_authorization", "expo_access_token")
+                     "stripe_connect_webhook_secrets", "revenuecat_webhook_authorization", "expo_access_token",
+                     "sentry_dsn")
     @classmethod
     def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None:

@@ -49,6 +49,7 @@ class Runner:
         self.in_flight = 0
         self.idle = asyncio.Event()
         self.idle.set()
+        self.logged_idle: set[str] = set()  # jobs whose idle run was logged once already
 
     async def run(self, name: str, job: Job) -> int:
         """One logged run of a job: rows handled and duration."""
@@ -57,7 +58,15 @@ class Runner:
         started = time.perf_counter()
         try:
             handled = await job(self.ctx)
-            log.info("worker.job name=%s rows=%s duration_ms=%.1f", name, handled, (time.perf_counter() - started) * 1000)
+            # A run that did something is logged; of idle runs only the first (proof the
+            # job runs), the rest at DEBUG, so a quiet stack has a quiet log.
+            level = logging.INFO if handled or name not in self.logged_idle else logging.DEBUG
+            log.log(level, "worker.job name=%s rows=%s duration_ms=%.1f", name, handled,
+                    (time.perf_counter() - started) * 1000)
+            if not handled:
+                self.logged_idle.add(name)
+            else:
+                self.logged_idle.discard(name)
             return handled
         except Exception:
             log.exception("worker.job_failed name=%s", name)
