@@ -96,6 +96,23 @@ ROUTES: dict[tuple[str, str], dict[str, Any]] = {
         "422": {"description": "bad body: plan_id is not premium or dj_pro"},
         "502": STRIPE_DOWN["502"],
         "503": refused("Stripe, or a Stripe price for that plan, is not configured here (`not_configured`)")}},
+    ("/spotify/link", "post"): {"responses": {
+        **TOKEN, **TOO_LARGE,
+        "400": refused("Spotify refused the code (`invalid_grant`: invalid, used or expired; `refused`)"),
+        "422": refused("bad body, or a redirect URI that is not registered (`bad_redirect_uri`)"),
+        "502": refused("Spotify failed (`spotify_unavailable`): retry"),
+        "503": refused("Spotify is not configured here (`not_configured`) or busy (`spotify_busy`, with "
+                       "Retry-After)")}},
+    ("/spotify/link", "delete"): {"responses": {**TOKEN}},
+    ("/spotify/import", "post"): {"responses": {
+        **TOKEN, **TOO_LARGE,
+        "403": refused("a playlist you neither own nor collaborate on (`forbidden`)"),
+        "404": refused("no such playlist (`not_found`)"),
+        "409": refused("Spotify is not linked, or refused the link (`not_linked`)"),
+        "422": refused("bad body, or not a playlist id, URL or spotify: URI (`bad_playlist`)"),
+        "502": refused("Spotify failed (`spotify_unavailable`): retry"),
+        "503": refused("Spotify is not configured here (`not_configured`) or busy (`spotify_busy`, with "
+                       "Retry-After)")}},
     ("/webhooks/stripe", "post"): {"responses": WEBHOOK_ANSWERS, "parameters": STRIPE_SIGNATURE,
                                    "body": StripeEvent},
     ("/webhooks/stripe-connect", "post"): {"responses": WEBHOOK_ANSWERS, "parameters": STRIPE_SIGNATURE,
