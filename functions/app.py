@@ -10,7 +10,7 @@ import httpx
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 
-from functions import health, money, webhooks
+from functions import account, health, money, webhooks
 from functions.deps import request_validation_failed
 from openparty.db import make_pool
 from openparty.settings import Settings, get_settings
@@ -42,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(webhooks.router)
     app.include_router(money.router)
+    app.include_router(account.router)
     return app
 
 

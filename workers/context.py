@@ -11,6 +11,7 @@ from typing import TypeVar
 from openparty.db import Pool
 from openparty.settings import Settings
 from openparty.stripe_gateway import StripeGateway
+from openparty.supabase_admin import SupabaseAdmin
 from workers.expo import PushSender
 
 T = TypeVar("T")
@@ -47,6 +48,7 @@ class JobContext:
     rate_limiter: RateLimiter
     stripe: StripeGateway | None
     worker_id: str
+    supabase: SupabaseAdmin | None = None  # made on first use by the account deletion job
 
 
 def batched(items: Sequence[T], size: int) -> Iterator[list[T]]:

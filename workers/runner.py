@@ -19,7 +19,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from openparty.db import make_pool
 from openparty.settings import Settings
 from openparty.stripe_gateway import StripeGateway
-from workers import maintenance, push
+from workers import accounts, artists, maintenance, push
 from workers.context import JobContext, RateLimiter
 from workers.expo import ExpoSender, LoggingSender, PushSender
 
@@ -33,6 +33,8 @@ def jobs_for(settings: Settings) -> dict[str, tuple[Job, float]]:
         "push_receipts": (push.check_receipts, settings.receipts_interval_seconds),
         "session_cleanup": (maintenance.cleanup, settings.cleanup_interval_seconds),
         "reconciliation": (maintenance.reconcile, settings.reconcile_interval_seconds),
+        "account_deletion": (accounts.delete_accounts, settings.account_deletion_interval_seconds),
+        "artist_payouts": (artists.run_payouts, settings.artist_payout_interval_seconds),
     }
 
 

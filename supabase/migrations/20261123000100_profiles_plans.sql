@@ -19,6 +19,7 @@ create table public.profiles (
   genres text[] not null default '{}'
     constraint profiles_genres_limit check (cardinality(genres) <= 10),
   is_dj boolean not null default false,
+  is_artist boolean not null default false,
   follower_count int not null default 0 check (follower_count >= 0),
   following_count int not null default 0 check (following_count >= 0),
   created_at timestamptz not null default now(),
@@ -27,10 +28,11 @@ create table public.profiles (
 comment on table public.profiles is 'Public profile of every user; created by a trigger on auth.users. Owners update their own editable columns.';
 comment on column public.profiles.username is 'lowercase a-z, 0-9, _; 3-24 characters; unique; stored normalised';
 comment on column public.profiles.is_dj is 'the user hosts sessions; they switch it on themselves';
+comment on column public.profiles.is_artist is 'the user uploads original tracks to the catalog (catalog.sql); they switch it on themselves, as is_dj';
 comment on column public.profiles.follower_count is 'kept exact by the follows trigger (social.sql)';
 revoke all on public.profiles from anon, authenticated, service_role;
 grant select on public.profiles to anon, authenticated;
-grant update (username, display_name, bio, avatar_url, genres, is_dj) on public.profiles to authenticated;
+grant update (username, display_name, bio, avatar_url, genres, is_dj, is_artist) on public.profiles to authenticated;
 grant select, insert, update, delete on public.profiles to service_role;
 alter table public.profiles enable row level security;
 

@@ -14,7 +14,7 @@ create table public.queue_items (
   artist text not null constraint queue_items_artist_length check (char_length(btrim(artist)) between 1 and 200),
   album_art_url text constraint queue_items_album_art_url_format check (album_art_url ~ '^https?://'),
   duration_ms int not null constraint queue_items_duration_positive check (duration_ms > 0),
-  provider text not null constraint queue_items_provider check (provider in ('spotify', 'apple_music', 'youtube', 'isrc', 'other')),
+  provider text not null constraint queue_items_provider check (provider in ('spotify', 'apple_music', 'youtube', 'isrc', 'openparty', 'other')),
   provider_ref text not null constraint queue_items_provider_ref_length check (char_length(provider_ref) between 1 and 200),
   track_key text generated always as (provider || ':' || lower(provider_ref)) stored,
   status public.queue_item_status not null default 'queued',
@@ -83,7 +83,7 @@ create table public.dj_fallback_tracks (
   artist text not null check (char_length(btrim(artist)) between 1 and 200),
   album_art_url text check (album_art_url ~ '^https?://'),
   duration_ms int not null check (duration_ms > 0),
-  provider text not null check (provider in ('spotify', 'apple_music', 'youtube', 'isrc', 'other')),
+  provider text not null check (provider in ('spotify', 'apple_music', 'youtube', 'isrc', 'openparty', 'other')),
   provider_ref text not null check (char_length(provider_ref) between 1 and 200),
   primary key (dj_id, position)
 );
