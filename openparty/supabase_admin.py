@@ -8,8 +8,9 @@ from __future__ import annotations
 import logging
 from uuid import UUID
 
+import httpx
 from storage3.exceptions import StorageApiError
-from supabase import AsyncClient, acreate_client
+from supabase import AsyncClient, AsyncClientOptions, acreate_client
 from supabase_auth.errors import AuthApiError, AuthError
 
 from openparty.settings import Settings
@@ -31,7 +32,10 @@ class SupabaseAdmin:
     async def connect(cls, settings: Settings) -> SupabaseAdmin:
         if settings.supabase_url is None or settings.supabase_service_role_key is None:
             raise RuntimeError("OPENPARTY_SUPABASE_URL and OPENPARTY_SUPABASE_SERVICE_ROLE_KEY are needed")
-        client = await acreate_client(settings.supabase_url, settings.supabase_service_role_key.get_secret_value())
+        # Our own httpx client (the library's per-service timeout options are deprecated).
+        options = AsyncClientOptions(httpx_client=httpx.AsyncClient(timeout=30))
+        client = await acreate_client(settings.supabase_url, settings.supabase_service_role_key.get_secret_value(),
+                                      options)
         return cls(client)
 
     async def remove_files(self, bucket: str, paths: list[str]) -> int:
