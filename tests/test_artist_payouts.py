@@ -243,6 +243,7 @@ async def test_transfers_pay_each_statement_once_with_its_key(db, october):
         assert (int(body["amount"]), body["currency"], body["transfer_group"]) == (payable, "usd", "artist-payouts-2026-10")
         assert body["destination"] == {october["x"]: "acct_x", october["y"]: "acct_y"}[artist_id]
         assert body["metadata[statement_id]"] == str(statement_id)
+        assert transfer_id in fake.transfers
 
 
 async def test_a_crash_after_stripe_answered_pays_once(db, october, monkeypatch):
