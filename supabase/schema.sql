@@ -2227,7 +2227,7 @@ begin
     insert into public.plays (queue_item_id, session_id, dj_id, provider, provider_ref, track_id, title, artist,
                               started_at, listeners_at_start)
     select new.id, new.session_id, s.dj_id, new.provider, new.provider_ref,
-           case when new.provider = 'openparty' then new.provider_ref::uuid end,
+           (select t.id from public.tracks t where new.provider = 'openparty' and t.id::text = new.provider_ref),
            new.title, new.artist, coalesce(new.started_at, now()),
            (select count(*) from public.session_participants sp
             where sp.session_id = new.session_id and sp.left_at is null and sp.user_id is distinct from s.dj_id)
@@ -3299,8 +3299,8 @@ CREATE FUNCTION private.tracks_withdraw_unpublished() RETURNS trigger
     AS $$
 begin
   update public.queue_items q set status = 'removed', ended_at = now()
-  where q.provider = 'openparty' and q.provider_ref = new.id::text and q.status = 'queued';
-  delete from public.dj_fallback_tracks f where f.provider = 'openparty' and f.provider_ref = new.id::text;
+  where q.provider = 'openparty' and q.provider_ref = old.id::text and q.status = 'queued';
+  delete from public.dj_fallback_tracks f where f.provider = 'openparty' and f.provider_ref = old.id::text;
   return null;
 end;
 $$;
@@ -4546,6 +4546,8 @@ CREATE TRIGGER tips_set_updated_at BEFORE UPDATE ON public.tips FOR EACH ROW EXE
 CREATE TRIGGER tracks_protect_server_fields BEFORE INSERT OR UPDATE ON public.tracks FOR EACH ROW EXECUTE FUNCTION private.tracks_protect_server_fields();
 
 CREATE TRIGGER tracks_set_updated_at BEFORE UPDATE ON public.tracks FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+CREATE TRIGGER tracks_withdraw_deleted AFTER DELETE ON public.tracks FOR EACH ROW WHEN ((old.status = 'published'::public.track_status)) EXECUTE FUNCTION private.tracks_withdraw_unpublished();
 
 CREATE TRIGGER tracks_withdraw_unpublished AFTER UPDATE OF status ON public.tracks FOR EACH ROW WHEN (((old.status = 'published'::public.track_status) AND (new.status <> 'published'::public.track_status))) EXECUTE FUNCTION private.tracks_withdraw_unpublished();
 

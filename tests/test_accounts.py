@@ -8,7 +8,7 @@ import respx
 
 from tests.apphelpers import client_for, user_token
 from tests.catalog import OBJECT, make_artist, upload_track
-from tests.providers import payment_intent
+from tests.providers import MONEY_SETTINGS, payment_intent
 from tests.supabase_fakes import FakeSupabase
 from tests.workerhelpers import worker_context
 from workers import accounts
@@ -79,14 +79,18 @@ async def test_deletion_needs_confirming(db, member):
 
 async def test_deletion_end_to_end_with_a_failing_step_resumed(db, tip_room, member):
     tip_before = db.service().one("select amount, status::text, platform_fee from public.tips")
-    async with client_for(db) as client:
+    async with client_for(db, **MONEY_SETTINGS) as client:
         response = await client.request("DELETE", "/account", json=CONFIRM, headers=auth(member))
         assert response.status_code == 202, response.text
         assert response.json()["status"] == "deleting"
         again = await client.request("DELETE", "/account", json=CONFIRM, headers=auth(member))
         assert again.json()["requested_at"] == response.json()["requested_at"]
-        # the still-valid token can do nothing any more
+        # the still-valid token can do nothing any more (and nothing reaches Stripe)
         assert (await client.get("/account/export", headers=auth(member))).status_code == 401
+        assert (await client.post("/checkout", json={"plan_id": "premium"}, headers=auth(member))).status_code == 401
+        tip = await client.post("/tips", headers=auth(member), json={
+            "session_id": str(tip_room["session"]), "amount": 500, "currency": "usd", "idempotency_key": "after-gone"})
+        assert tip.status_code == 403
 
     # at once: the app data is gone, the money kept and anonymised
     assert db.service().value("select count(*) from public.profiles where id = %s", (member,)) == 0

@@ -89,3 +89,13 @@ def test_a_track_taken_down_leaves_queues_and_fallback_lists(db):
     db.as_user(artist).sql("update public.tracks set status = 'removed' where id = %s", (track,))
     assert db.service().value("select status::text from public.queue_items where id = %s", (item,)) == "removed"
     assert db.service().value("select count(*) from public.dj_fallback_tracks") == 0
+
+
+def test_an_artist_deleting_their_account_takes_their_tracks_out_of_queues(db):
+    artist, dj = make_artist(db), make_dj(db)
+    track = upload_track(db, artist)
+    session = go_live(db, dj)["id"]
+    item = queue_track(db, dj, session, track)
+    db.admin.execute("select private.request_account_deletion(%s)", (artist,))
+    assert db.service().value("select status::text from public.queue_items where id = %s", (item,)) == "removed"
+    assert db.as_user(dj).rpc_rows("advance", p_session_id=session)[0]["id"] is None  # nothing left, nothing broken

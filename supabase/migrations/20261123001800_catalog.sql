@@ -97,16 +97,17 @@ create trigger tracks_protect_server_fields
 before insert or update on public.tracks
 for each row execute function private.tracks_protect_server_fields();
 
--- A track that stops being published leaves every queue and fallback list.
--- Security definer: the artist's update reaches other people's sessions.
+-- A track that stops being published (or is deleted with its artist's
+-- account) leaves every queue and fallback list.
+-- Security definer: the artist's change reaches other people's sessions.
 create function private.tracks_withdraw_unpublished() returns trigger
 language plpgsql security definer
 set search_path = ''
 as $$
 begin
   update public.queue_items q set status = 'removed', ended_at = now()
-  where q.provider = 'openparty' and q.provider_ref = new.id::text and q.status = 'queued';
-  delete from public.dj_fallback_tracks f where f.provider = 'openparty' and f.provider_ref = new.id::text;
+  where q.provider = 'openparty' and q.provider_ref = old.id::text and q.status = 'queued';
+  delete from public.dj_fallback_tracks f where f.provider = 'openparty' and f.provider_ref = old.id::text;
   return null;
 end;
 $$;
@@ -115,6 +116,11 @@ revoke all on function private.tracks_withdraw_unpublished() from public, anon, 
 create trigger tracks_withdraw_unpublished
 after update of status on public.tracks
 for each row when (old.status = 'published' and new.status <> 'published')
+execute function private.tracks_withdraw_unpublished();
+
+create trigger tracks_withdraw_deleted
+after delete on public.tracks
+for each row when (old.status = 'published')
 execute function private.tracks_withdraw_unpublished();
 
 -- The platform's review (moderation tooling, with the service key).

@@ -118,7 +118,7 @@ begin
     insert into public.plays (queue_item_id, session_id, dj_id, provider, provider_ref, track_id, title, artist,
                               started_at, listeners_at_start)
     select new.id, new.session_id, s.dj_id, new.provider, new.provider_ref,
-           case when new.provider = 'openparty' then new.provider_ref::uuid end,
+           (select t.id from public.tracks t where new.provider = 'openparty' and t.id::text = new.provider_ref),
            new.title, new.artist, coalesce(new.started_at, now()),
            (select count(*) from public.session_participants sp
             where sp.session_id = new.session_id and sp.left_at is null and sp.user_id is distinct from s.dj_id)
