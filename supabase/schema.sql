@@ -2619,6 +2619,9 @@ begin
   if not exists (select 1 from public.profiles p where p.id = p_user_id) then
     raise exception using errcode = 'PT401', message = 'this account no longer exists';
   end if;
+  -- A DJ's live (or scheduled) sessions end first, so their rooms hear session_ended.
+  perform private.end_session(s.id, 'dj') from public.sessions s
+  where s.dj_id = p_user_id and s.status in ('live', 'scheduled');
   update public.tips t set message = '' where t.tipper_id = p_user_id and t.message <> '';
   delete from public.profiles p where p.id = p_user_id;  -- cascades; money records are set null
   insert into private.account_deletions (user_id) values (p_user_id)

@@ -9,6 +9,7 @@ import respx
 from tests.apphelpers import client_for, user_token
 from tests.catalog import OBJECT, make_artist, upload_track
 from tests.providers import MONEY_SETTINGS, payment_intent
+from tests.room import broadcasts
 from tests.supabase_fakes import FakeSupabase
 from tests.workerhelpers import worker_context
 from workers import accounts
@@ -185,3 +186,9 @@ def test_tracks_objects_are_found_for_deletion(db):
     db.as_user(artist).sql(OBJECT, (f"{artist}/a.mp3", str(artist)))
     rows = db.admin.execute("select * from private.account_storage_objects(%s, 10)", (artist,)).fetchall()
     assert rows == [("tracks", f"{artist}/a.mp3")]
+
+
+def test_a_live_djs_room_hears_the_session_end_when_the_dj_deletes_the_account(db, tip_room):
+    db.admin.execute("select private.request_account_deletion(%s)", (tip_room["dj"],))
+    assert [b["status"] for b in broadcasts(db, f"session:{tip_room['session']}", "session_ended")] == ["ended"]
+    assert db.service().value("select count(*) from public.sessions") == 0
