@@ -2825,15 +2825,18 @@ begin
     group by s.user_id
   ), heard as (  -- subscribers who streamed: their revenue follows their streams
     select r.user_id, r.amount from pg_temp.payout_revenue r join listener_totals t on t.user_id = r.user_id
-  ), user_centric_weights as (
+  ), followed as (  -- each subscriber's revenue split by their own streams
+    select s.artist_id, sum(round(h.amount::numeric * s.streams, 40) / t.streams) as weight
+    from heard h
+    join listener_totals t on t.user_id = h.user_id
+    join pg_temp.payout_streams s on s.user_id = h.user_id
+    group by s.artist_id
+  ), user_centric_weights as (  -- plus the rest of the revenue, pro rata
     select a.artist_id,
-           coalesce((select sum(h.amount::numeric * s.streams / t.streams)
-                     from heard h
-                     join listener_totals t on t.user_id = h.user_id
-                     join pg_temp.payout_streams s on s.user_id = h.user_id and s.artist_id = a.artist_id), 0)
-           + (v_revenue - (select coalesce(sum(h.amount), 0) from heard h))::numeric * a.streams / nullif(v_streams, 0)
-             as weight
-    from per_artist a
+           coalesce(f.weight, 0)
+           + round((v_revenue - (select coalesce(sum(h.amount), 0) from heard h))::numeric * a.streams, 40)
+             / nullif(v_streams, 0) as weight
+    from per_artist a left join followed f on f.artist_id = a.artist_id
   )
   insert into pg_temp.payout_amounts
   select a.artist_id, a.streams, coalesce(pr.amount, 0), coalesce(uc.amount, 0)
