@@ -111,6 +111,8 @@ class Settings(BaseSettings):
     # model pays pro rata or user-centric (both are computed and kept);
     # statements below the minimum carry over. Transfers are claimed with a lease.
     artist_payout_interval_seconds: float = 3600
+    # Days after a month's end before it is run: late webhook deliveries of its last days land first.
+    artist_payout_grace_days: int = Field(default=3, ge=0, le=27)
     artist_payout_currency: str = Field(default="usd", pattern="^[a-z]{3}$")
     artist_payout_share_bps: int = Field(default=5000, ge=0, le=10000)
     artist_payout_model: Literal["pro_rata", "user_centric"] = "user_centric"

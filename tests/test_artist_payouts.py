@@ -112,8 +112,11 @@ async def test_october_is_split_exactly_both_ways(db, october):
     x, y, z = october["x"], october["y"], october["z"]
     async with worker_context(db, artist_payout_model="user_centric", artist_payout_share_bps=5000,
                               artist_payout_min_amount=300) as ctx:
-        await artists.run_payouts(ctx, today=date(2026, 11, 5))
-    run = db.admin.execute("select revenue, pool, streams, distributed, model from private.artist_payout_runs").fetchone()
+        await artists.run_payouts(ctx, today=date(2026, 11, 3))  # within the grace days: September (nothing)
+        assert statements(db) == {}
+        await artists.run_payouts(ctx, today=date(2026, 11, 4))
+    run = db.admin.execute("select revenue, pool, streams, distributed, model from private.artist_payout_runs "
+                           "where month = %s", (OCTOBER,)).fetchone()
     assert run == (2600, 1300, 11, 1300, "user_centric")  # 999 + 499 + 1000 + 102; half of it
 
     # pro rata: streams X 4, Y 2, Z 5 of 11

@@ -5,7 +5,7 @@ with the statement's idempotency key, so retries and crashes pay once."""
 from __future__ import annotations
 
 import logging
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import stripe
 
@@ -27,9 +27,10 @@ def previous_month(today: date) -> date:
 
 
 async def run_payouts(ctx: JobContext, today: date | None = None) -> int:
-    """Run last month's payouts if not run yet (the SQL returns the stored run otherwise)."""
+    """Run last month's payouts once its grace days have passed, if not run yet
+    (the SQL returns the stored run otherwise); then send the transfers."""
     s = ctx.settings
-    month = previous_month(today or datetime.now(UTC).date())
+    month = previous_month((today or datetime.now(UTC).date()) - timedelta(days=s.artist_payout_grace_days))
     async with exclusive(ctx, ARTIST_PAYOUTS_LOCK) as conn:
         if conn is None:
             return 0
