@@ -287,3 +287,10 @@ async def test_transfer_failures_retry_or_fail_as_stripe_says(db, october):
     assert states["pending"].startswith("balance_insufficient") and states["failed"].startswith("resource_missing")
     assert await run_transfers(db, fake) == 1  # the balance is there now: the pending one is paid
     assert db.admin.execute("select count(*) from public.artist_statements where status = 'failed'").fetchone()[0] == 1
+
+
+def test_artists_may_set_up_payouts_and_plain_listeners_may_not(db):
+    artist, fan = make_artist(db), db.create_user("fan")
+    assert db.admin.execute("select (private.payout_account_of(%s)).dj_id", (artist,)).fetchone() == (None,)
+    with refused("PT403", "only DJs and artists"):
+        db.admin.execute("select private.payout_account_of(%s)", (fan,))
