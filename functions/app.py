@@ -10,10 +10,11 @@ import httpx
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 
-from functions import account, health, money, webhooks
+from functions import account, health, money, spotify, webhooks
 from functions.deps import request_validation_failed
 from openparty.db import make_pool
 from openparty.settings import Settings, get_settings
+from openparty.spotify import SpotifyClient
 from openparty.stripe_gateway import StripeGateway
 from openparty.user_tokens import TokenVerifier
 
@@ -32,6 +33,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 app.state.http = http
                 app.state.token_verifier = TokenVerifier(settings, http)
                 app.state.stripe = StripeGateway(settings) if settings.stripe_secret_key else None
+                app.state.spotify = spotify_client_for(settings, http)
                 yield
         finally:
             await app.state.pool.close()
@@ -43,7 +45,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(money.router)
     app.include_router(account.router)
+    app.include_router(spotify.router)
     return app
+
+
+def spotify_client_for(settings: Settings, http: httpx.AsyncClient) -> SpotifyClient | None:
+    if not settings.spotify_client_id:
+        return None
+    return SpotifyClient(http, client_id=settings.spotify_client_id, accounts_url=settings.spotify_accounts_url,
+                         api_url=settings.spotify_api_url, timeout=settings.spotify_timeout_seconds)
 
 
 def __getattr__(name: str) -> FastAPI:

@@ -15,7 +15,7 @@ import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 import psycopg
 import stripe
@@ -174,7 +174,30 @@ async def stripe_connect_webhook(event: ConnectEvent, pool: PoolDep) -> JSONResp
     return await apply_stripe_event(pool, event)
 
 
-async def authorized_revenuecat_body(request: Request, settings: SettingsDep) -> RevenueCatBody:
+def storable_text(value: Any) -> Any:
+    """The decoded JSON with every string made storable in Postgres text and
+    jsonb: NUL removed, an unpaired surrogate replaced by U+FFFD."""
+    if isinstance(value, str):
+        if postgres_text_problem(value) is None:
+            return value
+        return "".join("\ufffd" if "\ud800" <= char <= "\udfff" else char for char in value.replace("\x00", ""))
+    if isinstance(value, dict):
+        return {storable_text(key): storable_text(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [storable_text(item) for item in value]
+    return value
+
+
+class RevenueCatDelivery(NamedTuple):
+    event: dict[str, Any]  # storable: text Postgres cannot hold is cleaned
+    raw_body: str | None  # the body exactly as received, when cleaning changed something
+
+
+async def authorized_revenuecat_event(request: Request, settings: SettingsDep) -> RevenueCatDelivery:
+    """The event of an authorized RevenueCat delivery, ready to record. RevenueCat
+    retries a non-200 five times and then drops the event, so text Postgres
+    cannot store (a NUL in a subscriber attribute, say) is cleaned, not refused:
+    the event is stored cleaned and applied, and the exact body kept beside it."""
     configured = settings.revenuecat_webhook_authorization
     if configured is None or not configured.get_secret_value().strip():
         # Blank is not a secret: an empty expected value would match a missing header.
@@ -184,18 +207,26 @@ async def authorized_revenuecat_body(request: Request, settings: SettingsDep) ->
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail={"error": "unauthorized"})
     body = await read_body_within(request, settings.max_webhook_body_bytes)
     try:
-        parsed = RevenueCatBody.model_validate_json(body)
-    except ValidationError as exc:
+        raw_text = body.decode("utf-8")
+        # json, not pydantic's parser: that refuses an unpaired surrogate escape, which we clean below
+        parsed = RevenueCatBody.model_validate(json.loads(raw_text))
+    except (ValueError, ValidationError) as exc:
         raise bad_request("invalid_event", f"not a RevenueCat event: {exc}") from exc
-    if problem := postgres_text_problem(parsed.model_dump(mode="json")):
-        raise bad_request("invalid_event", problem)
-    return parsed
+    event = parsed.event.model_dump(mode="json")
+    if postgres_text_problem(event) is None:
+        return RevenueCatDelivery(event, None)
+    log.warning("webhook.revenuecat.text_cleaned id=%s", event.get("id"))
+    return RevenueCatDelivery(storable_text(event), raw_text)  # JSON text: a NUL in it is the escape \u0000
+
+
+# Where the exact body of a cleaned event is kept, inside the stored payload.
+RAW_BODY_KEY = "_openparty_raw_body"
 
 
 @router.post("/revenuecat")
-async def revenuecat_webhook(body: Annotated[RevenueCatBody, Depends(authorized_revenuecat_body)],
+async def revenuecat_webhook(delivery: Annotated[RevenueCatDelivery, Depends(authorized_revenuecat_event)],
                              pool: PoolDep, settings: SettingsDep) -> JSONResponse:
-    event = body.event.model_dump(mode="json")
-    return await record_and_apply(pool, provider="revenuecat", event_id=body.event.id, event=event,
+    event = delivery.event if delivery.raw_body is None else {**delivery.event, RAW_BODY_KEY: delivery.raw_body}
+    return await record_and_apply(pool, provider="revenuecat", event_id=event["id"], event=event,
                                   apply=queries.APPLY_REVENUECAT_EVENT,
                                   apply_params={"environment": settings.revenuecat_environment})

@@ -89,6 +89,16 @@ class Settings(BaseSettings):
     push_interval_seconds: float = 2
     receipts_interval_seconds: float = 300
     receipts_min_age_minutes: int = 15
+    # Our Expo project ("@owner/slug"): on PUSH_TOO_MANY_EXPERIENCE_IDS the
+    # other projects' tokens are retired. Unset: the project holding most of
+    # the request's tokens is taken for ours (logged).
+    expo_project: str | None = None
+    # While Expo refuses the access token, dispatch pauses and tries one
+    # request this often; the workers' /readyz answers 503 meanwhile.
+    push_pause_probe_seconds: float = Field(default=60, gt=0)
+    # The workers' own /healthz and /readyz (unset: not served).
+    worker_health_port: int | None = None
+    worker_health_host: str = "127.0.0.1"
 
     # Cleanup and reconciliation (worker jobs).
     cleanup_interval_seconds: float = 60
@@ -118,6 +128,29 @@ class Settings(BaseSettings):
     artist_payout_model: Literal["pro_rata", "user_centric"] = "user_centric"
     artist_payout_min_amount: int = Field(default=1000, ge=1)
     artist_transfer_lease_seconds: int = Field(default=600, ge=1)
+    # Music: auto-advance (a worker job) and Spotify. The Spotify app is public
+    # (PKCE, no client secret): only its client id; the redirect URIs the app
+    # may use must be the ones registered on Spotify's dashboard. Unset client
+    # id: /spotify answers 503 and the Spotify jobs do nothing.
+    auto_advance_interval_seconds: float = Field(default=3, gt=0)
+    auto_advance_grace_seconds: int = Field(default=5, ge=0, le=300)
+    auto_advance_batch_size: int = Field(default=200, ge=1)
+    spotify_client_id: str | None = None
+    spotify_redirect_uris: list[str] = Field(default_factory=lambda: ["openparty://spotify/callback"])
+    spotify_accounts_url: str = "https://accounts.spotify.com"
+    spotify_api_url: str = "https://api.spotify.com/v1"
+    spotify_timeout_seconds: float = Field(default=10, gt=0)
+    spotify_poll_interval_seconds: float = Field(default=10, gt=0)  # per DJ
+    spotify_poll_tick_seconds: float = Field(default=2, gt=0)  # how often the job looks for due DJs
+    spotify_poll_batch_size: int = Field(default=50, ge=1)
+    spotify_poll_concurrency: int = Field(default=10, ge=1)
+    # Spotify limits requests per app over a rolling 30 s window without
+    # publishing the number: the poller spends at most this many per window.
+    spotify_budget_per_window: int = Field(default=120, ge=1)
+    spotify_budget_window_seconds: int = Field(default=30, ge=1)
+    spotify_refresh_interval_seconds: float = Field(default=60, gt=0)
+    spotify_refresh_ahead_seconds: int = Field(default=600, ge=60)
+    spotify_import_max_tracks: int = Field(default=500, ge=1, le=10_000)
 
     # The local stack only (localstack/): the embedded Postgres's port (default
     # a free one) and the API's port under scripts/dev.

@@ -197,6 +197,9 @@ def bench_hot_reads(url: str, samples: int) -> None:
         conn.execute("""update public.queue_items q set up_votes = t.n
                         from (select item_id, count(*) n from public.queue_votes group by item_id) t
                         where t.item_id = q.id""")
+        # one song playing in every live session (live_now shows it)
+        conn.execute("""update public.queue_items q set status = 'playing', started_at = now()
+                        where q.id in (select min(i.id) from public.queue_items i group by i.session_id)""")
         conn.execute("set session_replication_role = origin")
         conn.execute("vacuum analyze")
         counts = one(conn.execute("select (select count(*) from public.sessions), (select count(*) from public.messages), "

@@ -103,8 +103,12 @@ CREATE TABLE public.queue_items (
     provider text NOT NULL,
     provider_ref text NOT NULL,
     track_key text GENERATED ALWAYS AS (((provider || ':'::text) || lower(provider_ref))) STORED,
+    spotify_id text,
+    apple_music_id text,
+    isrc text,
     status public.queue_item_status DEFAULT 'queued'::public.queue_item_status NOT NULL,
-    from_fallback boolean DEFAULT false NOT NULL,
+    origin text DEFAULT 'request'::text NOT NULL,
+    from_fallback boolean GENERATED ALWAYS AS ((origin = 'fallback'::text)) STORED,
     pinned_at timestamp with time zone,
     dj_position integer,
     up_votes integer DEFAULT 0 NOT NULL,
@@ -116,12 +120,16 @@ CREATE TABLE public.queue_items (
     ended_at timestamp with time zone,
     removed_by uuid,
     CONSTRAINT queue_items_album_art_url_format CHECK ((album_art_url ~ '^https?://'::text)),
+    CONSTRAINT queue_items_apple_music_id_format CHECK ((apple_music_id ~ '^[0-9]{1,20}$'::text)),
     CONSTRAINT queue_items_artist_length CHECK (((char_length(btrim(artist)) >= 1) AND (char_length(btrim(artist)) <= 200))),
     CONSTRAINT queue_items_down_votes_check CHECK ((down_votes >= 0)),
     CONSTRAINT queue_items_duration_positive CHECK ((duration_ms > 0)),
+    CONSTRAINT queue_items_isrc_format CHECK ((isrc ~ '^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$'::text)),
+    CONSTRAINT queue_items_origin CHECK ((origin = ANY (ARRAY['request'::text, 'fallback'::text, 'recommendation'::text, 'spotify'::text, 'app'::text]))),
     CONSTRAINT queue_items_provider CHECK ((provider = ANY (ARRAY['spotify'::text, 'apple_music'::text, 'youtube'::text, 'isrc'::text, 'openparty'::text, 'other'::text]))),
     CONSTRAINT queue_items_provider_ref_length CHECK (((char_length(provider_ref) >= 1) AND (char_length(provider_ref) <= 200))),
     CONSTRAINT queue_items_skip_votes_check CHECK ((skip_votes >= 0)),
+    CONSTRAINT queue_items_spotify_id_format CHECK ((spotify_id ~ '^[0-9A-Za-z]{22}$'::text)),
     CONSTRAINT queue_items_title_length CHECK (((char_length(btrim(title)) >= 1) AND (char_length(btrim(title)) <= 200))),
     CONSTRAINT queue_items_up_votes_check CHECK ((up_votes >= 0))
 );
@@ -129,6 +137,14 @@ CREATE TABLE public.queue_items (
 COMMENT ON TABLE public.queue_items IS 'Songs of a session''s queue and its play history. Tallies are kept by triggers; status moves only through functions.';
 
 COMMENT ON COLUMN public.queue_items.track_key IS 'identity of the song for duplicate and replay checks: provider and reference';
+
+COMMENT ON COLUMN public.queue_items.spotify_id IS 'the song''s Spotify track id (22 base-62 characters), whatever its provider: the app opens it in Spotify';
+
+COMMENT ON COLUMN public.queue_items.apple_music_id IS 'the song''s Apple Music catalog id: the app opens it in Apple Music';
+
+COMMENT ON COLUMN public.queue_items.isrc IS 'the recording''s ISRC, to find it in any service';
+
+COMMENT ON COLUMN public.queue_items.origin IS 'request: added by a listener or the DJ; fallback: from the DJ''s fallback list; recommendation: from our play history; spotify: the DJ''s Spotify player played it (polled); app: the DJ''s app reported it (report_track). Only request songs are announced as added.';
 
 COMMENT ON COLUMN public.queue_items.pinned_at IS 'set by the DJ: play next (earliest pin first)';
 
@@ -181,6 +197,10 @@ CREATE TABLE public.sessions (
     replay_cooldown_minutes integer DEFAULT 60 NOT NULL,
     fairness_enabled boolean DEFAULT true NOT NULL,
     fallback_enabled boolean DEFAULT true NOT NULL,
+    recommendations_enabled boolean DEFAULT true NOT NULL,
+    plays_from text DEFAULT 'queue'::text NOT NULL,
+    paused_at timestamp with time zone,
+    last_track_report_at timestamp with time zone,
     reminder_sent_at timestamp with time zone,
     listener_count integer DEFAULT 0 NOT NULL,
     peak_listener_count integer DEFAULT 0 NOT NULL,
@@ -199,6 +219,7 @@ CREATE TABLE public.sessions (
     CONSTRAINT sessions_max_song_duration_range CHECK (((max_song_duration_seconds >= 30) AND (max_song_duration_seconds <= 3600))),
     CONSTRAINT sessions_max_songs_per_user_range CHECK (((max_songs_per_user >= 1) AND (max_songs_per_user <= 50))),
     CONSTRAINT sessions_peak_listener_count_check CHECK ((peak_listener_count >= 0)),
+    CONSTRAINT sessions_plays_from CHECK ((plays_from = ANY (ARRAY['queue'::text, 'spotify'::text, 'app'::text]))),
     CONSTRAINT sessions_replay_cooldown_range CHECK (((replay_cooldown_minutes >= 0) AND (replay_cooldown_minutes <= 1440))),
     CONSTRAINT sessions_slow_mode_range CHECK (((slow_mode_seconds >= 0) AND (slow_mode_seconds <= 120))),
     CONSTRAINT sessions_title_length CHECK (((char_length(btrim(title)) >= 1) AND (char_length(btrim(title)) <= 100))),
@@ -218,6 +239,14 @@ COMMENT ON COLUMN public.sessions.replay_cooldown_minutes IS 'a song played (or 
 COMMENT ON COLUMN public.sessions.fairness_enabled IS 'contributors take turns among songs of comparable score (see private.queue_order)';
 
 COMMENT ON COLUMN public.sessions.fallback_enabled IS 'when the queue is empty, advance plays the DJ''s fallback list';
+
+COMMENT ON COLUMN public.sessions.recommendations_enabled IS 'when the queue and the fallback list are empty, advance plays a recommendation from our play history (queue.sql)';
+
+COMMENT ON COLUMN public.sessions.plays_from IS 'queue: the app plays the queue and the system advances when a song ends; spotify: now playing follows the DJ''s Spotify player (polled); app: the DJ''s app reports each track (report_track)';
+
+COMMENT ON COLUMN public.sessions.paused_at IS 'set while the DJ has paused the room: nothing advances by itself (pause_session / resume_session, queue.sql)';
+
+COMMENT ON COLUMN public.sessions.last_track_report_at IS 'when the DJ''s app or Spotify last changed now playing: report_track is rate-limited on it (queue.sql)';
 
 COMMENT ON COLUMN public.sessions.reminder_sent_at IS 'when followers were told this scheduled session is about to start (push.sql)';
 
@@ -250,11 +279,16 @@ begin
     limit 1;
     if found then
       insert into public.queue_items (session_id, added_by, title, artist, album_art_url, duration_ms, provider,
-                                      provider_ref, from_fallback)
+                                      provider_ref, spotify_id, apple_music_id, isrc, origin)
       values (p_session.id, p_session.dj_id, v_fallback.title, v_fallback.artist, v_fallback.album_art_url,
-              v_fallback.duration_ms, v_fallback.provider, v_fallback.provider_ref, true)
+              v_fallback.duration_ms, v_fallback.provider, v_fallback.provider_ref, v_fallback.spotify_id,
+              v_fallback.apple_music_id, v_fallback.isrc, 'fallback')
       returning id into v_next_id;
     end if;
+  end if;
+
+  if v_next_id is null and p_session.recommendations_enabled then
+    v_next_id := private.queue_recommendation(p_session);
   end if;
 
   if v_next_id is null then
@@ -454,69 +488,107 @@ $$;
 CREATE FUNCTION private.apply_revenuecat(p_event jsonb, p_event_at timestamp with time zone, p_environment text) RETURNS text
     LANGUAGE plpgsql
     SET search_path TO ''
-    AS $$
+    AS $_$
 declare
   v_event jsonb := p_event;
   v_type text := p_event ->> 'type';
   v_event_at timestamptz := p_event_at;
+  -- TEMPORARY_ENTITLEMENT_GRANT's published sample has no environment;
+  -- VIRTUAL_CURRENCY_TRANSACTION names it purchase_environment.
+  v_environment text := coalesce(p_event ->> 'environment', p_event ->> 'purchase_environment');
   v_user_id uuid;
+  v_holder text;
   v_plan_id text;
   v_expires timestamptz;
+  v_refs text[];
   v_ref text;
+  v_from text[];
+  v_to_ids text[];
+  v_to_user uuid;
+  v_count int;
   v_outcome text;
 begin
-  v_expires := to_timestamp((v_event ->> 'expiration_at_ms')::bigint / 1000.0);
-  v_ref := coalesce(v_event ->> 'original_transaction_id', v_event ->> 'transaction_id', v_event ->> 'id');
+  if jsonb_typeof(v_event -> 'expiration_at_ms') = 'number' then
+    v_expires := to_timestamp((v_event ->> 'expiration_at_ms')::numeric / 1000.0);
+  end if;
+  -- An entitlement is keyed by the original transaction; events that name
+  -- only a transaction (TEMPORARY_ENTITLEMENT_GRANT, the EXPIRATION that
+  -- undoes it) match on either.
+  v_refs := array_remove(array[v_event ->> 'original_transaction_id', v_event ->> 'transaction_id'], null);
+  v_ref := coalesce(v_refs[1], v_event ->> 'id');
 
-  if v_event ->> 'environment' is distinct from p_environment then
-    v_outcome := format('ignored: %s event, this deployment takes %s', v_event ->> 'environment', p_environment);
+  if v_environment is distinct from p_environment and v_environment is not null then
+    v_outcome := format('ignored: %s event, this deployment takes %s', v_environment, p_environment);
   elsif v_type = 'TRANSFER' then
-    update public.entitlements e
-    set user_id = (select p.id from jsonb_array_elements_text(v_event -> 'transferred_to') t
-                   join public.profiles p on p.id::text = t limit 1),
-        last_event_at = v_event_at
-    where e.source = 'revenuecat'
-      and e.user_id in (select p.id from jsonb_array_elements_text(v_event -> 'transferred_from') f
-                        join public.profiles p on p.id::text = f)
-      and exists (select 1 from jsonb_array_elements_text(v_event -> 'transferred_to') t
-                  join public.profiles p on p.id::text = t)
-      and e.last_event_at <= v_event_at;
-    v_outcome := 'transferred';
+    -- Ownership only: no state moves, so no last_event_at guard (the
+    -- published sample's event_timestamp_ms is in the year 4466).
+    v_from := private.revenuecat_ids(v_event -> 'transferred_from');
+    v_to_ids := private.revenuecat_ids(v_event -> 'transferred_to');
+    select p.id into v_to_user from unnest(v_to_ids) as t join public.profiles p on p.id::text = t limit 1;
+    if cardinality(v_to_ids) = 0 then
+      v_outcome := 'ignored: transfer to nobody';
+    else
+      update public.entitlements e
+      set user_id = v_to_user, app_user_id = coalesce(v_to_user::text, v_to_ids[1])
+      where e.source = 'revenuecat'
+        and (e.user_id::text = any (v_from) or (e.user_id is null and e.app_user_id = any (v_from)));
+      get diagnostics v_count = row_count;
+      v_outcome := format('transferred %s to %s', v_count, coalesce(v_to_user::text, 'an anonymous id'));
+    end if;
   else
     v_user_id := private.revenuecat_user(v_event);
+    if v_user_id is null
+       and coalesce(v_event ->> 'app_user_id', v_event ->> 'original_app_user_id') like '$RCAnonymousID:%'
+       and not exists (select 1 from unnest(private.revenuecat_ids(v_event -> 'aliases')) a
+                       where a not like '$RCAnonymousID:%') then
+      v_holder := coalesce(v_event ->> 'app_user_id', v_event ->> 'original_app_user_id');
+    end if;
     select p.id into v_plan_id from public.plans p
-    where p.id in (select jsonb_array_elements_text(coalesce(v_event -> 'entitlement_ids', '[]')))
+    where p.id = any (private.revenuecat_ids(v_event -> 'entitlement_ids'))
     order by p.rank desc limit 1;
-    if v_user_id is null then
-      v_outcome := 'ignored: no user for this event';
-    elsif v_type in ('INITIAL_PURCHASE', 'RENEWAL', 'NON_RENEWING_PURCHASE', 'SUBSCRIPTION_EXTENDED',
-                     'TEMPORARY_ENTITLEMENT_GRANT', 'REFUND_REVERSED', 'UNCANCELLATION', 'PRODUCT_CHANGE') then
-      if v_plan_id is null then
+    if v_type = 'TEMPORARY_ENTITLEMENT_GRANT' then
+      -- Sent during store outages; RevenueCat documents it as lasting at most 24 hours.
+      v_expires := least(coalesce(v_expires, v_event_at + interval '24 hours'), v_event_at + interval '24 hours');
+      v_ref := coalesce(v_event ->> 'transaction_id', v_event ->> 'id');
+    end if;
+    if v_type in ('INITIAL_PURCHASE', 'RENEWAL', 'NON_RENEWING_PURCHASE', 'SUBSCRIPTION_EXTENDED',
+                  'TEMPORARY_ENTITLEMENT_GRANT', 'REFUND_REVERSED', 'UNCANCELLATION', 'PRODUCT_CHANGE') then
+      if v_user_id is null and v_holder is null then
+        v_outcome := 'ignored: no user for this event';
+      elsif v_plan_id is null then
         v_outcome := 'ignored: no entitlement maps to a plan';
       else
-        insert into public.entitlements as e (user_id, source, source_ref, plan_id, active, expires_at, will_renew,
-                                              environment, last_event_at)
-        values (v_user_id, 'revenuecat', v_ref, v_plan_id, true, v_expires, v_type <> 'NON_RENEWING_PURCHASE',
-                v_event ->> 'environment', v_event_at)
+        insert into public.entitlements as e (user_id, app_user_id, source, source_ref, plan_id, active, expires_at,
+                                              will_renew, environment, last_event_at)
+        values (v_user_id, coalesce(v_event ->> 'app_user_id', v_holder), 'revenuecat', v_ref, v_plan_id, true,
+                v_expires, v_type not in ('NON_RENEWING_PURCHASE', 'TEMPORARY_ENTITLEMENT_GRANT'),
+                coalesce(v_environment, p_environment), v_event_at)
         on conflict (source, source_ref) do update
-          set user_id = excluded.user_id, plan_id = excluded.plan_id, active = true, expires_at = excluded.expires_at,
+          set user_id = coalesce(excluded.user_id, e.user_id), app_user_id = excluded.app_user_id,
+              plan_id = excluded.plan_id, active = true, expires_at = excluded.expires_at,
               will_renew = excluded.will_renew, billing_issue = false, last_event_at = excluded.last_event_at
           where e.last_event_at <= excluded.last_event_at;
-        v_outcome := format('granted %s', v_plan_id);
+        v_outcome := case when v_user_id is null then format('held %s for %s until login', v_plan_id, v_holder)
+                          else format('granted %s', v_plan_id) end;
       end if;
     elsif v_type = 'CANCELLATION' then
-      update public.entitlements e set will_renew = false, expires_at = coalesce(v_expires, e.expires_at),
-                                       last_event_at = v_event_at
-      where e.source = 'revenuecat' and e.source_ref = v_ref and e.last_event_at <= v_event_at;
-      v_outcome := 'canceled: access until expiry';
+      update public.entitlements e
+      set will_renew = false,
+          expires_at = case when v_expires is not null then v_expires
+                            when v_event ->> 'cancel_reason' = 'CUSTOMER_SUPPORT' then v_event_at
+                            else e.expires_at end,
+          last_event_at = v_event_at
+      where e.source = 'revenuecat' and e.source_ref = any (v_refs) and e.last_event_at <= v_event_at;
+      v_outcome := case when v_event ->> 'cancel_reason' = 'CUSTOMER_SUPPORT' and v_expires is null
+                        then 'refunded: access ended' else 'canceled: access until expiry' end;
     elsif v_type = 'EXPIRATION' then
       update public.entitlements e set active = false, will_renew = false,
                                        expires_at = coalesce(v_expires, v_event_at), last_event_at = v_event_at
-      where e.source = 'revenuecat' and e.source_ref = v_ref and e.last_event_at <= v_event_at;
+      where e.source = 'revenuecat' and e.source_ref = any (v_refs) and e.last_event_at <= v_event_at;
       v_outcome := 'expired';
     elsif v_type in ('BILLING_ISSUE', 'SUBSCRIPTION_PAUSED') then
       update public.entitlements e set billing_issue = (v_type = 'BILLING_ISSUE'), last_event_at = v_event_at
-      where e.source = 'revenuecat' and e.source_ref = v_ref and e.last_event_at <= v_event_at;
+      where e.source = 'revenuecat' and e.source_ref = any (v_refs) and e.last_event_at <= v_event_at;
       v_outcome := format('%s noted: access unchanged', lower(v_type));
     else
       v_outcome := 'ignored: unhandled type';
@@ -525,7 +597,7 @@ begin
 
   return v_outcome;
 end;
-$$;
+$_$;
 
 CREATE FUNCTION private.apply_revenuecat_event(p_event_id text, p_environment text) RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER
@@ -699,6 +771,45 @@ CREATE FUNCTION private.attach_stripe_customer(p_user_id uuid, p_customer_id tex
   returning stripe_customer_id
 $$;
 
+CREATE FUNCTION private.auto_advance(p_grace interval, p_limit integer, p_now timestamp with time zone DEFAULT now()) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_id uuid;
+  v_session public.sessions;
+  v_current public.queue_items;
+  v_advanced int := 0;
+begin
+  for v_id in
+    select s.id from public.sessions s
+    left join public.queue_items q on q.session_id = s.id and q.status = 'playing'
+    where s.status = 'live' and s.plays_from = 'queue' and s.paused_at is null
+      and (q.started_at + make_interval(secs => q.duration_ms / 1000.0) + p_grace < p_now
+           or (q.id is null and exists (select 1 from public.queue_items w
+                                        where w.session_id = s.id and w.status = 'queued')))
+    order by q.started_at nulls first
+    limit p_limit
+  loop
+    select * into v_session from public.sessions s where s.id = v_id for update skip locked;
+    continue when not found or v_session.status <> 'live' or v_session.plays_from <> 'queue'
+                  or v_session.paused_at is not null;
+    v_current := null;
+    select * into v_current from public.queue_items q where q.session_id = v_id and q.status = 'playing';
+    if v_current.id is not null then
+      continue when v_current.started_at + make_interval(secs => v_current.duration_ms / 1000.0) + p_grace >= p_now;
+    else
+      continue when not exists (select 1 from public.queue_items w where w.session_id = v_id and w.status = 'queued');
+    end if;
+    perform private.advance_locked(v_session, 'played');
+    v_advanced := v_advanced + 1;
+  end loop;
+  return v_advanced;
+end;
+$$;
+
+COMMENT ON FUNCTION private.auto_advance(p_grace interval, p_limit integer, p_now timestamp with time zone) IS 'Advances up to p_limit live rooms whose song ended p_grace ago (or that wait with songs queued); returns how many.';
+
 CREATE TABLE public.session_sanctions (
     session_id uuid NOT NULL,
     user_id uuid NOT NULL,
@@ -788,6 +899,7 @@ CREATE FUNCTION private.can_receive_topic(p_topic text) RETURNS boolean
   select case
     when p_topic is null or (select auth.uid()) is null then false
     when p_topic = 'user:' || (select auth.uid())::text then true
+    when p_topic = 'discovery' then true  -- public news for browse screens (discovery.sql): DJs going live
     when p_topic ~ '^session:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
       then substr(p_topic, 9)::uuid in (select private.my_session_ids())
     else false
@@ -1117,7 +1229,9 @@ CREATE FUNCTION private.end_abandoned_sessions(p_idle interval, p_limit integer,
       and not exists (select 1 from public.messages m where m.session_id = s.id and m.created_at >= p_now - p_idle)
       and not exists (select 1 from public.session_participants p
                       where p.session_id = s.id and p.joined_at >= p_now - p_idle)
-      and not exists (select 1 from public.queue_items q where q.session_id = s.id and q.started_at >= p_now - p_idle)
+      -- songs the system started by itself (fallback, recommendations: auto-advance) are no sign of life
+      and not exists (select 1 from public.queue_items q where q.session_id = s.id and q.started_at >= p_now - p_idle
+                                                          and q.origin not in ('fallback', 'recommendation'))
     order by s.started_at
     limit p_limit
     for update skip locked), 'abandoned')
@@ -1577,6 +1691,16 @@ begin
 end;
 $$;
 
+CREATE FUNCTION private.live_now_playing(p_session_id uuid) RETURNS TABLE(title text, artist text, album_art_url text, spotify_id text, apple_music_id text, started_at timestamp with time zone)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select q.title, q.artist, q.album_art_url, q.spotify_id, q.apple_music_id, q.started_at
+  from public.queue_items q
+  where q.session_id = p_session_id and q.status = 'playing'
+    and exists (select 1 from public.sessions s where s.id = p_session_id and s.status = 'live')
+$$;
+
 CREATE FUNCTION private.lock_live_session(p_session_id uuid) RETURNS public.sessions
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -1950,14 +2074,22 @@ CREATE FUNCTION private.purge_notifications(p_age interval, p_limit integer, p_n
   select count(*)::int from gone
 $$;
 
-CREATE FUNCTION private.push_claim(p_worker text, p_limit integer, p_lease interval) RETURNS TABLE(delivery_id bigint, outbox_id bigint, token text, title text, body text, data jsonb)
+CREATE FUNCTION private.push_at_least_once(p_kind text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$ select p_kind in ('moderation', 'session_starting') $$;
+
+CREATE FUNCTION private.push_claim(p_worker text, p_limit integer, p_lease interval) RETURNS TABLE(delivery_id bigint, outbox_id bigint, token text, title text, body text, data jsonb, at_least_once boolean)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 declare
   v_claimed bigint[];
 begin
-  update private.push_deliveries d set status = 'unknown', error = 'worker stopped while sending'
+  update private.push_deliveries d
+  set status = case when private.push_at_least_once(o.kind) then 'retry' else 'unknown' end,
+      error = case when private.push_at_least_once(o.kind) then 'worker stopped while sending: resent (at least once)'
+                   else 'worker stopped while sending' end
   from private.notification_outbox o
   where o.id = d.outbox_id and o.status = 'claimed' and o.lease_until < now() and d.status = 'sending';
 
@@ -1982,7 +2114,7 @@ begin
   on conflict on constraint push_deliveries_outbox_id_token_id_key do nothing;
 
   return query
-    select d.id, o.id, t.token, o.title, o.body, o.data
+    select d.id, o.id, t.token, o.title, o.body, o.data, private.push_at_least_once(o.kind)
     from private.notification_outbox o
     join private.push_deliveries d on d.outbox_id = o.id
     join public.push_tokens t on t.id = d.token_id
@@ -2019,7 +2151,8 @@ CREATE FUNCTION private.push_record(p_results jsonb) RETURNS void
   ), updated as (
     update private.push_deliveries d
     set status = r.outcome, ticket_id = r.ticket_id, error = r.error,
-        sent_at = case when r.outcome in ('sent', 'logged') then now() end
+        sent_at = case when r.outcome in ('sent', 'logged') then now() end,
+        receipt_status = null, receipt_error = null, receipt_checked_at = null
     from r where d.id = r.delivery_id
     returning d.token_id, r.disable_token, r.error
   )
@@ -2027,7 +2160,7 @@ CREATE FUNCTION private.push_record(p_results jsonb) RETURNS void
   from updated u where u.token_id = t.id and u.disable_token
 $$;
 
-CREATE FUNCTION private.push_record_receipts(p_receipts jsonb) RETURNS integer
+CREATE FUNCTION private.push_record_receipts(p_receipts jsonb, p_max_attempts integer, p_backoff interval) RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -2035,16 +2168,41 @@ declare
   v_count int;
 begin
   with r as (
-    select * from jsonb_to_recordset(p_receipts) as x(ticket_id text, status text, error text, disable_token boolean)
+    select * from jsonb_to_recordset(p_receipts)
+      as x(ticket_id text, status text, error text, disable_token boolean, retry boolean)
   ), updated as (
     update private.push_deliveries d
-    set receipt_status = r.status, receipt_error = r.error, receipt_checked_at = now()
-    from r where d.ticket_id = r.ticket_id and d.status = 'sent' and d.receipt_checked_at is null
-    returning d.token_id, r.error, r.disable_token
+    set receipt_status = r.status, receipt_error = r.error, receipt_checked_at = now(),
+        status = case when not coalesce(r.retry, false) then d.status
+                      when o.attempts < p_max_attempts then 'retry' else 'failed' end,
+        error = case when not coalesce(r.retry, false) then d.error
+                     when o.attempts < p_max_attempts then 'receipt: ' || r.error
+                     else format('gave up after %s attempts: receipt %s', o.attempts, r.error) end
+    from r, private.notification_outbox o
+    where d.ticket_id = r.ticket_id and d.status = 'sent' and d.receipt_checked_at is null and o.id = d.outbox_id
+    returning d.id, d.token_id, d.outbox_id, d.status, r.error, r.disable_token
+  ), disabled as (
+    update public.push_tokens t set enabled = false, disabled_reason = u.error
+    from updated u where u.token_id = t.id and u.disable_token
+    returning 1
+  ), reopened as (
+    update private.notification_outbox o
+    set status = 'pending', finished_at = null, lease_until = null, leased_by = null,
+        not_before = now() + p_backoff * power(2, greatest(o.attempts - 1, 0)), last_error = 'receipt: ' || u.error
+    from (select distinct on (outbox_id) outbox_id, error from updated where status = 'retry') u
+    where o.id = u.outbox_id and o.status in ('sent', 'failed')
+    returning 1
+  ), gave_up as (  -- no other device got it: the notification failed after all
+    update private.notification_outbox o set status = 'failed', last_error = u.error
+    from (select distinct on (outbox_id) outbox_id, format('gave up after %s attempts: receipt %s', o2.attempts, error) as error
+          from updated join private.notification_outbox o2 on o2.id = updated.outbox_id
+          where updated.status = 'failed' and updated.error is not null) u
+    where o.id = u.outbox_id and o.status = 'sent'
+      and not exists (select 1 from private.push_deliveries d where d.outbox_id = o.id and d.status in ('sent', 'logged')
+                      and d.id not in (select updated.id from updated))
+    returning 1
   )
-  update public.push_tokens t set enabled = false, disabled_reason = u.error
-  from updated u where u.token_id = t.id and u.disable_token;
-  get diagnostics v_count = row_count;
+  select count(*)::int into v_count from updated;
   return v_count;
 end;
 $$;
@@ -2120,12 +2278,13 @@ declare
   v_item jsonb := jsonb_build_object(
     'id', new.id, 'session_id', new.session_id, 'added_by', new.added_by, 'title', new.title, 'artist', new.artist,
     'album_art_url', new.album_art_url, 'duration_ms', new.duration_ms, 'provider', new.provider,
-    'provider_ref', new.provider_ref, 'status', new.status, 'score', new.score, 'up_votes', new.up_votes,
+    'provider_ref', new.provider_ref, 'spotify_id', new.spotify_id, 'apple_music_id', new.apple_music_id,
+    'isrc', new.isrc, 'origin', new.origin, 'status', new.status, 'score', new.score, 'up_votes', new.up_votes,
     'down_votes', new.down_votes, 'pinned_at', new.pinned_at, 'from_fallback', new.from_fallback,
     'started_at', new.started_at);
 begin
   if tg_op = 'INSERT' then
-    if not new.from_fallback then
+    if new.origin = 'request' then
       perform private.broadcast(v_topic, 'queue_item_added', v_item);
     end if;
   elsif new.status is distinct from old.status then
@@ -2155,6 +2314,11 @@ declare
   v_user_cap int;
   v_last_played timestamptz;
 begin
+  -- origin is not writable by the app: anything but a request was made by a
+  -- server function (advance, a reported track), whoever's call it runs in.
+  if new.origin <> 'request' then
+    v_uid := null;
+  end if;
   new.added_by := coalesce(v_uid, new.added_by);
   new.status := 'queued';
   new.title := btrim(new.title);
@@ -2197,6 +2361,9 @@ begin
              where q.session_id = new.session_id and q.track_key = new.provider || ':' || lower(new.provider_ref)
                and q.status in ('queued', 'playing')) then
     raise exception using errcode = 'PT409', message = 'this song is already in the queue';
+  end if;
+  if new.origin in ('spotify', 'app') then
+    return new;  -- the DJ already plays it: a fact, not a request (no replay cooldown)
   end if;
   select max(q.ended_at) into v_last_played from public.queue_items q
   where q.session_id = new.session_id and q.track_key = new.provider || ':' || lower(new.provider_ref)
@@ -2289,6 +2456,23 @@ CREATE FUNCTION private.queue_order(p_session_id uuid) RETURNS TABLE(item_id big
 $$;
 
 COMMENT ON FUNCTION private.queue_order(p_session_id uuid) IS 'The play order of a session''s queued songs (rank 1 plays next); the rule is spelled out above.';
+
+CREATE FUNCTION private.queue_recommendation(p_session public.sessions) RETURNS bigint
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_id bigint;
+begin
+  insert into public.queue_items (session_id, added_by, title, artist, album_art_url, duration_ms, provider,
+                                  provider_ref, spotify_id, apple_music_id, isrc, origin)
+  select p_session.id, p_session.dj_id, r.title, r.artist, r.album_art_url, r.duration_ms, r.provider, r.provider_ref,
+         r.spotify_id, r.apple_music_id, r.isrc, 'recommendation'
+  from private.recommendations(p_session.id, 1) r
+  returning id into v_id;
+  return v_id;
+end;
+$$;
 
 CREATE FUNCTION private.queue_votes_enforce_rules() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
@@ -2398,6 +2582,75 @@ end;
 $$;
 
 COMMENT ON FUNCTION private.quiet_hours_end(p_prefs public.notification_preferences, p_at timestamp with time zone) IS 'When a notification at p_at may go out: p_at, or the end of the user''s quiet hours.';
+
+CREATE FUNCTION private.recommendations(p_session_id uuid, p_limit integer) RETURNS TABLE(track_key text, title text, artist text, album_art_url text, duration_ms integer, provider text, provider_ref text, spotify_id text, apple_music_id text, isrc text, score bigint, followed integer, genre_plays integer)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  with room as (
+    select s.id, s.dj_id, s.genres, s.replay_cooldown_minutes, s.max_song_duration_seconds
+    from public.sessions s where s.id = p_session_id
+  ),
+  seed as (
+    select q.track_key from public.queue_items q
+    where q.session_id = p_session_id and q.started_at is not null and q.status in ('playing', 'played', 'skipped')
+    order by q.started_at desc, q.id desc
+    limit 1
+  ),
+  seed_plays as (
+    select q.session_id, q.started_at from public.queue_items q
+    where q.track_key = (select seed.track_key from seed) and q.status = 'played' and q.session_id <> p_session_id
+    order by q.started_at desc
+    limit 500
+  ),
+  followed as (
+    select n.track_key, count(*)::int as n
+    from seed_plays sp
+    cross join lateral (
+      select nx.track_key from public.queue_items nx
+      where nx.session_id = sp.session_id and nx.status in ('played', 'skipped') and nx.started_at > sp.started_at
+      order by nx.started_at
+      limit 1) n
+    group by n.track_key
+  ),
+  neighbours as (
+    select gs.id from public.sessions gs, room r
+    where gs.id <> r.id and gs.started_at is not null and (gs.genres && r.genres or gs.dj_id = r.dj_id)
+    order by gs.started_at desc
+    limit 100
+  ),
+  genre as (
+    select q.track_key, count(*)::int as n
+    from neighbours nb join public.queue_items q on q.session_id = nb.id and q.status = 'played'
+    group by q.track_key
+  ),
+  candidates as (
+    select c.track_key, sum(c.f)::int as followed, sum(c.g)::int as genre_plays
+    from (select f.track_key, f.n as f, 0 as g from followed f
+          union all
+          select g.track_key, 0, g.n from genre g) c
+    where c.track_key is distinct from (select seed.track_key from seed)
+    group by c.track_key
+  )
+  select c.track_key, l.title, l.artist, l.album_art_url, l.duration_ms, l.provider, l.provider_ref, l.spotify_id,
+         l.apple_music_id, l.isrc, 3 * c.followed + c.genre_plays as score, c.followed, c.genre_plays
+  from candidates c
+  cross join room r
+  cross join lateral (
+    select q.* from public.queue_items q
+    where q.track_key = c.track_key and q.status = 'played'
+    order by q.started_at desc
+    limit 1) l
+  where l.duration_ms <= r.max_song_duration_seconds * 1000
+    and not exists (select 1 from public.queue_items h
+                    where h.session_id = r.id and h.track_key = c.track_key
+                      and (h.status in ('queued', 'playing')
+                           or h.ended_at > now() - make_interval(mins => r.replay_cooldown_minutes)))
+  order by 3 * c.followed + c.genre_plays desc, l.started_at desc
+  limit least(greatest(coalesce(p_limit, 10), 1), 50)
+$$;
+
+COMMENT ON FUNCTION private.recommendations(p_session_id uuid, p_limit integer) IS 'Songs to play next in a session from our play history, best first (the scoring is spelled out above).';
 
 CREATE FUNCTION private.reconcile_payment_intent(p_payment_intent jsonb) RETURNS text
     LANGUAGE sql SECURITY DEFINER
@@ -2571,6 +2824,36 @@ begin
 end;
 $$;
 
+CREATE FUNCTION private.report_track(p_session_id uuid, p_track jsonb) RETURNS public.queue_items
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_session public.sessions := private.lock_own_session(p_session_id);  -- checks the DJ before it locks
+  v_current public.queue_items;
+  v_wait int;
+begin
+  if v_session.status <> 'live' then
+    raise exception using errcode = 'PT409', message = 'this session is not live';
+  end if;
+  if v_session.plays_from = 'spotify' then
+    raise exception using errcode = 'PT409', message = 'now playing follows your Spotify player: set plays_from to app';
+  end if;
+  select * into v_current from public.queue_items q where q.session_id = p_session_id and q.status = 'playing';
+  if v_current.id is not null
+     and (v_current.track_key = (p_track ->> 'provider') || ':' || lower(p_track ->> 'provider_ref')
+          or v_current.spotify_id = p_track ->> 'spotify_id') then
+    return v_current;
+  end if;
+  if v_session.last_track_report_at > now() - interval '5 seconds' then
+    v_wait := ceil(extract(epoch from v_session.last_track_report_at + interval '5 seconds' - now()))::int;
+    raise exception using errcode = 'PT429', message = format('too fast: wait %s s', v_wait),
+      detail = jsonb_build_object('retry_after', v_wait)::text;
+  end if;
+  return private.set_now_playing(v_session, p_track, 'app');
+end;
+$$;
+
 CREATE FUNCTION private.reports_before_insert() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -2679,6 +2962,15 @@ begin
 end;
 $$;
 
+CREATE FUNCTION private.revenuecat_ids(p_value jsonb) RETURNS text[]
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select case when jsonb_typeof(p_value) = 'array'
+              then array(select t from jsonb_array_elements_text(p_value) as t where t is not null)
+              else '{}'::text[] end
+$$;
+
 CREATE FUNCTION private.revenuecat_user(p_event jsonb) RETURNS uuid
     LANGUAGE sql STABLE
     SET search_path TO ''
@@ -2686,7 +2978,7 @@ CREATE FUNCTION private.revenuecat_user(p_event jsonb) RETURNS uuid
   select p.id
   from (select p_event ->> 'app_user_id' as candidate, 0 as preference
         union all select p_event ->> 'original_app_user_id', 1
-        union all select a, 2 from jsonb_array_elements_text(coalesce(p_event -> 'aliases', '[]')) as a) c
+        union all select a, 2 from unnest(private.revenuecat_ids(p_event -> 'aliases')) as a) c
   join public.profiles p on p.id::text = c.candidate
   order by c.preference
   limit 1
@@ -2976,6 +3268,21 @@ begin
 end;
 $$;
 
+CREATE FUNCTION private.session_recommendations(p_session_id uuid, p_limit integer) RETURNS TABLE(title text, artist text, album_art_url text, duration_ms integer, provider text, provider_ref text, spotify_id text, apple_music_id text, isrc text, score bigint)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if not exists (select 1 from public.sessions s where s.id = p_session_id and s.dj_id = private.require_user()) then
+    raise exception using errcode = 'PT403', message = 'only the session''s DJ sees its recommendations';
+  end if;
+  return query
+    select r.title, r.artist, r.album_art_url, r.duration_ms, r.provider, r.provider_ref, r.spotify_id,
+           r.apple_music_id, r.isrc, r.score
+    from private.recommendations(p_session_id, p_limit) r;
+end;
+$$;
+
 CREATE FUNCTION private.session_sanctions_broadcast() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -3015,7 +3322,27 @@ CREATE FUNCTION private.session_settings(p_session public.sessions) RETURNS json
     'listeners_can_add', p_session.listeners_can_add, 'max_songs_per_user', p_session.max_songs_per_user,
     'max_song_duration_seconds', p_session.max_song_duration_seconds,
     'replay_cooldown_minutes', p_session.replay_cooldown_minutes, 'fairness_enabled', p_session.fairness_enabled,
-    'fallback_enabled', p_session.fallback_enabled)
+    'fallback_enabled', p_session.fallback_enabled, 'recommendations_enabled', p_session.recommendations_enabled,
+    'plays_from', p_session.plays_from, 'paused', p_session.paused_at is not null)
+$$;
+
+CREATE FUNCTION private.sessions_announce_live() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if new.status <> 'live' or (tg_op = 'UPDATE' and old.status = 'live') then
+    return null;
+  end if;
+  insert into private.live_announcements as a (dj_id, announced_at) values (new.dj_id, now())
+  on conflict (dj_id) do update set announced_at = excluded.announced_at
+    where a.announced_at <= now() - interval '10 minutes';
+  if found then
+    perform private.broadcast('discovery', 'session_live', jsonb_build_object(
+      'session_id', new.id, 'dj_id', new.dj_id, 'genres', new.genres, 'started_at', new.started_at));
+  end if;
+  return null;
+end;
 $$;
 
 CREATE FUNCTION private.sessions_before_insert() RETURNS trigger
@@ -3126,6 +3453,68 @@ begin
 end;
 $$;
 
+CREATE FUNCTION private.set_now_playing(p_session public.sessions, p_track jsonb, p_origin text) RETURNS public.queue_items
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_key text := (p_track ->> 'provider') || ':' || lower(p_track ->> 'provider_ref');
+  v_spotify_id text := p_track ->> 'spotify_id';
+  v_current public.queue_items;
+  v_next_id bigint;
+  v_item public.queue_items;
+begin
+  select * into v_current from public.queue_items q where q.session_id = p_session.id and q.status = 'playing';
+  if v_current.id is not null and (v_current.track_key = v_key or v_current.spotify_id = v_spotify_id) then
+    return v_current;
+  end if;
+  update public.queue_items q set status = 'played', ended_at = now()
+  where q.session_id = p_session.id and q.status = 'playing';
+  select q.id into v_next_id from public.queue_items q
+  where q.session_id = p_session.id and q.status = 'queued'
+    and (q.track_key = v_key or q.spotify_id = v_spotify_id)
+  order by q.id
+  limit 1;
+  if v_next_id is null then
+    insert into public.queue_items (session_id, added_by, title, artist, album_art_url, duration_ms, provider,
+                                    provider_ref, spotify_id, apple_music_id, isrc, origin)
+    values (p_session.id, p_session.dj_id, left(p_track ->> 'title', 200), left(p_track ->> 'artist', 200),
+            p_track ->> 'album_art_url', (p_track ->> 'duration_ms')::int, p_track ->> 'provider',
+            p_track ->> 'provider_ref', v_spotify_id, p_track ->> 'apple_music_id', p_track ->> 'isrc', p_origin)
+    returning id into v_next_id;
+  end if;
+  update public.queue_items q
+  set status = 'playing', skip_votes = 0,
+      started_at = now() - make_interval(secs => least(greatest(coalesce((p_track ->> 'position_ms')::bigint, 0), 0),
+                                                      q.duration_ms) / 1000.0)
+  where q.id = v_next_id
+  returning * into v_item;
+  update public.sessions s set last_track_report_at = now() where s.id = p_session.id;
+  return v_item;
+end;
+$$;
+
+CREATE FUNCTION private.set_paused(p_session_id uuid, p_paused boolean) RETURNS public.sessions
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_session public.sessions := private.lock_own_session(p_session_id);  -- checks the DJ before it locks
+begin
+  if v_session.status <> 'live' then
+    raise exception using errcode = 'PT409', message = 'this session is not live';
+  end if;
+  if p_paused and v_session.paused_at is null then
+    update public.sessions s set paused_at = now() where s.id = p_session_id returning * into v_session;
+  elsif not p_paused and v_session.paused_at is not null then
+    update public.queue_items q set started_at = q.started_at + (now() - v_session.paused_at)
+    where q.session_id = p_session_id and q.status = 'playing';
+    update public.sessions s set paused_at = null where s.id = p_session_id returning * into v_session;
+  end if;
+  return v_session;
+end;
+$$;
+
 CREATE FUNCTION private.set_updated_at() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -3153,6 +3542,275 @@ CREATE FUNCTION private.skip_threshold(p_active integer) RETURNS integer
     LANGUAGE sql IMMUTABLE
     SET search_path TO ''
     AS $$ select greatest(1, least(p_active, greatest(2, ceil(2 * ln(p_active + 1))::int))) $$;
+
+CREATE FUNCTION private.spotify_apply_playback(p_user_id uuid, p_playback jsonb) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $_$
+declare
+  v_item jsonb := p_playback -> 'item';
+  v_track_id text;
+  v_session_id uuid;
+  v_session public.sessions;
+  v_isrc text;
+begin
+  if p_playback is null or jsonb_typeof(v_item) is distinct from 'object' then
+    return 'nothing_playing';
+  end if;
+  if p_playback ->> 'currently_playing_type' is distinct from 'track' then
+    return 'not_a_track';
+  end if;
+  if not coalesce((p_playback ->> 'is_playing')::boolean, false) then
+    return 'paused';
+  end if;
+  v_track_id := coalesce(v_item ->> 'id', v_item ->> 'uri');  -- a local file has no id
+  if v_track_id is null then
+    return 'not_a_track';
+  end if;
+  if exists (select 1 from private.spotify_tokens t where t.user_id = p_user_id and t.last_track_id = v_track_id) then
+    return 'unchanged';
+  end if;
+  select s.id into v_session_id from public.sessions s
+  where s.dj_id = p_user_id and s.status = 'live' and s.plays_from = 'spotify';
+  if v_session_id is null then
+    return 'no_session';
+  end if;
+  v_session := private.lock_live_session(v_session_id);
+  if v_session.plays_from <> 'spotify' then
+    return 'no_session';
+  end if;
+  v_isrc := upper(v_item -> 'external_ids' ->> 'isrc');
+  perform private.set_now_playing(v_session, jsonb_build_object(
+    'title', coalesce(nullif(btrim(v_item ->> 'name'), ''), 'Unknown track'),
+    'artist', coalesce(nullif((select string_agg(a ->> 'name', ', ' order by o)
+                               from jsonb_array_elements(coalesce(v_item -> 'artists', '[]')) with ordinality as x(a, o)), ''),
+                       'Unknown artist'),
+    'album_art_url', (select i ->> 'url' from jsonb_array_elements(coalesce(v_item -> 'album' -> 'images', '[]')) i
+                      where i ->> 'url' ~ '^https?://' limit 1),
+    'duration_ms', greatest(coalesce((v_item ->> 'duration_ms')::int, 1), 1),
+    'provider', 'spotify', 'provider_ref', v_track_id,
+    'spotify_id', case when v_item ->> 'id' ~ '^[0-9A-Za-z]{22}$' then v_item ->> 'id' end,
+    'isrc', case when v_isrc ~ '^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$' then v_isrc end,
+    'position_ms', p_playback -> 'progress_ms'), 'spotify');
+  update private.spotify_tokens t set last_track_id = v_track_id where t.user_id = p_user_id;
+  return 'now_playing';
+end;
+$_$;
+
+CREATE FUNCTION private.spotify_import_tracks(p_dj_id uuid, p_target text, p_session_id uuid, p_tracks jsonb) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_track jsonb;
+  v_position int;
+  v_added int := 0;
+begin
+  if not exists (select 1 from public.profiles p where p.id = p_dj_id and p.is_dj) then
+    raise exception using errcode = 'PT403', message = 'only DJs import playlists';
+  end if;
+  if p_target = 'fallback' then
+    perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('openparty.fallback:' || p_dj_id, 0));
+    select coalesce(max(f.position) + 1, 0) into v_position from public.dj_fallback_tracks f where f.dj_id = p_dj_id;
+    for v_track in select * from jsonb_array_elements(p_tracks) loop
+      continue when exists (select 1 from public.dj_fallback_tracks f
+                            where f.dj_id = p_dj_id and f.provider = 'spotify' and f.provider_ref = v_track ->> 'spotify_id');
+      insert into public.dj_fallback_tracks (dj_id, position, title, artist, album_art_url, duration_ms, provider,
+                                             provider_ref, spotify_id, isrc)
+      values (p_dj_id, v_position, left(v_track ->> 'title', 200), left(v_track ->> 'artist', 200),
+              v_track ->> 'album_art_url', (v_track ->> 'duration_ms')::int, 'spotify', v_track ->> 'spotify_id',
+              v_track ->> 'spotify_id', v_track ->> 'isrc');
+      v_position := v_position + 1;
+      v_added := v_added + 1;
+    end loop;
+    return v_added;
+  elsif p_target = 'queue' then
+    if not exists (select 1 from public.sessions s where s.id = p_session_id and s.dj_id = p_dj_id) then
+      raise exception using errcode = 'PT404', message = 'session not found';
+    end if;
+    if not exists (select 1 from public.sessions s where s.id = p_session_id and s.status = 'live') then
+      raise exception using errcode = 'PT409', message = 'the queue is closed: this session is not live';
+    end if;
+    for v_track in select * from jsonb_array_elements(p_tracks) loop
+      begin
+        insert into public.queue_items (session_id, added_by, title, artist, album_art_url, duration_ms, provider,
+                                        provider_ref, spotify_id, isrc)
+        values (p_session_id, p_dj_id, left(v_track ->> 'title', 200), left(v_track ->> 'artist', 200),
+                v_track ->> 'album_art_url', (v_track ->> 'duration_ms')::int, 'spotify', v_track ->> 'spotify_id',
+                v_track ->> 'spotify_id', v_track ->> 'isrc');
+        v_added := v_added + 1;
+      exception when sqlstate 'PT409' then
+        null;  -- already queued or played too recently: skipped
+      end;
+    end loop;
+    return v_added;
+  end if;
+  raise exception using errcode = 'PT422', message = 'import into fallback or queue';
+end;
+$$;
+
+CREATE TABLE public.spotify_links (
+    user_id uuid NOT NULL,
+    spotify_user_id text NOT NULL,
+    display_name text,
+    scopes text[] DEFAULT '{}'::text[] NOT NULL,
+    status text DEFAULT 'active'::text NOT NULL,
+    broken_reason text,
+    linked_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT spotify_links_spotify_user_id_length CHECK (((char_length(spotify_user_id) >= 1) AND (char_length(spotify_user_id) <= 200))),
+    CONSTRAINT spotify_links_status CHECK ((status = ANY (ARRAY['active'::text, 'broken'::text])))
+);
+
+COMMENT ON TABLE public.spotify_links IS 'A user''s linked Spotify account, without its tokens. Written only by the edge (link, unlink) and the refresh worker.';
+
+COMMENT ON COLUMN public.spotify_links.status IS 'active: tokens work; broken: Spotify refused the refresh token (invalid_grant): link again';
+
+CREATE FUNCTION private.spotify_link(p_user_id uuid, p_spotify_user_id text, p_display_name text, p_scopes text[], p_access_token text, p_refresh_token text, p_expires_in integer) RETURNS public.spotify_links
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_link public.spotify_links;
+begin
+  insert into public.spotify_links as l (user_id, spotify_user_id, display_name, scopes, status, broken_reason, linked_at)
+  values (p_user_id, p_spotify_user_id, p_display_name, coalesce(p_scopes, '{}'), 'active', null, now())
+  on conflict (user_id) do update
+    set spotify_user_id = excluded.spotify_user_id, display_name = excluded.display_name, scopes = excluded.scopes,
+        status = 'active', broken_reason = null, linked_at = now()
+  returning * into v_link;
+  insert into private.spotify_tokens as t (user_id, access_token, refresh_token, expires_at)
+  values (p_user_id, p_access_token, p_refresh_token, now() + make_interval(secs => p_expires_in))
+  on conflict (user_id) do update
+    set access_token = excluded.access_token, refresh_token = excluded.refresh_token,
+        expires_at = excluded.expires_at, refresh_leased_until = null, poll_due_at = now(), last_track_id = null;
+  return v_link;
+end;
+$$;
+
+COMMENT ON FUNCTION private.spotify_link(p_user_id uuid, p_spotify_user_id text, p_display_name text, p_scopes text[], p_access_token text, p_refresh_token text, p_expires_in integer) IS 'The edge stores a user''s Spotify link and tokens after the PKCE code exchange (relinking replaces them).';
+
+CREATE FUNCTION private.spotify_mark_broken(p_user_id uuid, p_reason text) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  update public.spotify_links l set status = 'broken', broken_reason = left(p_reason, 200)
+  where l.user_id = p_user_id and l.status = 'active';
+  if not found then
+    return false;
+  end if;
+  delete from private.spotify_tokens t where t.user_id = p_user_id;
+  perform private.broadcast('user:' || p_user_id, 'spotify_link_broken',
+                            jsonb_build_object('reason', left(p_reason, 200)));
+  return true;
+end;
+$$;
+
+CREATE FUNCTION private.spotify_poll_claim(p_interval interval, p_limit integer, p_budget integer, p_window interval, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(user_id uuid, access_token text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_budget private.spotify_budget;
+  v_take int;
+begin
+  select * into v_budget from private.spotify_budget b for update;
+  if v_budget.blocked_until > p_now then
+    return;
+  end if;
+  if v_budget.window_started_at <= p_now - p_window then
+    update private.spotify_budget b set window_started_at = p_now, used = 0 returning * into v_budget;
+  end if;
+  v_take := least(p_limit, p_budget - v_budget.used);
+  if v_take <= 0 then
+    return;
+  end if;
+  return query
+    with due as (
+      select t.user_id from private.spotify_tokens t
+      join public.spotify_links l on l.user_id = t.user_id and l.status = 'active'
+      join public.sessions s on s.dj_id = t.user_id and s.status = 'live' and s.plays_from = 'spotify'
+      where t.poll_due_at <= p_now and t.expires_at > p_now
+      order by t.poll_due_at
+      limit v_take
+      for update of t skip locked
+    )
+    update private.spotify_tokens t set poll_due_at = p_now + p_interval
+    from due where t.user_id = due.user_id
+    returning t.user_id, t.access_token;
+  get diagnostics v_take = row_count;
+  update private.spotify_budget b set used = b.used + v_take;
+end;
+$$;
+
+CREATE FUNCTION private.spotify_rate_limited(p_retry_after_seconds integer) RETURNS timestamp with time zone
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  update private.spotify_budget b
+  set blocked_until = greatest(coalesce(b.blocked_until, now()), now() + make_interval(secs => greatest(p_retry_after_seconds, 1)))
+  returning b.blocked_until
+$$;
+
+CREATE FUNCTION private.spotify_refresh_claim(p_ahead interval, p_limit integer, p_lease interval, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(user_id uuid, refresh_token text)
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  update private.spotify_tokens t set refresh_leased_until = p_now + p_lease
+  where t.user_id in (
+    select c.user_id from private.spotify_tokens c
+    where c.expires_at < p_now + p_ahead and (c.refresh_leased_until is null or c.refresh_leased_until < p_now)
+    order by c.expires_at
+    limit p_limit
+    for update skip locked)
+  returning t.user_id, t.refresh_token
+$$;
+
+CREATE FUNCTION private.spotify_store_tokens(p_user_id uuid, p_access_token text, p_refresh_token text, p_expires_in integer, p_scopes text[]) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  update private.spotify_tokens t
+  set access_token = p_access_token, refresh_token = coalesce(p_refresh_token, t.refresh_token),
+      expires_at = now() + make_interval(secs => p_expires_in), refresh_leased_until = null
+  where t.user_id = p_user_id;
+  if not found then
+    return false;  -- unlinked meanwhile: nothing to keep
+  end if;
+  if p_scopes is not null then
+    update public.spotify_links l set scopes = p_scopes where l.user_id = p_user_id and l.scopes <> p_scopes;
+  end if;
+  return true;
+end;
+$$;
+
+CREATE FUNCTION private.spotify_token_rejected(p_user_id uuid) RETURNS void
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  update private.spotify_tokens t set expires_at = least(t.expires_at, now()) where t.user_id = p_user_id
+$$;
+
+CREATE FUNCTION private.spotify_tokens_of(p_user_id uuid) RETURNS TABLE(access_token text, refresh_token text, expires_at timestamp with time zone)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select t.access_token, t.refresh_token, t.expires_at
+  from private.spotify_tokens t join public.spotify_links l on l.user_id = t.user_id
+  where t.user_id = p_user_id and l.status = 'active'
+$$;
+
+CREATE FUNCTION private.spotify_unlink(p_user_id uuid) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  delete from public.spotify_links l where l.user_id = p_user_id;  -- the tokens go with it (cascade)
+  return found;
+end;
+$$;
 
 CREATE FUNCTION private.stale_pending_tips(p_age interval, p_limit integer, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(tip_id uuid, payment_intent_id text)
     LANGUAGE sql STABLE SECURITY DEFINER
@@ -3486,7 +4144,7 @@ CREATE FUNCTION public.leave_session(p_session_id uuid) RETURNS boolean
 
 COMMENT ON FUNCTION public.leave_session(p_session_id uuid) IS 'Leave a session. Returns false if you were not in it.';
 
-CREATE FUNCTION public.live_now(p_genre text DEFAULT NULL::text, p_limit integer DEFAULT 50, p_offset integer DEFAULT 0) RETURNS TABLE(session_id uuid, dj_id uuid, dj_username text, dj_display_name text, dj_avatar_url text, title text, cover_url text, genres text[], listener_count integer, started_at timestamp with time zone, followed boolean)
+CREATE FUNCTION public.live_now(p_genre text DEFAULT NULL::text, p_limit integer DEFAULT 50, p_offset integer DEFAULT 0) RETURNS TABLE(session_id uuid, dj_id uuid, dj_username text, dj_display_name text, dj_avatar_url text, title text, cover_url text, genres text[], listener_count integer, started_at timestamp with time zone, followed boolean, now_playing_title text, now_playing_artist text, now_playing_album_art_url text, now_playing_spotify_id text, now_playing_apple_music_id text, now_playing_started_at timestamp with time zone)
     LANGUAGE sql STABLE
     SET search_path TO ''
     SET plan_cache_mode TO 'force_custom_plan'
@@ -3519,15 +4177,17 @@ CREATE FUNCTION public.live_now(p_genre text DEFAULT NULL::text, p_limit integer
     limit (select n from page_size) offset (select skip from page_size)
   )
   select pg.id, pg.dj_id, p.username, p.display_name, p.avatar_url, pg.title, pg.cover_url, pg.genres,
-         pg.listener_count, pg.started_at, pg.followed
+         pg.listener_count, pg.started_at, pg.followed, np.title, np.artist, np.album_art_url, np.spotify_id,
+         np.apple_music_id, np.started_at
   from page pg
   -- limit 1 keeps this a per-row index lookup (the planner may not flatten it)
   cross join lateral (select p.username, p.display_name, p.avatar_url from public.profiles p
                       where p.id = pg.dj_id limit 1) p
+  left join lateral private.live_now_playing(pg.id) np on true
   order by pg.followed desc, pg.listener_count desc, pg.started_at
 $$;
 
-COMMENT ON FUNCTION public.live_now(p_genre text, p_limit integer, p_offset integer) IS 'The live-now feed: followed DJs first (signed in), then by listener count; optional genre.';
+COMMENT ON FUNCTION public.live_now(p_genre text, p_limit integer, p_offset integer) IS 'The live-now feed: followed DJs first (signed in), then by listener count; optional genre; with what each room plays now.';
 
 CREATE FUNCTION public.my_earnings() RETURNS TABLE(currency text, tips integer, gross bigint, refunds bigint, disputes bigint, net bigint)
     LANGUAGE sql STABLE
@@ -3577,25 +4237,42 @@ CREATE FUNCTION public.my_track_stats(p_from timestamp with time zone DEFAULT (n
 
 COMMENT ON FUNCTION public.my_track_stats(p_from timestamp with time zone, p_to timestamp with time zone) IS 'Your tracks'' plays, streams (a listener heard 30 s), unique listeners and minutes heard, for plays started in [p_from, p_to) (default: the last 30 days).';
 
-CREATE FUNCTION public.now_playing(p_session_id uuid) RETURNS TABLE(id bigint, title text, artist text, album_art_url text, duration_ms integer, provider text, provider_ref text, added_by uuid, started_at timestamp with time zone, position_ms bigint, server_time timestamp with time zone, skip_votes integer, skip_threshold integer)
+CREATE FUNCTION public.now_playing(p_session_id uuid) RETURNS TABLE(id bigint, title text, artist text, album_art_url text, duration_ms integer, provider text, provider_ref text, added_by uuid, started_at timestamp with time zone, position_ms bigint, server_time timestamp with time zone, skip_votes integer, skip_threshold integer, spotify_id text, apple_music_id text, isrc text, origin text, paused boolean)
     LANGUAGE sql STABLE
     SET search_path TO ''
     SET plan_cache_mode TO 'force_custom_plan'
     AS $$
   select q.id, q.title, q.artist, q.album_art_url, q.duration_ms, q.provider, q.provider_ref, q.added_by,
-         q.started_at, (extract(epoch from clock_timestamp() - q.started_at) * 1000)::bigint, clock_timestamp(),
-         sp.votes, sp.threshold
+         q.started_at,
+         (extract(epoch from coalesce(s.paused_at, clock_timestamp()) - q.started_at) * 1000)::bigint,
+         clock_timestamp(), sp.votes, sp.threshold, q.spotify_id, q.apple_music_id, q.isrc, q.origin,
+         s.paused_at is not null
   from public.queue_items q
+  join public.sessions s on s.id = q.session_id
   cross join lateral private.skip_progress(q.id, q.session_id) sp
   where q.session_id = p_session_id and q.status = 'playing'
 $$;
 
-COMMENT ON FUNCTION public.now_playing(p_session_id uuid) IS 'The playing song, when it started, its position for late joiners, and skip-vote progress.';
+COMMENT ON FUNCTION public.now_playing(p_session_id uuid) IS 'The playing song, when it started, its position for late joiners (frozen while paused), skip-vote progress, its ids in other services.';
+
+CREATE FUNCTION public.pause_session(p_session_id uuid) RETURNS public.sessions
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$ select * from private.set_paused(p_session_id, true) $$;
+
+COMMENT ON FUNCTION public.pause_session(p_session_id uuid) IS 'DJ: pause the room: nothing advances by itself and the position stands still. Idempotent.';
 
 CREATE FUNCTION public.pin_next(p_item_id bigint, p_pinned boolean DEFAULT true) RETURNS public.queue_items
     LANGUAGE sql
     SET search_path TO ''
     AS $$ select * from private.pin_next(p_item_id, p_pinned) $$;
+
+CREATE FUNCTION public.recommendations(p_session_id uuid, p_limit integer DEFAULT 10) RETURNS TABLE(title text, artist text, album_art_url text, duration_ms integer, provider text, provider_ref text, spotify_id text, apple_music_id text, isrc text, score bigint)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$ select * from private.session_recommendations(p_session_id, p_limit) $$;
+
+COMMENT ON FUNCTION public.recommendations(p_session_id uuid, p_limit integer) IS 'DJ: what would play after the queue and the fallback list, from our play history, best first.';
 
 CREATE FUNCTION public.register_push_token(p_token text, p_platform text, p_device_id text DEFAULT NULL::text) RETURNS public.push_tokens
     LANGUAGE sql
@@ -3613,6 +4290,25 @@ CREATE FUNCTION public.reorder_queue(p_session_id uuid, p_item_ids bigint[]) RET
     LANGUAGE sql
     SET search_path TO ''
     AS $$ select private.reorder_queue(p_session_id, p_item_ids) $$;
+
+CREATE FUNCTION public.report_track(p_session_id uuid, p_title text, p_artist text, p_duration_ms integer, p_provider text, p_provider_ref text, p_album_art_url text DEFAULT NULL::text, p_spotify_id text DEFAULT NULL::text, p_apple_music_id text DEFAULT NULL::text, p_isrc text DEFAULT NULL::text, p_position_ms integer DEFAULT 0) RETURNS public.queue_items
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  select * from private.report_track(p_session_id, jsonb_build_object(
+    'title', p_title, 'artist', p_artist, 'duration_ms', p_duration_ms, 'provider', p_provider,
+    'provider_ref', p_provider_ref, 'album_art_url', p_album_art_url, 'spotify_id', p_spotify_id,
+    'apple_music_id', p_apple_music_id, 'isrc', p_isrc, 'position_ms', p_position_ms))
+$$;
+
+COMMENT ON FUNCTION public.report_track(p_session_id uuid, p_title text, p_artist text, p_duration_ms integer, p_provider text, p_provider_ref text, p_album_art_url text, p_spotify_id text, p_apple_music_id text, p_isrc text, p_position_ms integer) IS 'DJ: the track your app plays now (Apple Music or anything else) becomes now playing, as an advance would. One change per 5 s.';
+
+CREATE FUNCTION public.resume_session(p_session_id uuid) RETURNS public.sessions
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$ select * from private.set_paused(p_session_id, false) $$;
+
+COMMENT ON FUNCTION public.resume_session(p_session_id uuid) IS 'DJ: resume a paused room; the playing song continues where it stood. Idempotent.';
 
 CREATE FUNCTION public.search_djs(p_query text, p_limit integer DEFAULT 20) RETURNS TABLE(id uuid, username text, display_name text, avatar_url text, genres text[], follower_count integer, is_live boolean)
     LANGUAGE sql STABLE
@@ -3796,6 +4492,13 @@ CREATE TABLE private.follow_notices (
 
 COMMENT ON TABLE private.follow_notices IS 'When a followee was last told about this follower (new_follower): at most once a day. Internal: RLS on, no policies.';
 
+CREATE TABLE private.live_announcements (
+    dj_id uuid NOT NULL,
+    announced_at timestamp with time zone NOT NULL
+);
+
+COMMENT ON TABLE private.live_announcements IS 'When each DJ''s going live was last announced on the discovery topic. Internal: RLS on, no policies.';
+
 CREATE TABLE private.notification_outbox (
     id bigint NOT NULL,
     user_id uuid NOT NULL,
@@ -3860,6 +4563,35 @@ ALTER TABLE private.push_deliveries ALTER COLUMN id ADD GENERATED ALWAYS AS IDEN
     CACHE 1
 );
 
+CREATE TABLE private.spotify_budget (
+    id boolean DEFAULT true NOT NULL,
+    window_started_at timestamp with time zone DEFAULT now() NOT NULL,
+    used integer DEFAULT 0 NOT NULL,
+    blocked_until timestamp with time zone,
+    CONSTRAINT spotify_budget_one_row CHECK (id)
+);
+
+COMMENT ON TABLE private.spotify_budget IS 'Requests the poller spent in the current window, and a 429''s Retry-After. Internal: RLS on, no policies.';
+
+CREATE TABLE private.spotify_tokens (
+    user_id uuid NOT NULL,
+    access_token text NOT NULL,
+    refresh_token text NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    refresh_leased_until timestamp with time zone,
+    poll_due_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_track_id text,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+COMMENT ON TABLE private.spotify_tokens IS 'Spotify access and refresh tokens of linked users, and the poller''s per-user state. Internal: RLS on, no policies, no grants to app roles.';
+
+COMMENT ON COLUMN private.spotify_tokens.refresh_leased_until IS 'a refresh worker holds this row until then (several replicas never refresh one token twice)';
+
+COMMENT ON COLUMN private.spotify_tokens.poll_due_at IS 'when currently-playing is next asked for this user';
+
+COMMENT ON COLUMN private.spotify_tokens.last_track_id IS 'the track Spotify last reported: an unchanged poll touches no session';
+
 CREATE TABLE private.tip_currencies (
     currency text NOT NULL,
     min_amount integer NOT NULL,
@@ -3918,12 +4650,18 @@ CREATE TABLE public.dj_fallback_tracks (
     duration_ms integer NOT NULL,
     provider text NOT NULL,
     provider_ref text NOT NULL,
+    spotify_id text,
+    apple_music_id text,
+    isrc text,
     CONSTRAINT dj_fallback_tracks_album_art_url_check CHECK ((album_art_url ~ '^https?://'::text)),
+    CONSTRAINT dj_fallback_tracks_apple_music_id_check CHECK ((apple_music_id ~ '^[0-9]{1,20}$'::text)),
     CONSTRAINT dj_fallback_tracks_artist_check CHECK (((char_length(btrim(artist)) >= 1) AND (char_length(btrim(artist)) <= 200))),
     CONSTRAINT dj_fallback_tracks_duration_ms_check CHECK ((duration_ms > 0)),
+    CONSTRAINT dj_fallback_tracks_isrc_check CHECK ((isrc ~ '^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$'::text)),
     CONSTRAINT dj_fallback_tracks_position_check CHECK (("position" >= 0)),
     CONSTRAINT dj_fallback_tracks_provider_check CHECK ((provider = ANY (ARRAY['spotify'::text, 'apple_music'::text, 'youtube'::text, 'isrc'::text, 'openparty'::text, 'other'::text]))),
     CONSTRAINT dj_fallback_tracks_provider_ref_check CHECK (((char_length(provider_ref) >= 1) AND (char_length(provider_ref) <= 200))),
+    CONSTRAINT dj_fallback_tracks_spotify_id_check CHECK ((spotify_id ~ '^[0-9A-Za-z]{22}$'::text)),
     CONSTRAINT dj_fallback_tracks_title_check CHECK (((char_length(btrim(title)) >= 1) AND (char_length(btrim(title)) <= 200)))
 );
 
@@ -3931,8 +4669,9 @@ COMMENT ON TABLE public.dj_fallback_tracks IS 'A DJ''s fallback list: what plays
 
 CREATE TABLE public.entitlements (
     id bigint NOT NULL,
-    user_id uuid NOT NULL,
+    user_id uuid,
     source text NOT NULL,
+    app_user_id text,
     source_ref text NOT NULL,
     plan_id text NOT NULL,
     active boolean DEFAULT true NOT NULL,
@@ -3943,10 +4682,15 @@ CREATE TABLE public.entitlements (
     last_event_at timestamp with time zone NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT entitlements_owner CHECK (((user_id IS NOT NULL) OR ((source = 'revenuecat'::text) AND (app_user_id IS NOT NULL)))),
     CONSTRAINT entitlements_source_check CHECK ((source = ANY (ARRAY['revenuecat'::text, 'stripe'::text])))
 );
 
 COMMENT ON TABLE public.entitlements IS 'Plan grants from RevenueCat (app stores) and Stripe (web). Grants while active and not past expires_at (null: no end). Written only by webhook functions.';
+
+COMMENT ON COLUMN public.entitlements.user_id IS 'who it grants to; null only for a RevenueCat purchase made before login (held under app_user_id until a TRANSFER or a later event names the user)';
+
+COMMENT ON COLUMN public.entitlements.app_user_id IS 'RevenueCat: the app user id the purchase was last seen under (a Supabase user id, or $RCAnonymousID:... before login)';
 
 COMMENT ON COLUMN public.entitlements.source_ref IS 'RevenueCat original_transaction_id, or Stripe subscription id';
 
@@ -4070,6 +4814,11 @@ CREATE TABLE public.profiles (
     genres text[] DEFAULT '{}'::text[] NOT NULL,
     is_dj boolean DEFAULT false NOT NULL,
     is_artist boolean DEFAULT false NOT NULL,
+    instagram_url text,
+    tiktok_url text,
+    soundcloud_url text,
+    spotify_url text,
+    website_url text,
     follower_count integer DEFAULT 0 NOT NULL,
     following_count integer DEFAULT 0 NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
@@ -4080,7 +4829,12 @@ CREATE TABLE public.profiles (
     CONSTRAINT profiles_follower_count_check CHECK ((follower_count >= 0)),
     CONSTRAINT profiles_following_count_check CHECK ((following_count >= 0)),
     CONSTRAINT profiles_genres_limit CHECK ((cardinality(genres) <= 10)),
-    CONSTRAINT profiles_username_format CHECK ((username ~ '^[a-z0-9_]{3,24}$'::text))
+    CONSTRAINT profiles_instagram_url_format CHECK ((instagram_url ~ '^https://(www\.)?instagram\.com/[A-Za-z0-9_.]{1,30}/?$'::text)),
+    CONSTRAINT profiles_soundcloud_url_format CHECK ((soundcloud_url ~ '^https://(www\.|m\.)?soundcloud\.com/[A-Za-z0-9_-]{3,25}/?$'::text)),
+    CONSTRAINT profiles_spotify_url_format CHECK ((spotify_url ~ '^https://open\.spotify\.com/(user|artist|playlist)/[A-Za-z0-9._-]{1,64}/?$'::text)),
+    CONSTRAINT profiles_tiktok_url_format CHECK ((tiktok_url ~ '^https://(www\.)?tiktok\.com/@[A-Za-z0-9_.]{2,24}/?$'::text)),
+    CONSTRAINT profiles_username_format CHECK ((username ~ '^[a-z0-9_]{3,24}$'::text)),
+    CONSTRAINT profiles_website_url_format CHECK (((char_length(website_url) <= 200) AND (website_url ~ '^https://[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.[A-Za-z]{2,63}(:[0-9]{1,5})?(/[^[:space:]<>"]*)?$'::text)))
 );
 
 COMMENT ON TABLE public.profiles IS 'Public profile of every user; created by a trigger on auth.users. Owners update their own editable columns.';
@@ -4090,6 +4844,8 @@ COMMENT ON COLUMN public.profiles.username IS 'lowercase a-z, 0-9, _; 3-24 chara
 COMMENT ON COLUMN public.profiles.is_dj IS 'the user hosts sessions; they switch it on themselves';
 
 COMMENT ON COLUMN public.profiles.is_artist IS 'the user uploads original tracks to the catalog (catalog.sql); they switch it on themselves, as is_dj';
+
+COMMENT ON COLUMN public.profiles.instagram_url IS 'https://instagram.com/<handle>; likewise tiktok_url (https://tiktok.com/@<handle>), soundcloud_url, spotify_url (open.spotify.com user, artist or playlist) and website_url (any https URL with a public host name, no credentials)';
 
 COMMENT ON COLUMN public.profiles.follower_count IS 'kept exact by the follows trigger (social.sql)';
 
@@ -4199,6 +4955,9 @@ ALTER TABLE ONLY private.earnings_entries
 ALTER TABLE ONLY private.follow_notices
     ADD CONSTRAINT follow_notices_pkey PRIMARY KEY (follower_id, followee_id);
 
+ALTER TABLE ONLY private.live_announcements
+    ADD CONSTRAINT live_announcements_pkey PRIMARY KEY (dj_id);
+
 ALTER TABLE ONLY private.notification_outbox
     ADD CONSTRAINT notification_outbox_pkey PRIMARY KEY (id);
 
@@ -4207,6 +4966,12 @@ ALTER TABLE ONLY private.push_deliveries
 
 ALTER TABLE ONLY private.push_deliveries
     ADD CONSTRAINT push_deliveries_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY private.spotify_budget
+    ADD CONSTRAINT spotify_budget_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY private.spotify_tokens
+    ADD CONSTRAINT spotify_tokens_pkey PRIMARY KEY (user_id);
 
 ALTER TABLE ONLY private.tip_currencies
     ADD CONSTRAINT tip_currencies_pkey PRIMARY KEY (currency);
@@ -4307,6 +5072,9 @@ ALTER TABLE ONLY public.sessions
 ALTER TABLE ONLY public.skip_votes
     ADD CONSTRAINT skip_votes_pkey PRIMARY KEY (item_id, user_id);
 
+ALTER TABLE ONLY public.spotify_links
+    ADD CONSTRAINT spotify_links_pkey PRIMARY KEY (user_id);
+
 ALTER TABLE ONLY public.stripe_customers
     ADD CONSTRAINT stripe_customers_pkey PRIMARY KEY (user_id);
 
@@ -4351,6 +5119,10 @@ CREATE INDEX push_deliveries_receipts_due ON private.push_deliveries USING btree
 
 CREATE INDEX push_deliveries_token ON private.push_deliveries USING btree (token_id);
 
+CREATE INDEX spotify_tokens_expires_at ON private.spotify_tokens USING btree (expires_at);
+
+CREATE INDEX spotify_tokens_poll_due_at ON private.spotify_tokens USING btree (poll_due_at);
+
 CREATE INDEX webhook_events_unprocessed ON private.webhook_events USING btree (received_at) WHERE (processed_at IS NULL);
 
 CREATE INDEX artist_statements_artist ON public.artist_statements USING btree (artist_id, month DESC);
@@ -4360,6 +5132,8 @@ CREATE INDEX artist_statements_carried ON public.artist_statements USING btree (
 CREATE INDEX artist_statements_carried_to ON public.artist_statements USING btree (carried_to);
 
 CREATE INDEX artist_statements_due ON public.artist_statements USING btree (status, sending_at) WHERE (status = ANY (ARRAY['pending'::public.artist_statement_status, 'sending'::public.artist_statement_status]));
+
+CREATE INDEX entitlements_held ON public.entitlements USING btree (app_user_id) WHERE (user_id IS NULL);
 
 CREATE INDEX entitlements_plan ON public.entitlements USING btree (plan_id);
 
@@ -4419,6 +5193,8 @@ CREATE INDEX queue_items_removed_by ON public.queue_items USING btree (removed_b
 
 CREATE INDEX queue_items_track ON public.queue_items USING btree (session_id, track_key, ended_at);
 
+CREATE INDEX queue_items_track_plays ON public.queue_items USING btree (track_key, started_at DESC) WHERE (status = 'played'::public.queue_item_status);
+
 CREATE INDEX queue_votes_user ON public.queue_votes USING btree (user_id);
 
 CREATE INDEX reports_message ON public.reports USING btree (message_id);
@@ -4457,6 +5233,8 @@ CREATE UNIQUE INDEX sessions_one_live_per_dj ON public.sessions USING btree (dj_
 
 CREATE INDEX sessions_scheduled_for ON public.sessions USING btree (scheduled_for) WHERE (status = 'scheduled'::public.session_status);
 
+CREATE INDEX sessions_started_at ON public.sessions USING btree (started_at DESC) WHERE (started_at IS NOT NULL);
+
 CREATE INDEX skip_votes_user ON public.skip_votes USING btree (user_id);
 
 CREATE INDEX tips_currency ON public.tips USING btree (currency);
@@ -4472,6 +5250,8 @@ CREATE INDEX tracks_artist ON public.tracks USING btree (artist_id, created_at D
 CREATE INDEX tracks_published ON public.tracks USING btree (published_at DESC) WHERE (status = 'published'::public.track_status);
 
 CREATE INDEX user_blocks_blocked ON public.user_blocks USING btree (blocked_id);
+
+CREATE TRIGGER spotify_tokens_set_updated_at BEFORE UPDATE ON private.spotify_tokens FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
 CREATE TRIGGER artist_statements_set_updated_at BEFORE UPDATE ON public.artist_statements FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
@@ -4533,6 +5313,8 @@ CREATE TRIGGER session_sanctions_broadcast AFTER INSERT OR UPDATE ON public.sess
 
 CREATE TRIGGER session_sanctions_notify AFTER INSERT OR UPDATE ON public.session_sanctions FOR EACH ROW EXECUTE FUNCTION private.session_sanctions_notify();
 
+CREATE TRIGGER sessions_announce_live AFTER INSERT OR UPDATE OF status ON public.sessions FOR EACH ROW EXECUTE FUNCTION private.sessions_announce_live();
+
 CREATE TRIGGER sessions_before_insert BEFORE INSERT ON public.sessions FOR EACH ROW EXECUTE FUNCTION private.sessions_before_insert();
 
 CREATE TRIGGER sessions_broadcast AFTER UPDATE ON public.sessions FOR EACH ROW EXECUTE FUNCTION private.sessions_broadcast();
@@ -4544,6 +5326,8 @@ CREATE TRIGGER sessions_guard_transitions BEFORE UPDATE ON public.sessions FOR E
 CREATE TRIGGER sessions_notify_live AFTER INSERT OR UPDATE OF status ON public.sessions FOR EACH ROW WHEN ((new.status = 'live'::public.session_status)) EXECUTE FUNCTION private.sessions_notify_live();
 
 CREATE TRIGGER sessions_set_updated_at BEFORE UPDATE ON public.sessions FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+CREATE TRIGGER spotify_links_set_updated_at BEFORE UPDATE ON public.spotify_links FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
 CREATE TRIGGER tips_notify AFTER UPDATE OF status ON public.tips FOR EACH ROW WHEN (((new.status = 'succeeded'::public.tip_status) AND (old.status IS DISTINCT FROM 'succeeded'::public.tip_status))) EXECUTE FUNCTION private.tips_notify();
 
@@ -4573,6 +5357,9 @@ ALTER TABLE ONLY private.follow_notices
 ALTER TABLE ONLY private.follow_notices
     ADD CONSTRAINT follow_notices_follower_id_fkey FOREIGN KEY (follower_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 
+ALTER TABLE ONLY private.live_announcements
+    ADD CONSTRAINT live_announcements_dj_id_fkey FOREIGN KEY (dj_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
 ALTER TABLE ONLY private.notification_outbox
     ADD CONSTRAINT notification_outbox_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 
@@ -4581,6 +5368,9 @@ ALTER TABLE ONLY private.push_deliveries
 
 ALTER TABLE ONLY private.push_deliveries
     ADD CONSTRAINT push_deliveries_token_id_fkey FOREIGN KEY (token_id) REFERENCES public.push_tokens(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY private.spotify_tokens
+    ADD CONSTRAINT spotify_tokens_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.spotify_links(user_id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.artist_statements
     ADD CONSTRAINT artist_statements_artist_id_fkey FOREIGN KEY (artist_id) REFERENCES public.profiles(id) ON DELETE SET NULL;
@@ -4714,6 +5504,9 @@ ALTER TABLE ONLY public.skip_votes
 ALTER TABLE ONLY public.skip_votes
     ADD CONSTRAINT skip_votes_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 
+ALTER TABLE ONLY public.spotify_links
+    ADD CONSTRAINT spotify_links_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
 ALTER TABLE ONLY public.stripe_customers
     ADD CONSTRAINT stripe_customers_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 
@@ -4746,9 +5539,15 @@ ALTER TABLE private.earnings_entries ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.follow_notices ENABLE ROW LEVEL SECURITY;
 
+ALTER TABLE private.live_announcements ENABLE ROW LEVEL SECURITY;
+
 ALTER TABLE private.notification_outbox ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.push_deliveries ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE private.spotify_budget ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE private.spotify_tokens ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.tip_currencies ENABLE ROW LEVEL SECURITY;
 
@@ -4888,6 +5687,10 @@ ALTER TABLE public.skip_votes ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY skip_votes_select ON public.skip_votes FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 
+ALTER TABLE public.spotify_links ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY spotify_links_select ON public.spotify_links FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
 ALTER TABLE public.stripe_customers ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY stripe_customers_select ON public.stripe_customers FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
@@ -4950,6 +5753,12 @@ GRANT INSERT(provider) ON TABLE public.queue_items TO authenticated;
 
 GRANT INSERT(provider_ref) ON TABLE public.queue_items TO authenticated;
 
+GRANT INSERT(spotify_id) ON TABLE public.queue_items TO authenticated;
+
+GRANT INSERT(apple_music_id) ON TABLE public.queue_items TO authenticated;
+
+GRANT INSERT(isrc) ON TABLE public.queue_items TO authenticated;
+
 REVOKE ALL ON FUNCTION private.advance(p_session_id uuid, p_expected_item_id bigint, p_outcome public.queue_item_status) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.advance(p_session_id uuid, p_expected_item_id bigint, p_outcome public.queue_item_status) TO authenticated;
 
@@ -4992,6 +5801,10 @@ GRANT UPDATE(replay_cooldown_minutes) ON TABLE public.sessions TO authenticated;
 GRANT UPDATE(fairness_enabled) ON TABLE public.sessions TO authenticated;
 
 GRANT UPDATE(fallback_enabled) ON TABLE public.sessions TO authenticated;
+
+GRANT UPDATE(recommendations_enabled) ON TABLE public.sessions TO authenticated;
+
+GRANT UPDATE(plays_from) ON TABLE public.sessions TO authenticated;
 
 REVOKE ALL ON FUNCTION private.advance_locked(p_session public.sessions, p_outcome public.queue_item_status) FROM PUBLIC;
 
@@ -5069,6 +5882,10 @@ GRANT ALL ON FUNCTION private.attach_payout_account(p_dj_id uuid, p_stripe_accou
 REVOKE ALL ON FUNCTION private.attach_stripe_customer(p_user_id uuid, p_customer_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.attach_stripe_customer(p_user_id uuid, p_customer_id text) TO openparty_edge;
 GRANT ALL ON FUNCTION private.attach_stripe_customer(p_user_id uuid, p_customer_id text) TO service_role;
+
+REVOKE ALL ON FUNCTION private.auto_advance(p_grace interval, p_limit integer, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.auto_advance(p_grace interval, p_limit integer, p_now timestamp with time zone) TO openparty_worker;
+GRANT ALL ON FUNCTION private.auto_advance(p_grace interval, p_limit integer, p_now timestamp with time zone) TO service_role;
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.session_sanctions TO service_role;
 
@@ -5200,6 +6017,10 @@ GRANT ALL ON FUNCTION private.join_session(p_session_id uuid) TO authenticated;
 REVOKE ALL ON FUNCTION private.leave_session(p_session_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.leave_session(p_session_id uuid) TO authenticated;
 
+REVOKE ALL ON FUNCTION private.live_now_playing(p_session_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.live_now_playing(p_session_id uuid) TO anon;
+GRANT ALL ON FUNCTION private.live_now_playing(p_session_id uuid) TO authenticated;
+
 REVOKE ALL ON FUNCTION private.lock_live_session(p_session_id uuid) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.lock_own_session(p_session_id uuid) FROM PUBLIC;
@@ -5261,6 +6082,8 @@ REVOKE ALL ON FUNCTION private.purge_notifications(p_age interval, p_limit integ
 GRANT ALL ON FUNCTION private.purge_notifications(p_age interval, p_limit integer, p_now timestamp with time zone) TO openparty_worker;
 GRANT ALL ON FUNCTION private.purge_notifications(p_age interval, p_limit integer, p_now timestamp with time zone) TO service_role;
 
+REVOKE ALL ON FUNCTION private.push_at_least_once(p_kind text) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION private.push_claim(p_worker text, p_limit integer, p_lease interval) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.push_claim(p_worker text, p_limit integer, p_lease interval) TO openparty_worker;
 GRANT ALL ON FUNCTION private.push_claim(p_worker text, p_limit integer, p_lease interval) TO service_role;
@@ -5277,9 +6100,9 @@ REVOKE ALL ON FUNCTION private.push_record(p_results jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.push_record(p_results jsonb) TO openparty_worker;
 GRANT ALL ON FUNCTION private.push_record(p_results jsonb) TO service_role;
 
-REVOKE ALL ON FUNCTION private.push_record_receipts(p_receipts jsonb) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.push_record_receipts(p_receipts jsonb) TO openparty_worker;
-GRANT ALL ON FUNCTION private.push_record_receipts(p_receipts jsonb) TO service_role;
+REVOKE ALL ON FUNCTION private.push_record_receipts(p_receipts jsonb, p_max_attempts integer, p_backoff interval) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.push_record_receipts(p_receipts jsonb, p_max_attempts integer, p_backoff interval) TO openparty_worker;
+GRANT ALL ON FUNCTION private.push_record_receipts(p_receipts jsonb, p_max_attempts integer, p_backoff interval) TO service_role;
 
 REVOKE ALL ON FUNCTION private.push_release(p_worker text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.push_release(p_worker text) TO openparty_worker;
@@ -5299,6 +6122,8 @@ REVOKE ALL ON FUNCTION private.queue_items_notify_up_next() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.queue_order(p_session_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.queue_order(p_session_id uuid) TO authenticated;
+
+REVOKE ALL ON FUNCTION private.queue_recommendation(p_session public.sessions) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.queue_votes_enforce_rules() FROM PUBLIC;
 
@@ -5326,6 +6151,8 @@ GRANT INSERT(quiet_hours_end),UPDATE(quiet_hours_end) ON TABLE public.notificati
 GRANT INSERT(time_zone),UPDATE(time_zone) ON TABLE public.notification_preferences TO authenticated;
 
 REVOKE ALL ON FUNCTION private.quiet_hours_end(p_prefs public.notification_preferences, p_at timestamp with time zone) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.recommendations(p_session_id uuid, p_limit integer) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.reconcile_payment_intent(p_payment_intent jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.reconcile_payment_intent(p_payment_intent jsonb) TO openparty_worker;
@@ -5355,6 +6182,9 @@ GRANT ALL ON FUNCTION private.remove_from_queue(p_item_id bigint) TO authenticat
 REVOKE ALL ON FUNCTION private.reorder_queue(p_session_id uuid, p_item_ids bigint[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.reorder_queue(p_session_id uuid, p_item_ids bigint[]) TO authenticated;
 
+REVOKE ALL ON FUNCTION private.report_track(p_session_id uuid, p_track jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.report_track(p_session_id uuid, p_track jsonb) TO authenticated;
+
 REVOKE ALL ON FUNCTION private.reports_before_insert() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.request_account_deletion(p_user_id uuid) FROM PUBLIC;
@@ -5364,6 +6194,8 @@ GRANT ALL ON FUNCTION private.request_account_deletion(p_user_id uuid) TO servic
 REVOKE ALL ON FUNCTION private.require_moderator(p_session_id uuid, p_target uuid) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.require_user() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.revenuecat_ids(p_value jsonb) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.revenuecat_user(p_event jsonb) FROM PUBLIC;
 
@@ -5407,11 +6239,16 @@ REVOKE ALL ON FUNCTION private.session_participants_announce() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.session_participants_broadcast() FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION private.session_recommendations(p_session_id uuid, p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.session_recommendations(p_session_id uuid, p_limit integer) TO authenticated;
+
 REVOKE ALL ON FUNCTION private.session_sanctions_broadcast() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.session_sanctions_notify() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.session_settings(p_session public.sessions) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.sessions_announce_live() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.sessions_before_insert() FROM PUBLIC;
 
@@ -5423,12 +6260,67 @@ REVOKE ALL ON FUNCTION private.sessions_guard_transitions() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.sessions_notify_live() FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION private.set_now_playing(p_session public.sessions, p_track jsonb, p_origin text) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.set_paused(p_session_id uuid, p_paused boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.set_paused(p_session_id uuid, p_paused boolean) TO authenticated;
+
 REVOKE ALL ON FUNCTION private.set_updated_at() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.skip_progress(p_item_id bigint, p_session_id uuid, OUT votes integer, OUT threshold integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.skip_progress(p_item_id bigint, p_session_id uuid, OUT votes integer, OUT threshold integer) TO authenticated;
 
 REVOKE ALL ON FUNCTION private.skip_threshold(p_active integer) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.spotify_apply_playback(p_user_id uuid, p_playback jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.spotify_apply_playback(p_user_id uuid, p_playback jsonb) TO openparty_worker;
+GRANT ALL ON FUNCTION private.spotify_apply_playback(p_user_id uuid, p_playback jsonb) TO service_role;
+
+REVOKE ALL ON FUNCTION private.spotify_import_tracks(p_dj_id uuid, p_target text, p_session_id uuid, p_tracks jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.spotify_import_tracks(p_dj_id uuid, p_target text, p_session_id uuid, p_tracks jsonb) TO openparty_edge;
+GRANT ALL ON FUNCTION private.spotify_import_tracks(p_dj_id uuid, p_target text, p_session_id uuid, p_tracks jsonb) TO service_role;
+
+GRANT SELECT ON TABLE public.spotify_links TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.spotify_links TO service_role;
+
+REVOKE ALL ON FUNCTION private.spotify_link(p_user_id uuid, p_spotify_user_id text, p_display_name text, p_scopes text[], p_access_token text, p_refresh_token text, p_expires_in integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.spotify_link(p_user_id uuid, p_spotify_user_id text, p_display_name text, p_scopes text[], p_access_token text, p_refresh_token text, p_expires_in integer) TO openparty_edge;
+GRANT ALL ON FUNCTION private.spotify_link(p_user_id uuid, p_spotify_user_id text, p_display_name text, p_scopes text[], p_access_token text, p_refresh_token text, p_expires_in integer) TO service_role;
+
+REVOKE ALL ON FUNCTION private.spotify_mark_broken(p_user_id uuid, p_reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.spotify_mark_broken(p_user_id uuid, p_reason text) TO openparty_edge;
+GRANT ALL ON FUNCTION private.spotify_mark_broken(p_user_id uuid, p_reason text) TO openparty_worker;
+GRANT ALL ON FUNCTION private.spotify_mark_broken(p_user_id uuid, p_reason text) TO service_role;
+
+REVOKE ALL ON FUNCTION private.spotify_poll_claim(p_interval interval, p_limit integer, p_budget integer, p_window interval, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.spotify_poll_claim(p_interval interval, p_limit integer, p_budget integer, p_window interval, p_now timestamp with time zone) TO openparty_worker;
+GRANT ALL ON FUNCTION private.spotify_poll_claim(p_interval interval, p_limit integer, p_budget integer, p_window interval, p_now timestamp with time zone) TO service_role;
+
+REVOKE ALL ON FUNCTION private.spotify_rate_limited(p_retry_after_seconds integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.spotify_rate_limited(p_retry_after_seconds integer) TO openparty_worker;
+GRANT ALL ON FUNCTION private.spotify_rate_limited(p_retry_after_seconds integer) TO service_role;
+
+REVOKE ALL ON FUNCTION private.spotify_refresh_claim(p_ahead interval, p_limit integer, p_lease interval, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.spotify_refresh_claim(p_ahead interval, p_limit integer, p_lease interval, p_now timestamp with time zone) TO openparty_worker;
+GRANT ALL ON FUNCTION private.spotify_refresh_claim(p_ahead interval, p_limit integer, p_lease interval, p_now timestamp with time zone) TO service_role;
+
+REVOKE ALL ON FUNCTION private.spotify_store_tokens(p_user_id uuid, p_access_token text, p_refresh_token text, p_expires_in integer, p_scopes text[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.spotify_store_tokens(p_user_id uuid, p_access_token text, p_refresh_token text, p_expires_in integer, p_scopes text[]) TO openparty_edge;
+GRANT ALL ON FUNCTION private.spotify_store_tokens(p_user_id uuid, p_access_token text, p_refresh_token text, p_expires_in integer, p_scopes text[]) TO openparty_worker;
+GRANT ALL ON FUNCTION private.spotify_store_tokens(p_user_id uuid, p_access_token text, p_refresh_token text, p_expires_in integer, p_scopes text[]) TO service_role;
+
+REVOKE ALL ON FUNCTION private.spotify_token_rejected(p_user_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.spotify_token_rejected(p_user_id uuid) TO openparty_edge;
+GRANT ALL ON FUNCTION private.spotify_token_rejected(p_user_id uuid) TO openparty_worker;
+GRANT ALL ON FUNCTION private.spotify_token_rejected(p_user_id uuid) TO service_role;
+
+REVOKE ALL ON FUNCTION private.spotify_tokens_of(p_user_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.spotify_tokens_of(p_user_id uuid) TO openparty_edge;
+GRANT ALL ON FUNCTION private.spotify_tokens_of(p_user_id uuid) TO service_role;
+
+REVOKE ALL ON FUNCTION private.spotify_unlink(p_user_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.spotify_unlink(p_user_id uuid) TO openparty_edge;
+GRANT ALL ON FUNCTION private.spotify_unlink(p_user_id uuid) TO service_role;
 
 REVOKE ALL ON FUNCTION private.stale_pending_tips(p_age interval, p_limit integer, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.stale_pending_tips(p_age interval, p_limit integer, p_now timestamp with time zone) TO openparty_worker;
@@ -5511,8 +6403,14 @@ GRANT ALL ON FUNCTION public.my_track_stats(p_from timestamp with time zone, p_t
 REVOKE ALL ON FUNCTION public.now_playing(p_session_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.now_playing(p_session_id uuid) TO authenticated;
 
+REVOKE ALL ON FUNCTION public.pause_session(p_session_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pause_session(p_session_id uuid) TO authenticated;
+
 REVOKE ALL ON FUNCTION public.pin_next(p_item_id bigint, p_pinned boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pin_next(p_item_id bigint, p_pinned boolean) TO authenticated;
+
+REVOKE ALL ON FUNCTION public.recommendations(p_session_id uuid, p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.recommendations(p_session_id uuid, p_limit integer) TO authenticated;
 
 REVOKE ALL ON FUNCTION public.register_push_token(p_token text, p_platform text, p_device_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.register_push_token(p_token text, p_platform text, p_device_id text) TO authenticated;
@@ -5522,6 +6420,12 @@ GRANT ALL ON FUNCTION public.remove_from_queue(p_item_id bigint) TO authenticate
 
 REVOKE ALL ON FUNCTION public.reorder_queue(p_session_id uuid, p_item_ids bigint[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.reorder_queue(p_session_id uuid, p_item_ids bigint[]) TO authenticated;
+
+REVOKE ALL ON FUNCTION public.report_track(p_session_id uuid, p_title text, p_artist text, p_duration_ms integer, p_provider text, p_provider_ref text, p_album_art_url text, p_spotify_id text, p_apple_music_id text, p_isrc text, p_position_ms integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.report_track(p_session_id uuid, p_title text, p_artist text, p_duration_ms integer, p_provider text, p_provider_ref text, p_album_art_url text, p_spotify_id text, p_apple_music_id text, p_isrc text, p_position_ms integer) TO authenticated;
+
+REVOKE ALL ON FUNCTION public.resume_session(p_session_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.resume_session(p_session_id uuid) TO authenticated;
 
 REVOKE ALL ON FUNCTION public.search_djs(p_query text, p_limit integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.search_djs(p_query text, p_limit integer) TO anon;
@@ -5623,6 +6527,16 @@ GRANT UPDATE(genres) ON TABLE public.profiles TO authenticated;
 GRANT UPDATE(is_dj) ON TABLE public.profiles TO authenticated;
 
 GRANT UPDATE(is_artist) ON TABLE public.profiles TO authenticated;
+
+GRANT UPDATE(instagram_url) ON TABLE public.profiles TO authenticated;
+
+GRANT UPDATE(tiktok_url) ON TABLE public.profiles TO authenticated;
+
+GRANT UPDATE(soundcloud_url) ON TABLE public.profiles TO authenticated;
+
+GRANT UPDATE(spotify_url) ON TABLE public.profiles TO authenticated;
+
+GRANT UPDATE(website_url) ON TABLE public.profiles TO authenticated;
 
 GRANT ALL ON SEQUENCE public.push_tokens_id_seq TO anon;
 GRANT ALL ON SEQUENCE public.push_tokens_id_seq TO authenticated;

@@ -92,6 +92,7 @@ TABLES: dict[str, Rules] = {
     "plays": Rules("dj_id", ROOM),
     "play_listeners": Rules("user_id", only("listener", "moderator")),
     "artist_statements": Rules("artist_id", only("dj")),
+    "spotify_links": Rules("user_id", only("dj")),  # tokens are in private.spotify_tokens, out of every app role's reach
 }
 
 # Columns no app role reads, whoever owns the row (column grants leave them out).
@@ -137,6 +138,10 @@ FUNCTIONS: dict[str, dict] = {
     "register_push_token": {"anon": False, "stranger": "ok", "banned": "ok"},
     "my_listening_history": {"anon": False, "stranger": "empty", "banned": "empty"},
     "my_track_stats": {"anon": False, "stranger": "empty", "banned": "empty"},
+    "pause_session": {"anon": False, "stranger": "refused", "banned": "refused"},
+    "resume_session": {"anon": False, "stranger": "refused", "banned": "refused"},
+    "report_track": {"anon": False, "stranger": "refused", "banned": "refused"},
+    "recommendations": {"anon": False, "stranger": "refused", "banned": "refused"},
 }
 
 # Security definer functions in `private` the app roles may execute, and why.
@@ -151,6 +156,9 @@ PRIVATE_DEFINER_CALLABLE = {
     "go_live", "start_session", "end_own_session", "session_heartbeat", "join_session", "leave_session",
     "timeout_user", "ban_user", "unban_user", "delete_message", "advance", "vote_skip", "remove_from_queue",
     "pin_next", "reorder_queue", "register_push_token", "my_earnings", "plan_of", "my_track_stats",
+    "set_paused", "report_track", "session_recommendations",
+    # what a live room plays, shown in live_now to anyone browsing (one row of queue_items)
+    "live_now_playing",
 }
 
 
@@ -222,6 +230,7 @@ def build_room(db: conftest.TestDatabase) -> Room:
                      "pool, streams, distributed) values ('2026-10-01', 'usd', 5000, 'pro_rata', 0, 100, 50, 1, 50)")
     db.admin.execute("insert into public.artist_statements (month, artist_id, currency, streams, model, earned, status) "
                      "values ('2026-10-01', %s, 'usd', 1, 'pro_rata', 50, 'pending')", (dj,))
+    db.admin.execute("select private.spotify_link(%s, 'dj_spotify', 'DJ', '{}', 'access', 'refresh', 3600)", (dj,))
     users = {"dj": dj, "other_dj": other_dj, "listener": listener, "moderator": moderator, "banned": banned,
              "stranger": stranger}
     return Room(db, users, session, message, item)

@@ -18,10 +18,12 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from openparty.db import make_pool
 from openparty.settings import Settings
+from openparty.spotify import SpotifyClient
 from openparty.stripe_gateway import StripeGateway
-from workers import accounts, artists, maintenance, push
-from workers.context import JobContext, RateLimiter
+from workers import accounts, artists, maintenance, music, push
+from workers.context import JobContext, PushHealth, RateLimiter
 from workers.expo import ExpoSender, LoggingSender, PushSender
+from workers.health import serve_health
 
 log = logging.getLogger("openparty.workers")
 Job = Callable[[JobContext], Awaitable[int]]
@@ -35,6 +37,9 @@ def jobs_for(settings: Settings) -> dict[str, tuple[Job, float]]:
         "reconciliation": (maintenance.reconcile, settings.reconcile_interval_seconds),
         "account_deletion": (accounts.delete_accounts, settings.account_deletion_interval_seconds),
         "artist_payouts": (artists.run_payouts, settings.artist_payout_interval_seconds),
+        "auto_advance": (music.auto_advance, settings.auto_advance_interval_seconds),
+        "spotify_refresh": (music.spotify_refresh, settings.spotify_refresh_interval_seconds),
+        "spotify_poll": (music.spotify_poll, settings.spotify_poll_tick_seconds),
     }
 
 
@@ -67,7 +72,7 @@ def make_context(settings: Settings, http: httpx.AsyncClient) -> JobContext:
     sender: PushSender
     if settings.expo_access_token is not None:
         sender = ExpoSender(http, settings.expo_push_url, settings.expo_receipts_url,
-                            settings.expo_access_token.get_secret_value())
+                            settings.expo_access_token.get_secret_value(), settings.expo_project)
         log.info("push.mode expo: sending to %s", settings.expo_push_url)
     else:
         sender = LoggingSender()
@@ -79,6 +84,10 @@ def make_context(settings: Settings, http: httpx.AsyncClient) -> JobContext:
         rate_limiter=RateLimiter(settings.push_rate_per_second),
         stripe=StripeGateway(settings) if settings.stripe_secret_key else None,
         worker_id=f"{socket.gethostname()}:{os.getpid()}",
+        push_health=PushHealth(probe_seconds=settings.push_pause_probe_seconds),
+        spotify=SpotifyClient(http, client_id=settings.spotify_client_id, accounts_url=settings.spotify_accounts_url,
+                              api_url=settings.spotify_api_url, timeout=settings.spotify_timeout_seconds)
+        if settings.spotify_client_id else None,
     )
 
 
@@ -93,6 +102,8 @@ async def run_forever(settings: Settings, stop_when: Callable[[], bool] | None =
         for name, (job, seconds) in jobs_for(settings).items():
             scheduler.add_job(runner.run, "interval", args=[name, job], seconds=seconds, id=name, name=name,
                               max_instances=1, coalesce=True, next_run_time=datetime.now(UTC))
+        health = (await serve_health(ctx.push_health, settings.worker_health_host, settings.worker_health_port)
+                  if settings.worker_health_port is not None else None)
         scheduler.start()
         log.info("worker.started id=%s jobs=%s", ctx.worker_id, ", ".join(jobs_for(settings)))
         try:
@@ -103,6 +114,8 @@ async def run_forever(settings: Settings, stop_when: Callable[[], bool] | None =
             scheduler.pause()
             await runner.idle.wait()  # the job in hand finishes
             scheduler.shutdown(wait=False)
+            if health is not None:
+                health.close()
             released = await push.release_claims(ctx)
             await ctx.pool.close()
             log.info("worker.stopped id=%s released=%s", ctx.worker_id, released)
