@@ -47,6 +47,13 @@ def member(db, tip_room):
     client.sql("update public.profiles set is_artist = true where id = %s", (user,))
     upload_track(db, user, "My demo")
     paid_tip(db, tip_room, user)
+    dj = db.as_user(tip_room["dj"])
+    item = dj.value("insert into public.queue_items (session_id, title, artist, duration_ms, provider, provider_ref) "
+                    "values (%s, 'Heard here', 'Artist', 200000, 'spotify', 'heard') returning id", (tip_room["session"],))
+    dj.rpc_rows("advance", p_session_id=tip_room["session"])
+    saved = client.rpc_rows("save_song", p_item_id=item)[0]["id"]
+    playlist = client.value("insert into public.playlists (name) values ('Keepers') returning id")
+    client.sql("insert into public.playlist_items (playlist_id, saved_song_id) values (%s, %s)", (playlist, saved))
     return user
 
 
@@ -65,7 +72,10 @@ async def test_export_holds_the_users_data(db, tip_room, member):
     assert [t["title"] for t in export["tracks"]] == ["My demo"]
     assert {f["bucket"] for f in export["files"]} == {"avatars", "tracks"}
     assert export["sessions_joined"][0]["session_id"] == str(tip_room["session"])
-    assert export["subscriptions"] == [] and export["listening_history"] == []
+    dj_name = db.admin.execute("select username from public.profiles where id = %s", (tip_room["dj"],)).fetchone()[0]
+    assert [(s["title"], s["played_by"]) for s in export["saved_songs"]] == [("Heard here", dj_name)]
+    assert [(p["name"], [s["title"] for s in p["songs"]]) for p in export["playlists"]] == [("Keepers", ["Heard here"])]
+    assert export["subscriptions"] == []
     assert anonymous.status_code == 401
 
 

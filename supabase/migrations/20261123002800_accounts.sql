@@ -211,6 +211,29 @@ begin
                                                                        'is_stream', l.is_stream) order by p.started_at)
                                    from public.play_listeners l join public.plays p on p.id = l.play_id
                                    where l.user_id = p_user_id), '[]'),
+    'saved_songs', coalesce((select jsonb_agg(jsonb_build_object('title', s.title, 'artist', s.artist,
+                                                                 'provider', s.provider, 'provider_ref', s.provider_ref,
+                                                                 'heard_at', s.session_title, 'played_by', s.dj_username,
+                                                                 'saved_at', s.saved_at) order by s.saved_at)
+                             from public.saved_songs s where s.user_id = p_user_id), '[]'),
+    'playlists', coalesce((select jsonb_agg(jsonb_build_object(
+                             'name', l.name, 'is_public', l.is_public, 'created_at', l.created_at,
+                             'songs', coalesce((select jsonb_agg(jsonb_build_object('title', s.title, 'artist', s.artist)
+                                                                 order by i.position)
+                                                from public.playlist_items i
+                                                join public.saved_songs s on s.id = i.saved_song_id
+                                                where i.playlist_id = l.id), '[]')) order by l.created_at)
+                           from public.playlists l where l.owner_id = p_user_id), '[]'),
+    'session_likes', coalesce((select jsonb_agg(jsonb_build_object('session_id', k.session_id, 'at', k.created_at)
+                                                order by k.created_at)
+                               from public.session_likes k where k.user_id = p_user_id), '[]'),
+    'battle_votes', coalesce((select jsonb_agg(jsonb_build_object('battle_id', v.battle_id, 'round', v.round,
+                                                                  'dj_id', v.dj_id, 'at', v.created_at)
+                                               order by v.created_at)
+                              from public.battle_votes v where v.user_id = p_user_id), '[]'),
+    'badges', coalesce((select jsonb_agg(jsonb_build_object('badge', b.badge_id, 'earned_at', b.earned_at)
+                                         order by b.earned_at)
+                        from public.user_badges b where b.user_id = p_user_id), '[]'),
     'push_tokens', coalesce((select jsonb_agg(jsonb_build_object('token', d.token, 'platform', d.platform,
                                                                  'enabled', d.enabled, 'created_at', d.created_at)
                                               order by d.created_at)
