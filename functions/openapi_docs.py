@@ -113,6 +113,10 @@ ROUTES: dict[tuple[str, str], dict[str, Any]] = {
         "502": refused("Spotify failed (`spotify_unavailable`): retry"),
         "503": refused("Spotify is not configured here (`not_configured`) or busy (`spotify_busy`, with "
                        "Retry-After)")}},
+    ("/account", "delete"): {"responses": {
+        **TOKEN, **TOO_LARGE,
+        "422": {"description": "the body is not `{\"confirm\": \"DELETE\"}`: nothing is deleted"}}},
+    ("/account/export", "get"): {"responses": {**TOKEN}},
     ("/webhooks/stripe", "post"): {"responses": WEBHOOK_ANSWERS, "parameters": STRIPE_SIGNATURE,
                                    "body": StripeEvent},
     ("/webhooks/stripe-connect", "post"): {"responses": WEBHOOK_ANSWERS, "parameters": STRIPE_SIGNATURE,
