@@ -112,6 +112,13 @@ class Settings(BaseSettings):
     reconcile_interval_seconds: float = 600
     reconcile_pending_tip_minutes: int = 60
 
+    # Room ticks (worker job room_tick): every tick, each large room's pending
+    # changes go out as one batched broadcast. The listener threshold and auto
+    # slow mode are rules of the database (private.room_tick_settings).
+    room_tick_seconds: float = Field(default=1.0, gt=0)
+    room_tick_max_rooms: int = Field(default=500, ge=1)
+    room_tick_max_changes: int = Field(default=500, ge=1)
+
     # Account deletion (worker): the storage and auth steps, in batches.
     account_deletion_interval_seconds: float = 60
     account_deletion_batch_size: int = Field(default=20, ge=1)
