@@ -107,6 +107,7 @@ class Demo:
         self.parties: list[Party] = []
         self.names: dict[str, str] = {}
         self.pushes_seen: set[int] = set()
+        self.events_seen: set[str] = set()
         self.started = time.monotonic()
         self.refusals = 0
         self.suffix = secrets.token_hex(2)
@@ -158,14 +159,17 @@ class Demo:
 
     def realtime(self, party: Party) -> list[tuple[str, str, dict[str, Any]]]:
         """New broadcasts on the channels this party joined."""
-        new = []
+        new: list[tuple[str, str, dict[str, Any]]] = []
         for topic, since in party.topics.items():
             for row in self.admin.execute("select id, event, payload from realtime.messages m where m.topic = %(t)s "
                                           "and m.extension = 'broadcast' and m.inserted_at >= %(since)s "
                                           "order by m.inserted_at, m.ctid", {"t": topic, "since": since}):
                 if row["id"] not in party.seen:
                     party.seen.add(row["id"])
-                    new.append((topic, row["event"], row["payload"]))
+                    if row["event"] == "room_batch":  # a room tick: its changes, in order, as if each came alone
+                        new.extend((topic, change["event"], change["payload"]) for change in row["payload"]["changes"])
+                    else:
+                        new.append((topic, row["event"], row["payload"]))
         return new
 
     def refused(self, party: Party, what: str, call: Callable[[], Any]) -> None:
@@ -182,6 +186,7 @@ class Demo:
         """What every party received since the last look: Realtime, then push."""
         for party in self.parties:
             for topic, event, payload in self.realtime(party):
+                self.events_seen.add(event)
                 where = topic.split(":")[0]
                 self.say(f"  {'':<14}    {party.name} sees [{where}] {event}: {describe(event, payload, self.names)}")
         for row in self.admin.execute(
@@ -192,6 +197,16 @@ class Demo:
                 self.pushes_seen.add(row["id"])
                 self.say(f"  {'':<14}    {self.names[str(row['user_id'])]} gets a push ({row['kind']}, {row['status']}): "
                          f"{row['title']} - {row['body']}")
+
+    def wait_for_event(self, event: str) -> None:
+        """Show what arrives until someone has seen `event` (a room's deferred
+        changes come with the next tick, about a second later)."""
+        deadline = time.monotonic() + self.push_wait
+        while True:
+            self.show()
+            if event in self.events_seen or time.monotonic() > deadline:
+                return
+            time.sleep(0.2)
 
     def wait_for_pushes(self) -> int:
         """Until the workers have dispatched every notification of the demo users."""
@@ -301,7 +316,7 @@ class Demo:
         self.act(dj, "rpc/end_session")
         self.refused(ben, "insert messages 'one more?'", lambda: ben.sql(
             "insert into public.messages (session_id, body) values (%(s)s, 'one more?')", {"s": session}))
-        self.show()
+        self.wait_for_event("session_ended")
         pending = self.wait_for_pushes()
         self.say(f"\nDone in {time.monotonic() - self.started:.1f} s: {len(self.pushes_seen)} pushes (logging mode), "
                  f"{self.refusals} refusals, {pending} notifications still pending.")
