@@ -83,6 +83,8 @@ TABLES: dict[str, Rules] = {
     "payout_accounts": Rules("dj_id", only("dj")),
     "tips": Rules("tipper_id", only("listener", "dj")),
     "stripe_customers": Rules("user_id", only("listener")),
+    "invoices": Rules("user_id", only("listener")),
+    "payouts": Rules("dj_id", only("dj")),
     "push_tokens": Rules("user_id", only("listener"), delete=only("listener")),
     "notification_preferences": Rules("user_id", only("listener"), insert=True, update=only("listener")),
 }
@@ -198,6 +200,11 @@ def build_room(db: conftest.TestDatabase) -> Room:
     db.admin.execute("insert into public.stripe_customers (user_id, stripe_customer_id) values (%s, 'cus_l')",
                      (listener,))
     db.admin.execute("select private.create_tip(%s, %s, 500, 'usd', 'hi', 'client-key-adv', 1000)", (listener, session))
+    db.admin.execute("insert into public.invoices (id, user_id, stripe_customer_id, status, currency, total, amount_due, "
+                     "amount_paid, amount_remaining, invoice_created_at, last_event_at) "
+                     "values ('in_l', %s, 'cus_l', 'paid', 'usd', 499, 499, 499, 0, now(), now())", (listener,))
+    db.admin.execute("insert into public.payouts (id, dj_id, stripe_account_id, amount, currency, status, last_event_at) "
+                     "values ('po_dj', %s, 'acct_dj', 900, 'usd', 'paid', now())", (dj,))
     users = {"dj": dj, "other_dj": other_dj, "listener": listener, "moderator": moderator, "banned": banned,
              "stranger": stranger}
     return Room(db, users, session, message, item)

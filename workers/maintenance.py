@@ -69,17 +69,29 @@ async def reconcile(ctx: JobContext) -> int:
         if ctx.stripe is None:
             return handled
         stale = await (await conn.execute(queries.STALE_PENDING_TIPS, {
-            "minutes": s.reconcile_pending_tip_minutes, "limit": 100})).fetchall()
+            "minutes": s.reconcile_pending_tip_minutes, "limit": s.reconcile_batch_size})).fetchall()
         for tip in stale:
             try:
                 intent = await ctx.stripe.retrieve_payment_intent(tip["payment_intent_id"])
+                outcome = await _reconcile(conn, intent, s.reconcile_abandon_tip_minutes)
+                if outcome == "abandoned":
+                    # Cancel at Stripe, then apply what Stripe answers: a payer
+                    # who completed it meanwhile gets Stripe's refusal, not a canceled tip.
+                    intent = await ctx.stripe.cancel_payment_intent(tip["payment_intent_id"])
+                    outcome = await _reconcile(conn, intent, s.reconcile_abandon_tip_minutes)
             except stripe.StripeError as exc:
                 log.warning("reconcile.tip_unavailable tip=%s error=%s", tip["tip_id"], exc)
                 continue
-            row = await fetch_one(conn, queries.RECONCILE_PAYMENT_INTENT, {"payment_intent": stripe_json(intent)})
-            log.info("reconcile.tip tip=%s outcome=%s", tip["tip_id"], row["outcome"])
+            log.info("reconcile.tip tip=%s outcome=%s", tip["tip_id"], outcome)
             handled += 1
         return handled
+
+
+async def _reconcile(conn: Connection, intent: stripe.PaymentIntent, abandon_minutes: int) -> str:
+    row = await fetch_one(conn, queries.RECONCILE_PAYMENT_INTENT,
+                          {"payment_intent": stripe_json(intent), "abandon_minutes": abandon_minutes})
+    outcome: str = row["outcome"]
+    return outcome
 
 
 def stripe_json(obj: stripe.StripeObject) -> str:
