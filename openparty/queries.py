@@ -50,6 +50,9 @@ PURGE_NOTIFICATIONS = "select private.purge_notifications(make_interval(days => 
 STALE_PENDING_TIPS = "select * from private.stale_pending_tips(make_interval(mins => %(minutes)s), %(limit)s)"
 RECONCILE_PAYMENT_INTENT = ("select private.reconcile_payment_intent(%(payment_intent)s::jsonb, "
                             "make_interval(mins => %(abandon_minutes)s)) as outcome")
+UNATTACHED_PENDING_TIPS = "select * from private.unattached_pending_tips(make_interval(mins => %(minutes)s), %(limit)s)"
+RECONCILE_UNATTACHED_TIP = ("select private.reconcile_unattached_tip(%(tip_id)s, %(payment_intent)s::jsonb, "
+                            "make_interval(mins => %(abandon_minutes)s)) as outcome")
 CANCEL_UNSUBMITTED_TIPS = ("select private.cancel_unsubmitted_tips(make_interval(mins => %(minutes)s), %(limit)s) "
                            "as handled")
 EXPIRE_ENTITLEMENTS = "select private.expire_entitlements(%(limit)s) as handled"

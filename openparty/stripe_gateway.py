@@ -47,6 +47,13 @@ class StripeGateway:
     async def retrieve_payment_intent(self, payment_intent_id: str) -> stripe.PaymentIntent:
         return await self.client.v1.payment_intents.retrieve_async(payment_intent_id)
 
+    async def find_tip_payment_intent(self, tip_id: UUID) -> stripe.PaymentIntent | None:
+        """The PaymentIntent whose metadata names this tip, if Stripe has one
+        (Search API; its index lags writes by up to a minute)."""
+        found = await self.client.v1.payment_intents.search_async(
+            {"query": f"metadata['tip_id']:'{tip_id}'", "limit": 1})
+        return found.data[0] if found.data else None
+
     async def cancel_payment_intent(self, payment_intent_id: str) -> stripe.PaymentIntent:
         """Cancel an abandoned PaymentIntent (reconciliation); Stripe refuses if it was paid meanwhile."""
         return await self.client.v1.payment_intents.cancel_async(

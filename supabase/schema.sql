@@ -362,11 +362,13 @@ begin
   into v_period_start, v_period_end
   from jsonb_array_elements(p_invoice -> 'lines' -> 'data') as l;
 
+  -- Kept when it carries what every Stripe invoice has (a hand-made or
+  -- truncated object still moves the entitlement below, never a 500).
   insert into public.invoices as v (id, user_id, stripe_customer_id, subscription_id, number, status, currency,
                                     total, amount_due, amount_paid, amount_remaining, period_start, period_end,
                                     payment_failed, attempt_count, next_payment_attempt, paid_at,
                                     hosted_invoice_url, invoice_pdf, invoice_created_at, last_event_at)
-  values (p_invoice ->> 'id', v_user_id, p_invoice ->> 'customer', v_subscription_id, p_invoice ->> 'number', v_status,
+  select p_invoice ->> 'id', v_user_id, p_invoice ->> 'customer', v_subscription_id, p_invoice ->> 'number', v_status,
           lower(p_invoice ->> 'currency'), coalesce((p_invoice ->> 'total')::bigint, 0),
           coalesce((p_invoice ->> 'amount_due')::bigint, 0), coalesce((p_invoice ->> 'amount_paid')::bigint, 0),
           coalesce((p_invoice ->> 'amount_remaining')::bigint, 0), v_period_start, v_period_end,
@@ -374,7 +376,8 @@ begin
           to_timestamp((p_invoice ->> 'next_payment_attempt')::bigint),
           to_timestamp((p_invoice -> 'status_transitions' ->> 'paid_at')::bigint),
           p_invoice ->> 'hosted_invoice_url', p_invoice ->> 'invoice_pdf',
-          to_timestamp((p_invoice ->> 'created')::bigint), p_event_at)
+          to_timestamp((p_invoice ->> 'created')::bigint), p_event_at
+  where v_status is not null and p_invoice ->> 'currency' is not null and p_invoice ->> 'created' is not null
   on conflict (id) do update
     set status = excluded.status, number = excluded.number, total = excluded.total, amount_due = excluded.amount_due,
         amount_paid = excluded.amount_paid, amount_remaining = excluded.amount_remaining,
@@ -2296,6 +2299,31 @@ begin
 end;
 $$;
 
+CREATE FUNCTION private.reconcile_unattached_tip(p_tip_id uuid, p_payment_intent jsonb, p_abandon_after interval, p_now timestamp with time zone DEFAULT now()) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_tip public.tips;
+begin
+  select * into v_tip from public.tips t where t.id = p_tip_id for update;
+  if not found or v_tip.status <> 'pending' or v_tip.stripe_payment_intent_id is not null then
+    return 'unchanged: no longer a pending tip without a payment intent';
+  end if;
+  if p_payment_intent is null or p_payment_intent = 'null'::jsonb then
+    update public.tips t set status = 'canceled', failure_reason = 'never submitted to Stripe' where t.id = p_tip_id;
+    return 'tip canceled: never submitted to Stripe';
+  end if;
+  if p_payment_intent -> 'metadata' ->> 'tip_id' is distinct from p_tip_id::text
+     or p_payment_intent -> 'amount' is distinct from to_jsonb(v_tip.amount)
+     or lower(p_payment_intent ->> 'currency') is distinct from v_tip.currency then
+    return 'ignored: mismatch';
+  end if;
+  update public.tips t set stripe_payment_intent_id = p_payment_intent ->> 'id' where t.id = p_tip_id;
+  return private.reconcile_payment_intent(p_payment_intent, p_abandon_after, p_now);
+end;
+$$;
+
 CREATE FUNCTION private.record_webhook_event(p_provider text, p_event jsonb, p_raw_body text DEFAULT NULL::text) RETURNS boolean
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -2868,6 +2896,22 @@ begin
     jsonb_build_object('tip_id', new.id, 'session_id', new.session_id), 'tip:' || new.tipper_id, new.tipper_id);
   return null;
 end;
+$$;
+
+CREATE FUNCTION private.unattached_pending_tips(p_age interval, p_limit integer, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(tip_id uuid)
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  with due as (
+    select t.id from public.tips t
+    where t.status = 'pending' and t.created_at < p_now - p_age and t.stripe_payment_intent_id is null
+    order by t.reconciled_at nulls first, t.created_at
+    limit p_limit
+    for update skip locked
+  )
+  update public.tips t set reconciled_at = p_now
+  from due where t.id = due.id
+  returning t.id
 $$;
 
 CREATE FUNCTION private.unban_user(p_session_id uuid, p_user_id uuid) RETURNS boolean
@@ -4710,6 +4754,10 @@ REVOKE ALL ON FUNCTION private.reconcile_payment_intent(p_payment_intent jsonb, 
 GRANT ALL ON FUNCTION private.reconcile_payment_intent(p_payment_intent jsonb, p_abandon_after interval, p_now timestamp with time zone) TO openparty_worker;
 GRANT ALL ON FUNCTION private.reconcile_payment_intent(p_payment_intent jsonb, p_abandon_after interval, p_now timestamp with time zone) TO service_role;
 
+REVOKE ALL ON FUNCTION private.reconcile_unattached_tip(p_tip_id uuid, p_payment_intent jsonb, p_abandon_after interval, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.reconcile_unattached_tip(p_tip_id uuid, p_payment_intent jsonb, p_abandon_after interval, p_now timestamp with time zone) TO openparty_worker;
+GRANT ALL ON FUNCTION private.reconcile_unattached_tip(p_tip_id uuid, p_payment_intent jsonb, p_abandon_after interval, p_now timestamp with time zone) TO service_role;
+
 REVOKE ALL ON FUNCTION private.record_webhook_event(p_provider text, p_event jsonb, p_raw_body text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.record_webhook_event(p_provider text, p_event jsonb, p_raw_body text) TO openparty_edge;
 GRANT ALL ON FUNCTION private.record_webhook_event(p_provider text, p_event jsonb, p_raw_body text) TO service_role;
@@ -4785,6 +4833,10 @@ REVOKE ALL ON FUNCTION private.timeout_user(p_session_id uuid, p_user_id uuid, p
 GRANT ALL ON FUNCTION private.timeout_user(p_session_id uuid, p_user_id uuid, p_seconds integer, p_reason text) TO authenticated;
 
 REVOKE ALL ON FUNCTION private.tips_notify() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.unattached_pending_tips(p_age interval, p_limit integer, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.unattached_pending_tips(p_age interval, p_limit integer, p_now timestamp with time zone) TO openparty_worker;
+GRANT ALL ON FUNCTION private.unattached_pending_tips(p_age interval, p_limit integer, p_now timestamp with time zone) TO service_role;
 
 REVOKE ALL ON FUNCTION private.unban_user(p_session_id uuid, p_user_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.unban_user(p_session_id uuid, p_user_id uuid) TO authenticated;

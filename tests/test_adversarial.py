@@ -91,7 +91,8 @@ TABLES: dict[str, Rules] = {
 
 # Columns no app role reads, whoever owns the row (column grants leave them out).
 HIDDEN_COLUMNS = {
-    "tips": {"client_key", "stripe_account_id"},  # the tipper's key, the DJ's account: each the other's secret
+    "tips": {"client_key", "stripe_account_id",  # the tipper's key, the DJ's account: each the other's secret
+             "stripe_charge_id", "reconciled_at"},  # bookkeeping of the webhooks and the reconciliation
     "session_sanctions": {"created_by"},  # who sanctioned you is not revealed (moderation_actions has it)
 }
 

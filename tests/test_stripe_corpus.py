@@ -431,3 +431,39 @@ async def test_reconciliation_reaches_every_pending_tip_and_cancels_abandoned_on
     assert cancel_route.call_count == 3
     reasons = db.admin.execute("select failure_reason from public.tips where status = 'canceled'").fetchall()
     assert reasons == [("abandoned",), ("abandoned",)]
+
+
+def search_result(*intents):
+    """Stripe's search answer (API reference, "Search PaymentIntents": object search_result)."""
+    return httpx.Response(200, json={"object": "search_result", "data": list(intents), "has_more": False,
+                                     "next_page": None, "url": "/v1/payment_intents/search"})
+
+
+async def test_a_tip_whose_payment_intent_was_never_stored_is_found_by_its_metadata(db, tip_room):
+    from tests.workerhelpers import worker_context
+    from workers import maintenance
+
+    version = "pre_basil"
+    paid, never_sent, foreign = (pending_tip(db, tip_room) for _ in range(3))
+    db.admin.execute("update public.tips set stripe_payment_intent_id = null, created_at = now() - interval '2 hours'")
+    paid_intent = corpus.payment_intent(version, paid, "succeeded", charge_id=new_id("ch"))
+    wrong_amount = {**corpus.payment_intent(version, foreign, "succeeded"), "amount": 1}
+
+    def search(request):
+        query = request.url.params["query"]
+        if str(paid["id"]) in query:
+            return search_result(paid_intent)
+        if str(foreign["id"]) in query:
+            return search_result(wrong_amount)
+        return search_result()
+
+    with respx.mock(assert_all_called=True) as router:
+        route = router.get(f"{STRIPE_API}/v1/payment_intents/search").mock(side_effect=search)
+        async with worker_context(db, None, **MONEY_SETTINGS) as ctx:
+            await maintenance.reconcile(ctx)
+    assert route.call_count == 3
+    assert route.calls[0].request.url.params["query"].startswith("metadata['tip_id']:'")
+    assert statuses(db, [paid, never_sent, foreign]) == ["succeeded", "canceled", "pending"]
+    assert db.admin.execute("select stripe_payment_intent_id from public.tips where id = %s",
+                            (paid["id"],)).fetchone()[0] == paid["stripe_payment_intent_id"]
+    assert earnings(db, tip_room["dj"])["usd"][0] == 900

@@ -578,6 +578,63 @@ $$;
 revoke all on function private.reconcile_payment_intent(jsonb, interval, timestamp with time zone) from public, anon, authenticated, service_role;
 grant execute on function private.reconcile_payment_intent(jsonb, interval, timestamp with time zone) to openparty_worker, service_role;
 
+-- Tips without a PaymentIntent: create-tip may have created one at Stripe and
+-- failed before storing it, and the payer may still pay it. With Stripe
+-- configured, the worker claims them here (least recently checked first,
+-- the check recorded), looks each up at Stripe by metadata.tip_id (Search
+-- API) and hands the result to reconcile_unattached_tip; without Stripe,
+-- cancel_unsubmitted_tips cancels them outright.
+create function private.unattached_pending_tips(p_age interval, p_limit int, p_now timestamptz default now())
+returns table (tip_id uuid)
+language sql security definer
+set search_path = ''
+as $$
+  with due as (
+    select t.id from public.tips t
+    where t.status = 'pending' and t.created_at < p_now - p_age and t.stripe_payment_intent_id is null
+    order by t.reconciled_at nulls first, t.created_at
+    limit p_limit
+    for update skip locked
+  )
+  update public.tips t set reconciled_at = p_now
+  from due where t.id = due.id
+  returning t.id
+$$;
+revoke all on function private.unattached_pending_tips(interval, integer, timestamp with time zone) from public, anon, authenticated, service_role;
+grant execute on function private.unattached_pending_tips(interval, integer, timestamp with time zone) to openparty_worker, service_role;
+
+-- What Stripe's search found for a tip without a PaymentIntent: nothing →
+-- the tip never reached Stripe and is canceled; a PaymentIntent naming this
+-- tip in its metadata with the tip's amount and currency → attached, then
+-- reconciled as any other (it may be paid, failed, or abandoned).
+create function private.reconcile_unattached_tip(p_tip_id uuid, p_payment_intent jsonb, p_abandon_after interval,
+                                                 p_now timestamptz default now()) returns text
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_tip public.tips;
+begin
+  select * into v_tip from public.tips t where t.id = p_tip_id for update;
+  if not found or v_tip.status <> 'pending' or v_tip.stripe_payment_intent_id is not null then
+    return 'unchanged: no longer a pending tip without a payment intent';
+  end if;
+  if p_payment_intent is null or p_payment_intent = 'null'::jsonb then
+    update public.tips t set status = 'canceled', failure_reason = 'never submitted to Stripe' where t.id = p_tip_id;
+    return 'tip canceled: never submitted to Stripe';
+  end if;
+  if p_payment_intent -> 'metadata' ->> 'tip_id' is distinct from p_tip_id::text
+     or p_payment_intent -> 'amount' is distinct from to_jsonb(v_tip.amount)
+     or lower(p_payment_intent ->> 'currency') is distinct from v_tip.currency then
+    return 'ignored: mismatch';
+  end if;
+  update public.tips t set stripe_payment_intent_id = p_payment_intent ->> 'id' where t.id = p_tip_id;
+  return private.reconcile_payment_intent(p_payment_intent, p_abandon_after, p_now);
+end;
+$$;
+revoke all on function private.reconcile_unattached_tip(uuid, jsonb, interval, timestamp with time zone) from public, anon, authenticated, service_role;
+grant execute on function private.reconcile_unattached_tip(uuid, jsonb, interval, timestamp with time zone) to openparty_worker, service_role;
+
 ------------------------------------------------------------------------------
 -- What the app reads
 ------------------------------------------------------------------------------

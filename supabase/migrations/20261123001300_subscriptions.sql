@@ -226,11 +226,13 @@ begin
   into v_period_start, v_period_end
   from jsonb_array_elements(p_invoice -> 'lines' -> 'data') as l;
 
+  -- Kept when it carries what every Stripe invoice has (a hand-made or
+  -- truncated object still moves the entitlement below, never a 500).
   insert into public.invoices as v (id, user_id, stripe_customer_id, subscription_id, number, status, currency,
                                     total, amount_due, amount_paid, amount_remaining, period_start, period_end,
                                     payment_failed, attempt_count, next_payment_attempt, paid_at,
                                     hosted_invoice_url, invoice_pdf, invoice_created_at, last_event_at)
-  values (p_invoice ->> 'id', v_user_id, p_invoice ->> 'customer', v_subscription_id, p_invoice ->> 'number', v_status,
+  select p_invoice ->> 'id', v_user_id, p_invoice ->> 'customer', v_subscription_id, p_invoice ->> 'number', v_status,
           lower(p_invoice ->> 'currency'), coalesce((p_invoice ->> 'total')::bigint, 0),
           coalesce((p_invoice ->> 'amount_due')::bigint, 0), coalesce((p_invoice ->> 'amount_paid')::bigint, 0),
           coalesce((p_invoice ->> 'amount_remaining')::bigint, 0), v_period_start, v_period_end,
@@ -238,7 +240,8 @@ begin
           to_timestamp((p_invoice ->> 'next_payment_attempt')::bigint),
           to_timestamp((p_invoice -> 'status_transitions' ->> 'paid_at')::bigint),
           p_invoice ->> 'hosted_invoice_url', p_invoice ->> 'invoice_pdf',
-          to_timestamp((p_invoice ->> 'created')::bigint), p_event_at)
+          to_timestamp((p_invoice ->> 'created')::bigint), p_event_at
+  where v_status is not null and p_invoice ->> 'currency' is not null and p_invoice ->> 'created' is not null
   on conflict (id) do update
     set status = excluded.status, number = excluded.number, total = excluded.total, amount_due = excluded.amount_due,
         amount_paid = excluded.amount_paid, amount_remaining = excluded.amount_remaining,
