@@ -2,10 +2,11 @@
 fails), apply it with one SQL function, answer.
 
 200: applied, a duplicate, or deliberately ignored (the outcome says which).
-     A Stripe event with text Postgres cannot store (NUL, a lone surrogate) is
-     kept as received (raw_body) and applied with that text cleaned.
+     An event with text Postgres cannot store (NUL, a lone surrogate) is kept
+     as received (webhook_events.raw_body) and applied with that text cleaned:
+     the provider would only resend the same bytes.
 400: bad signature or a body that is not an event: not UTF-8, not JSON, not
-     the event's shape, or (RevenueCat) text Postgres cannot store (nothing recorded).
+     the event's shape (nothing recorded).
 401: RevenueCat authorization missing or wrong. 413: body too large.
 500: recorded but could not be applied: the provider retries, the retry applies it.
 503: the database is unreachable or the endpoint is not configured: retried too.
@@ -195,7 +196,16 @@ async def stripe_connect_webhook(event: ConnectEvent, pool: PoolDep, settings: S
     return await apply_stripe_event(pool, event, settings)
 
 
-async def authorized_revenuecat_body(request: Request, settings: SettingsDep) -> RevenueCatBody:
+class RevenueCatDelivery(NamedTuple):
+    event: dict[str, Any]  # storable: text Postgres cannot hold is cleaned
+    raw_body: str | None  # the body exactly as received, when cleaning changed something
+
+
+async def authorized_revenuecat_event(request: Request, settings: SettingsDep) -> RevenueCatDelivery:
+    """The event of an authorized RevenueCat delivery, ready to record. RevenueCat
+    retries a non-200 five times and then drops the event, so text Postgres
+    cannot store (a NUL in a subscriber attribute, say) is cleaned, not refused:
+    the event is stored cleaned and applied, and the exact body kept beside it."""
     configured = settings.revenuecat_webhook_authorization
     if configured is None or not configured.get_secret_value().strip():
         # Blank is not a secret: an empty expected value would match a missing header.
@@ -205,18 +215,23 @@ async def authorized_revenuecat_body(request: Request, settings: SettingsDep) ->
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail={"error": "unauthorized"})
     body = await read_body_within(request, settings.max_webhook_body_bytes)
     try:
-        parsed = RevenueCatBody.model_validate_json(body)
-    except ValidationError as exc:
+        raw_text = body.decode("utf-8")
+        # json, not pydantic's parser: that refuses an unpaired surrogate escape, which we clean below
+        parsed = RevenueCatBody.model_validate(json.loads(raw_text))
+    except (ValueError, ValidationError) as exc:
         raise bad_request("invalid_event", f"not a RevenueCat event: {exc}") from exc
-    if problem := postgres_text_problem(parsed.model_dump(mode="json")):
-        raise bad_request("invalid_event", problem)
-    return parsed
+    event = parsed.event.model_dump(mode="json")
+    if postgres_text_problem(event) is None:
+        return RevenueCatDelivery(event, None)
+    log.warning("webhook.revenuecat.text_cleaned id=%s", event.get("id"))
+    cleaned: dict[str, Any] = storable(event)  # type: ignore[assignment]
+    return RevenueCatDelivery(cleaned, raw_text)  # JSON text: a NUL in it is the escape \u0000
 
 
 @router.post("/revenuecat")
-async def revenuecat_webhook(body: Annotated[RevenueCatBody, Depends(authorized_revenuecat_body)],
+async def revenuecat_webhook(delivery: Annotated[RevenueCatDelivery, Depends(authorized_revenuecat_event)],
                              pool: PoolDep, settings: SettingsDep) -> JSONResponse:
-    event = body.event.model_dump(mode="json")
-    return await record_and_apply(pool, provider="revenuecat", event_id=body.event.id, event=event,
+    return await record_and_apply(pool, provider="revenuecat", event_id=delivery.event["id"], event=delivery.event,
                                   apply=queries.APPLY_REVENUECAT_EVENT,
-                                  apply_params={"environment": settings.revenuecat_environment})
+                                  apply_params={"environment": settings.revenuecat_environment},
+                                  raw_body=delivery.raw_body)

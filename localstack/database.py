@@ -24,9 +24,10 @@ SERVICE_ROLES = ("openparty_edge", "openparty_worker")
 class LocalDatabase:
     server: LocalPostgres
     admin_url: str
+    name: str = DATABASE
 
     def url_for(self, role: str) -> str:
-        return self.server.url(DATABASE, user=role)
+        return self.server.url(self.name, user=role)
 
 
 def ensure_local_database(base_dir: Path = LOCAL_DIR) -> LocalDatabase:

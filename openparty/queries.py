@@ -34,7 +34,8 @@ PUSH_SETTLE = ("select private.push_settle(%(outbox_ids)s, %(max_attempts)s, "
                "make_interval(secs => %(backoff_seconds)s))")
 PUSH_RELEASE = "select private.push_release(%(worker)s) as released"
 PUSH_RECEIPTS_DUE = "select * from private.push_receipts_due(make_interval(mins => %(min_age_minutes)s), %(limit)s)"
-PUSH_RECORD_RECEIPTS = "select private.push_record_receipts(%(receipts)s::jsonb) as disabled"
+PUSH_RECORD_RECEIPTS = ("select private.push_record_receipts(%(receipts)s::jsonb, %(max_attempts)s, "
+                        "make_interval(secs => %(backoff_seconds)s)) as recorded")
 
 # Cleanup (workers); each returns how many rows it handled
 END_SILENT_SESSIONS = "select private.end_silent_sessions(make_interval(secs => %(seconds)s), %(limit)s) as handled"
@@ -56,3 +57,32 @@ RECONCILE_UNATTACHED_TIP = ("select private.reconcile_unattached_tip(%(tip_id)s,
 CANCEL_UNSUBMITTED_TIPS = ("select private.cancel_unsubmitted_tips(make_interval(mins => %(minutes)s), %(limit)s) "
                            "as handled")
 EXPIRE_ENTITLEMENTS = "select private.expire_entitlements(%(limit)s) as handled"
+
+# Music: auto-advance (workers)
+AUTO_ADVANCE = "select private.auto_advance(make_interval(secs => %(grace_seconds)s), %(limit)s) as handled"
+
+# Spotify: linking and import (functions)
+SPOTIFY_LINK = ("select * from private.spotify_link(%(user_id)s, %(spotify_user_id)s, %(display_name)s, %(scopes)s, "
+                "%(access_token)s, %(refresh_token)s, %(expires_in)s)")
+SPOTIFY_UNLINK = "select private.spotify_unlink(%(user_id)s) as unlinked"
+SPOTIFY_TOKENS_OF = "select * from private.spotify_tokens_of(%(user_id)s)"
+SPOTIFY_IMPORT_TRACKS = ("select private.spotify_import_tracks(%(user_id)s, %(target)s, %(session_id)s, "
+                         "%(tracks)s::jsonb) as imported")
+
+# Spotify: tokens (functions and workers)
+SPOTIFY_STORE_TOKENS = ("select private.spotify_store_tokens(%(user_id)s, %(access_token)s, %(refresh_token)s, "
+                        "%(expires_in)s, %(scopes)s) as stored")
+SPOTIFY_MARK_BROKEN = "select private.spotify_mark_broken(%(user_id)s, %(reason)s) as broken"
+SPOTIFY_TOKEN_REJECTED = "select private.spotify_token_rejected(%(user_id)s)"
+
+# Spotify: refresh and currently-playing poller (workers)
+SPOTIFY_REFRESH_CLAIM = ("select * from private.spotify_refresh_claim(make_interval(secs => %(ahead_seconds)s), "
+                         "%(limit)s, make_interval(secs => %(lease_seconds)s))")
+SPOTIFY_POLL_CLAIM = ("select * from private.spotify_poll_claim(make_interval(secs => %(interval_seconds)s), %(limit)s, "
+                      "%(budget)s, make_interval(secs => %(window_seconds)s))")
+SPOTIFY_RATE_LIMITED = "select private.spotify_rate_limited(%(retry_after)s) as blocked_until"
+SPOTIFY_APPLY_PLAYBACK = "select private.spotify_apply_playback(%(user_id)s, %(playback)s::jsonb) as outcome"
+# Social (workers): the per-second room sweep, and the creator analytics rollup
+ROOM_EVENTS_TICK = "select private.room_events_tick(%(limit)s) as handled"
+ROLLUP_CREATOR_ANALYTICS = "select private.rollup_creator_analytics(%(max_days)s) as handled"
+ROLLUP_DJ_DAYS = "select private.rollup_dj_days(%(from_day)s, %(to_day)s) as handled"

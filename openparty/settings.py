@@ -8,7 +8,7 @@ answers 503), so the local stack runs with none configured.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Self
+from typing import Literal, Self
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
@@ -88,6 +88,16 @@ class Settings(BaseSettings):
     push_interval_seconds: float = 2
     receipts_interval_seconds: float = 300
     receipts_min_age_minutes: int = 15
+    # Our Expo project ("@owner/slug"): on PUSH_TOO_MANY_EXPERIENCE_IDS the
+    # other projects' tokens are retired. Unset: the project holding most of
+    # the request's tokens is taken for ours (logged).
+    expo_project: str | None = None
+    # While Expo refuses the access token, dispatch pauses and tries one
+    # request this often; the workers' /readyz answers 503 meanwhile.
+    push_pause_probe_seconds: float = Field(default=60, gt=0)
+    # The workers' own /healthz and /readyz (unset: not served).
+    worker_health_port: int | None = None
+    worker_health_host: str = "127.0.0.1"
 
     # Cleanup and reconciliation (worker jobs).
     cleanup_interval_seconds: float = 60
@@ -106,10 +116,51 @@ class Settings(BaseSettings):
     reconcile_batch_size: int = Field(default=100, ge=1)
     reconcile_abandon_tip_minutes: int = Field(default=24 * 60, ge=1)
 
-    # The local stack only (localstack/): the embedded Postgres's port (default
-    # a free one) and the API's port under scripts/dev.
-    local_pg_port: int | None = None
+    # Music: auto-advance (a worker job) and Spotify. The Spotify app is public
+    # (PKCE, no client secret): only its client id; the redirect URIs the app
+    # may use must be the ones registered on Spotify's dashboard. Unset client
+    # id: /spotify answers 503 and the Spotify jobs do nothing.
+    auto_advance_interval_seconds: float = Field(default=3, gt=0)
+    auto_advance_grace_seconds: int = Field(default=5, ge=0, le=300)
+    auto_advance_batch_size: int = Field(default=200, ge=1)
+    spotify_client_id: str | None = None
+    spotify_redirect_uris: list[str] = Field(default_factory=lambda: ["openparty://spotify/callback"])
+    spotify_accounts_url: str = "https://accounts.spotify.com"
+    spotify_api_url: str = "https://api.spotify.com/v1"
+    spotify_timeout_seconds: float = Field(default=10, gt=0)
+    spotify_poll_interval_seconds: float = Field(default=10, gt=0)  # per DJ
+    spotify_poll_tick_seconds: float = Field(default=2, gt=0)  # how often the job looks for due DJs
+    spotify_poll_batch_size: int = Field(default=50, ge=1)
+    spotify_poll_concurrency: int = Field(default=10, ge=1)
+    # Spotify limits requests per app over a rolling 30 s window without
+    # publishing the number: the poller spends at most this many per window.
+    spotify_budget_per_window: int = Field(default=120, ge=1)
+    spotify_budget_window_seconds: int = Field(default=30, ge=1)
+    spotify_refresh_interval_seconds: float = Field(default=60, gt=0)
+    spotify_refresh_ahead_seconds: int = Field(default=600, ge=60)
+    spotify_import_max_tracks: int = Field(default=500, ge=1, le=10_000)
+    # Social (worker jobs): the per-second room sweep (reactions, battle tallies
+    # and rounds) and the creator analytics rollup.
+    room_events_interval_seconds: float = Field(default=1, gt=0)
+    room_events_batch_size: int = Field(default=500, ge=1)
+    creator_rollup_interval_seconds: float = Field(default=300, gt=0)
+    creator_rollup_max_days: int = Field(default=31, ge=1, le=366)
+
+    # Logs: `text` (one line each, for people) or `json` (one object per line, for
+    # a log pipeline); the level of the openparty loggers.
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Error reporting to Sentry: off unless a DSN is set.
+    sentry_dsn: SecretStr | None = None
+    sentry_environment: str = "production"
+    sentry_traces_sample_rate: float = Field(default=0.0, ge=0, le=1)
+
+    # The local stack only (localstack/): the embedded Postgres's port under
+    # scripts/dev (Supabase's CLI uses 54322 too; 0 = a free one), the API's port,
+    # and the loopback Stripe stand-in's port.
+    local_pg_port: int = Field(default=54322, ge=0, le=65535)
     api_port: int = 8000
+    local_stripe_port: int = Field(default=12111, ge=0, le=65535)
 
     @field_validator("database_url", "edge_database_url", "worker_database_url", mode="before")
     @classmethod
@@ -131,7 +182,8 @@ class Settings(BaseSettings):
         return self
 
     @field_validator("supabase_jwt_secret", "stripe_secret_key", "stripe_webhook_secrets",
-                     "stripe_connect_webhook_secrets", "revenuecat_webhook_authorization", "expo_access_token")
+                     "stripe_connect_webhook_secrets", "revenuecat_webhook_authorization", "expo_access_token",
+                     "sentry_dsn")
     @classmethod
     def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None:

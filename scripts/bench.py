@@ -197,6 +197,9 @@ def bench_hot_reads(url: str, samples: int) -> None:
         conn.execute("""update public.queue_items q set up_votes = t.n
                         from (select item_id, count(*) n from public.queue_votes group by item_id) t
                         where t.item_id = q.id""")
+        # one song playing in every live session (live_now shows it)
+        conn.execute("""update public.queue_items q set status = 'playing', started_at = now()
+                        where q.id in (select min(i.id) from public.queue_items i group by i.session_id)""")
         conn.execute("set session_replication_role = origin")
         conn.execute("vacuum analyze")
         counts = one(conn.execute("select (select count(*) from public.sessions), (select count(*) from public.messages), "
@@ -371,6 +374,85 @@ def bench_webhooks(url: str, seconds: int) -> None:
            rate >= 500 and p99 < 50 and errors == 0)
 
 
+# --- issue 15: reactions and battle votes (separate functions, for an easy merge) -----------------
+
+def social_raw_tps(url: str, seconds: int) -> float:
+    """The raw single-row insert rate of this run (chat's measurement, or the same insert measured here)."""
+    if RAW_TPS:
+        return RAW_TPS
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("create table if not exists public.bench_raw_social (id bigint generated always as identity "
+                     "primary key, session_id uuid, sender_id uuid, body text, created_at timestamptz default now())")
+        conn.execute("create index if not exists bench_raw_social_session on public.bench_raw_social (session_id, id)")
+    return pgbench(url, "insert into public.bench_raw_social (session_id, sender_id, body) "
+                        "values (md5(random()::text)::uuid, md5(random()::text)::uuid, 'hello everyone');\n", seconds)
+
+
+def bench_reactions(url: str, seconds: int) -> None:
+    """Reactions in one hot room: every call counted (rate limit, sharded counter), at most one
+    `reactions` broadcast per second for the room, and the counts exact."""
+    users = 40_000  # each user reacts once per 40k calls: under the 10 per 5 s limit
+    with psycopg.connect(url, autocommit=True) as conn:
+        session_id = live_room(conn, users, "react")
+        conn.execute("create sequence if not exists public.bench_seq; "
+                     "grant usage on sequence public.bench_seq to authenticated")
+    kinds = "array['fire', 'heart', 'laugh', 'clap', 'wow', 'hundred']"
+    script = AS_NEXT_USER.format(prefix="react", n=users) + (
+        f"select public.react('{session_id}', ({kinds})[1 + currval('public.bench_seq') % 6]) \\; commit;\n")
+    started = time.monotonic()
+    tps = pgbench(url, script, seconds)
+    elapsed = time.monotonic() - started
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("update private.room_event_gates set last_sent_at = '-infinity'")
+        conn.execute("select private.flush_room_reactions(%s)", (session_id,))
+        sent = one(conn.execute(
+            "select coalesce(sum(c.v::int), 0) from realtime.messages m "
+            "cross join lateral jsonb_each_text(m.payload -> 'counts') c(k, v) "
+            "where m.event = 'reactions' and m.topic = %s", (f"session:{session_id}",)))[0]
+        counted = one(conn.execute("select coalesce(sum(total), 0) from private.room_reactions"))[0]
+        events = one(conn.execute("select count(*) from realtime.messages where event = 'reactions' and topic = %s",
+                                  (f"session:{session_id}",)))[0]
+    raw = social_raw_tps(url, seconds)
+    exact = sent == counted
+    report("reactions in one room vs raw insert",
+           f"{tps:.0f} tps vs {raw:.0f} tps = {tps / raw:.2f}x; {events} broadcasts in {elapsed:.1f} s "
+           f"({events / elapsed:.2f}/s); counted {counted}, broadcast {sent}",
+           ">= 0.5x raw, <= ~1 broadcast/s, exact", tps / raw >= 0.5 and events <= elapsed + 2 and exact)
+
+
+def bench_battle_votes(url: str, seconds: int) -> None:
+    """Votes in one battle round (one hot round): one vote per listener per round, exact."""
+    users = 60_000
+    with psycopg.connect(url, autocommit=True) as conn:
+        session_id = live_room(conn, users, "battle")
+        conn.execute("""insert into auth.users (id, aud, role, raw_user_meta_data, created_at)
+                        values (md5('battleopp')::uuid, 'authenticated', 'authenticated',
+                                '{"username": "battleopp"}', now())""")
+        conn.execute("update public.profiles set is_dj = true where id = md5('battleopp')::uuid")
+        battle = one(conn.execute(
+            "insert into public.battles (challenger_id, opponent_id, session_id, status, rounds, round_seconds, "
+            "started_at, responded_at) values (md5('battledj')::uuid, md5('battleopp')::uuid, %s, 'live', 1, 900, "
+            "now(), now()) returning id", (session_id,)))[0]
+        conn.execute("insert into public.battle_rounds (battle_id, round, starts_at, ends_at) "
+                     "values (%s, 1, now(), now() + interval '1 hour')", (battle,))
+        conn.execute("create sequence if not exists public.bench_seq; "
+                     "grant usage on sequence public.bench_seq to authenticated")
+    script = AS_NEXT_USER.format(prefix="battle", n=users) + (
+        f"select public.vote_battle('{battle}', case when currval('public.bench_seq') % 3 = 0 "
+        f"then md5('battleopp')::uuid else md5('battledj')::uuid end) \\; commit;\n")
+    tps = pgbench(url, script, seconds)
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = one(conn.execute("select count(*) from public.battle_votes where battle_id = %s", (battle,)))[0]
+        conn.execute("select private.close_battle_rounds(10, now() + interval '2 hours')")
+        c, o = one(conn.execute("select challenger_votes, opponent_votes from public.battle_rounds "
+                                "where battle_id = %s", (battle,)))
+    raw = social_raw_tps(url, seconds)
+    exact = c + o == rows
+    report("battle votes in one round vs raw insert",
+           f"{tps:.0f} tps vs {raw:.0f} tps = {tps / raw:.2f}x; result {c}+{o} = {c + o} vs {rows} vote rows",
+           ">= 0.5x raw, exact", tps / raw >= 0.5 and exact)
+
+
 def free_port() -> int:
     import socket
 
@@ -380,7 +462,7 @@ def free_port() -> int:
         return port
 
 
-BENCHES = ["chat", "votes", "reads", "golive", "dispatch", "webhooks"]
+BENCHES = ["chat", "votes", "reads", "golive", "dispatch", "webhooks", "reactions", "battles"]
 
 
 def main() -> int:
@@ -405,6 +487,10 @@ def main() -> int:
             bench_dispatch(url, server)
         if "webhooks" in args.only:
             bench_webhooks(url, args.seconds)
+        if "reactions" in args.only:
+            bench_reactions(url, args.seconds)
+        if "battles" in args.only:
+            bench_battle_votes(url, args.seconds)
     finally:
         server.destroy()
     missed = [name for name, _, _, ok in results if not ok]

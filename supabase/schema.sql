@@ -9,6 +9,16 @@ CREATE SCHEMA public;
 
 COMMENT ON SCHEMA public IS 'standard public schema';
 
+CREATE TYPE public.battle_status AS ENUM (
+    'pending',
+    'declined',
+    'canceled',
+    'live',
+    'finished'
+);
+
+COMMENT ON TYPE public.battle_status IS 'pending: challenged, awaiting the opponent (expires after 10 min); declined: the opponent said no; canceled: withdrawn, expired, or the room was no longer live; live: rounds running; finished: over, with results';
+
 CREATE TYPE public.queue_item_status AS ENUM (
     'queued',
     'playing',
@@ -49,8 +59,12 @@ CREATE TABLE public.queue_items (
     provider text NOT NULL,
     provider_ref text NOT NULL,
     track_key text GENERATED ALWAYS AS (((provider || ':'::text) || lower(provider_ref))) STORED,
+    spotify_id text,
+    apple_music_id text,
+    isrc text,
     status public.queue_item_status DEFAULT 'queued'::public.queue_item_status NOT NULL,
-    from_fallback boolean DEFAULT false NOT NULL,
+    origin text DEFAULT 'request'::text NOT NULL,
+    from_fallback boolean GENERATED ALWAYS AS ((origin = 'fallback'::text)) STORED,
     pinned_at timestamp with time zone,
     dj_position integer,
     up_votes integer DEFAULT 0 NOT NULL,
@@ -62,12 +76,16 @@ CREATE TABLE public.queue_items (
     ended_at timestamp with time zone,
     removed_by uuid,
     CONSTRAINT queue_items_album_art_url_format CHECK ((album_art_url ~ '^https?://'::text)),
+    CONSTRAINT queue_items_apple_music_id_format CHECK ((apple_music_id ~ '^[0-9]{1,20}$'::text)),
     CONSTRAINT queue_items_artist_length CHECK (((char_length(btrim(artist)) >= 1) AND (char_length(btrim(artist)) <= 200))),
     CONSTRAINT queue_items_down_votes_check CHECK ((down_votes >= 0)),
     CONSTRAINT queue_items_duration_positive CHECK ((duration_ms > 0)),
+    CONSTRAINT queue_items_isrc_format CHECK ((isrc ~ '^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$'::text)),
+    CONSTRAINT queue_items_origin CHECK ((origin = ANY (ARRAY['request'::text, 'fallback'::text, 'recommendation'::text, 'spotify'::text, 'app'::text]))),
     CONSTRAINT queue_items_provider CHECK ((provider = ANY (ARRAY['spotify'::text, 'apple_music'::text, 'youtube'::text, 'isrc'::text, 'other'::text]))),
     CONSTRAINT queue_items_provider_ref_length CHECK (((char_length(provider_ref) >= 1) AND (char_length(provider_ref) <= 200))),
     CONSTRAINT queue_items_skip_votes_check CHECK ((skip_votes >= 0)),
+    CONSTRAINT queue_items_spotify_id_format CHECK ((spotify_id ~ '^[0-9A-Za-z]{22}$'::text)),
     CONSTRAINT queue_items_title_length CHECK (((char_length(btrim(title)) >= 1) AND (char_length(btrim(title)) <= 200))),
     CONSTRAINT queue_items_up_votes_check CHECK ((up_votes >= 0))
 );
@@ -75,6 +93,14 @@ CREATE TABLE public.queue_items (
 COMMENT ON TABLE public.queue_items IS 'Songs of a session''s queue and its play history. Tallies are kept by triggers; status moves only through functions.';
 
 COMMENT ON COLUMN public.queue_items.track_key IS 'identity of the song for duplicate and replay checks: provider and reference';
+
+COMMENT ON COLUMN public.queue_items.spotify_id IS 'the song''s Spotify track id (22 base-62 characters), whatever its provider: the app opens it in Spotify';
+
+COMMENT ON COLUMN public.queue_items.apple_music_id IS 'the song''s Apple Music catalog id: the app opens it in Apple Music';
+
+COMMENT ON COLUMN public.queue_items.isrc IS 'the recording''s ISRC, to find it in any service';
+
+COMMENT ON COLUMN public.queue_items.origin IS 'request: added by a listener or the DJ; fallback: from the DJ''s fallback list; recommendation: from our play history; spotify: the DJ''s Spotify player played it (polled); app: the DJ''s app reported it (report_track). Only request songs are announced as added.';
 
 COMMENT ON COLUMN public.queue_items.pinned_at IS 'set by the DJ: play next (earliest pin first)';
 
@@ -127,6 +153,10 @@ CREATE TABLE public.sessions (
     replay_cooldown_minutes integer DEFAULT 60 NOT NULL,
     fairness_enabled boolean DEFAULT true NOT NULL,
     fallback_enabled boolean DEFAULT true NOT NULL,
+    recommendations_enabled boolean DEFAULT true NOT NULL,
+    plays_from text DEFAULT 'queue'::text NOT NULL,
+    paused_at timestamp with time zone,
+    last_track_report_at timestamp with time zone,
     reminder_sent_at timestamp with time zone,
     listener_count integer DEFAULT 0 NOT NULL,
     peak_listener_count integer DEFAULT 0 NOT NULL,
@@ -145,6 +175,7 @@ CREATE TABLE public.sessions (
     CONSTRAINT sessions_max_song_duration_range CHECK (((max_song_duration_seconds >= 30) AND (max_song_duration_seconds <= 3600))),
     CONSTRAINT sessions_max_songs_per_user_range CHECK (((max_songs_per_user >= 1) AND (max_songs_per_user <= 50))),
     CONSTRAINT sessions_peak_listener_count_check CHECK ((peak_listener_count >= 0)),
+    CONSTRAINT sessions_plays_from CHECK ((plays_from = ANY (ARRAY['queue'::text, 'spotify'::text, 'app'::text]))),
     CONSTRAINT sessions_replay_cooldown_range CHECK (((replay_cooldown_minutes >= 0) AND (replay_cooldown_minutes <= 1440))),
     CONSTRAINT sessions_slow_mode_range CHECK (((slow_mode_seconds >= 0) AND (slow_mode_seconds <= 120))),
     CONSTRAINT sessions_title_length CHECK (((char_length(btrim(title)) >= 1) AND (char_length(btrim(title)) <= 100))),
@@ -164,6 +195,14 @@ COMMENT ON COLUMN public.sessions.replay_cooldown_minutes IS 'a song played (or 
 COMMENT ON COLUMN public.sessions.fairness_enabled IS 'contributors take turns among songs of comparable score (see private.queue_order)';
 
 COMMENT ON COLUMN public.sessions.fallback_enabled IS 'when the queue is empty, advance plays the DJ''s fallback list';
+
+COMMENT ON COLUMN public.sessions.recommendations_enabled IS 'when the queue and the fallback list are empty, advance plays a recommendation from our play history (queue.sql)';
+
+COMMENT ON COLUMN public.sessions.plays_from IS 'queue: the app plays the queue and the system advances when a song ends; spotify: now playing follows the DJ''s Spotify player (polled); app: the DJ''s app reports each track (report_track)';
+
+COMMENT ON COLUMN public.sessions.paused_at IS 'set while the DJ has paused the room: nothing advances by itself (pause_session / resume_session, queue.sql)';
+
+COMMENT ON COLUMN public.sessions.last_track_report_at IS 'when the DJ''s app or Spotify last changed now playing: report_track is rate-limited on it (queue.sql)';
 
 COMMENT ON COLUMN public.sessions.reminder_sent_at IS 'when followers were told this scheduled session is about to start (push.sql)';
 
@@ -196,11 +235,16 @@ begin
     limit 1;
     if found then
       insert into public.queue_items (session_id, added_by, title, artist, album_art_url, duration_ms, provider,
-                                      provider_ref, from_fallback)
+                                      provider_ref, spotify_id, apple_music_id, isrc, origin)
       values (p_session.id, p_session.dj_id, v_fallback.title, v_fallback.artist, v_fallback.album_art_url,
-              v_fallback.duration_ms, v_fallback.provider, v_fallback.provider_ref, true)
+              v_fallback.duration_ms, v_fallback.provider, v_fallback.provider_ref, v_fallback.spotify_id,
+              v_fallback.apple_music_id, v_fallback.isrc, 'fallback')
       returning id into v_next_id;
     end if;
+  end if;
+
+  if v_next_id is null and p_session.recommendations_enabled then
+    v_next_id := private.queue_recommendation(p_session);
   end if;
 
   if v_next_id is null then
@@ -509,69 +553,107 @@ $$;
 CREATE FUNCTION private.apply_revenuecat(p_event jsonb, p_event_at timestamp with time zone, p_environment text) RETURNS text
     LANGUAGE plpgsql
     SET search_path TO ''
-    AS $$
+    AS $_$
 declare
   v_event jsonb := p_event;
   v_type text := p_event ->> 'type';
   v_event_at timestamptz := p_event_at;
+  -- TEMPORARY_ENTITLEMENT_GRANT's published sample has no environment;
+  -- VIRTUAL_CURRENCY_TRANSACTION names it purchase_environment.
+  v_environment text := coalesce(p_event ->> 'environment', p_event ->> 'purchase_environment');
   v_user_id uuid;
+  v_holder text;
   v_plan_id text;
   v_expires timestamptz;
+  v_refs text[];
   v_ref text;
+  v_from text[];
+  v_to_ids text[];
+  v_to_user uuid;
+  v_count int;
   v_outcome text;
 begin
-  v_expires := to_timestamp((v_event ->> 'expiration_at_ms')::bigint / 1000.0);
-  v_ref := coalesce(v_event ->> 'original_transaction_id', v_event ->> 'transaction_id', v_event ->> 'id');
+  if jsonb_typeof(v_event -> 'expiration_at_ms') = 'number' then
+    v_expires := to_timestamp((v_event ->> 'expiration_at_ms')::numeric / 1000.0);
+  end if;
+  -- An entitlement is keyed by the original transaction; events that name
+  -- only a transaction (TEMPORARY_ENTITLEMENT_GRANT, the EXPIRATION that
+  -- undoes it) match on either.
+  v_refs := array_remove(array[v_event ->> 'original_transaction_id', v_event ->> 'transaction_id'], null);
+  v_ref := coalesce(v_refs[1], v_event ->> 'id');
 
-  if v_event ->> 'environment' is distinct from p_environment then
-    v_outcome := format('ignored: %s event, this deployment takes %s', v_event ->> 'environment', p_environment);
+  if v_environment is distinct from p_environment and v_environment is not null then
+    v_outcome := format('ignored: %s event, this deployment takes %s', v_environment, p_environment);
   elsif v_type = 'TRANSFER' then
-    update public.entitlements e
-    set user_id = (select p.id from jsonb_array_elements_text(v_event -> 'transferred_to') t
-                   join public.profiles p on p.id::text = t limit 1),
-        last_event_at = v_event_at
-    where e.source = 'revenuecat'
-      and e.user_id in (select p.id from jsonb_array_elements_text(v_event -> 'transferred_from') f
-                        join public.profiles p on p.id::text = f)
-      and exists (select 1 from jsonb_array_elements_text(v_event -> 'transferred_to') t
-                  join public.profiles p on p.id::text = t)
-      and e.last_event_at <= v_event_at;
-    v_outcome := 'transferred';
+    -- Ownership only: no state moves, so no last_event_at guard (the
+    -- published sample's event_timestamp_ms is in the year 4466).
+    v_from := private.revenuecat_ids(v_event -> 'transferred_from');
+    v_to_ids := private.revenuecat_ids(v_event -> 'transferred_to');
+    select p.id into v_to_user from unnest(v_to_ids) as t join public.profiles p on p.id::text = t limit 1;
+    if cardinality(v_to_ids) = 0 then
+      v_outcome := 'ignored: transfer to nobody';
+    else
+      update public.entitlements e
+      set user_id = v_to_user, app_user_id = coalesce(v_to_user::text, v_to_ids[1])
+      where e.source = 'revenuecat'
+        and (e.user_id::text = any (v_from) or (e.user_id is null and e.app_user_id = any (v_from)));
+      get diagnostics v_count = row_count;
+      v_outcome := format('transferred %s to %s', v_count, coalesce(v_to_user::text, 'an anonymous id'));
+    end if;
   else
     v_user_id := private.revenuecat_user(v_event);
+    if v_user_id is null
+       and coalesce(v_event ->> 'app_user_id', v_event ->> 'original_app_user_id') like '$RCAnonymousID:%'
+       and not exists (select 1 from unnest(private.revenuecat_ids(v_event -> 'aliases')) a
+                       where a not like '$RCAnonymousID:%') then
+      v_holder := coalesce(v_event ->> 'app_user_id', v_event ->> 'original_app_user_id');
+    end if;
     select p.id into v_plan_id from public.plans p
-    where p.id in (select jsonb_array_elements_text(coalesce(v_event -> 'entitlement_ids', '[]')))
+    where p.id = any (private.revenuecat_ids(v_event -> 'entitlement_ids'))
     order by p.rank desc limit 1;
-    if v_user_id is null then
-      v_outcome := 'ignored: no user for this event';
-    elsif v_type in ('INITIAL_PURCHASE', 'RENEWAL', 'NON_RENEWING_PURCHASE', 'SUBSCRIPTION_EXTENDED',
-                     'TEMPORARY_ENTITLEMENT_GRANT', 'REFUND_REVERSED', 'UNCANCELLATION', 'PRODUCT_CHANGE') then
-      if v_plan_id is null then
+    if v_type = 'TEMPORARY_ENTITLEMENT_GRANT' then
+      -- Sent during store outages; RevenueCat documents it as lasting at most 24 hours.
+      v_expires := least(coalesce(v_expires, v_event_at + interval '24 hours'), v_event_at + interval '24 hours');
+      v_ref := coalesce(v_event ->> 'transaction_id', v_event ->> 'id');
+    end if;
+    if v_type in ('INITIAL_PURCHASE', 'RENEWAL', 'NON_RENEWING_PURCHASE', 'SUBSCRIPTION_EXTENDED',
+                  'TEMPORARY_ENTITLEMENT_GRANT', 'REFUND_REVERSED', 'UNCANCELLATION', 'PRODUCT_CHANGE') then
+      if v_user_id is null and v_holder is null then
+        v_outcome := 'ignored: no user for this event';
+      elsif v_plan_id is null then
         v_outcome := 'ignored: no entitlement maps to a plan';
       else
-        insert into public.entitlements as e (user_id, source, source_ref, plan_id, active, expires_at, will_renew,
-                                              environment, last_event_at)
-        values (v_user_id, 'revenuecat', v_ref, v_plan_id, true, v_expires, v_type <> 'NON_RENEWING_PURCHASE',
-                v_event ->> 'environment', v_event_at)
+        insert into public.entitlements as e (user_id, app_user_id, source, source_ref, plan_id, active, expires_at,
+                                              will_renew, environment, last_event_at)
+        values (v_user_id, coalesce(v_event ->> 'app_user_id', v_holder), 'revenuecat', v_ref, v_plan_id, true,
+                v_expires, v_type not in ('NON_RENEWING_PURCHASE', 'TEMPORARY_ENTITLEMENT_GRANT'),
+                coalesce(v_environment, p_environment), v_event_at)
         on conflict (source, source_ref) do update
-          set user_id = excluded.user_id, plan_id = excluded.plan_id, active = true, expires_at = excluded.expires_at,
+          set user_id = coalesce(excluded.user_id, e.user_id), app_user_id = excluded.app_user_id,
+              plan_id = excluded.plan_id, active = true, expires_at = excluded.expires_at,
               will_renew = excluded.will_renew, billing_issue = false, last_event_at = excluded.last_event_at
           where e.last_event_at <= excluded.last_event_at;
-        v_outcome := format('granted %s', v_plan_id);
+        v_outcome := case when v_user_id is null then format('held %s for %s until login', v_plan_id, v_holder)
+                          else format('granted %s', v_plan_id) end;
       end if;
     elsif v_type = 'CANCELLATION' then
-      update public.entitlements e set will_renew = false, expires_at = coalesce(v_expires, e.expires_at),
-                                       last_event_at = v_event_at
-      where e.source = 'revenuecat' and e.source_ref = v_ref and e.last_event_at <= v_event_at;
-      v_outcome := 'canceled: access until expiry';
+      update public.entitlements e
+      set will_renew = false,
+          expires_at = case when v_expires is not null then v_expires
+                            when v_event ->> 'cancel_reason' = 'CUSTOMER_SUPPORT' then v_event_at
+                            else e.expires_at end,
+          last_event_at = v_event_at
+      where e.source = 'revenuecat' and e.source_ref = any (v_refs) and e.last_event_at <= v_event_at;
+      v_outcome := case when v_event ->> 'cancel_reason' = 'CUSTOMER_SUPPORT' and v_expires is null
+                        then 'refunded: access ended' else 'canceled: access until expiry' end;
     elsif v_type = 'EXPIRATION' then
       update public.entitlements e set active = false, will_renew = false,
                                        expires_at = coalesce(v_expires, v_event_at), last_event_at = v_event_at
-      where e.source = 'revenuecat' and e.source_ref = v_ref and e.last_event_at <= v_event_at;
+      where e.source = 'revenuecat' and e.source_ref = any (v_refs) and e.last_event_at <= v_event_at;
       v_outcome := 'expired';
     elsif v_type in ('BILLING_ISSUE', 'SUBSCRIPTION_PAUSED') then
       update public.entitlements e set billing_issue = (v_type = 'BILLING_ISSUE'), last_event_at = v_event_at
-      where e.source = 'revenuecat' and e.source_ref = v_ref and e.last_event_at <= v_event_at;
+      where e.source = 'revenuecat' and e.source_ref = any (v_refs) and e.last_event_at <= v_event_at;
       v_outcome := format('%s noted: access unchanged', lower(v_type));
     else
       v_outcome := 'ignored: unhandled type';
@@ -580,7 +662,7 @@ begin
 
   return v_outcome;
 end;
-$$;
+$_$;
 
 CREATE FUNCTION private.apply_revenuecat_event(p_event_id text, p_environment text) RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER
@@ -767,6 +849,66 @@ CREATE FUNCTION private.attach_stripe_customer(p_user_id uuid, p_customer_id tex
   returning stripe_customer_id
 $$;
 
+CREATE FUNCTION private.auto_advance(p_grace interval, p_limit integer, p_now timestamp with time zone DEFAULT now()) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_id uuid;
+  v_session public.sessions;
+  v_current public.queue_items;
+  v_advanced int := 0;
+begin
+  for v_id in
+    select s.id from public.sessions s
+    left join public.queue_items q on q.session_id = s.id and q.status = 'playing'
+    where s.status = 'live' and s.plays_from = 'queue' and s.paused_at is null
+      and (q.started_at + make_interval(secs => q.duration_ms / 1000.0) + p_grace < p_now
+           or (q.id is null and exists (select 1 from public.queue_items w
+                                        where w.session_id = s.id and w.status = 'queued')))
+    order by q.started_at nulls first
+    limit p_limit
+  loop
+    select * into v_session from public.sessions s where s.id = v_id for update skip locked;
+    continue when not found or v_session.status <> 'live' or v_session.plays_from <> 'queue'
+                  or v_session.paused_at is not null;
+    v_current := null;
+    select * into v_current from public.queue_items q where q.session_id = v_id and q.status = 'playing';
+    if v_current.id is not null then
+      continue when v_current.started_at + make_interval(secs => v_current.duration_ms / 1000.0) + p_grace >= p_now;
+    else
+      continue when not exists (select 1 from public.queue_items w where w.session_id = v_id and w.status = 'queued');
+    end if;
+    perform private.advance_locked(v_session, 'played');
+    v_advanced := v_advanced + 1;
+  end loop;
+  return v_advanced;
+end;
+$$;
+
+COMMENT ON FUNCTION private.auto_advance(p_grace interval, p_limit integer, p_now timestamp with time zone) IS 'Advances up to p_limit live rooms whose song ended p_grace ago (or that wait with songs queued); returns how many.';
+
+CREATE FUNCTION private.award_badge(p_user_id uuid, p_badge_id text, p_detail jsonb DEFAULT '{}'::jsonb) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_name text;
+begin
+  insert into public.user_badges (user_id, badge_id, detail) values (p_user_id, p_badge_id, coalesce(p_detail, '{}'))
+  on conflict do nothing;
+  if not found then
+    return false;
+  end if;
+  select b.name into v_name from public.badges b where b.id = p_badge_id;
+  perform private.broadcast('user:' || p_user_id, 'badge_earned',
+    jsonb_build_object('badge_id', p_badge_id, 'name', v_name, 'detail', coalesce(p_detail, '{}')));
+  perform private.enqueue_notifications(array[p_user_id], 'achievement_earned', 'New badge', v_name,
+    jsonb_build_object('badge_id', p_badge_id), 'badge:' || p_badge_id || ':' || p_user_id);
+  return true;
+end;
+$$;
+
 CREATE TABLE public.session_sanctions (
     session_id uuid NOT NULL,
     user_id uuid NOT NULL,
@@ -804,6 +946,87 @@ begin
   -- moderator's chat for a while, and they cannot lift it themselves.
   delete from public.session_moderators m where m.session_id = p_session_id and m.user_id = p_user_id;
   return v_sanction;
+end;
+$$;
+
+CREATE TABLE public.battles (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    challenger_id uuid NOT NULL,
+    opponent_id uuid NOT NULL,
+    session_id uuid NOT NULL,
+    status public.battle_status DEFAULT 'pending'::public.battle_status NOT NULL,
+    rounds integer DEFAULT 3 NOT NULL,
+    round_seconds integer DEFAULT 120 NOT NULL,
+    challenger_rounds integer DEFAULT 0 NOT NULL,
+    opponent_rounds integer DEFAULT 0 NOT NULL,
+    challenger_votes integer DEFAULT 0 NOT NULL,
+    opponent_votes integer DEFAULT 0 NOT NULL,
+    winner_id uuid,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    responded_at timestamp with time zone,
+    started_at timestamp with time zone,
+    ended_at timestamp with time zone,
+    CONSTRAINT battles_round_seconds_range CHECK (((round_seconds >= 30) AND (round_seconds <= 900))),
+    CONSTRAINT battles_rounds_range CHECK (((rounds >= 1) AND (rounds <= 5))),
+    CONSTRAINT battles_two_djs CHECK ((challenger_id <> opponent_id))
+);
+
+COMMENT ON TABLE public.battles IS 'DJ battles in the challenger''s live session. Moves only through challenge_battle / respond_battle / cancel_battle and the worker that closes rounds. Results (rounds won, votes, winner_id; null winner = draw) are set when it finishes.';
+
+CREATE FUNCTION private.battle_json(p_battle public.battles) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select jsonb_build_object('battle_id', p_battle.id, 'session_id', p_battle.session_id,
+    'challenger_id', p_battle.challenger_id, 'opponent_id', p_battle.opponent_id, 'status', p_battle.status,
+    'rounds', p_battle.rounds, 'round_seconds', p_battle.round_seconds, 'started_at', p_battle.started_at,
+    'ended_at', p_battle.ended_at, 'challenger_rounds', p_battle.challenger_rounds,
+    'opponent_rounds', p_battle.opponent_rounds, 'challenger_votes', p_battle.challenger_votes,
+    'opponent_votes', p_battle.opponent_votes, 'winner_id', p_battle.winner_id)
+$$;
+
+CREATE FUNCTION private.battle_state(p_battle_id uuid) RETURNS jsonb
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select private.battle_json(b) || jsonb_build_object(
+    'server_time', now(),
+    'rounds_detail', coalesce((select jsonb_agg(jsonb_build_object(
+        'round', r.round, 'starts_at', r.starts_at, 'ends_at', r.ends_at, 'closed', r.closed_at is not null,
+        'winner_id', r.winner_id,
+        'challenger_votes', coalesce(r.challenger_votes, (private.battle_tally(b.id, r.round) ->> 'challenger_votes')::int),
+        'opponent_votes', coalesce(r.opponent_votes, (private.battle_tally(b.id, r.round) ->> 'opponent_votes')::int),
+        'my_vote', (select v.dj_id from public.battle_votes v
+                    where v.battle_id = b.id and v.round = r.round and v.user_id = (select auth.uid())))
+        order by r.round)
+      from public.battle_rounds r where r.battle_id = b.id), '[]'::jsonb))
+  from public.battles b
+  where b.id = p_battle_id
+    and (b.status in ('live', 'finished') or (select auth.uid()) in (b.challenger_id, b.opponent_id))
+$$;
+
+CREATE FUNCTION private.battle_tally(p_battle_id uuid, p_round integer) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select jsonb_build_object('battle_id', b.id, 'round', p_round,
+    'challenger_votes', (select count(*) from public.battle_votes v
+                         where v.battle_id = b.id and v.round = p_round and v.dj_id = b.challenger_id),
+    'opponent_votes', (select count(*) from public.battle_votes v
+                       where v.battle_id = b.id and v.round = p_round and v.dj_id = b.opponent_id))
+  from public.battles b where b.id = p_battle_id
+$$;
+
+CREATE FUNCTION private.battles_award() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  perform private.award_badge(new.winner_id, 'first_battle_won', jsonb_build_object('battle_id', new.id));
+  if (select count(*) from public.battles b where b.winner_id = new.winner_id and b.status = 'finished') >= 10 then
+    perform private.award_badge(new.winner_id, 'battles_won_10', jsonb_build_object('battle_id', new.id));
+  end if;
+  return null;
 end;
 $$;
 
@@ -856,11 +1079,34 @@ CREATE FUNCTION private.can_receive_topic(p_topic text) RETURNS boolean
   select case
     when p_topic is null or (select auth.uid()) is null then false
     when p_topic = 'user:' || (select auth.uid())::text then true
+    when p_topic = 'discovery' then true  -- public news for browse screens (discovery.sql): DJs going live
     when p_topic ~ '^session:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
       then substr(p_topic, 9)::uuid in (select private.my_session_ids())
     else false
   end
 $_$;
+
+CREATE FUNCTION private.cancel_battle(p_battle_id uuid) RETURNS public.battles
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_uid uuid := private.require_user();
+  v_battle public.battles;
+begin
+  if not exists (select 1 from public.battles b where b.id = p_battle_id and b.challenger_id = v_uid) then
+    raise exception using errcode = 'PT404', message = 'battle not found';
+  end if;
+  update public.battles b set status = 'canceled', responded_at = coalesce(b.responded_at, now())
+  where b.id = p_battle_id and b.status = 'pending'
+  returning * into v_battle;
+  if not found then
+    raise exception using errcode = 'PT409', message = 'only a pending challenge can be withdrawn';
+  end if;
+  perform private.broadcast('user:' || v_battle.opponent_id, 'battle_canceled', private.battle_json(v_battle));
+  return v_battle;
+end;
+$$;
 
 CREATE FUNCTION private.cancel_unsubmitted_tips(p_age interval, p_limit integer, p_now timestamp with time zone DEFAULT now()) RETURNS integer
     LANGUAGE sql SECURITY DEFINER
@@ -878,6 +1124,38 @@ CREATE FUNCTION private.cancel_unsubmitted_tips(p_age interval, p_limit integer,
     returning 1
   )
   select count(*)::int from canceled
+$$;
+
+CREATE FUNCTION private.challenge_battle(p_opponent_id uuid, p_rounds integer, p_round_seconds integer) RETURNS public.battles
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_uid uuid := private.require_user();
+  v_session uuid;
+  v_battle public.battles;
+begin
+  select s.id into v_session from public.sessions s where s.dj_id = v_uid and s.status = 'live';
+  if v_session is null then
+    raise exception using errcode = 'PT409', message = 'go live first: a battle runs in your live session';
+  end if;
+  if p_opponent_id is null or p_opponent_id = v_uid
+     or not exists (select 1 from public.profiles p where p.id = p_opponent_id and p.is_dj)
+     or exists (select 1 from public.user_blocks b
+                where (b.blocker_id = v_uid and b.blocked_id = p_opponent_id)
+                   or (b.blocker_id = p_opponent_id and b.blocked_id = v_uid)) then
+    raise exception using errcode = 'PT404', message = 'no such DJ to challenge';
+  end if;
+  begin
+    insert into public.battles (challenger_id, opponent_id, session_id, rounds, round_seconds)
+    values (v_uid, p_opponent_id, v_session, coalesce(p_rounds, 3), coalesce(p_round_seconds, 120))
+    returning * into v_battle;
+  exception when unique_violation then
+    raise exception using errcode = 'PT409', message = 'a battle is already pending or live in your session';
+  end;
+  perform private.broadcast('user:' || p_opponent_id, 'battle_challenge', private.battle_json(v_battle));
+  return v_battle;
+end;
 $$;
 
 CREATE TABLE private.webhook_events (
@@ -916,6 +1194,71 @@ begin
     return null;
   end if;
   return v_event;
+end;
+$$;
+
+CREATE FUNCTION private.close_battle_rounds(p_limit integer, p_now timestamp with time zone DEFAULT now()) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_battle public.battles;
+  v_round public.battle_rounds;
+  v_count int := 0;
+  v_c int;
+  v_o int;
+begin
+  -- Challenges nobody answered in 10 minutes expire.
+  update public.battles b set status = 'canceled', responded_at = p_now
+  where b.status = 'pending' and b.created_at < p_now - interval '10 minutes';
+  for v_battle in
+    select b.* from public.battles b
+    where b.status = 'live'
+      and exists (select 1 from public.battle_rounds r where r.battle_id = b.id and r.closed_at is null and r.ends_at <= p_now)
+    order by b.started_at
+    limit p_limit
+    for update of b skip locked
+  loop
+    for v_round in
+      select r.* from public.battle_rounds r
+      where r.battle_id = v_battle.id and r.closed_at is null and r.ends_at <= p_now order by r.round
+      for update  -- waits for votes in flight (they hold a share lock); then counts them
+    loop
+      select count(*) filter (where v.dj_id = v_battle.challenger_id), count(*) filter (where v.dj_id = v_battle.opponent_id)
+      into v_c, v_o
+      from public.battle_votes v where v.battle_id = v_battle.id and v.round = v_round.round;
+      update public.battle_rounds r
+      set challenger_votes = v_c, opponent_votes = v_o, closed_at = p_now,
+          winner_id = case when v_c > v_o then v_battle.challenger_id when v_o > v_c then v_battle.opponent_id end
+      where r.battle_id = v_battle.id and r.round = v_round.round;
+      perform private.broadcast('session:' || v_battle.session_id, 'battle_round_ended',
+        jsonb_build_object('battle_id', v_battle.id, 'round', v_round.round, 'challenger_votes', v_c,
+                           'opponent_votes', v_o,
+                           'winner_id', case when v_c > v_o then v_battle.challenger_id
+                                             when v_o > v_c then v_battle.opponent_id end));
+    end loop;
+    if not exists (select 1 from public.battle_rounds r where r.battle_id = v_battle.id and r.closed_at is null) then
+      update public.battles b
+      set status = 'finished', ended_at = p_now,
+          challenger_rounds = x.c_rounds, opponent_rounds = x.o_rounds,
+          challenger_votes = x.c_votes, opponent_votes = x.o_votes,
+          winner_id = case when x.c_rounds > x.o_rounds then b.challenger_id
+                           when x.o_rounds > x.c_rounds then b.opponent_id
+                           when x.c_votes > x.o_votes then b.challenger_id
+                           when x.o_votes > x.c_votes then b.opponent_id end
+      from (select count(*) filter (where r.winner_id = v_battle.challenger_id) as c_rounds,
+                   count(*) filter (where r.winner_id = v_battle.opponent_id) as o_rounds,
+                   coalesce(sum(r.challenger_votes), 0) as c_votes, coalesce(sum(r.opponent_votes), 0) as o_votes
+            from public.battle_rounds r where r.battle_id = v_battle.id) x
+      where b.id = v_battle.id
+      returning b.* into v_battle;
+      perform private.broadcast('session:' || v_battle.session_id, 'battle_ended', private.battle_json(v_battle));
+      perform private.broadcast('user:' || v_battle.challenger_id, 'battle_ended', private.battle_json(v_battle));
+      perform private.broadcast('user:' || v_battle.opponent_id, 'battle_ended', private.battle_json(v_battle));
+    end if;
+    v_count := v_count + 1;
+  end loop;
+  return v_count;
 end;
 $$;
 
@@ -1027,6 +1370,29 @@ begin
 end;
 $$;
 
+CREATE FUNCTION private.creator_analytics(p_from date, p_to date) RETURNS TABLE(day date, sessions integer, minutes_live integer, unique_listeners integer, peak_listeners integer, chat_messages integer, tips_net jsonb, new_followers integer, reactions bigint, computed_at timestamp with time zone)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_uid uuid := private.require_user();
+begin
+  if not exists (select 1 from public.profiles p where p.id = v_uid and p.is_dj) then
+    raise exception using errcode = 'PT403', message = 'creator analytics are for DJs';
+  end if;
+  if p_from is null or p_to is null or p_to < p_from or p_to - p_from > 365 then
+    raise exception using errcode = 'PT422', message = 'a range of 1 to 366 days';
+  end if;
+  return query
+  select g::date, coalesce(s.sessions, 0), coalesce(s.minutes_live, 0), coalesce(s.unique_listeners, 0),
+         coalesce(s.peak_listeners, 0), coalesce(s.chat_messages, 0), coalesce(s.tips_net, '{}'::jsonb),
+         coalesce(s.new_followers, 0), coalesce(s.reactions, 0::bigint), s.computed_at
+  from generate_series(p_from, p_to, interval '1 day') g
+  left join private.dj_daily_stats s on s.dj_id = v_uid and s.day = g::date
+  order by 1;
+end;
+$$;
+
 CREATE FUNCTION private.credit_earnings(p_tip public.tips, p_kind text, p_amount integer, p_reference text) RETURNS void
     LANGUAGE sql
     SET search_path TO ''
@@ -1119,7 +1485,9 @@ CREATE FUNCTION private.end_abandoned_sessions(p_idle interval, p_limit integer,
       and not exists (select 1 from public.messages m where m.session_id = s.id and m.created_at >= p_now - p_idle)
       and not exists (select 1 from public.session_participants p
                       where p.session_id = s.id and p.joined_at >= p_now - p_idle)
-      and not exists (select 1 from public.queue_items q where q.session_id = s.id and q.started_at >= p_now - p_idle)
+      -- songs the system started by itself (fallback, recommendations: auto-advance) are no sign of life
+      and not exists (select 1 from public.queue_items q where q.session_id = s.id and q.started_at >= p_now - p_idle
+                                                          and q.origin not in ('fallback', 'recommendation'))
     order by s.started_at
     limit p_limit
     for update skip locked), 'abandoned')
@@ -1217,6 +1585,8 @@ begin
                    when 'song_up_next' then np.song_up_next
                    when 'mentions' then np.mentions
                    when 'moderation' then np.moderation
+                   when 'battle_live' then np.battles
+                   when 'achievement_earned' then np.achievements
                  end, true)
     and u.id not in (select b.blocked_id from public.user_blocks b where b.blocker_id = p_actor
                      union all
@@ -1280,6 +1650,76 @@ CREATE FUNCTION private.finish_webhook_event(p_provider text, p_event_id text, p
   where e.provider = p_provider and e.id = p_event_id
   returning e.outcome
 $$;
+
+CREATE FUNCTION private.flush_battle_tally(p_battle_id uuid, p_session_id uuid, p_round integer) RETURNS boolean
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  if not private.pass_event_gate('session:' || p_session_id, 'battle_tally:' || p_battle_id, interval '1 second') then
+    return false;
+  end if;
+  perform private.broadcast('session:' || p_session_id, 'battle_tally', private.battle_tally(p_battle_id, p_round));
+  return true;
+end;
+$$;
+
+CREATE FUNCTION private.flush_pending_reactions(p_limit integer) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_session uuid;
+  v_count int := 0;
+begin
+  for v_session in
+    select distinct r.session_id from private.room_reactions r where r.pending > 0 limit p_limit
+  loop
+    if private.flush_room_reactions(v_session) is not null then
+      v_count := v_count + 1;
+    end if;
+  end loop;
+  return v_count;
+end;
+$$;
+
+CREATE FUNCTION private.flush_room_reactions(p_session_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_counts jsonb;
+begin
+  if not private.pass_event_gate('session:' || p_session_id, 'reactions', interval '1 second') then
+    return null;
+  end if;
+  -- Counters held by a reaction still in flight are skipped, not waited on:
+  -- they go out with the next event, so no reaction is counted twice or lost.
+  with taken as (
+    select r.kind, r.shard, r.pending from private.room_reactions r
+    where r.session_id = p_session_id and r.pending > 0
+    for update skip locked
+  ), zeroed as (
+    update private.room_reactions r set pending = 0
+    from taken t
+    where r.session_id = p_session_id and r.kind = t.kind and r.shard = t.shard
+    returning t.kind, t.pending
+  )
+  select jsonb_object_agg(z.kind, z.n) into v_counts
+  from (select zeroed.kind, sum(zeroed.pending)::int as n from zeroed group by zeroed.kind) z;
+  if v_counts is null then
+    -- Nothing to send: give the second back so the next reaction goes at once.
+    update private.room_event_gates g set last_sent_at = '-infinity'
+    where g.topic = 'session:' || p_session_id and g.event = 'reactions';
+    return null;
+  end if;
+  perform private.broadcast('session:' || p_session_id, 'reactions',
+    jsonb_build_object('session_id', p_session_id, 'counts', v_counts));
+  return v_counts;
+end;
+$$;
+
+COMMENT ON FUNCTION private.flush_room_reactions(p_session_id uuid) IS 'Send one aggregated `reactions` event for a room if a second has passed since the last: the only sender of reaction events (the room tick takes it over).';
 
 CREATE FUNCTION private.follows_before_insert() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
@@ -1381,6 +1821,13 @@ begin
   return new;
 end;
 $_$;
+
+CREATE FUNCTION private.hosting_streak(p_user_id uuid, p_today date DEFAULT ((now() AT TIME ZONE 'UTC'::text))::date, OUT current_days integer, OUT longest_days integer) RETURNS record
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select * from private.streak(array(select d.day from private.hosting_days d where d.user_id = p_user_id), p_today)
+$$;
 
 CREATE FUNCTION private.invoice_subscription_id(p_invoice jsonb) RETURNS text
     LANGUAGE sql IMMUTABLE
@@ -1503,6 +1950,65 @@ begin
   perform private.lock_session(p_session_id);
   return private.close_participation(p_session_id, v_uid);
 end;
+$$;
+
+CREATE FUNCTION private.listen_time_award() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_referrer uuid;
+begin
+  update public.referrals r set credited_at = now()
+  where r.referred_id = new.user_id and r.credited_at is null
+  returning r.referrer_id into v_referrer;
+  if v_referrer is not null then
+    perform private.award_badge(v_referrer, 'invited_friend', jsonb_build_object('friend_id', new.user_id));
+    perform private.award_badge(new.user_id, 'joined_by_invite', jsonb_build_object('referrer_id', v_referrer));
+  end if;
+  if (select count(*) from private.listen_time t where t.user_id = new.user_id) >= 10 then
+    perform private.award_badge(new.user_id, 'sessions_attended_10', '{}');
+  end if;
+  return null;
+end;
+$$;
+
+CREATE FUNCTION private.listened_seconds(p_user_id uuid, p_session_id uuid, p_closed bigint) RETURNS bigint
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select p_closed + coalesce((select greatest(0, extract(epoch from now() - p.joined_at))::bigint
+                              from public.session_participants p
+                              where p.session_id = p_session_id and p.user_id = p_user_id and p.left_at is null), 0)
+$$;
+
+CREATE FUNCTION private.listening_days_award() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if (private.listening_streak(new.user_id, new.day)).current_days >= 7 then
+    perform private.award_badge(new.user_id, 'listening_streak_7', jsonb_build_object('through', new.day));
+  end if;
+  return null;
+end;
+$$;
+
+CREATE FUNCTION private.listening_streak(p_user_id uuid, p_today date DEFAULT ((now() AT TIME ZONE 'UTC'::text))::date, OUT current_days integer, OUT longest_days integer) RETURNS record
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select * from private.streak(array(select d.day from private.listening_days d where d.user_id = p_user_id), p_today)
+$$;
+
+CREATE FUNCTION private.live_now_playing(p_session_id uuid) RETURNS TABLE(title text, artist text, album_art_url text, spotify_id text, apple_music_id text, started_at timestamp with time zone)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select q.title, q.artist, q.album_art_url, q.spotify_id, q.apple_music_id, q.started_at
+  from public.queue_items q
+  where q.session_id = p_session_id and q.status = 'playing'
+    and exists (select 1 from public.sessions s where s.id = p_session_id and s.status = 'live')
 $$;
 
 CREATE FUNCTION private.lock_live_session(p_session_id uuid) RETURNS public.sessions
@@ -1716,6 +2222,48 @@ CREATE FUNCTION private.my_hosted_session_ids() RETURNS SETOF uuid
     SET search_path TO ''
     AS $$ select s.id from public.sessions s where s.dj_id = (select auth.uid()) $$;
 
+CREATE FUNCTION private.my_invite_code() RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_uid uuid := private.require_user();
+  v_code text;
+begin
+  insert into public.invite_codes (user_id) values (v_uid) on conflict (user_id) do nothing;
+  select c.code into v_code from public.invite_codes c where c.user_id = v_uid;
+  return v_code;
+end;
+$$;
+
+CREATE FUNCTION private.my_listening_stats(p_from timestamp with time zone, p_to timestamp with time zone) RETURNS jsonb
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  with mine as (
+    select t.session_id, s.dj_id, s.genres, private.listened_seconds(t.user_id, t.session_id, t.seconds) as seconds
+    from private.listen_time t join public.sessions s on s.id = t.session_id
+    where t.user_id = private.require_user()
+      and t.first_joined_at >= coalesce(p_from, '-infinity') and t.first_joined_at < coalesce(p_to, 'infinity')
+      and not private.is_banned(t.session_id, t.user_id)
+  )
+  select jsonb_build_object(
+    'from', p_from, 'to', p_to,
+    'sessions', (select count(*) from mine),
+    'seconds_listened', (select coalesce(sum(m.seconds), 0) from mine m),
+    'hours_listened', (select round(coalesce(sum(m.seconds), 0) / 3600.0, 2) from mine m),
+    'songs_heard', (select count(*) from mine m join public.queue_items q on q.session_id = m.session_id
+                    where q.started_at is not null and q.status in ('playing', 'played', 'skipped')),
+    'top_djs', coalesce((select jsonb_agg(x order by x.seconds desc, x.username) from (
+                  select m.dj_id, p.username, sum(m.seconds)::bigint as seconds, count(*) as sessions
+                  from mine m join public.profiles p on p.id = m.dj_id
+                  group by m.dj_id, p.username order by 3 desc, 2 limit 5) x), '[]'::jsonb),
+    'top_genres', coalesce((select jsonb_agg(g order by g.seconds desc, g.genre) from (
+                  select genre, sum(m.seconds)::bigint as seconds
+                  from mine m cross join lateral unnest(m.genres) as genre
+                  group by genre order by 2 desc, 1 limit 5) g), '[]'::jsonb))
+$$;
+
 CREATE FUNCTION private.my_moderated_session_ids() RETURNS SETOF uuid
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO ''
@@ -1728,6 +2276,16 @@ CREATE FUNCTION private.my_moderated_session_ids() RETURNS SETOF uuid
 $$;
 
 COMMENT ON FUNCTION private.my_moderated_session_ids() IS 'Sessions the caller hosts or moderates, less those they are banned from.';
+
+CREATE FUNCTION private.my_playlist_ids() RETURNS SETOF uuid
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$ select p.id from public.playlists p where p.owner_id = (select auth.uid()) $$;
+
+CREATE FUNCTION private.my_saved_song_ids() RETURNS SETOF bigint
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$ select s.id from public.saved_songs s where s.user_id = (select auth.uid()) $$;
 
 CREATE FUNCTION private.my_session_ids() RETURNS SETOF uuid
     LANGUAGE sql STABLE SECURITY DEFINER
@@ -1744,6 +2302,42 @@ CREATE FUNCTION private.my_session_ids() RETURNS SETOF uuid
 $$;
 
 COMMENT ON FUNCTION private.my_session_ids() IS 'Sessions the caller is present in, hosts, or moderates, less those they are banned from.';
+
+CREATE FUNCTION private.my_sessions_attended(p_from timestamp with time zone, p_to timestamp with time zone, p_limit integer, p_offset integer) RETURNS TABLE(session_id uuid, title text, dj_id uuid, dj_username text, genres text[], status public.session_status, started_at timestamp with time zone, ended_at timestamp with time zone, first_joined_at timestamp with time zone, listened_seconds bigint)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select s.id, s.title, s.dj_id, d.username, s.genres, s.status, s.started_at, s.ended_at, t.first_joined_at,
+         private.listened_seconds(t.user_id, t.session_id, t.seconds)
+  from private.listen_time t
+  join public.sessions s on s.id = t.session_id
+  join public.profiles d on d.id = s.dj_id
+  where t.user_id = private.require_user()
+    and (p_from is null or t.first_joined_at >= p_from)
+    and (p_to is null or t.first_joined_at < p_to)
+    and not private.is_banned(t.session_id, t.user_id)
+  order by t.first_joined_at desc
+  limit least(greatest(coalesce(p_limit, 50), 1), 200) offset greatest(coalesce(p_offset, 0), 0)
+$$;
+
+CREATE FUNCTION private.my_songs_heard(p_from timestamp with time zone, p_to timestamp with time zone, p_limit integer, p_offset integer) RETURNS TABLE(item_id bigint, session_id uuid, session_title text, dj_id uuid, dj_username text, title text, artist text, album_art_url text, duration_ms integer, provider text, provider_ref text, started_at timestamp with time zone)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select q.id, s.id, s.title, s.dj_id, d.username, q.title, q.artist, q.album_art_url, q.duration_ms, q.provider,
+         q.provider_ref, q.started_at
+  from private.listen_time t
+  join public.sessions s on s.id = t.session_id
+  join public.profiles d on d.id = s.dj_id
+  join public.queue_items q on q.session_id = t.session_id
+  where t.user_id = private.require_user()
+    and q.started_at is not null and q.status in ('playing', 'played', 'skipped')
+    and (p_from is null or q.started_at >= p_from)
+    and (p_to is null or q.started_at < p_to)
+    and not private.is_banned(t.session_id, t.user_id)
+  order by q.started_at desc
+  limit least(greatest(coalesce(p_limit, 50), 1), 200) offset greatest(coalesce(p_offset, 0), 0)
+$$;
 
 CREATE FUNCTION private.note_webhook_event_failure(p_provider text, p_event_id text, p_error text) RETURNS void
     LANGUAGE sql SECURITY DEFINER
@@ -1764,6 +2358,26 @@ begin
     raise exception using errcode = 'PT422', message = format('unknown time zone %s', new.time_zone);
   end if;
   return new;
+end;
+$$;
+
+CREATE FUNCTION private.pass_event_gate(p_topic text, p_event text, p_every interval) RETURNS boolean
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_last timestamptz;
+begin
+  insert into private.room_event_gates (topic, event) values (p_topic, p_event) on conflict do nothing;
+  select g.last_sent_at into v_last from private.room_event_gates g
+  where g.topic = p_topic and g.event = p_event
+  for update skip locked;
+  if not found or v_last > pg_catalog.clock_timestamp() - p_every then
+    return false;
+  end if;
+  update private.room_event_gates g set last_sent_at = pg_catalog.clock_timestamp()
+  where g.topic = p_topic and g.event = p_event;
+  return true;
 end;
 $$;
 
@@ -1833,6 +2447,43 @@ CREATE FUNCTION private.plan_of(p_user_id uuid) RETURNS public.plans
     SET search_path TO ''
     AS $$ select p.* from public.plans p where p.id = private.effective_plan_id(p_user_id) $$;
 
+CREATE FUNCTION private.playlist_items_before_insert() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_count int;
+begin
+  perform 1 from public.playlists p where p.id = new.playlist_id for update;
+  select count(*), coalesce(max(i.position) + 1, 0) into v_count, new.position
+  from public.playlist_items i where i.playlist_id = new.playlist_id;
+  if v_count >= 1000 then
+    raise exception using errcode = 'PT409', message = 'a playlist holds at most 1000 songs';
+  end if;
+  new.added_at := now();
+  return new;
+end;
+$$;
+
+CREATE FUNCTION private.playlists_before_write() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  if tg_op = 'INSERT' then
+    new.owner_id := coalesce((select auth.uid()), new.owner_id);
+    -- At most 200 playlists each (one insert per owner at a time counts).
+    perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('openparty.playlists:' || new.owner_id, 0));
+    if (select count(*) from public.playlists p where p.owner_id = new.owner_id) >= 200 then
+      raise exception using errcode = 'PT409', message = 'you have 200 playlists: delete one first';
+    end if;
+  end if;
+  new.name := btrim(new.name);
+  new.updated_at := now();
+  return new;
+end;
+$$;
+
 CREATE FUNCTION private.profiles_normalize() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -1841,6 +2492,22 @@ begin
   new.username := lower(btrim(new.username));
   new.genres := array(select distinct lower(btrim(g)) from unnest(new.genres) as g where btrim(g) <> '');
   return new;
+end;
+$$;
+
+CREATE FUNCTION private.purge_event_gates(p_limit integer) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_count int;
+begin
+  delete from private.room_event_gates g
+  where (g.topic, g.event) in (select x.topic, x.event from private.room_event_gates x
+                               where x.last_sent_at < now() - interval '1 day'
+                               limit p_limit for update skip locked);
+  get diagnostics v_count = row_count;
+  return v_count;
 end;
 $$;
 
@@ -1860,14 +2527,22 @@ CREATE FUNCTION private.purge_notifications(p_age interval, p_limit integer, p_n
   select count(*)::int from gone
 $$;
 
-CREATE FUNCTION private.push_claim(p_worker text, p_limit integer, p_lease interval) RETURNS TABLE(delivery_id bigint, outbox_id bigint, token text, title text, body text, data jsonb)
+CREATE FUNCTION private.push_at_least_once(p_kind text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$ select p_kind in ('moderation', 'session_starting') $$;
+
+CREATE FUNCTION private.push_claim(p_worker text, p_limit integer, p_lease interval) RETURNS TABLE(delivery_id bigint, outbox_id bigint, token text, title text, body text, data jsonb, at_least_once boolean)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 declare
   v_claimed bigint[];
 begin
-  update private.push_deliveries d set status = 'unknown', error = 'worker stopped while sending'
+  update private.push_deliveries d
+  set status = case when private.push_at_least_once(o.kind) then 'retry' else 'unknown' end,
+      error = case when private.push_at_least_once(o.kind) then 'worker stopped while sending: resent (at least once)'
+                   else 'worker stopped while sending' end
   from private.notification_outbox o
   where o.id = d.outbox_id and o.status = 'claimed' and o.lease_until < now() and d.status = 'sending';
 
@@ -1892,7 +2567,7 @@ begin
   on conflict on constraint push_deliveries_outbox_id_token_id_key do nothing;
 
   return query
-    select d.id, o.id, t.token, o.title, o.body, o.data
+    select d.id, o.id, t.token, o.title, o.body, o.data, private.push_at_least_once(o.kind)
     from private.notification_outbox o
     join private.push_deliveries d on d.outbox_id = o.id
     join public.push_tokens t on t.id = d.token_id
@@ -1929,7 +2604,8 @@ CREATE FUNCTION private.push_record(p_results jsonb) RETURNS void
   ), updated as (
     update private.push_deliveries d
     set status = r.outcome, ticket_id = r.ticket_id, error = r.error,
-        sent_at = case when r.outcome in ('sent', 'logged') then now() end
+        sent_at = case when r.outcome in ('sent', 'logged') then now() end,
+        receipt_status = null, receipt_error = null, receipt_checked_at = null
     from r where d.id = r.delivery_id
     returning d.token_id, r.disable_token, r.error
   )
@@ -1937,7 +2613,7 @@ CREATE FUNCTION private.push_record(p_results jsonb) RETURNS void
   from updated u where u.token_id = t.id and u.disable_token
 $$;
 
-CREATE FUNCTION private.push_record_receipts(p_receipts jsonb) RETURNS integer
+CREATE FUNCTION private.push_record_receipts(p_receipts jsonb, p_max_attempts integer, p_backoff interval) RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -1945,16 +2621,41 @@ declare
   v_count int;
 begin
   with r as (
-    select * from jsonb_to_recordset(p_receipts) as x(ticket_id text, status text, error text, disable_token boolean)
+    select * from jsonb_to_recordset(p_receipts)
+      as x(ticket_id text, status text, error text, disable_token boolean, retry boolean)
   ), updated as (
     update private.push_deliveries d
-    set receipt_status = r.status, receipt_error = r.error, receipt_checked_at = now()
-    from r where d.ticket_id = r.ticket_id and d.status = 'sent' and d.receipt_checked_at is null
-    returning d.token_id, r.error, r.disable_token
+    set receipt_status = r.status, receipt_error = r.error, receipt_checked_at = now(),
+        status = case when not coalesce(r.retry, false) then d.status
+                      when o.attempts < p_max_attempts then 'retry' else 'failed' end,
+        error = case when not coalesce(r.retry, false) then d.error
+                     when o.attempts < p_max_attempts then 'receipt: ' || r.error
+                     else format('gave up after %s attempts: receipt %s', o.attempts, r.error) end
+    from r, private.notification_outbox o
+    where d.ticket_id = r.ticket_id and d.status = 'sent' and d.receipt_checked_at is null and o.id = d.outbox_id
+    returning d.id, d.token_id, d.outbox_id, d.status, r.error, r.disable_token
+  ), disabled as (
+    update public.push_tokens t set enabled = false, disabled_reason = u.error
+    from updated u where u.token_id = t.id and u.disable_token
+    returning 1
+  ), reopened as (
+    update private.notification_outbox o
+    set status = 'pending', finished_at = null, lease_until = null, leased_by = null,
+        not_before = now() + p_backoff * power(2, greatest(o.attempts - 1, 0)), last_error = 'receipt: ' || u.error
+    from (select distinct on (outbox_id) outbox_id, error from updated where status = 'retry') u
+    where o.id = u.outbox_id and o.status in ('sent', 'failed')
+    returning 1
+  ), gave_up as (  -- no other device got it: the notification failed after all
+    update private.notification_outbox o set status = 'failed', last_error = u.error
+    from (select distinct on (outbox_id) outbox_id, format('gave up after %s attempts: receipt %s', o2.attempts, error) as error
+          from updated join private.notification_outbox o2 on o2.id = updated.outbox_id
+          where updated.status = 'failed' and updated.error is not null) u
+    where o.id = u.outbox_id and o.status = 'sent'
+      and not exists (select 1 from private.push_deliveries d where d.outbox_id = o.id and d.status in ('sent', 'logged')
+                      and d.id not in (select updated.id from updated))
+    returning 1
   )
-  update public.push_tokens t set enabled = false, disabled_reason = u.error
-  from updated u where u.token_id = t.id and u.disable_token;
-  get diagnostics v_count = row_count;
+  select count(*)::int into v_count from updated;
   return v_count;
 end;
 $$;
@@ -2030,12 +2731,13 @@ declare
   v_item jsonb := jsonb_build_object(
     'id', new.id, 'session_id', new.session_id, 'added_by', new.added_by, 'title', new.title, 'artist', new.artist,
     'album_art_url', new.album_art_url, 'duration_ms', new.duration_ms, 'provider', new.provider,
-    'provider_ref', new.provider_ref, 'status', new.status, 'score', new.score, 'up_votes', new.up_votes,
+    'provider_ref', new.provider_ref, 'spotify_id', new.spotify_id, 'apple_music_id', new.apple_music_id,
+    'isrc', new.isrc, 'origin', new.origin, 'status', new.status, 'score', new.score, 'up_votes', new.up_votes,
     'down_votes', new.down_votes, 'pinned_at', new.pinned_at, 'from_fallback', new.from_fallback,
     'started_at', new.started_at);
 begin
   if tg_op = 'INSERT' then
-    if not new.from_fallback then
+    if new.origin = 'request' then
       perform private.broadcast(v_topic, 'queue_item_added', v_item);
     end if;
   elsif new.status is distinct from old.status then
@@ -2065,6 +2767,11 @@ declare
   v_user_cap int;
   v_last_played timestamptz;
 begin
+  -- origin is not writable by the app: anything but a request was made by a
+  -- server function (advance, a reported track), whoever's call it runs in.
+  if new.origin <> 'request' then
+    v_uid := null;
+  end if;
   new.added_by := coalesce(v_uid, new.added_by);
   new.status := 'queued';
   new.title := btrim(new.title);
@@ -2107,6 +2814,9 @@ begin
              where q.session_id = new.session_id and q.track_key = new.provider || ':' || lower(new.provider_ref)
                and q.status in ('queued', 'playing')) then
     raise exception using errcode = 'PT409', message = 'this song is already in the queue';
+  end if;
+  if new.origin in ('spotify', 'app') then
+    return new;  -- the DJ already plays it: a fact, not a request (no replay cooldown)
   end if;
   select max(q.ended_at) into v_last_played from public.queue_items q
   where q.session_id = new.session_id and q.track_key = new.provider || ':' || lower(new.provider_ref)
@@ -2171,6 +2881,23 @@ CREATE FUNCTION private.queue_order(p_session_id uuid) RETURNS TABLE(item_id big
 $$;
 
 COMMENT ON FUNCTION private.queue_order(p_session_id uuid) IS 'The play order of a session''s queued songs (rank 1 plays next); the rule is spelled out above.';
+
+CREATE FUNCTION private.queue_recommendation(p_session public.sessions) RETURNS bigint
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_id bigint;
+begin
+  insert into public.queue_items (session_id, added_by, title, artist, album_art_url, duration_ms, provider,
+                                  provider_ref, spotify_id, apple_music_id, isrc, origin)
+  select p_session.id, p_session.dj_id, r.title, r.artist, r.album_art_url, r.duration_ms, r.provider, r.provider_ref,
+         r.spotify_id, r.apple_music_id, r.isrc, 'recommendation'
+  from private.recommendations(p_session.id, 1) r
+  returning id into v_id;
+  return v_id;
+end;
+$$;
 
 CREATE FUNCTION private.queue_votes_enforce_rules() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
@@ -2245,6 +2972,8 @@ CREATE TABLE public.notification_preferences (
     song_up_next boolean DEFAULT true NOT NULL,
     mentions boolean DEFAULT true NOT NULL,
     moderation boolean DEFAULT true NOT NULL,
+    battles boolean DEFAULT true NOT NULL,
+    achievements boolean DEFAULT true NOT NULL,
     quiet_hours_start time without time zone,
     quiet_hours_end time without time zone,
     time_zone text DEFAULT 'UTC'::text NOT NULL,
@@ -2280,6 +3009,117 @@ end;
 $$;
 
 COMMENT ON FUNCTION private.quiet_hours_end(p_prefs public.notification_preferences, p_at timestamp with time zone) IS 'When a notification at p_at may go out: p_at, or the end of the user''s quiet hours.';
+
+CREATE FUNCTION private.react(p_session_id uuid, p_kind text) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_uid uuid := private.require_user();
+  v_sender private.reaction_senders;
+begin
+  if p_kind is null or p_kind not in ('fire', 'heart', 'laugh', 'clap', 'wow', 'hundred') then
+    raise exception using errcode = 'PT422', message = 'unknown reaction: use fire, heart, laugh, clap, wow or hundred';
+  end if;
+  -- Who: a present, unbanned listener or the DJ of a live session (no lock taken).
+  if not exists (select 1 from public.sessions s where s.id = p_session_id and s.status = 'live'
+                 and (s.dj_id = v_uid
+                      or exists (select 1 from public.session_participants p
+                                 where p.session_id = s.id and p.user_id = v_uid and p.left_at is null)))
+     or private.is_banned(p_session_id, v_uid) then
+    raise exception using errcode = 'PT403', message = 'join this live session to react';
+  end if;
+  -- Reactions are ephemeral: no disk flush awaited (like chat and votes).
+  perform set_config('synchronous_commit', 'off', true);
+  insert into private.reaction_senders as r (session_id, user_id, window_started_at, sent_in_window)
+  values (p_session_id, v_uid, now(), 1)
+  on conflict (session_id, user_id) do update
+    set window_started_at = case when r.window_started_at <= now() - interval '5 seconds' then now()
+                                 else r.window_started_at end,
+        sent_in_window = case when r.window_started_at <= now() - interval '5 seconds' then 1
+                              else r.sent_in_window + 1 end
+  returning * into v_sender;
+  if v_sender.sent_in_window > 10 then
+    raise exception using errcode = 'PT429', message = 'too many reactions: wait a moment',
+      detail = json_build_object('retry_after',
+        greatest(1, ceil(extract(epoch from v_sender.window_started_at + interval '5 seconds' - now()))))::text;
+  end if;
+  insert into private.room_reactions as r (session_id, kind, shard, pending, total)
+  values (p_session_id, p_kind, abs(hashtext(v_uid::text)) % 8, 1, 1)
+  on conflict (session_id, kind, shard) do update set pending = r.pending + 1, total = r.total + 1;
+  perform private.flush_room_reactions(p_session_id);
+  return true;
+end;
+$$;
+
+CREATE FUNCTION private.recommendations(p_session_id uuid, p_limit integer) RETURNS TABLE(track_key text, title text, artist text, album_art_url text, duration_ms integer, provider text, provider_ref text, spotify_id text, apple_music_id text, isrc text, score bigint, followed integer, genre_plays integer)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  with room as (
+    select s.id, s.dj_id, s.genres, s.replay_cooldown_minutes, s.max_song_duration_seconds
+    from public.sessions s where s.id = p_session_id
+  ),
+  seed as (
+    select q.track_key from public.queue_items q
+    where q.session_id = p_session_id and q.started_at is not null and q.status in ('playing', 'played', 'skipped')
+    order by q.started_at desc, q.id desc
+    limit 1
+  ),
+  seed_plays as (
+    select q.session_id, q.started_at from public.queue_items q
+    where q.track_key = (select seed.track_key from seed) and q.status = 'played' and q.session_id <> p_session_id
+    order by q.started_at desc
+    limit 500
+  ),
+  followed as (
+    select n.track_key, count(*)::int as n
+    from seed_plays sp
+    cross join lateral (
+      select nx.track_key from public.queue_items nx
+      where nx.session_id = sp.session_id and nx.status in ('played', 'skipped') and nx.started_at > sp.started_at
+      order by nx.started_at
+      limit 1) n
+    group by n.track_key
+  ),
+  neighbours as (
+    select gs.id from public.sessions gs, room r
+    where gs.id <> r.id and gs.started_at is not null and (gs.genres && r.genres or gs.dj_id = r.dj_id)
+    order by gs.started_at desc
+    limit 100
+  ),
+  genre as (
+    select q.track_key, count(*)::int as n
+    from neighbours nb join public.queue_items q on q.session_id = nb.id and q.status = 'played'
+    group by q.track_key
+  ),
+  candidates as (
+    select c.track_key, sum(c.f)::int as followed, sum(c.g)::int as genre_plays
+    from (select f.track_key, f.n as f, 0 as g from followed f
+          union all
+          select g.track_key, 0, g.n from genre g) c
+    where c.track_key is distinct from (select seed.track_key from seed)
+    group by c.track_key
+  )
+  select c.track_key, l.title, l.artist, l.album_art_url, l.duration_ms, l.provider, l.provider_ref, l.spotify_id,
+         l.apple_music_id, l.isrc, 3 * c.followed + c.genre_plays as score, c.followed, c.genre_plays
+  from candidates c
+  cross join room r
+  cross join lateral (
+    select q.* from public.queue_items q
+    where q.track_key = c.track_key and q.status = 'played'
+    order by q.started_at desc
+    limit 1) l
+  where l.duration_ms <= r.max_song_duration_seconds * 1000
+    and not exists (select 1 from public.queue_items h
+                    where h.session_id = r.id and h.track_key = c.track_key
+                      and (h.status in ('queued', 'playing')
+                           or h.ended_at > now() - make_interval(mins => r.replay_cooldown_minutes)))
+  order by 3 * c.followed + c.genre_plays desc, l.started_at desc
+  limit least(greatest(coalesce(p_limit, 10), 1), 50)
+$$;
+
+COMMENT ON FUNCTION private.recommendations(p_session_id uuid, p_limit integer) IS 'Songs to play next in a session from our play history, best first (the scoring is spelled out above).';
 
 CREATE FUNCTION private.reconcile_payment_intent(p_payment_intent jsonb, p_abandon_after interval, p_now timestamp with time zone DEFAULT now()) RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER
@@ -2341,6 +3181,47 @@ begin
   select e.processed_at into v_processed from private.webhook_events e
   where e.provider = p_provider and e.id = p_event ->> 'id';
   return v_processed is null;
+end;
+$$;
+
+CREATE TABLE public.referrals (
+    referred_id uuid NOT NULL,
+    referrer_id uuid NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    credited_at timestamp with time zone,
+    CONSTRAINT referrals_not_self CHECK ((referred_id <> referrer_id))
+);
+
+COMMENT ON TABLE public.referrals IS 'Who invited whom (rpc/redeem_invite); credited_at is set by the system when the friend first joins a session. Read by either side.';
+
+CREATE FUNCTION private.redeem_invite(p_code text) RETURNS public.referrals
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_uid uuid := private.require_user();
+  v_referrer uuid;
+  v_referral public.referrals;
+begin
+  select c.user_id into v_referrer from public.invite_codes c where c.code = btrim(p_code);
+  if v_referrer is null then
+    raise exception using errcode = 'PT404', message = 'unknown invite code';
+  end if;
+  if v_referrer = v_uid then
+    raise exception using errcode = 'PT409', message = 'that is your own invite';
+  end if;
+  -- Invites are for newcomers: someone who already listened or hosted cannot be credited.
+  if exists (select 1 from private.listen_time t where t.user_id = v_uid)
+     or exists (select 1 from public.sessions s where s.dj_id = v_uid and s.started_at is not null) then
+    raise exception using errcode = 'PT409', message = 'invites are for new listeners';
+  end if;
+  insert into public.referrals (referred_id, referrer_id) values (v_uid, v_referrer)
+  on conflict (referred_id) do nothing
+  returning * into v_referral;
+  if v_referral.referred_id is null then
+    raise exception using errcode = 'PT409', message = 'you already used an invite';
+  end if;
+  return v_referral;
 end;
 $$;
 
@@ -2421,6 +3302,34 @@ begin
 end;
 $$;
 
+CREATE FUNCTION private.reorder_playlist(p_playlist_id uuid, p_item_ids bigint[]) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_uid uuid := private.require_user();
+  v_count int;
+begin
+  if not exists (select 1 from public.playlists p where p.id = p_playlist_id and p.owner_id = v_uid) then
+    raise exception using errcode = 'PT404', message = 'playlist not found';
+  end if;
+  perform 1 from public.playlists p where p.id = p_playlist_id for update;
+  -- The listed songs first, in that order; the rest keep their order after them.
+  with wanted as (
+    select w.id, w.ord from unnest(coalesce(p_item_ids, '{}')) with ordinality as w(id, ord)
+  ), ranked as (
+    select i.id, row_number() over (order by (w.ord is null), w.ord, i.position, i.id) - 1 as new_position
+    from public.playlist_items i left join wanted w on w.id = i.id
+    where i.playlist_id = p_playlist_id
+  )
+  update public.playlist_items i set position = r.new_position
+  from ranked r where i.id = r.id and i.position is distinct from r.new_position;
+  get diagnostics v_count = row_count;
+  update public.playlists set updated_at = now() where id = p_playlist_id;
+  return v_count;
+end;
+$$;
+
 CREATE FUNCTION private.reorder_queue(p_session_id uuid, p_item_ids bigint[]) RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -2438,6 +3347,36 @@ begin
   get diagnostics v_positioned = row_count;
   perform private.broadcast('session:' || p_session_id, 'queue_reordered', jsonb_build_object('item_ids', p_item_ids));
   return v_positioned;
+end;
+$$;
+
+CREATE FUNCTION private.report_track(p_session_id uuid, p_track jsonb) RETURNS public.queue_items
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_session public.sessions := private.lock_own_session(p_session_id);  -- checks the DJ before it locks
+  v_current public.queue_items;
+  v_wait int;
+begin
+  if v_session.status <> 'live' then
+    raise exception using errcode = 'PT409', message = 'this session is not live';
+  end if;
+  if v_session.plays_from = 'spotify' then
+    raise exception using errcode = 'PT409', message = 'now playing follows your Spotify player: set plays_from to app';
+  end if;
+  select * into v_current from public.queue_items q where q.session_id = p_session_id and q.status = 'playing';
+  if v_current.id is not null
+     and (v_current.track_key = (p_track ->> 'provider') || ':' || lower(p_track ->> 'provider_ref')
+          or v_current.spotify_id = p_track ->> 'spotify_id') then
+    return v_current;
+  end if;
+  if v_session.last_track_report_at > now() - interval '5 seconds' then
+    v_wait := ceil(extract(epoch from v_session.last_track_report_at + interval '5 seconds' - now()))::int;
+    raise exception using errcode = 'PT429', message = format('too fast: wait %s s', v_wait),
+      detail = jsonb_build_object('retry_after', v_wait)::text;
+  end if;
+  return private.set_now_playing(v_session, p_track, 'app');
 end;
 $$;
 
@@ -2520,6 +3459,63 @@ begin
 end;
 $$;
 
+CREATE FUNCTION private.respond_battle(p_battle_id uuid, p_accept boolean) RETURNS public.battles
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_uid uuid := private.require_user();
+  v_battle public.battles;
+  v_names text;
+begin
+  -- Only the challenged DJ gets further than this, and before any lock.
+  if not exists (select 1 from public.battles b where b.id = p_battle_id and b.opponent_id = v_uid) then
+    raise exception using errcode = 'PT404', message = 'battle not found';
+  end if;
+  select * into v_battle from public.battles b where b.id = p_battle_id for update;
+  if v_battle.status <> 'pending' then
+    raise exception using errcode = 'PT409', message = format('this battle is %s', v_battle.status);
+  end if;
+  if not coalesce(p_accept, false) then
+    update public.battles set status = 'declined', responded_at = now() where id = p_battle_id returning * into v_battle;
+    perform private.broadcast('user:' || v_battle.challenger_id, 'battle_declined', private.battle_json(v_battle));
+    return v_battle;
+  end if;
+  if v_battle.created_at < now() - interval '10 minutes'
+     or not exists (select 1 from public.sessions s where s.id = v_battle.session_id and s.status = 'live') then
+    update public.battles set status = 'canceled', responded_at = now() where id = p_battle_id;
+    raise exception using errcode = 'PT409', message = 'this challenge has expired';
+  end if;
+  update public.battles set status = 'live', responded_at = now(), started_at = now()
+  where id = p_battle_id returning * into v_battle;
+  insert into public.battle_rounds (battle_id, round, starts_at, ends_at)
+  select v_battle.id, r, v_battle.started_at + make_interval(secs => (r - 1) * v_battle.round_seconds),
+         v_battle.started_at + make_interval(secs => r * v_battle.round_seconds)
+  from generate_series(1, v_battle.rounds) r;
+  perform private.broadcast('session:' || v_battle.session_id, 'battle_started', private.battle_json(v_battle));
+  perform private.broadcast('user:' || v_battle.challenger_id, 'battle_started', private.battle_json(v_battle));
+  -- Both DJs' followers hear about it (preferences, blocks and quiet hours honoured).
+  select string_agg(coalesce(p.display_name, p.username), ' vs ' order by p.id = v_battle.opponent_id) into v_names
+  from public.profiles p where p.id in (v_battle.challenger_id, v_battle.opponent_id);
+  perform private.enqueue_notifications(
+    array(select f.follower_id from public.follows f
+          where f.followee_id in (v_battle.challenger_id, v_battle.opponent_id)),
+    'battle_live', 'DJ battle live', v_names,
+    jsonb_build_object('battle_id', v_battle.id, 'session_id', v_battle.session_id),
+    'battle:' || v_battle.id, v_battle.challenger_id);
+  return v_battle;
+end;
+$$;
+
+CREATE FUNCTION private.revenuecat_ids(p_value jsonb) RETURNS text[]
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select case when jsonb_typeof(p_value) = 'array'
+              then array(select t from jsonb_array_elements_text(p_value) as t where t is not null)
+              else '{}'::text[] end
+$$;
+
 CREATE FUNCTION private.revenuecat_user(p_event jsonb) RETURNS uuid
     LANGUAGE sql STABLE
     SET search_path TO ''
@@ -2527,10 +3523,189 @@ CREATE FUNCTION private.revenuecat_user(p_event jsonb) RETURNS uuid
   select p.id
   from (select p_event ->> 'app_user_id' as candidate, 0 as preference
         union all select p_event ->> 'original_app_user_id', 1
-        union all select a, 2 from jsonb_array_elements_text(coalesce(p_event -> 'aliases', '[]')) as a) c
+        union all select a, 2 from unnest(private.revenuecat_ids(p_event -> 'aliases')) as a) c
   join public.profiles p on p.id::text = c.candidate
   order by c.preference
   limit 1
+$$;
+
+CREATE FUNCTION private.rollup_creator_analytics(p_max_days integer, p_today date DEFAULT ((now() AT TIME ZONE 'UTC'::text))::date) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_from date;
+  v_to date;
+  v_count int;
+begin
+  select r.next_day into v_from from private.rollup_progress r where r.job = 'dj_daily';
+  v_from := least(coalesce(v_from, (select min(s.started_at at time zone 'UTC')::date from public.sessions s), p_today),
+                  p_today - 1);
+  v_to := least(p_today, v_from + greatest(p_max_days, 1) - 1);
+  v_count := private.rollup_dj_days(v_from, v_to);
+  insert into private.rollup_progress (job, next_day) values ('dj_daily', least(v_to + 1, p_today - 1))
+  on conflict (job) do update set next_day = excluded.next_day, updated_at = now();
+  return v_count;
+end;
+$$;
+
+CREATE FUNCTION private.rollup_dj_day(p_day date) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_start timestamptz := p_day::timestamp at time zone 'UTC';
+  v_end timestamptz := (p_day + 1)::timestamp at time zone 'UTC';
+  v_count int;
+begin
+  with on_air as (
+    select s.* from public.sessions s
+    where s.started_at is not null and s.started_at < v_end and coalesce(s.ended_at, now()) >= v_start
+  ), djs as (
+    select a.dj_id from on_air a
+    union select e.dj_id from private.earnings_entries e where e.created_at >= v_start and e.created_at < v_end
+    union select f.followee_id from public.follows f where f.created_at >= v_start and f.created_at < v_end
+    union select d.dj_id from private.dj_daily_stats d where d.day = p_day
+  ), computed as (
+    select d.dj_id,
+      (select count(*) from on_air a where a.dj_id = d.dj_id and a.started_at >= v_start)::int as sessions,
+      coalesce((select sum(extract(epoch from least(coalesce(a.ended_at, now()), v_end) - greatest(a.started_at, v_start)))
+                from on_air a where a.dj_id = d.dj_id), 0)::int / 60 as minutes_live,
+      (select count(distinct t.user_id) from on_air a join private.listen_time t on t.session_id = a.id
+       where a.dj_id = d.dj_id and t.first_joined_at >= v_start and t.first_joined_at < v_end)::int as unique_listeners,
+      coalesce((select max(a.peak_listener_count) from on_air a where a.dj_id = d.dj_id), 0) as peak_listeners,
+      (select count(*) from on_air a join public.messages m on m.session_id = a.id
+       where a.dj_id = d.dj_id and m.kind = 'text' and m.sender_id is distinct from a.dj_id
+         and m.created_at >= v_start and m.created_at < v_end)::int as chat_messages,
+      coalesce((select jsonb_object_agg(x.currency, x.net) from (
+                  select e.currency, sum(e.amount)::bigint as net from private.earnings_entries e
+                  where e.dj_id = d.dj_id and e.created_at >= v_start and e.created_at < v_end
+                  group by e.currency) x), '{}'::jsonb) as tips_net,
+      (select count(*) from public.follows f
+       where f.followee_id = d.dj_id and f.created_at >= v_start and f.created_at < v_end)::int as new_followers,
+      coalesce((select sum(r.total) from on_air a join private.room_reactions r on r.session_id = a.id
+                where a.dj_id = d.dj_id and a.started_at >= v_start), 0)::bigint as reactions
+    from djs d
+  )
+  insert into private.dj_daily_stats as t (dj_id, day, sessions, minutes_live, unique_listeners, peak_listeners,
+                                           chat_messages, tips_net, new_followers, reactions, computed_at)
+  select c.dj_id, p_day, c.sessions, c.minutes_live, c.unique_listeners, c.peak_listeners, c.chat_messages,
+         c.tips_net, c.new_followers, c.reactions, now()
+  from computed c
+  on conflict (dj_id, day) do update
+    set sessions = excluded.sessions, minutes_live = excluded.minutes_live,
+        unique_listeners = excluded.unique_listeners, peak_listeners = excluded.peak_listeners,
+        chat_messages = excluded.chat_messages, tips_net = excluded.tips_net,
+        new_followers = excluded.new_followers, reactions = excluded.reactions, computed_at = excluded.computed_at;
+  get diagnostics v_count = row_count;
+  return v_count;
+end;
+$$;
+
+CREATE FUNCTION private.rollup_dj_days(p_from date, p_to date) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_day date;
+  v_count int := 0;
+begin
+  if p_from is null or p_to is null or p_to < p_from or p_to - p_from > 365 then
+    raise exception using errcode = 'PT422', message = 'a range of 1 to 366 days';
+  end if;
+  for v_day in select g::date from generate_series(p_from, p_to, interval '1 day') g loop
+    v_count := v_count + private.rollup_dj_day(v_day);
+  end loop;
+  return v_count;
+end;
+$$;
+
+CREATE FUNCTION private.room_events_tick(p_limit integer) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_count int := private.flush_pending_reactions(p_limit);
+  v_open record;
+begin
+  for v_open in
+    select b.id, b.session_id, r.round from public.battles b
+    join public.battle_rounds r on r.battle_id = b.id
+      and r.starts_at <= now() and r.ends_at > now() and r.closed_at is null
+    where b.status = 'live'
+      and exists (select 1 from public.battle_votes v where v.battle_id = b.id and v.round = r.round
+                  and v.created_at > coalesce((select g.last_sent_at from private.room_event_gates g
+                                               where g.topic = 'session:' || b.session_id
+                                                 and g.event = 'battle_tally:' || b.id), '-infinity'))
+    limit p_limit
+  loop
+    if private.flush_battle_tally(v_open.id, v_open.session_id, v_open.round) then
+      v_count := v_count + 1;
+    end if;
+  end loop;
+  perform private.purge_event_gates(p_limit);
+  return v_count + private.close_battle_rounds(p_limit);
+end;
+$$;
+
+CREATE TABLE public.saved_songs (
+    id bigint NOT NULL,
+    user_id uuid NOT NULL,
+    session_id uuid,
+    queue_item_id bigint,
+    dj_id uuid,
+    session_title text NOT NULL,
+    dj_username text NOT NULL,
+    title text NOT NULL,
+    artist text NOT NULL,
+    album_art_url text,
+    duration_ms integer NOT NULL,
+    provider text NOT NULL,
+    provider_ref text NOT NULL,
+    track_key text NOT NULL,
+    saved_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+COMMENT ON TABLE public.saved_songs IS 'Songs a listener kept, with where they were heard (session title, DJ). Saved only through save_song(); delete to unsave.';
+
+CREATE FUNCTION private.save_song(p_item_id bigint) RETURNS public.saved_songs
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_uid uuid := private.require_user();
+  v_item public.queue_items;
+  v_session public.sessions;
+  v_saved public.saved_songs;
+begin
+  select q.* into v_item from public.queue_items q where q.id = p_item_id;
+  if found then
+    select s.* into v_session from public.sessions s where s.id = v_item.session_id;
+  end if;
+  -- Nothing about a room you were never in is revealed: 404 either way.
+  if v_item.id is null
+     or not (v_session.dj_id = v_uid
+             or exists (select 1 from public.session_participants p
+                        where p.session_id = v_item.session_id and p.user_id = v_uid))
+     or private.is_banned(v_item.session_id, v_uid) then
+    raise exception using errcode = 'PT404', message = 'song not found';
+  end if;
+  if v_item.started_at is null then
+    raise exception using errcode = 'PT409', message = 'this song has not played yet';
+  end if;
+  insert into public.saved_songs (user_id, session_id, queue_item_id, dj_id, session_title, dj_username,
+                                  title, artist, album_art_url, duration_ms, provider, provider_ref, track_key)
+  select v_uid, v_session.id, v_item.id, v_session.dj_id, v_session.title, p.username,
+         v_item.title, v_item.artist, v_item.album_art_url, v_item.duration_ms, v_item.provider,
+         v_item.provider_ref, v_item.track_key
+  from public.profiles p where p.id = v_session.dj_id
+  on conflict (user_id, track_key) do nothing
+  returning * into v_saved;
+  if v_saved.id is null then
+    select s.* into v_saved from public.saved_songs s where s.user_id = v_uid and s.track_key = v_item.track_key;
+  end if;
+  return v_saved;
+end;
 $$;
 
 CREATE FUNCTION private.session_capacity(p_session public.sessions) RETURNS integer
@@ -2558,6 +3733,22 @@ begin
     return now();
   end if;
   raise exception using errcode = 'PT404', message = 'you are not in this live session';
+end;
+$$;
+
+CREATE FUNCTION private.session_likes_before_insert() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  new.user_id := coalesce((select auth.uid()), new.user_id);
+  new.created_at := now();
+  if not exists (select 1 from public.session_participants p
+                 where p.session_id = new.session_id and p.user_id = new.user_id)
+     or private.is_banned(new.session_id, new.user_id) then
+    raise exception using errcode = 'PT403', message = 'like a session you are or were in';
+  end if;
+  return new;
 end;
 $$;
 
@@ -2632,6 +3823,43 @@ begin
 end;
 $$;
 
+CREATE FUNCTION private.session_participants_track_listening() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if tg_op = 'INSERT' or (old.left_at is not null and new.left_at is null) then
+    insert into private.listen_time (user_id, session_id, first_joined_at)
+    values (new.user_id, new.session_id, new.joined_at)
+    on conflict (user_id, session_id) do nothing;
+    insert into private.listening_days (user_id, day)
+    values (new.user_id, (new.joined_at at time zone 'UTC')::date)
+    on conflict do nothing;
+  elsif old.left_at is null and new.left_at is not null then
+    update private.listen_time t
+    set seconds = t.seconds + greatest(0, extract(epoch from new.left_at - old.joined_at))::bigint,
+        last_left_at = new.left_at
+    where t.user_id = new.user_id and t.session_id = new.session_id;
+  end if;
+  return null;
+end;
+$$;
+
+CREATE FUNCTION private.session_recommendations(p_session_id uuid, p_limit integer) RETURNS TABLE(title text, artist text, album_art_url text, duration_ms integer, provider text, provider_ref text, spotify_id text, apple_music_id text, isrc text, score bigint)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if not exists (select 1 from public.sessions s where s.id = p_session_id and s.dj_id = private.require_user()) then
+    raise exception using errcode = 'PT403', message = 'only the session''s DJ sees its recommendations';
+  end if;
+  return query
+    select r.title, r.artist, r.album_art_url, r.duration_ms, r.provider, r.provider_ref, r.spotify_id,
+           r.apple_music_id, r.isrc, r.score
+    from private.recommendations(p_session_id, p_limit) r;
+end;
+$$;
+
 CREATE FUNCTION private.session_sanctions_broadcast() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -2671,7 +3899,69 @@ CREATE FUNCTION private.session_settings(p_session public.sessions) RETURNS json
     'listeners_can_add', p_session.listeners_can_add, 'max_songs_per_user', p_session.max_songs_per_user,
     'max_song_duration_seconds', p_session.max_song_duration_seconds,
     'replay_cooldown_minutes', p_session.replay_cooldown_minutes, 'fairness_enabled', p_session.fairness_enabled,
-    'fallback_enabled', p_session.fallback_enabled)
+    'fallback_enabled', p_session.fallback_enabled, 'recommendations_enabled', p_session.recommendations_enabled,
+    'plays_from', p_session.plays_from, 'paused', p_session.paused_at is not null)
+$$;
+
+CREATE FUNCTION private.session_songs(p_session_id uuid) RETURNS TABLE(item_id bigint, title text, artist text, album_art_url text, duration_ms integer, provider text, provider_ref text, status public.queue_item_status, started_at timestamp with time zone, ended_at timestamp with time zone)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select q.id, q.title, q.artist, q.album_art_url, q.duration_ms, q.provider, q.provider_ref, q.status,
+         q.started_at, q.ended_at
+  from public.queue_items q
+  where q.session_id = p_session_id
+    and q.started_at is not null and q.status in ('playing', 'played', 'skipped')
+    and (exists (select 1 from public.sessions s where s.id = p_session_id and s.dj_id = (select auth.uid()))
+         or (exists (select 1 from private.listen_time t
+                     where t.user_id = (select auth.uid()) and t.session_id = p_session_id)
+             and not private.is_banned(p_session_id, (select auth.uid()))))
+  order by q.started_at
+$$;
+
+CREATE FUNCTION private.sessions_announce_live() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if new.status <> 'live' or (tg_op = 'UPDATE' and old.status = 'live') then
+    return null;
+  end if;
+  insert into private.live_announcements as a (dj_id, announced_at) values (new.dj_id, now())
+  on conflict (dj_id) do update set announced_at = excluded.announced_at
+    where a.announced_at <= now() - interval '10 minutes';
+  if found then
+    perform private.broadcast('discovery', 'session_live', jsonb_build_object(
+      'session_id', new.id, 'dj_id', new.dj_id, 'genres', new.genres, 'started_at', new.started_at));
+  end if;
+  return null;
+end;
+$$;
+
+CREATE FUNCTION private.sessions_award_hosting() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_day date := (new.started_at at time zone 'UTC')::date;
+begin
+  perform private.award_badge(new.dj_id, 'first_session_hosted', jsonb_build_object('session_id', new.id));
+  insert into private.hosting_days (user_id, day) values (new.dj_id, v_day) on conflict do nothing;
+  if found and (private.hosting_streak(new.dj_id, v_day)).current_days >= 7 then
+    perform private.award_badge(new.dj_id, 'hosting_streak_7', jsonb_build_object('through', v_day));
+  end if;
+  return null;
+end;
+$$;
+
+CREATE FUNCTION private.sessions_award_peak() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  perform private.award_badge(new.dj_id, 'first_100_listeners', jsonb_build_object('session_id', new.id));
+  return null;
+end;
 $$;
 
 CREATE FUNCTION private.sessions_before_insert() RETURNS trigger
@@ -2768,6 +4058,68 @@ begin
 end;
 $$;
 
+CREATE FUNCTION private.set_now_playing(p_session public.sessions, p_track jsonb, p_origin text) RETURNS public.queue_items
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_key text := (p_track ->> 'provider') || ':' || lower(p_track ->> 'provider_ref');
+  v_spotify_id text := p_track ->> 'spotify_id';
+  v_current public.queue_items;
+  v_next_id bigint;
+  v_item public.queue_items;
+begin
+  select * into v_current from public.queue_items q where q.session_id = p_session.id and q.status = 'playing';
+  if v_current.id is not null and (v_current.track_key = v_key or v_current.spotify_id = v_spotify_id) then
+    return v_current;
+  end if;
+  update public.queue_items q set status = 'played', ended_at = now()
+  where q.session_id = p_session.id and q.status = 'playing';
+  select q.id into v_next_id from public.queue_items q
+  where q.session_id = p_session.id and q.status = 'queued'
+    and (q.track_key = v_key or q.spotify_id = v_spotify_id)
+  order by q.id
+  limit 1;
+  if v_next_id is null then
+    insert into public.queue_items (session_id, added_by, title, artist, album_art_url, duration_ms, provider,
+                                    provider_ref, spotify_id, apple_music_id, isrc, origin)
+    values (p_session.id, p_session.dj_id, left(p_track ->> 'title', 200), left(p_track ->> 'artist', 200),
+            p_track ->> 'album_art_url', (p_track ->> 'duration_ms')::int, p_track ->> 'provider',
+            p_track ->> 'provider_ref', v_spotify_id, p_track ->> 'apple_music_id', p_track ->> 'isrc', p_origin)
+    returning id into v_next_id;
+  end if;
+  update public.queue_items q
+  set status = 'playing', skip_votes = 0,
+      started_at = now() - make_interval(secs => least(greatest(coalesce((p_track ->> 'position_ms')::bigint, 0), 0),
+                                                      q.duration_ms) / 1000.0)
+  where q.id = v_next_id
+  returning * into v_item;
+  update public.sessions s set last_track_report_at = now() where s.id = p_session.id;
+  return v_item;
+end;
+$$;
+
+CREATE FUNCTION private.set_paused(p_session_id uuid, p_paused boolean) RETURNS public.sessions
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_session public.sessions := private.lock_own_session(p_session_id);  -- checks the DJ before it locks
+begin
+  if v_session.status <> 'live' then
+    raise exception using errcode = 'PT409', message = 'this session is not live';
+  end if;
+  if p_paused and v_session.paused_at is null then
+    update public.sessions s set paused_at = now() where s.id = p_session_id returning * into v_session;
+  elsif not p_paused and v_session.paused_at is not null then
+    update public.queue_items q set started_at = q.started_at + (now() - v_session.paused_at)
+    where q.session_id = p_session_id and q.status = 'playing';
+    update public.sessions s set paused_at = null where s.id = p_session_id returning * into v_session;
+  end if;
+  return v_session;
+end;
+$$;
+
 CREATE FUNCTION private.set_updated_at() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -2776,6 +4128,22 @@ begin
   new.updated_at := now();
   return new;
 end;
+$$;
+
+CREATE FUNCTION private.shared_playlist(p_share_code text) RETURNS jsonb
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select jsonb_build_object(
+    'id', p.id, 'name', p.name, 'owner_id', p.owner_id, 'owner_username', o.username, 'updated_at', p.updated_at,
+    'songs', coalesce((select jsonb_agg(jsonb_build_object(
+                 'position', i.position, 'title', s.title, 'artist', s.artist, 'album_art_url', s.album_art_url,
+                 'duration_ms', s.duration_ms, 'provider', s.provider, 'provider_ref', s.provider_ref,
+                 'heard_at', s.session_title, 'played_by', s.dj_username) order by i.position)
+               from public.playlist_items i join public.saved_songs s on s.id = i.saved_song_id
+               where i.playlist_id = p.id), '[]'::jsonb))
+  from public.playlists p join public.profiles o on o.id = p.owner_id
+  where p.share_code = p_share_code and (p.is_public or p.owner_id = (select auth.uid()))
 $$;
 
 CREATE FUNCTION private.skip_progress(p_item_id bigint, p_session_id uuid, OUT votes integer, OUT threshold integer) RETURNS record
@@ -2795,6 +4163,275 @@ CREATE FUNCTION private.skip_threshold(p_active integer) RETURNS integer
     LANGUAGE sql IMMUTABLE
     SET search_path TO ''
     AS $$ select greatest(1, least(p_active, greatest(2, ceil(2 * ln(p_active + 1))::int))) $$;
+
+CREATE FUNCTION private.spotify_apply_playback(p_user_id uuid, p_playback jsonb) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $_$
+declare
+  v_item jsonb := p_playback -> 'item';
+  v_track_id text;
+  v_session_id uuid;
+  v_session public.sessions;
+  v_isrc text;
+begin
+  if p_playback is null or jsonb_typeof(v_item) is distinct from 'object' then
+    return 'nothing_playing';
+  end if;
+  if p_playback ->> 'currently_playing_type' is distinct from 'track' then
+    return 'not_a_track';
+  end if;
+  if not coalesce((p_playback ->> 'is_playing')::boolean, false) then
+    return 'paused';
+  end if;
+  v_track_id := coalesce(v_item ->> 'id', v_item ->> 'uri');  -- a local file has no id
+  if v_track_id is null then
+    return 'not_a_track';
+  end if;
+  if exists (select 1 from private.spotify_tokens t where t.user_id = p_user_id and t.last_track_id = v_track_id) then
+    return 'unchanged';
+  end if;
+  select s.id into v_session_id from public.sessions s
+  where s.dj_id = p_user_id and s.status = 'live' and s.plays_from = 'spotify';
+  if v_session_id is null then
+    return 'no_session';
+  end if;
+  v_session := private.lock_live_session(v_session_id);
+  if v_session.plays_from <> 'spotify' then
+    return 'no_session';
+  end if;
+  v_isrc := upper(v_item -> 'external_ids' ->> 'isrc');
+  perform private.set_now_playing(v_session, jsonb_build_object(
+    'title', coalesce(nullif(btrim(v_item ->> 'name'), ''), 'Unknown track'),
+    'artist', coalesce(nullif((select string_agg(a ->> 'name', ', ' order by o)
+                               from jsonb_array_elements(coalesce(v_item -> 'artists', '[]')) with ordinality as x(a, o)), ''),
+                       'Unknown artist'),
+    'album_art_url', (select i ->> 'url' from jsonb_array_elements(coalesce(v_item -> 'album' -> 'images', '[]')) i
+                      where i ->> 'url' ~ '^https?://' limit 1),
+    'duration_ms', greatest(coalesce((v_item ->> 'duration_ms')::int, 1), 1),
+    'provider', 'spotify', 'provider_ref', v_track_id,
+    'spotify_id', case when v_item ->> 'id' ~ '^[0-9A-Za-z]{22}$' then v_item ->> 'id' end,
+    'isrc', case when v_isrc ~ '^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$' then v_isrc end,
+    'position_ms', p_playback -> 'progress_ms'), 'spotify');
+  update private.spotify_tokens t set last_track_id = v_track_id where t.user_id = p_user_id;
+  return 'now_playing';
+end;
+$_$;
+
+CREATE FUNCTION private.spotify_import_tracks(p_dj_id uuid, p_target text, p_session_id uuid, p_tracks jsonb) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_track jsonb;
+  v_position int;
+  v_added int := 0;
+begin
+  if not exists (select 1 from public.profiles p where p.id = p_dj_id and p.is_dj) then
+    raise exception using errcode = 'PT403', message = 'only DJs import playlists';
+  end if;
+  if p_target = 'fallback' then
+    perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('openparty.fallback:' || p_dj_id, 0));
+    select coalesce(max(f.position) + 1, 0) into v_position from public.dj_fallback_tracks f where f.dj_id = p_dj_id;
+    for v_track in select * from jsonb_array_elements(p_tracks) loop
+      continue when exists (select 1 from public.dj_fallback_tracks f
+                            where f.dj_id = p_dj_id and f.provider = 'spotify' and f.provider_ref = v_track ->> 'spotify_id');
+      insert into public.dj_fallback_tracks (dj_id, position, title, artist, album_art_url, duration_ms, provider,
+                                             provider_ref, spotify_id, isrc)
+      values (p_dj_id, v_position, left(v_track ->> 'title', 200), left(v_track ->> 'artist', 200),
+              v_track ->> 'album_art_url', (v_track ->> 'duration_ms')::int, 'spotify', v_track ->> 'spotify_id',
+              v_track ->> 'spotify_id', v_track ->> 'isrc');
+      v_position := v_position + 1;
+      v_added := v_added + 1;
+    end loop;
+    return v_added;
+  elsif p_target = 'queue' then
+    if not exists (select 1 from public.sessions s where s.id = p_session_id and s.dj_id = p_dj_id) then
+      raise exception using errcode = 'PT404', message = 'session not found';
+    end if;
+    if not exists (select 1 from public.sessions s where s.id = p_session_id and s.status = 'live') then
+      raise exception using errcode = 'PT409', message = 'the queue is closed: this session is not live';
+    end if;
+    for v_track in select * from jsonb_array_elements(p_tracks) loop
+      begin
+        insert into public.queue_items (session_id, added_by, title, artist, album_art_url, duration_ms, provider,
+                                        provider_ref, spotify_id, isrc)
+        values (p_session_id, p_dj_id, left(v_track ->> 'title', 200), left(v_track ->> 'artist', 200),
+                v_track ->> 'album_art_url', (v_track ->> 'duration_ms')::int, 'spotify', v_track ->> 'spotify_id',
+                v_track ->> 'spotify_id', v_track ->> 'isrc');
+        v_added := v_added + 1;
+      exception when sqlstate 'PT409' then
+        null;  -- already queued or played too recently: skipped
+      end;
+    end loop;
+    return v_added;
+  end if;
+  raise exception using errcode = 'PT422', message = 'import into fallback or queue';
+end;
+$$;
+
+CREATE TABLE public.spotify_links (
+    user_id uuid NOT NULL,
+    spotify_user_id text NOT NULL,
+    display_name text,
+    scopes text[] DEFAULT '{}'::text[] NOT NULL,
+    status text DEFAULT 'active'::text NOT NULL,
+    broken_reason text,
+    linked_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT spotify_links_spotify_user_id_length CHECK (((char_length(spotify_user_id) >= 1) AND (char_length(spotify_user_id) <= 200))),
+    CONSTRAINT spotify_links_status CHECK ((status = ANY (ARRAY['active'::text, 'broken'::text])))
+);
+
+COMMENT ON TABLE public.spotify_links IS 'A user''s linked Spotify account, without its tokens. Written only by the edge (link, unlink) and the refresh worker.';
+
+COMMENT ON COLUMN public.spotify_links.status IS 'active: tokens work; broken: Spotify refused the refresh token (invalid_grant): link again';
+
+CREATE FUNCTION private.spotify_link(p_user_id uuid, p_spotify_user_id text, p_display_name text, p_scopes text[], p_access_token text, p_refresh_token text, p_expires_in integer) RETURNS public.spotify_links
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_link public.spotify_links;
+begin
+  insert into public.spotify_links as l (user_id, spotify_user_id, display_name, scopes, status, broken_reason, linked_at)
+  values (p_user_id, p_spotify_user_id, p_display_name, coalesce(p_scopes, '{}'), 'active', null, now())
+  on conflict (user_id) do update
+    set spotify_user_id = excluded.spotify_user_id, display_name = excluded.display_name, scopes = excluded.scopes,
+        status = 'active', broken_reason = null, linked_at = now()
+  returning * into v_link;
+  insert into private.spotify_tokens as t (user_id, access_token, refresh_token, expires_at)
+  values (p_user_id, p_access_token, p_refresh_token, now() + make_interval(secs => p_expires_in))
+  on conflict (user_id) do update
+    set access_token = excluded.access_token, refresh_token = excluded.refresh_token,
+        expires_at = excluded.expires_at, refresh_leased_until = null, poll_due_at = now(), last_track_id = null;
+  return v_link;
+end;
+$$;
+
+COMMENT ON FUNCTION private.spotify_link(p_user_id uuid, p_spotify_user_id text, p_display_name text, p_scopes text[], p_access_token text, p_refresh_token text, p_expires_in integer) IS 'The edge stores a user''s Spotify link and tokens after the PKCE code exchange (relinking replaces them).';
+
+CREATE FUNCTION private.spotify_mark_broken(p_user_id uuid, p_reason text) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  update public.spotify_links l set status = 'broken', broken_reason = left(p_reason, 200)
+  where l.user_id = p_user_id and l.status = 'active';
+  if not found then
+    return false;
+  end if;
+  delete from private.spotify_tokens t where t.user_id = p_user_id;
+  perform private.broadcast('user:' || p_user_id, 'spotify_link_broken',
+                            jsonb_build_object('reason', left(p_reason, 200)));
+  return true;
+end;
+$$;
+
+CREATE FUNCTION private.spotify_poll_claim(p_interval interval, p_limit integer, p_budget integer, p_window interval, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(user_id uuid, access_token text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_budget private.spotify_budget;
+  v_take int;
+begin
+  select * into v_budget from private.spotify_budget b for update;
+  if v_budget.blocked_until > p_now then
+    return;
+  end if;
+  if v_budget.window_started_at <= p_now - p_window then
+    update private.spotify_budget b set window_started_at = p_now, used = 0 returning * into v_budget;
+  end if;
+  v_take := least(p_limit, p_budget - v_budget.used);
+  if v_take <= 0 then
+    return;
+  end if;
+  return query
+    with due as (
+      select t.user_id from private.spotify_tokens t
+      join public.spotify_links l on l.user_id = t.user_id and l.status = 'active'
+      join public.sessions s on s.dj_id = t.user_id and s.status = 'live' and s.plays_from = 'spotify'
+      where t.poll_due_at <= p_now and t.expires_at > p_now
+      order by t.poll_due_at
+      limit v_take
+      for update of t skip locked
+    )
+    update private.spotify_tokens t set poll_due_at = p_now + p_interval
+    from due where t.user_id = due.user_id
+    returning t.user_id, t.access_token;
+  get diagnostics v_take = row_count;
+  update private.spotify_budget b set used = b.used + v_take;
+end;
+$$;
+
+CREATE FUNCTION private.spotify_rate_limited(p_retry_after_seconds integer) RETURNS timestamp with time zone
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  update private.spotify_budget b
+  set blocked_until = greatest(coalesce(b.blocked_until, now()), now() + make_interval(secs => greatest(p_retry_after_seconds, 1)))
+  returning b.blocked_until
+$$;
+
+CREATE FUNCTION private.spotify_refresh_claim(p_ahead interval, p_limit integer, p_lease interval, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(user_id uuid, refresh_token text)
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  update private.spotify_tokens t set refresh_leased_until = p_now + p_lease
+  where t.user_id in (
+    select c.user_id from private.spotify_tokens c
+    where c.expires_at < p_now + p_ahead and (c.refresh_leased_until is null or c.refresh_leased_until < p_now)
+    order by c.expires_at
+    limit p_limit
+    for update skip locked)
+  returning t.user_id, t.refresh_token
+$$;
+
+CREATE FUNCTION private.spotify_store_tokens(p_user_id uuid, p_access_token text, p_refresh_token text, p_expires_in integer, p_scopes text[]) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  update private.spotify_tokens t
+  set access_token = p_access_token, refresh_token = coalesce(p_refresh_token, t.refresh_token),
+      expires_at = now() + make_interval(secs => p_expires_in), refresh_leased_until = null
+  where t.user_id = p_user_id;
+  if not found then
+    return false;  -- unlinked meanwhile: nothing to keep
+  end if;
+  if p_scopes is not null then
+    update public.spotify_links l set scopes = p_scopes where l.user_id = p_user_id and l.scopes <> p_scopes;
+  end if;
+  return true;
+end;
+$$;
+
+CREATE FUNCTION private.spotify_token_rejected(p_user_id uuid) RETURNS void
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  update private.spotify_tokens t set expires_at = least(t.expires_at, now()) where t.user_id = p_user_id
+$$;
+
+CREATE FUNCTION private.spotify_tokens_of(p_user_id uuid) RETURNS TABLE(access_token text, refresh_token text, expires_at timestamp with time zone)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select t.access_token, t.refresh_token, t.expires_at
+  from private.spotify_tokens t join public.spotify_links l on l.user_id = t.user_id
+  where t.user_id = p_user_id and l.status = 'active'
+$$;
+
+CREATE FUNCTION private.spotify_unlink(p_user_id uuid) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  delete from public.spotify_links l where l.user_id = p_user_id;  -- the tokens go with it (cascade)
+  return found;
+end;
+$$;
 
 CREATE FUNCTION private.stale_pending_tips(p_age interval, p_limit integer, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(tip_id uuid, payment_intent_id text)
     LANGUAGE sql SECURITY DEFINER
@@ -2832,6 +4469,16 @@ begin
   end;
   return v_session;
 end;
+$$;
+
+CREATE FUNCTION private.streak(p_days date[], p_today date, OUT current_days integer, OUT longest_days integer) RETURNS record
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  with d as (select x.day, x.day - (row_number() over (order by x.day))::int as grp
+             from (select distinct unnest(p_days) as day) x),
+  islands as (select max(d.day) as last_day, count(*)::int as n from d group by d.grp)
+  select coalesce(max(i.n) filter (where i.last_day >= p_today - 1), 0), coalesce(max(i.n), 0) from islands i
 $$;
 
 CREATE FUNCTION private.stripe_customer_of(p_user_id uuid) RETURNS text
@@ -2884,6 +4531,16 @@ begin
 end;
 $$;
 
+CREATE FUNCTION private.tips_award() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  perform private.award_badge(new.dj_id, 'first_tip_received', jsonb_build_object('tip_id', new.id));
+  return null;
+end;
+$$;
+
 CREATE FUNCTION private.tips_notify() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -2932,6 +4589,23 @@ begin
 end;
 $$;
 
+CREATE FUNCTION private.user_achievements(p_user_id uuid) RETURNS jsonb
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select jsonb_build_object(
+    'user_id', p.id,
+    'badges', coalesce((select jsonb_agg(jsonb_build_object('badge_id', ub.badge_id, 'name', b.name,
+                                                            'description', b.description, 'earned_at', ub.earned_at)
+                                         order by b.sort)
+                        from public.user_badges ub join public.badges b on b.id = ub.badge_id
+                        where ub.user_id = p.id), '[]'::jsonb),
+    'listening_streak', to_jsonb(private.listening_streak(p.id)),
+    'hosting_streak', to_jsonb(private.hosting_streak(p.id)),
+    'friends_invited', (select count(*) from public.referrals r where r.referrer_id = p.id and r.credited_at is not null))
+  from public.profiles p where p.id = p_user_id
+$$;
+
 CREATE FUNCTION private.user_blocks_after_insert() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -2951,6 +4625,55 @@ CREATE FUNCTION private.user_blocks_before_insert() RETURNS trigger
 begin
   new.blocker_id := coalesce((select auth.uid()), new.blocker_id);
   return new;
+end;
+$$;
+
+CREATE FUNCTION private.vote_battle(p_battle_id uuid, p_dj_id uuid) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_uid uuid := private.require_user();
+  v_battle public.battles;
+  v_round int;
+  v_counted boolean;
+begin
+  select * into v_battle from public.battles b where b.id = p_battle_id and b.status in ('live', 'finished');
+  if not found then
+    raise exception using errcode = 'PT404', message = 'battle not found';
+  end if;
+  if v_uid in (v_battle.challenger_id, v_battle.opponent_id) then
+    raise exception using errcode = 'PT403', message = 'the battling DJs do not vote';
+  end if;
+  if not exists (select 1 from public.session_participants p
+                 where p.session_id = v_battle.session_id and p.user_id = v_uid and p.left_at is null)
+     or private.is_banned(v_battle.session_id, v_uid) then
+    raise exception using errcode = 'PT403', message = 'join the battle''s session to vote';
+  end if;
+  if p_dj_id is null or p_dj_id not in (v_battle.challenger_id, v_battle.opponent_id) then
+    raise exception using errcode = 'PT422', message = 'vote for one of the two DJs';
+  end if;
+  -- The round open now (statement time, so a vote lands in exactly one round).
+  -- A share lock on the round (voters do not block each other) makes the
+  -- closing worker wait for votes in flight, and a vote that waited on the
+  -- closing finds the round closed: every counted vote is in the result.
+  select r.round into v_round from public.battle_rounds r
+  where r.battle_id = p_battle_id and r.starts_at <= statement_timestamp() and r.ends_at > statement_timestamp()
+    and r.closed_at is null
+  for share;
+  if v_round is null or v_battle.status <> 'live' then
+    raise exception using errcode = 'PT409', message = 'no round is open for voting';
+  end if;
+  -- Like queue votes: no disk flush awaited (a crash may lose the last instant of votes, whole).
+  perform set_config('synchronous_commit', 'off', true);
+  insert into public.battle_votes (battle_id, round, user_id, dj_id)
+  values (p_battle_id, v_round, v_uid, p_dj_id)
+  on conflict do nothing
+  returning true into v_counted;
+  if v_counted then
+    perform private.flush_battle_tally(p_battle_id, v_battle.session_id, v_round);
+  end if;
+  return coalesce(v_counted, false);
 end;
 $$;
 
@@ -2993,6 +4716,47 @@ begin
 end;
 $$;
 
+CREATE FUNCTION private.weekly_leaderboard(p_metric text, p_genre text, p_week date, p_limit integer) RETURNS TABLE(rank bigint, user_id uuid, username text, value bigint)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_start timestamptz := date_trunc('week', coalesce(p_week, (now() at time zone 'UTC')::date)::timestamp) at time zone 'UTC';
+  v_end timestamptz := v_start + interval '7 days';
+  v_genre text := nullif(lower(btrim(p_genre)), '');
+  v_limit int := least(greatest(coalesce(p_limit, 20), 1), 100);
+begin
+  if p_metric is null or p_metric not in ('battles_won', 'listeners', 'tips_received') then
+    raise exception using errcode = 'PT422', message = 'metric: battles_won, listeners or tips_received';
+  end if;
+  return query
+  with scores as (
+    select b.winner_id as uid, count(*)::bigint as n
+    from public.battles b join public.sessions s on s.id = b.session_id
+    where p_metric = 'battles_won' and b.status = 'finished' and b.winner_id is not null
+      and b.ended_at >= v_start and b.ended_at < v_end and (v_genre is null or v_genre = any (s.genres))
+    group by b.winner_id
+    union all
+    select s.dj_id, sum(s.total_listener_count)::bigint
+    from public.sessions s
+    where p_metric = 'listeners' and s.started_at >= v_start and s.started_at < v_end
+      and (v_genre is null or v_genre = any (s.genres))
+    group by s.dj_id
+    union all
+    select t.dj_id, count(*)::bigint
+    from public.tips t join public.sessions s on s.id = t.session_id
+    where p_metric = 'tips_received' and t.status = 'succeeded' and t.succeeded_at >= v_start and t.succeeded_at < v_end
+      and (v_genre is null or v_genre = any (s.genres))
+    group by t.dj_id
+  )
+  select rank() over (order by sc.n desc), sc.uid, p.username, sc.n
+  from scores sc join public.profiles p on p.id = sc.uid
+  where sc.n > 0
+  order by sc.n desc, p.username
+  limit v_limit;
+end;
+$$;
+
 CREATE FUNCTION public.advance(p_session_id uuid, p_expected_item_id bigint DEFAULT NULL::bigint) RETURNS public.queue_items
     LANGUAGE sql
     SET search_path TO ''
@@ -3006,6 +4770,27 @@ CREATE FUNCTION public.ban_user(p_session_id uuid, p_user_id uuid, p_reason text
     AS $$ select * from private.ban_user(p_session_id, p_user_id, p_reason) $$;
 
 COMMENT ON FUNCTION public.ban_user(p_session_id uuid, p_user_id uuid, p_reason text) IS 'DJ or moderator: remove the user from the session; they cannot rejoin or chat.';
+
+CREATE FUNCTION public.battle_state(p_battle_id uuid) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$ select private.battle_state(p_battle_id) $$;
+
+COMMENT ON FUNCTION public.battle_state(p_battle_id uuid) IS 'A started battle (or a pending one of yours): status, results, rounds with tallies (live for the open round) and your vote.';
+
+CREATE FUNCTION public.cancel_battle(p_battle_id uuid) RETURNS public.battles
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$ select * from private.cancel_battle(p_battle_id) $$;
+
+COMMENT ON FUNCTION public.cancel_battle(p_battle_id uuid) IS 'The challenger withdraws a pending challenge.';
+
+CREATE FUNCTION public.challenge_battle(p_opponent_id uuid, p_rounds integer DEFAULT 3, p_round_seconds integer DEFAULT 120) RETURNS public.battles
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$ select * from private.challenge_battle(p_opponent_id, p_rounds, p_round_seconds) $$;
+
+COMMENT ON FUNCTION public.challenge_battle(p_opponent_id uuid, p_rounds integer, p_round_seconds integer) IS 'DJ, live: challenge another DJ to a battle in your session (1-5 rounds of 30-900 s). 409 not live / one already open; 404 no such DJ.';
 
 CREATE FUNCTION public.chat_history(p_session_id uuid, p_before bigint DEFAULT NULL::bigint, p_after bigint DEFAULT NULL::bigint, p_limit integer DEFAULT 50, p_oldest_first boolean DEFAULT false) RETURNS TABLE(id bigint, session_id uuid, sender_id uuid, sender_username text, sender_avatar_url text, kind text, body text, metadata jsonb, created_at timestamp with time zone)
     LANGUAGE plpgsql STABLE
@@ -3037,6 +4822,13 @@ end;
 $$;
 
 COMMENT ON FUNCTION public.chat_history(p_session_id uuid, p_before bigint, p_after bigint, p_limit integer, p_oldest_first boolean) IS 'A page of visible messages with sender names. Cursor: p_before / p_after message id.';
+
+CREATE FUNCTION public.creator_analytics(p_from date, p_to date) RETURNS TABLE(day date, sessions integer, minutes_live integer, unique_listeners integer, peak_listeners integer, chat_messages integer, tips_net jsonb, new_followers integer, reactions bigint, computed_at timestamp with time zone)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$ select * from private.creator_analytics(p_from, p_to) $$;
+
+COMMENT ON FUNCTION public.creator_analytics(p_from date, p_to date) IS 'DJ only (PT403): your daily rollups for [p_from, p_to] (≤ 366 days), a row per day; computed_at null = nothing that day (or not rolled up yet).';
 
 CREATE FUNCTION public.delete_message(p_message_id bigint) RETURNS public.messages
     LANGUAGE sql
@@ -3089,7 +4881,7 @@ CREATE FUNCTION public.leave_session(p_session_id uuid) RETURNS boolean
 
 COMMENT ON FUNCTION public.leave_session(p_session_id uuid) IS 'Leave a session. Returns false if you were not in it.';
 
-CREATE FUNCTION public.live_now(p_genre text DEFAULT NULL::text, p_limit integer DEFAULT 50, p_offset integer DEFAULT 0) RETURNS TABLE(session_id uuid, dj_id uuid, dj_username text, dj_display_name text, dj_avatar_url text, title text, cover_url text, genres text[], listener_count integer, started_at timestamp with time zone, followed boolean)
+CREATE FUNCTION public.live_now(p_genre text DEFAULT NULL::text, p_limit integer DEFAULT 50, p_offset integer DEFAULT 0) RETURNS TABLE(session_id uuid, dj_id uuid, dj_username text, dj_display_name text, dj_avatar_url text, title text, cover_url text, genres text[], listener_count integer, started_at timestamp with time zone, followed boolean, now_playing_title text, now_playing_artist text, now_playing_album_art_url text, now_playing_spotify_id text, now_playing_apple_music_id text, now_playing_started_at timestamp with time zone)
     LANGUAGE sql STABLE
     SET search_path TO ''
     SET plan_cache_mode TO 'force_custom_plan'
@@ -3122,15 +4914,17 @@ CREATE FUNCTION public.live_now(p_genre text DEFAULT NULL::text, p_limit integer
     limit (select n from page_size) offset (select skip from page_size)
   )
   select pg.id, pg.dj_id, p.username, p.display_name, p.avatar_url, pg.title, pg.cover_url, pg.genres,
-         pg.listener_count, pg.started_at, pg.followed
+         pg.listener_count, pg.started_at, pg.followed, np.title, np.artist, np.album_art_url, np.spotify_id,
+         np.apple_music_id, np.started_at
   from page pg
   -- limit 1 keeps this a per-row index lookup (the planner may not flatten it)
   cross join lateral (select p.username, p.display_name, p.avatar_url from public.profiles p
                       where p.id = pg.dj_id limit 1) p
+  left join lateral private.live_now_playing(pg.id) np on true
   order by pg.followed desc, pg.listener_count desc, pg.started_at
 $$;
 
-COMMENT ON FUNCTION public.live_now(p_genre text, p_limit integer, p_offset integer) IS 'The live-now feed: followed DJs first (signed in), then by listener count; optional genre.';
+COMMENT ON FUNCTION public.live_now(p_genre text, p_limit integer, p_offset integer) IS 'The live-now feed: followed DJs first (signed in), then by listener count; optional genre; with what each room plays now.';
 
 CREATE FUNCTION public.my_earnings() RETURNS TABLE(currency text, tips integer, gross bigint, refunds bigint, disputes bigint, net bigint)
     LANGUAGE sql STABLE
@@ -3138,6 +4932,20 @@ CREATE FUNCTION public.my_earnings() RETURNS TABLE(currency text, tips integer, 
     AS $$ select * from private.my_earnings() $$;
 
 COMMENT ON FUNCTION public.my_earnings() IS 'Your earnings per currency, in minor units, net of the platform fee: tips, refunds and disputes (negative), net.';
+
+CREATE FUNCTION public.my_invite_code() RETURNS text
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$ select private.my_invite_code() $$;
+
+COMMENT ON FUNCTION public.my_invite_code() IS 'Your invite code (made on first call): share it as a link.';
+
+CREATE FUNCTION public.my_listening_stats(p_from timestamp with time zone DEFAULT NULL::timestamp with time zone, p_to timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$ select private.my_listening_stats(p_from, p_to) $$;
+
+COMMENT ON FUNCTION public.my_listening_stats(p_from timestamp with time zone, p_to timestamp with time zone) IS 'Your listening over [p_from, p_to) (sessions joined in it): sessions, seconds/hours listened, songs heard, top 5 DJs and genres by time.';
 
 CREATE FUNCTION public.my_plan() RETURNS TABLE(plan_id text, name text, expires_at timestamp with time zone, source text, max_participants integer, max_scheduled_sessions integer, max_queue_length integer, max_queued_songs_per_listener integer)
     LANGUAGE sql STABLE
@@ -3157,25 +4965,70 @@ $$;
 
 COMMENT ON FUNCTION public.my_plan() IS 'Your effective plan (highest active entitlement, expiry checked now) and its limits.';
 
-CREATE FUNCTION public.now_playing(p_session_id uuid) RETURNS TABLE(id bigint, title text, artist text, album_art_url text, duration_ms integer, provider text, provider_ref text, added_by uuid, started_at timestamp with time zone, position_ms bigint, server_time timestamp with time zone, skip_votes integer, skip_threshold integer)
+CREATE FUNCTION public.my_sessions_attended(p_from timestamp with time zone DEFAULT NULL::timestamp with time zone, p_to timestamp with time zone DEFAULT NULL::timestamp with time zone, p_limit integer DEFAULT 50, p_offset integer DEFAULT 0) RETURNS TABLE(session_id uuid, title text, dj_id uuid, dj_username text, genres text[], status public.session_status, started_at timestamp with time zone, ended_at timestamp with time zone, first_joined_at timestamp with time zone, listened_seconds bigint)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$ select * from private.my_sessions_attended(p_from, p_to, p_limit, p_offset) $$;
+
+COMMENT ON FUNCTION public.my_sessions_attended(p_from timestamp with time zone, p_to timestamp with time zone, p_limit integer, p_offset integer) IS 'Sessions you listened to (newest first; joined within [p_from, p_to)), with how long you listened.';
+
+CREATE FUNCTION public.my_songs_heard(p_from timestamp with time zone DEFAULT NULL::timestamp with time zone, p_to timestamp with time zone DEFAULT NULL::timestamp with time zone, p_limit integer DEFAULT 50, p_offset integer DEFAULT 0) RETURNS TABLE(item_id bigint, session_id uuid, session_title text, dj_id uuid, dj_username text, title text, artist text, album_art_url text, duration_ms integer, provider text, provider_ref text, started_at timestamp with time zone)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$ select * from private.my_songs_heard(p_from, p_to, p_limit, p_offset) $$;
+
+COMMENT ON FUNCTION public.my_songs_heard(p_from timestamp with time zone, p_to timestamp with time zone, p_limit integer, p_offset integer) IS 'Songs played in sessions you attended (newest first; started within [p_from, p_to)).';
+
+CREATE FUNCTION public.now_playing(p_session_id uuid) RETURNS TABLE(id bigint, title text, artist text, album_art_url text, duration_ms integer, provider text, provider_ref text, added_by uuid, started_at timestamp with time zone, position_ms bigint, server_time timestamp with time zone, skip_votes integer, skip_threshold integer, spotify_id text, apple_music_id text, isrc text, origin text, paused boolean)
     LANGUAGE sql STABLE
     SET search_path TO ''
     SET plan_cache_mode TO 'force_custom_plan'
     AS $$
   select q.id, q.title, q.artist, q.album_art_url, q.duration_ms, q.provider, q.provider_ref, q.added_by,
-         q.started_at, (extract(epoch from clock_timestamp() - q.started_at) * 1000)::bigint, clock_timestamp(),
-         sp.votes, sp.threshold
+         q.started_at,
+         (extract(epoch from coalesce(s.paused_at, clock_timestamp()) - q.started_at) * 1000)::bigint,
+         clock_timestamp(), sp.votes, sp.threshold, q.spotify_id, q.apple_music_id, q.isrc, q.origin,
+         s.paused_at is not null
   from public.queue_items q
+  join public.sessions s on s.id = q.session_id
   cross join lateral private.skip_progress(q.id, q.session_id) sp
   where q.session_id = p_session_id and q.status = 'playing'
 $$;
 
-COMMENT ON FUNCTION public.now_playing(p_session_id uuid) IS 'The playing song, when it started, its position for late joiners, and skip-vote progress.';
+COMMENT ON FUNCTION public.now_playing(p_session_id uuid) IS 'The playing song, when it started, its position for late joiners (frozen while paused), skip-vote progress, its ids in other services.';
+
+CREATE FUNCTION public.pause_session(p_session_id uuid) RETURNS public.sessions
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$ select * from private.set_paused(p_session_id, true) $$;
+
+COMMENT ON FUNCTION public.pause_session(p_session_id uuid) IS 'DJ: pause the room: nothing advances by itself and the position stands still. Idempotent.';
 
 CREATE FUNCTION public.pin_next(p_item_id bigint, p_pinned boolean DEFAULT true) RETURNS public.queue_items
     LANGUAGE sql
     SET search_path TO ''
     AS $$ select * from private.pin_next(p_item_id, p_pinned) $$;
+
+CREATE FUNCTION public.react(p_session_id uuid, p_kind text) RETURNS boolean
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$ select private.react(p_session_id, p_kind) $$;
+
+COMMENT ON FUNCTION public.react(p_session_id uuid, p_kind text) IS 'Send a reaction (fire, heart, laugh, clap, wow, hundred) in a live room you are in. 10 per 5 s (PT429). Broadcast aggregated: `reactions` {session_id, counts} at most once a second.';
+
+CREATE FUNCTION public.recommendations(p_session_id uuid, p_limit integer DEFAULT 10) RETURNS TABLE(title text, artist text, album_art_url text, duration_ms integer, provider text, provider_ref text, spotify_id text, apple_music_id text, isrc text, score bigint)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$ select * from private.session_recommendations(p_session_id, p_limit) $$;
+
+COMMENT ON FUNCTION public.recommendations(p_session_id uuid, p_limit integer) IS 'DJ: what would play after the queue and the fallback list, from our play history, best first.';
+
+CREATE FUNCTION public.redeem_invite(p_code text) RETURNS public.referrals
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$ select * from private.redeem_invite(p_code) $$;
+
+COMMENT ON FUNCTION public.redeem_invite(p_code text) IS 'Accept a friend''s invite before your first session: both are credited (a badge each) when you first join one. 404 unknown; 409 your own / already used one / not new.';
 
 CREATE FUNCTION public.register_push_token(p_token text, p_platform text, p_device_id text DEFAULT NULL::text) RETURNS public.push_tokens
     LANGUAGE sql
@@ -3189,10 +5042,50 @@ CREATE FUNCTION public.remove_from_queue(p_item_id bigint) RETURNS public.queue_
     SET search_path TO ''
     AS $$ select * from private.remove_from_queue(p_item_id) $$;
 
+CREATE FUNCTION public.reorder_playlist(p_playlist_id uuid, p_item_ids bigint[]) RETURNS integer
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$ select private.reorder_playlist(p_playlist_id, p_item_ids) $$;
+
+COMMENT ON FUNCTION public.reorder_playlist(p_playlist_id uuid, p_item_ids bigint[]) IS 'Put the listed playlist items first, in that order (the rest follow in their order). Your own playlists only (404).';
+
 CREATE FUNCTION public.reorder_queue(p_session_id uuid, p_item_ids bigint[]) RETURNS integer
     LANGUAGE sql
     SET search_path TO ''
     AS $$ select private.reorder_queue(p_session_id, p_item_ids) $$;
+
+CREATE FUNCTION public.report_track(p_session_id uuid, p_title text, p_artist text, p_duration_ms integer, p_provider text, p_provider_ref text, p_album_art_url text DEFAULT NULL::text, p_spotify_id text DEFAULT NULL::text, p_apple_music_id text DEFAULT NULL::text, p_isrc text DEFAULT NULL::text, p_position_ms integer DEFAULT 0) RETURNS public.queue_items
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  select * from private.report_track(p_session_id, jsonb_build_object(
+    'title', p_title, 'artist', p_artist, 'duration_ms', p_duration_ms, 'provider', p_provider,
+    'provider_ref', p_provider_ref, 'album_art_url', p_album_art_url, 'spotify_id', p_spotify_id,
+    'apple_music_id', p_apple_music_id, 'isrc', p_isrc, 'position_ms', p_position_ms))
+$$;
+
+COMMENT ON FUNCTION public.report_track(p_session_id uuid, p_title text, p_artist text, p_duration_ms integer, p_provider text, p_provider_ref text, p_album_art_url text, p_spotify_id text, p_apple_music_id text, p_isrc text, p_position_ms integer) IS 'DJ: the track your app plays now (Apple Music or anything else) becomes now playing, as an advance would. One change per 5 s.';
+
+CREATE FUNCTION public.respond_battle(p_battle_id uuid, p_accept boolean) RETURNS public.battles
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$ select * from private.respond_battle(p_battle_id, p_accept) $$;
+
+COMMENT ON FUNCTION public.respond_battle(p_battle_id uuid, p_accept boolean) IS 'The challenged DJ accepts (the rounds start now) or declines. 409 unless pending; expired after 10 min.';
+
+CREATE FUNCTION public.resume_session(p_session_id uuid) RETURNS public.sessions
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$ select * from private.set_paused(p_session_id, false) $$;
+
+COMMENT ON FUNCTION public.resume_session(p_session_id uuid) IS 'DJ: resume a paused room; the playing song continues where it stood. Idempotent.';
+
+CREATE FUNCTION public.save_song(p_item_id bigint) RETURNS public.saved_songs
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$ select * from private.save_song(p_item_id) $$;
+
+COMMENT ON FUNCTION public.save_song(p_item_id bigint) IS 'Keep a song heard in a session you are or were in (404 otherwise; 409 if it has not played yet). Idempotent per song.';
 
 CREATE FUNCTION public.search_djs(p_query text, p_limit integer DEFAULT 20) RETURNS TABLE(id uuid, username text, display_name text, avatar_url text, genres text[], follower_count integer, is_live boolean)
     LANGUAGE sql STABLE
@@ -3238,6 +5131,20 @@ CREATE FUNCTION public.session_queue(p_session_id uuid) RETURNS TABLE(id bigint,
 $$;
 
 COMMENT ON FUNCTION public.session_queue(p_session_id uuid) IS 'The queue in play order (rank 1 plays next) with tallies and your own vote; empty unless you are in the room (RLS on queue_items).';
+
+CREATE FUNCTION public.session_songs(p_session_id uuid) RETURNS TABLE(item_id bigint, title text, artist text, album_art_url text, duration_ms integer, provider text, provider_ref text, status public.queue_item_status, started_at timestamp with time zone, ended_at timestamp with time zone)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$ select * from private.session_songs(p_session_id) $$;
+
+COMMENT ON FUNCTION public.session_songs(p_session_id uuid) IS 'The songs played in a session (live or finished), in play order: for its DJ and anyone who listened to it (not banned); empty otherwise.';
+
+CREATE FUNCTION public.shared_playlist(p_share_code text) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$ select private.shared_playlist(p_share_code) $$;
+
+COMMENT ON FUNCTION public.shared_playlist(p_share_code text) IS 'A public playlist by its share code, with its songs in order (null when not public or unknown).';
 
 CREATE FUNCTION public.skip(p_session_id uuid, p_expected_item_id bigint DEFAULT NULL::bigint) RETURNS public.queue_items
     LANGUAGE sql
@@ -3314,6 +5221,13 @@ $$;
 
 COMMENT ON FUNCTION public.unfollow(p_user_id uuid) IS 'Stop following (idempotent). Returns true when a follow was removed.';
 
+CREATE FUNCTION public.user_achievements(p_user_id uuid) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$ select private.user_achievements(p_user_id) $$;
+
+COMMENT ON FUNCTION public.user_achievements(p_user_id uuid) IS 'A profile''s badges, listening and hosting streaks ({current_days, longest_days}, UTC days) and friends invited who joined.';
+
 CREATE FUNCTION public.vote(p_item_id bigint, p_value integer) RETURNS public.queue_items
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -3336,12 +5250,42 @@ $$;
 
 COMMENT ON FUNCTION public.vote(p_item_id bigint, p_value integer) IS 'Vote on a song: 1 up, -1 down, 0 withdraw. Returns the song with its tallies.';
 
+CREATE FUNCTION public.vote_battle(p_battle_id uuid, p_dj_id uuid) RETURNS boolean
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$ select private.vote_battle(p_battle_id, p_dj_id) $$;
+
+COMMENT ON FUNCTION public.vote_battle(p_battle_id uuid, p_dj_id uuid) IS 'Present listener: vote for one DJ in the open round. true = counted, false = you already voted this round. 409 when no round is open.';
+
 CREATE FUNCTION public.vote_skip(p_session_id uuid) RETURNS jsonb
     LANGUAGE sql
     SET search_path TO ''
     AS $$ select private.vote_skip(p_session_id) $$;
 
 COMMENT ON FUNCTION public.vote_skip(p_session_id uuid) IS 'Listener: vote to skip the playing song. Returns {item_id, votes, threshold, skipped}.';
+
+CREATE FUNCTION public.weekly_leaderboard(p_metric text, p_genre text DEFAULT NULL::text, p_week date DEFAULT NULL::date, p_limit integer DEFAULT 20) RETURNS TABLE(rank bigint, user_id uuid, username text, value bigint)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$ select * from private.weekly_leaderboard(p_metric, p_genre, p_week, p_limit) $$;
+
+COMMENT ON FUNCTION public.weekly_leaderboard(p_metric text, p_genre text, p_week date, p_limit integer) IS 'Top DJs of the week containing p_week (default this week, Monday UTC) by battles_won, listeners or tips_received (a count), optionally in one genre.';
+
+CREATE TABLE private.dj_daily_stats (
+    dj_id uuid NOT NULL,
+    day date NOT NULL,
+    sessions integer DEFAULT 0 NOT NULL,
+    minutes_live integer DEFAULT 0 NOT NULL,
+    unique_listeners integer DEFAULT 0 NOT NULL,
+    peak_listeners integer DEFAULT 0 NOT NULL,
+    chat_messages integer DEFAULT 0 NOT NULL,
+    tips_net jsonb DEFAULT '{}'::jsonb NOT NULL,
+    new_followers integer DEFAULT 0 NOT NULL,
+    reactions bigint DEFAULT 0 NOT NULL,
+    computed_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+COMMENT ON TABLE private.dj_daily_stats IS 'One row per DJ per UTC day with activity, recomputed (replaced) by the rollup. Internal: RLS on, no policies.';
 
 CREATE TABLE private.earnings_entries (
     id bigint NOT NULL,
@@ -3376,6 +5320,38 @@ CREATE TABLE private.follow_notices (
 
 COMMENT ON TABLE private.follow_notices IS 'When a followee was last told about this follower (new_follower): at most once a day. Internal: RLS on, no policies.';
 
+CREATE TABLE private.hosting_days (
+    user_id uuid NOT NULL,
+    day date NOT NULL
+);
+
+COMMENT ON TABLE private.hosting_days IS 'UTC days on which a DJ went live: the facts hosting streaks are derived from. Internal: RLS on, no policies.';
+
+CREATE TABLE private.listen_time (
+    user_id uuid NOT NULL,
+    session_id uuid NOT NULL,
+    seconds bigint DEFAULT 0 NOT NULL,
+    first_joined_at timestamp with time zone NOT NULL,
+    last_left_at timestamp with time zone,
+    CONSTRAINT listen_time_seconds_check CHECK ((seconds >= 0))
+);
+
+COMMENT ON TABLE private.listen_time IS 'Seconds each user listened to each session, summed over closed stints (the open one is added at read time). Internal: RLS on, no policies.';
+
+CREATE TABLE private.listening_days (
+    user_id uuid NOT NULL,
+    day date NOT NULL
+);
+
+COMMENT ON TABLE private.listening_days IS 'UTC days on which a user joined a session: the facts listening streaks are derived from. Internal: RLS on, no policies.';
+
+CREATE TABLE private.live_announcements (
+    dj_id uuid NOT NULL,
+    announced_at timestamp with time zone NOT NULL
+);
+
+COMMENT ON TABLE private.live_announcements IS 'When each DJ''s going live was last announced on the discovery topic. Internal: RLS on, no policies.';
+
 CREATE TABLE private.notification_outbox (
     id bigint NOT NULL,
     user_id uuid NOT NULL,
@@ -3392,7 +5368,7 @@ CREATE TABLE private.notification_outbox (
     last_error text,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     finished_at timestamp with time zone,
-    CONSTRAINT notification_outbox_kind_check CHECK ((kind = ANY (ARRAY['followed_dj_live'::text, 'session_starting'::text, 'tip_received'::text, 'song_up_next'::text, 'mentions'::text, 'moderation'::text]))),
+    CONSTRAINT notification_outbox_kind_check CHECK ((kind = ANY (ARRAY['followed_dj_live'::text, 'session_starting'::text, 'tip_received'::text, 'song_up_next'::text, 'mentions'::text, 'moderation'::text, 'battle_live'::text, 'achievement_earned'::text]))),
     CONSTRAINT notification_outbox_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'claimed'::text, 'sent'::text, 'failed'::text, 'skipped'::text])))
 );
 
@@ -3440,6 +5416,76 @@ ALTER TABLE private.push_deliveries ALTER COLUMN id ADD GENERATED ALWAYS AS IDEN
     CACHE 1
 );
 
+CREATE TABLE private.reaction_senders (
+    session_id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    window_started_at timestamp with time zone DEFAULT now() NOT NULL,
+    sent_in_window integer DEFAULT 0 NOT NULL
+)
+WITH (fillfactor='70');
+
+COMMENT ON TABLE private.reaction_senders IS 'The reaction rate limit per listener and room (10 per 5 s). Internal: RLS on, no policies.';
+
+CREATE TABLE private.rollup_progress (
+    job text NOT NULL,
+    next_day date NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+COMMENT ON TABLE private.rollup_progress IS 'Where the creator rollup resumes: the first day not yet final. Internal: RLS on, no policies.';
+
+CREATE TABLE private.room_event_gates (
+    topic text NOT NULL,
+    event text NOT NULL,
+    last_sent_at timestamp with time zone DEFAULT '-infinity'::timestamp with time zone NOT NULL
+);
+
+COMMENT ON TABLE private.room_event_gates IS 'When an aggregated event was last sent on a topic: the throttle of reactions and battle tallies. Internal: RLS on, no policies.';
+
+CREATE TABLE private.room_reactions (
+    session_id uuid NOT NULL,
+    kind text NOT NULL,
+    shard smallint NOT NULL,
+    pending integer DEFAULT 0 NOT NULL,
+    total bigint DEFAULT 0 NOT NULL,
+    CONSTRAINT room_reactions_kind CHECK ((kind = ANY (ARRAY['fire'::text, 'heart'::text, 'laugh'::text, 'clap'::text, 'wow'::text, 'hundred'::text]))),
+    CONSTRAINT room_reactions_pending_check CHECK ((pending >= 0)),
+    CONSTRAINT room_reactions_shard_check CHECK (((shard >= 0) AND (shard <= 7))),
+    CONSTRAINT room_reactions_total_check CHECK ((total >= 0))
+)
+WITH (fillfactor='70');
+
+COMMENT ON TABLE private.room_reactions IS 'Reaction counters per room, kind and shard: pending = not yet broadcast, total = since the session began (analytics). Internal: RLS on, no policies.';
+
+CREATE TABLE private.spotify_budget (
+    id boolean DEFAULT true NOT NULL,
+    window_started_at timestamp with time zone DEFAULT now() NOT NULL,
+    used integer DEFAULT 0 NOT NULL,
+    blocked_until timestamp with time zone,
+    CONSTRAINT spotify_budget_one_row CHECK (id)
+);
+
+COMMENT ON TABLE private.spotify_budget IS 'Requests the poller spent in the current window, and a 429''s Retry-After. Internal: RLS on, no policies.';
+
+CREATE TABLE private.spotify_tokens (
+    user_id uuid NOT NULL,
+    access_token text NOT NULL,
+    refresh_token text NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    refresh_leased_until timestamp with time zone,
+    poll_due_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_track_id text,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+COMMENT ON TABLE private.spotify_tokens IS 'Spotify access and refresh tokens of linked users, and the poller''s per-user state. Internal: RLS on, no policies, no grants to app roles.';
+
+COMMENT ON COLUMN private.spotify_tokens.refresh_leased_until IS 'a refresh worker holds this row until then (several replicas never refresh one token twice)';
+
+COMMENT ON COLUMN private.spotify_tokens.poll_due_at IS 'when currently-playing is next asked for this user';
+
+COMMENT ON COLUMN private.spotify_tokens.last_track_id IS 'the track Spotify last reported: an unchanged poll touches no session';
+
 CREATE TABLE private.tip_currencies (
     currency text NOT NULL,
     min_amount integer NOT NULL,
@@ -3450,6 +5496,40 @@ CREATE TABLE private.tip_currencies (
 );
 
 COMMENT ON TABLE private.tip_currencies IS 'Currencies tips may use, with bounds in minor units (the minimum is at least Stripe''s minimum charge).';
+
+CREATE TABLE public.badges (
+    id text NOT NULL,
+    name text NOT NULL,
+    description text NOT NULL,
+    sort integer NOT NULL
+);
+
+COMMENT ON TABLE public.badges IS 'The badges there are (read-only catalog).';
+
+CREATE TABLE public.battle_rounds (
+    battle_id uuid NOT NULL,
+    round integer NOT NULL,
+    starts_at timestamp with time zone NOT NULL,
+    ends_at timestamp with time zone NOT NULL,
+    challenger_votes integer,
+    opponent_votes integer,
+    winner_id uuid,
+    closed_at timestamp with time zone,
+    CONSTRAINT battle_rounds_round_check CHECK ((round >= 1)),
+    CONSTRAINT battle_rounds_time CHECK ((ends_at > starts_at))
+);
+
+COMMENT ON TABLE public.battle_rounds IS 'The time boxes of a live or finished battle. Vote counts and winner_id (null: a tie) are set when the round closes; live tallies come from rpc/battle_state and `battle_tally` events.';
+
+CREATE TABLE public.battle_votes (
+    battle_id uuid NOT NULL,
+    round integer NOT NULL,
+    user_id uuid NOT NULL,
+    dj_id uuid NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+COMMENT ON TABLE public.battle_votes IS 'One vote per listener per round, cast through rpc/vote_battle. You read your own.';
 
 CREATE TABLE public.dj_blocked_terms (
     dj_id uuid NOT NULL,
@@ -3469,12 +5549,18 @@ CREATE TABLE public.dj_fallback_tracks (
     duration_ms integer NOT NULL,
     provider text NOT NULL,
     provider_ref text NOT NULL,
+    spotify_id text,
+    apple_music_id text,
+    isrc text,
     CONSTRAINT dj_fallback_tracks_album_art_url_check CHECK ((album_art_url ~ '^https?://'::text)),
+    CONSTRAINT dj_fallback_tracks_apple_music_id_check CHECK ((apple_music_id ~ '^[0-9]{1,20}$'::text)),
     CONSTRAINT dj_fallback_tracks_artist_check CHECK (((char_length(btrim(artist)) >= 1) AND (char_length(btrim(artist)) <= 200))),
     CONSTRAINT dj_fallback_tracks_duration_ms_check CHECK ((duration_ms > 0)),
+    CONSTRAINT dj_fallback_tracks_isrc_check CHECK ((isrc ~ '^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$'::text)),
     CONSTRAINT dj_fallback_tracks_position_check CHECK (("position" >= 0)),
     CONSTRAINT dj_fallback_tracks_provider_check CHECK ((provider = ANY (ARRAY['spotify'::text, 'apple_music'::text, 'youtube'::text, 'isrc'::text, 'other'::text]))),
     CONSTRAINT dj_fallback_tracks_provider_ref_check CHECK (((char_length(provider_ref) >= 1) AND (char_length(provider_ref) <= 200))),
+    CONSTRAINT dj_fallback_tracks_spotify_id_check CHECK ((spotify_id ~ '^[0-9A-Za-z]{22}$'::text)),
     CONSTRAINT dj_fallback_tracks_title_check CHECK (((char_length(btrim(title)) >= 1) AND (char_length(btrim(title)) <= 200)))
 );
 
@@ -3482,8 +5568,9 @@ COMMENT ON TABLE public.dj_fallback_tracks IS 'A DJ''s fallback list: what plays
 
 CREATE TABLE public.entitlements (
     id bigint NOT NULL,
-    user_id uuid NOT NULL,
+    user_id uuid,
     source text NOT NULL,
+    app_user_id text,
     source_ref text NOT NULL,
     plan_id text NOT NULL,
     active boolean DEFAULT true NOT NULL,
@@ -3494,10 +5581,15 @@ CREATE TABLE public.entitlements (
     last_event_at timestamp with time zone NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT entitlements_owner CHECK (((user_id IS NOT NULL) OR ((source = 'revenuecat'::text) AND (app_user_id IS NOT NULL)))),
     CONSTRAINT entitlements_source_check CHECK ((source = ANY (ARRAY['revenuecat'::text, 'stripe'::text])))
 );
 
 COMMENT ON TABLE public.entitlements IS 'Plan grants from RevenueCat (app stores) and Stripe (web). Grants while active and not past expires_at (null: no end). Written only by webhook functions.';
+
+COMMENT ON COLUMN public.entitlements.user_id IS 'who it grants to; null only for a RevenueCat purchase made before login (held under app_user_id until a TRANSFER or a later event names the user)';
+
+COMMENT ON COLUMN public.entitlements.app_user_id IS 'RevenueCat: the app user id the purchase was last seen under (a Supabase user id, or $RCAnonymousID:... before login)';
 
 COMMENT ON COLUMN public.entitlements.source_ref IS 'RevenueCat original_transaction_id, or Stripe subscription id';
 
@@ -3520,6 +5612,14 @@ CREATE TABLE public.follows (
 );
 
 COMMENT ON TABLE public.follows IS 'follower follows followee (usually a DJ). Counts on profiles are kept by trigger.';
+
+CREATE TABLE public.invite_codes (
+    user_id uuid NOT NULL,
+    code text DEFAULT substr(replace((gen_random_uuid())::text, '-'::text, ''::text), 1, 12) NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+COMMENT ON TABLE public.invite_codes IS 'Each user''s invite code (rpc/my_invite_code makes it). You read your own.';
 
 CREATE TABLE public.invoices (
     id text NOT NULL,
@@ -3610,6 +5710,40 @@ COMMENT ON COLUMN public.payouts.amount IS 'minor units of currency';
 
 COMMENT ON COLUMN public.payouts.status IS 'pending → in_transit → paid, or failed / canceled (failure_code, failure_message say why); never moves back';
 
+CREATE TABLE public.playlist_items (
+    id bigint NOT NULL,
+    playlist_id uuid NOT NULL,
+    saved_song_id bigint NOT NULL,
+    "position" integer NOT NULL,
+    added_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+COMMENT ON TABLE public.playlist_items IS 'Songs of a playlist, in position order. Insert {playlist_id, saved_song_id} (your own of both; appended at the end), delete to remove, rpc/reorder_playlist to reorder.';
+
+ALTER TABLE public.playlist_items ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.playlist_items_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+CREATE TABLE public.playlists (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    owner_id uuid NOT NULL,
+    name text NOT NULL,
+    is_public boolean DEFAULT false NOT NULL,
+    share_code text DEFAULT replace((gen_random_uuid())::text, '-'::text, ''::text) NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT playlists_name_length CHECK (((char_length(btrim(name)) >= 1) AND (char_length(btrim(name)) <= 100)))
+);
+
+COMMENT ON TABLE public.playlists IS 'A listener''s playlists of saved songs. Private by default; is_public makes it readable by whoever has its share_code (rpc/shared_playlist), never listed.';
+
+COMMENT ON COLUMN public.playlists.share_code IS 'the secret of the public link (122 random bits); server-set';
+
 CREATE TABLE public.profiles (
     id uuid NOT NULL,
     username text NOT NULL,
@@ -3618,6 +5752,11 @@ CREATE TABLE public.profiles (
     avatar_url text,
     genres text[] DEFAULT '{}'::text[] NOT NULL,
     is_dj boolean DEFAULT false NOT NULL,
+    instagram_url text,
+    tiktok_url text,
+    soundcloud_url text,
+    spotify_url text,
+    website_url text,
     follower_count integer DEFAULT 0 NOT NULL,
     following_count integer DEFAULT 0 NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
@@ -3628,7 +5767,12 @@ CREATE TABLE public.profiles (
     CONSTRAINT profiles_follower_count_check CHECK ((follower_count >= 0)),
     CONSTRAINT profiles_following_count_check CHECK ((following_count >= 0)),
     CONSTRAINT profiles_genres_limit CHECK ((cardinality(genres) <= 10)),
-    CONSTRAINT profiles_username_format CHECK ((username ~ '^[a-z0-9_]{3,24}$'::text))
+    CONSTRAINT profiles_instagram_url_format CHECK ((instagram_url ~ '^https://(www\.)?instagram\.com/[A-Za-z0-9_.]{1,30}/?$'::text)),
+    CONSTRAINT profiles_soundcloud_url_format CHECK ((soundcloud_url ~ '^https://(www\.|m\.)?soundcloud\.com/[A-Za-z0-9_-]{3,25}/?$'::text)),
+    CONSTRAINT profiles_spotify_url_format CHECK ((spotify_url ~ '^https://open\.spotify\.com/(user|artist|playlist)/[A-Za-z0-9._-]{1,64}/?$'::text)),
+    CONSTRAINT profiles_tiktok_url_format CHECK ((tiktok_url ~ '^https://(www\.)?tiktok\.com/@[A-Za-z0-9_.]{2,24}/?$'::text)),
+    CONSTRAINT profiles_username_format CHECK ((username ~ '^[a-z0-9_]{3,24}$'::text)),
+    CONSTRAINT profiles_website_url_format CHECK (((char_length(website_url) <= 200) AND (website_url ~ '^https://[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.[A-Za-z]{2,63}(:[0-9]{1,5})?(/[^[:space:]<>"]*)?$'::text)))
 );
 
 COMMENT ON TABLE public.profiles IS 'Public profile of every user; created by a trigger on auth.users. Owners update their own editable columns.';
@@ -3636,6 +5780,8 @@ COMMENT ON TABLE public.profiles IS 'Public profile of every user; created by a 
 COMMENT ON COLUMN public.profiles.username IS 'lowercase a-z, 0-9, _; 3-24 characters; unique; stored normalised';
 
 COMMENT ON COLUMN public.profiles.is_dj IS 'the user hosts sessions; they switch it on themselves';
+
+COMMENT ON COLUMN public.profiles.instagram_url IS 'https://instagram.com/<handle>; likewise tiktok_url (https://tiktok.com/@<handle>), soundcloud_url, spotify_url (open.spotify.com user, artist or playlist) and website_url (any https URL with a public host name, no credentials)';
 
 COMMENT ON COLUMN public.profiles.follower_count IS 'kept exact by the follows trigger (social.sql)';
 
@@ -3697,6 +5843,23 @@ ALTER TABLE public.reports ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     CACHE 1
 );
 
+ALTER TABLE public.saved_songs ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.saved_songs_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+CREATE TABLE public.session_likes (
+    session_id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+COMMENT ON TABLE public.session_likes IS 'A listener liked a session they are or were in. Public, like follows; insert {session_id}, delete to unlike.';
+
 CREATE TABLE public.session_moderators (
     session_id uuid NOT NULL,
     user_id uuid NOT NULL,
@@ -3721,6 +5884,15 @@ CREATE TABLE public.stripe_customers (
 
 COMMENT ON TABLE public.stripe_customers IS 'The Stripe customer of a user (web subscriptions). Readable by the user.';
 
+CREATE TABLE public.user_badges (
+    user_id uuid NOT NULL,
+    badge_id text NOT NULL,
+    earned_at timestamp with time zone DEFAULT now() NOT NULL,
+    detail jsonb DEFAULT '{}'::jsonb NOT NULL
+);
+
+COMMENT ON TABLE public.user_badges IS 'Badges earned, shown on profiles (public). Written only by the system.';
+
 CREATE TABLE public.user_blocks (
     blocker_id uuid NOT NULL,
     blocked_id uuid NOT NULL,
@@ -3729,6 +5901,9 @@ CREATE TABLE public.user_blocks (
 );
 
 COMMENT ON TABLE public.user_blocks IS 'blocker never sees blocked''s messages; blocked cannot follow, tip or join the blocker''s sessions.';
+
+ALTER TABLE ONLY private.dj_daily_stats
+    ADD CONSTRAINT dj_daily_stats_pkey PRIMARY KEY (dj_id, day);
 
 ALTER TABLE ONLY private.earnings_entries
     ADD CONSTRAINT earnings_entries_pkey PRIMARY KEY (id);
@@ -3739,6 +5914,18 @@ ALTER TABLE ONLY private.earnings_entries
 ALTER TABLE ONLY private.follow_notices
     ADD CONSTRAINT follow_notices_pkey PRIMARY KEY (follower_id, followee_id);
 
+ALTER TABLE ONLY private.hosting_days
+    ADD CONSTRAINT hosting_days_pkey PRIMARY KEY (user_id, day);
+
+ALTER TABLE ONLY private.listen_time
+    ADD CONSTRAINT listen_time_pkey PRIMARY KEY (user_id, session_id);
+
+ALTER TABLE ONLY private.listening_days
+    ADD CONSTRAINT listening_days_pkey PRIMARY KEY (user_id, day);
+
+ALTER TABLE ONLY private.live_announcements
+    ADD CONSTRAINT live_announcements_pkey PRIMARY KEY (dj_id);
+
 ALTER TABLE ONLY private.notification_outbox
     ADD CONSTRAINT notification_outbox_pkey PRIMARY KEY (id);
 
@@ -3748,11 +5935,41 @@ ALTER TABLE ONLY private.push_deliveries
 ALTER TABLE ONLY private.push_deliveries
     ADD CONSTRAINT push_deliveries_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY private.reaction_senders
+    ADD CONSTRAINT reaction_senders_pkey PRIMARY KEY (session_id, user_id);
+
+ALTER TABLE ONLY private.rollup_progress
+    ADD CONSTRAINT rollup_progress_pkey PRIMARY KEY (job);
+
+ALTER TABLE ONLY private.room_event_gates
+    ADD CONSTRAINT room_event_gates_pkey PRIMARY KEY (topic, event);
+
+ALTER TABLE ONLY private.room_reactions
+    ADD CONSTRAINT room_reactions_pkey PRIMARY KEY (session_id, kind, shard);
+
+ALTER TABLE ONLY private.spotify_budget
+    ADD CONSTRAINT spotify_budget_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY private.spotify_tokens
+    ADD CONSTRAINT spotify_tokens_pkey PRIMARY KEY (user_id);
+
 ALTER TABLE ONLY private.tip_currencies
     ADD CONSTRAINT tip_currencies_pkey PRIMARY KEY (currency);
 
 ALTER TABLE ONLY private.webhook_events
     ADD CONSTRAINT webhook_events_pkey PRIMARY KEY (provider, id);
+
+ALTER TABLE ONLY public.badges
+    ADD CONSTRAINT badges_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.battle_rounds
+    ADD CONSTRAINT battle_rounds_pkey PRIMARY KEY (battle_id, round);
+
+ALTER TABLE ONLY public.battle_votes
+    ADD CONSTRAINT battle_votes_pkey PRIMARY KEY (battle_id, round, user_id);
+
+ALTER TABLE ONLY public.battles
+    ADD CONSTRAINT battles_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.dj_blocked_terms
     ADD CONSTRAINT dj_blocked_terms_pkey PRIMARY KEY (dj_id, term);
@@ -3768,6 +5985,12 @@ ALTER TABLE ONLY public.entitlements
 
 ALTER TABLE ONLY public.follows
     ADD CONSTRAINT follows_pkey PRIMARY KEY (follower_id, followee_id);
+
+ALTER TABLE ONLY public.invite_codes
+    ADD CONSTRAINT invite_codes_code_key UNIQUE (code);
+
+ALTER TABLE ONLY public.invite_codes
+    ADD CONSTRAINT invite_codes_pkey PRIMARY KEY (user_id);
 
 ALTER TABLE ONLY public.invoices
     ADD CONSTRAINT invoices_pkey PRIMARY KEY (id);
@@ -3796,6 +6019,18 @@ ALTER TABLE ONLY public.plans
 ALTER TABLE ONLY public.plans
     ADD CONSTRAINT plans_rank_key UNIQUE (rank);
 
+ALTER TABLE ONLY public.playlist_items
+    ADD CONSTRAINT playlist_items_once UNIQUE (playlist_id, saved_song_id);
+
+ALTER TABLE ONLY public.playlist_items
+    ADD CONSTRAINT playlist_items_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.playlists
+    ADD CONSTRAINT playlists_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.playlists
+    ADD CONSTRAINT playlists_share_code_key UNIQUE (share_code);
+
 ALTER TABLE ONLY public.profiles
     ADD CONSTRAINT profiles_pkey PRIMARY KEY (id);
 
@@ -3814,8 +6049,20 @@ ALTER TABLE ONLY public.queue_items
 ALTER TABLE ONLY public.queue_votes
     ADD CONSTRAINT queue_votes_pkey PRIMARY KEY (item_id, user_id);
 
+ALTER TABLE ONLY public.referrals
+    ADD CONSTRAINT referrals_pkey PRIMARY KEY (referred_id);
+
 ALTER TABLE ONLY public.reports
     ADD CONSTRAINT reports_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.saved_songs
+    ADD CONSTRAINT saved_songs_once UNIQUE (user_id, track_key);
+
+ALTER TABLE ONLY public.saved_songs
+    ADD CONSTRAINT saved_songs_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.session_likes
+    ADD CONSTRAINT session_likes_pkey PRIMARY KEY (session_id, user_id);
 
 ALTER TABLE ONLY public.session_moderators
     ADD CONSTRAINT session_moderators_pkey PRIMARY KEY (session_id, user_id);
@@ -3831,6 +6078,9 @@ ALTER TABLE ONLY public.sessions
 
 ALTER TABLE ONLY public.skip_votes
     ADD CONSTRAINT skip_votes_pkey PRIMARY KEY (item_id, user_id);
+
+ALTER TABLE ONLY public.spotify_links
+    ADD CONSTRAINT spotify_links_pkey PRIMARY KEY (user_id);
 
 ALTER TABLE ONLY public.stripe_customers
     ADD CONSTRAINT stripe_customers_pkey PRIMARY KEY (user_id);
@@ -3850,12 +6100,19 @@ ALTER TABLE ONLY public.tips
 ALTER TABLE ONLY public.tips
     ADD CONSTRAINT tips_tipper_id_client_key_key UNIQUE (tipper_id, client_key);
 
+ALTER TABLE ONLY public.user_badges
+    ADD CONSTRAINT user_badges_pkey PRIMARY KEY (user_id, badge_id);
+
 ALTER TABLE ONLY public.user_blocks
     ADD CONSTRAINT user_blocks_pkey PRIMARY KEY (blocker_id, blocked_id);
 
 CREATE INDEX earnings_entries_dj ON private.earnings_entries USING btree (dj_id, currency);
 
 CREATE INDEX follow_notices_followee ON private.follow_notices USING btree (followee_id);
+
+CREATE INDEX listen_time_session ON private.listen_time USING btree (session_id);
+
+CREATE INDEX listen_time_user_recent ON private.listen_time USING btree (user_id, first_joined_at DESC);
 
 CREATE INDEX notification_outbox_collapse ON private.notification_outbox USING btree (collapse_key, created_at);
 
@@ -3871,7 +6128,41 @@ CREATE INDEX push_deliveries_receipts_due ON private.push_deliveries USING btree
 
 CREATE INDEX push_deliveries_token ON private.push_deliveries USING btree (token_id);
 
+CREATE INDEX reaction_senders_user ON private.reaction_senders USING btree (user_id);
+
+CREATE INDEX room_event_gates_stale ON private.room_event_gates USING btree (last_sent_at);
+
+CREATE INDEX room_reactions_pending ON private.room_reactions USING btree (session_id) WHERE (pending > 0);
+
+CREATE INDEX spotify_tokens_expires_at ON private.spotify_tokens USING btree (expires_at);
+
+CREATE INDEX spotify_tokens_poll_due_at ON private.spotify_tokens USING btree (poll_due_at);
+
 CREATE INDEX webhook_events_unprocessed ON private.webhook_events USING btree (received_at) WHERE (processed_at IS NULL);
+
+CREATE INDEX battle_rounds_due ON public.battle_rounds USING btree (ends_at) WHERE (closed_at IS NULL);
+
+CREATE INDEX battle_rounds_winner ON public.battle_rounds USING btree (winner_id);
+
+CREATE INDEX battle_votes_dj ON public.battle_votes USING btree (dj_id);
+
+CREATE INDEX battle_votes_tally ON public.battle_votes USING btree (battle_id, round, dj_id);
+
+CREATE INDEX battle_votes_user ON public.battle_votes USING btree (user_id);
+
+CREATE INDEX battles_challenger ON public.battles USING btree (challenger_id, created_at DESC);
+
+CREATE UNIQUE INDEX battles_one_open_per_session ON public.battles USING btree (session_id) WHERE (status = ANY (ARRAY['pending'::public.battle_status, 'live'::public.battle_status]));
+
+CREATE INDEX battles_open ON public.battles USING btree (status, created_at) WHERE (status = ANY (ARRAY['pending'::public.battle_status, 'live'::public.battle_status]));
+
+CREATE INDEX battles_opponent ON public.battles USING btree (opponent_id, created_at DESC);
+
+CREATE INDEX battles_session ON public.battles USING btree (session_id);
+
+CREATE INDEX battles_winner ON public.battles USING btree (winner_id);
+
+CREATE INDEX entitlements_held ON public.entitlements USING btree (app_user_id) WHERE (user_id IS NULL);
 
 CREATE INDEX entitlements_plan ON public.entitlements USING btree (plan_id);
 
@@ -3899,6 +6190,12 @@ CREATE INDEX moderation_actions_target ON public.moderation_actions USING btree 
 
 CREATE INDEX payouts_dj ON public.payouts USING btree (dj_id, arrival_date DESC);
 
+CREATE INDEX playlist_items_order ON public.playlist_items USING btree (playlist_id, "position");
+
+CREATE INDEX playlist_items_saved_song ON public.playlist_items USING btree (saved_song_id);
+
+CREATE INDEX playlists_owner ON public.playlists USING btree (owner_id, created_at DESC);
+
 CREATE INDEX profiles_display_name_trgm ON public.profiles USING gin (display_name extensions.gin_trgm_ops);
 
 CREATE INDEX profiles_djs ON public.profiles USING btree (follower_count DESC) WHERE is_dj;
@@ -3925,7 +6222,11 @@ CREATE INDEX queue_items_removed_by ON public.queue_items USING btree (removed_b
 
 CREATE INDEX queue_items_track ON public.queue_items USING btree (session_id, track_key, ended_at);
 
+CREATE INDEX queue_items_track_plays ON public.queue_items USING btree (track_key, started_at DESC) WHERE (status = 'played'::public.queue_item_status);
+
 CREATE INDEX queue_votes_user ON public.queue_votes USING btree (user_id);
+
+CREATE INDEX referrals_referrer ON public.referrals USING btree (referrer_id, created_at DESC);
 
 CREATE INDEX reports_message ON public.reports USING btree (message_id);
 
@@ -3940,6 +6241,16 @@ CREATE INDEX reports_reported_user ON public.reports USING btree (reported_user_
 CREATE INDEX reports_reporter ON public.reports USING btree (reporter_id, created_at DESC);
 
 CREATE INDEX reports_session ON public.reports USING btree (session_id);
+
+CREATE INDEX saved_songs_dj ON public.saved_songs USING btree (dj_id);
+
+CREATE INDEX saved_songs_queue_item ON public.saved_songs USING btree (queue_item_id);
+
+CREATE INDEX saved_songs_session ON public.saved_songs USING btree (session_id);
+
+CREATE INDEX saved_songs_user_recent ON public.saved_songs USING btree (user_id, saved_at DESC);
+
+CREATE INDEX session_likes_user ON public.session_likes USING btree (user_id, created_at DESC);
 
 CREATE INDEX session_moderators_user ON public.session_moderators USING btree (user_id);
 
@@ -3963,6 +6274,8 @@ CREATE UNIQUE INDEX sessions_one_live_per_dj ON public.sessions USING btree (dj_
 
 CREATE INDEX sessions_scheduled_for ON public.sessions USING btree (scheduled_for) WHERE (status = 'scheduled'::public.session_status);
 
+CREATE INDEX sessions_started_at ON public.sessions USING btree (started_at DESC) WHERE (started_at IS NOT NULL);
+
 CREATE INDEX skip_votes_user ON public.skip_votes USING btree (user_id);
 
 CREATE INDEX tips_currency ON public.tips USING btree (currency);
@@ -3973,7 +6286,17 @@ CREATE INDEX tips_pending ON public.tips USING btree (reconciled_at NULLS FIRST,
 
 CREATE INDEX tips_session ON public.tips USING btree (session_id);
 
+CREATE INDEX user_badges_badge ON public.user_badges USING btree (badge_id);
+
 CREATE INDEX user_blocks_blocked ON public.user_blocks USING btree (blocked_id);
+
+CREATE TRIGGER listen_time_award AFTER INSERT ON private.listen_time FOR EACH ROW EXECUTE FUNCTION private.listen_time_award();
+
+CREATE TRIGGER listening_days_award AFTER INSERT ON private.listening_days FOR EACH ROW EXECUTE FUNCTION private.listening_days_award();
+
+CREATE TRIGGER spotify_tokens_set_updated_at BEFORE UPDATE ON private.spotify_tokens FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+CREATE TRIGGER battles_award AFTER UPDATE OF status ON public.battles FOR EACH ROW WHEN (((new.status = 'finished'::public.battle_status) AND (new.winner_id IS NOT NULL))) EXECUTE FUNCTION private.battles_award();
 
 CREATE TRIGGER dj_blocked_terms_normalize BEFORE INSERT ON public.dj_blocked_terms FOR EACH ROW EXECUTE FUNCTION private.dj_blocked_terms_normalize();
 
@@ -4001,6 +6324,10 @@ CREATE TRIGGER payout_accounts_set_updated_at BEFORE UPDATE ON public.payout_acc
 
 CREATE TRIGGER payouts_set_updated_at BEFORE UPDATE ON public.payouts FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
+CREATE TRIGGER playlist_items_before_insert BEFORE INSERT ON public.playlist_items FOR EACH ROW EXECUTE FUNCTION private.playlist_items_before_insert();
+
+CREATE TRIGGER playlists_before_write BEFORE INSERT OR UPDATE ON public.playlists FOR EACH ROW EXECUTE FUNCTION private.playlists_before_write();
+
 CREATE TRIGGER profiles_normalize BEFORE INSERT OR UPDATE OF username, genres ON public.profiles FOR EACH ROW EXECUTE FUNCTION private.profiles_normalize();
 
 CREATE TRIGGER profiles_set_updated_at BEFORE UPDATE ON public.profiles FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
@@ -4019,6 +6346,8 @@ CREATE TRIGGER queue_votes_maintain_tally AFTER INSERT OR DELETE OR UPDATE ON pu
 
 CREATE TRIGGER reports_before_insert BEFORE INSERT ON public.reports FOR EACH ROW EXECUTE FUNCTION private.reports_before_insert();
 
+CREATE TRIGGER session_likes_before_insert BEFORE INSERT ON public.session_likes FOR EACH ROW EXECUTE FUNCTION private.session_likes_before_insert();
+
 CREATE TRIGGER session_moderators_guard BEFORE INSERT ON public.session_moderators FOR EACH ROW EXECUTE FUNCTION private.session_moderators_guard();
 
 CREATE TRIGGER session_moderators_log AFTER INSERT OR DELETE ON public.session_moderators FOR EACH ROW EXECUTE FUNCTION private.session_moderators_log();
@@ -4027,9 +6356,17 @@ CREATE TRIGGER session_participants_announce BEFORE UPDATE OF left_at ON public.
 
 CREATE TRIGGER session_participants_broadcast AFTER INSERT OR UPDATE OF left_at ON public.session_participants FOR EACH ROW EXECUTE FUNCTION private.session_participants_broadcast();
 
+CREATE TRIGGER session_participants_track_listening AFTER INSERT OR UPDATE OF left_at ON public.session_participants FOR EACH ROW EXECUTE FUNCTION private.session_participants_track_listening();
+
 CREATE TRIGGER session_sanctions_broadcast AFTER INSERT OR UPDATE ON public.session_sanctions FOR EACH ROW EXECUTE FUNCTION private.session_sanctions_broadcast();
 
 CREATE TRIGGER session_sanctions_notify AFTER INSERT OR UPDATE ON public.session_sanctions FOR EACH ROW EXECUTE FUNCTION private.session_sanctions_notify();
+
+CREATE TRIGGER sessions_announce_live AFTER INSERT OR UPDATE OF status ON public.sessions FOR EACH ROW EXECUTE FUNCTION private.sessions_announce_live();
+
+CREATE TRIGGER sessions_award_hosting AFTER INSERT OR UPDATE OF status ON public.sessions FOR EACH ROW WHEN ((new.status = 'live'::public.session_status)) EXECUTE FUNCTION private.sessions_award_hosting();
+
+CREATE TRIGGER sessions_award_peak AFTER UPDATE OF peak_listener_count ON public.sessions FOR EACH ROW WHEN (((new.peak_listener_count >= 100) AND (old.peak_listener_count < 100))) EXECUTE FUNCTION private.sessions_award_peak();
 
 CREATE TRIGGER sessions_before_insert BEFORE INSERT ON public.sessions FOR EACH ROW EXECUTE FUNCTION private.sessions_before_insert();
 
@@ -4041,6 +6378,10 @@ CREATE TRIGGER sessions_notify_live AFTER INSERT OR UPDATE OF status ON public.s
 
 CREATE TRIGGER sessions_set_updated_at BEFORE UPDATE ON public.sessions FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
+CREATE TRIGGER spotify_links_set_updated_at BEFORE UPDATE ON public.spotify_links FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+CREATE TRIGGER tips_award AFTER UPDATE OF status ON public.tips FOR EACH ROW WHEN (((new.status = 'succeeded'::public.tip_status) AND (old.status IS DISTINCT FROM 'succeeded'::public.tip_status))) EXECUTE FUNCTION private.tips_award();
+
 CREATE TRIGGER tips_notify AFTER UPDATE OF status ON public.tips FOR EACH ROW WHEN (((new.status = 'succeeded'::public.tip_status) AND (old.status IS DISTINCT FROM 'succeeded'::public.tip_status))) EXECUTE FUNCTION private.tips_notify();
 
 CREATE TRIGGER tips_set_updated_at BEFORE UPDATE ON public.tips FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
@@ -4048,6 +6389,9 @@ CREATE TRIGGER tips_set_updated_at BEFORE UPDATE ON public.tips FOR EACH ROW EXE
 CREATE TRIGGER user_blocks_after_insert AFTER INSERT ON public.user_blocks FOR EACH ROW EXECUTE FUNCTION private.user_blocks_after_insert();
 
 CREATE TRIGGER user_blocks_before_insert BEFORE INSERT ON public.user_blocks FOR EACH ROW EXECUTE FUNCTION private.user_blocks_before_insert();
+
+ALTER TABLE ONLY private.dj_daily_stats
+    ADD CONSTRAINT dj_daily_stats_dj_id_fkey FOREIGN KEY (dj_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY private.earnings_entries
     ADD CONSTRAINT earnings_entries_dj_id_fkey FOREIGN KEY (dj_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
@@ -4061,6 +6405,21 @@ ALTER TABLE ONLY private.follow_notices
 ALTER TABLE ONLY private.follow_notices
     ADD CONSTRAINT follow_notices_follower_id_fkey FOREIGN KEY (follower_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 
+ALTER TABLE ONLY private.hosting_days
+    ADD CONSTRAINT hosting_days_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY private.listen_time
+    ADD CONSTRAINT listen_time_session_id_fkey FOREIGN KEY (session_id) REFERENCES public.sessions(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY private.listen_time
+    ADD CONSTRAINT listen_time_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY private.listening_days
+    ADD CONSTRAINT listening_days_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY private.live_announcements
+    ADD CONSTRAINT live_announcements_dj_id_fkey FOREIGN KEY (dj_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
 ALTER TABLE ONLY private.notification_outbox
     ADD CONSTRAINT notification_outbox_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 
@@ -4069,6 +6428,45 @@ ALTER TABLE ONLY private.push_deliveries
 
 ALTER TABLE ONLY private.push_deliveries
     ADD CONSTRAINT push_deliveries_token_id_fkey FOREIGN KEY (token_id) REFERENCES public.push_tokens(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY private.reaction_senders
+    ADD CONSTRAINT reaction_senders_session_id_fkey FOREIGN KEY (session_id) REFERENCES public.sessions(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY private.reaction_senders
+    ADD CONSTRAINT reaction_senders_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY private.room_reactions
+    ADD CONSTRAINT room_reactions_session_id_fkey FOREIGN KEY (session_id) REFERENCES public.sessions(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY private.spotify_tokens
+    ADD CONSTRAINT spotify_tokens_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.spotify_links(user_id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.battle_rounds
+    ADD CONSTRAINT battle_rounds_battle_id_fkey FOREIGN KEY (battle_id) REFERENCES public.battles(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.battle_rounds
+    ADD CONSTRAINT battle_rounds_winner_id_fkey FOREIGN KEY (winner_id) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+ALTER TABLE ONLY public.battle_votes
+    ADD CONSTRAINT battle_votes_battle_id_round_fkey FOREIGN KEY (battle_id, round) REFERENCES public.battle_rounds(battle_id, round) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.battle_votes
+    ADD CONSTRAINT battle_votes_dj_id_fkey FOREIGN KEY (dj_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.battle_votes
+    ADD CONSTRAINT battle_votes_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.battles
+    ADD CONSTRAINT battles_challenger_id_fkey FOREIGN KEY (challenger_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.battles
+    ADD CONSTRAINT battles_opponent_id_fkey FOREIGN KEY (opponent_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.battles
+    ADD CONSTRAINT battles_session_id_fkey FOREIGN KEY (session_id) REFERENCES public.sessions(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.battles
+    ADD CONSTRAINT battles_winner_id_fkey FOREIGN KEY (winner_id) REFERENCES public.profiles(id) ON DELETE SET NULL;
 
 ALTER TABLE ONLY public.dj_blocked_terms
     ADD CONSTRAINT dj_blocked_terms_dj_id_fkey FOREIGN KEY (dj_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
@@ -4087,6 +6485,9 @@ ALTER TABLE ONLY public.follows
 
 ALTER TABLE ONLY public.follows
     ADD CONSTRAINT follows_follower_id_fkey FOREIGN KEY (follower_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.invite_codes
+    ADD CONSTRAINT invite_codes_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.invoices
     ADD CONSTRAINT invoices_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
@@ -4118,6 +6519,15 @@ ALTER TABLE ONLY public.payout_accounts
 ALTER TABLE ONLY public.payouts
     ADD CONSTRAINT payouts_dj_id_fkey FOREIGN KEY (dj_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 
+ALTER TABLE ONLY public.playlist_items
+    ADD CONSTRAINT playlist_items_playlist_id_fkey FOREIGN KEY (playlist_id) REFERENCES public.playlists(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.playlist_items
+    ADD CONSTRAINT playlist_items_saved_song_id_fkey FOREIGN KEY (saved_song_id) REFERENCES public.saved_songs(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.playlists
+    ADD CONSTRAINT playlists_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
 ALTER TABLE ONLY public.profiles
     ADD CONSTRAINT profiles_id_fkey FOREIGN KEY (id) REFERENCES auth.users(id) ON DELETE CASCADE;
 
@@ -4139,6 +6549,12 @@ ALTER TABLE ONLY public.queue_votes
 ALTER TABLE ONLY public.queue_votes
     ADD CONSTRAINT queue_votes_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 
+ALTER TABLE ONLY public.referrals
+    ADD CONSTRAINT referrals_referred_id_fkey FOREIGN KEY (referred_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.referrals
+    ADD CONSTRAINT referrals_referrer_id_fkey FOREIGN KEY (referrer_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
 ALTER TABLE ONLY public.reports
     ADD CONSTRAINT reports_message_id_fkey FOREIGN KEY (message_id) REFERENCES public.messages(id) ON DELETE SET NULL;
 
@@ -4150,6 +6566,24 @@ ALTER TABLE ONLY public.reports
 
 ALTER TABLE ONLY public.reports
     ADD CONSTRAINT reports_session_id_fkey FOREIGN KEY (session_id) REFERENCES public.sessions(id) ON DELETE SET NULL;
+
+ALTER TABLE ONLY public.saved_songs
+    ADD CONSTRAINT saved_songs_dj_id_fkey FOREIGN KEY (dj_id) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+ALTER TABLE ONLY public.saved_songs
+    ADD CONSTRAINT saved_songs_queue_item_id_fkey FOREIGN KEY (queue_item_id) REFERENCES public.queue_items(id) ON DELETE SET NULL;
+
+ALTER TABLE ONLY public.saved_songs
+    ADD CONSTRAINT saved_songs_session_id_fkey FOREIGN KEY (session_id) REFERENCES public.sessions(id) ON DELETE SET NULL;
+
+ALTER TABLE ONLY public.saved_songs
+    ADD CONSTRAINT saved_songs_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.session_likes
+    ADD CONSTRAINT session_likes_session_id_fkey FOREIGN KEY (session_id) REFERENCES public.sessions(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.session_likes
+    ADD CONSTRAINT session_likes_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.session_moderators
     ADD CONSTRAINT session_moderators_session_id_fkey FOREIGN KEY (session_id) REFERENCES public.sessions(id) ON DELETE CASCADE;
@@ -4181,6 +6615,9 @@ ALTER TABLE ONLY public.skip_votes
 ALTER TABLE ONLY public.skip_votes
     ADD CONSTRAINT skip_votes_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 
+ALTER TABLE ONLY public.spotify_links
+    ADD CONSTRAINT spotify_links_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
 ALTER TABLE ONLY public.stripe_customers
     ADD CONSTRAINT stripe_customers_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 
@@ -4196,23 +6633,67 @@ ALTER TABLE ONLY public.tips
 ALTER TABLE ONLY public.tips
     ADD CONSTRAINT tips_tipper_id_fkey FOREIGN KEY (tipper_id) REFERENCES public.profiles(id) ON DELETE RESTRICT;
 
+ALTER TABLE ONLY public.user_badges
+    ADD CONSTRAINT user_badges_badge_id_fkey FOREIGN KEY (badge_id) REFERENCES public.badges(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.user_badges
+    ADD CONSTRAINT user_badges_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
 ALTER TABLE ONLY public.user_blocks
     ADD CONSTRAINT user_blocks_blocked_id_fkey FOREIGN KEY (blocked_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.user_blocks
     ADD CONSTRAINT user_blocks_blocker_id_fkey FOREIGN KEY (blocker_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 
+ALTER TABLE private.dj_daily_stats ENABLE ROW LEVEL SECURITY;
+
 ALTER TABLE private.earnings_entries ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.follow_notices ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE private.hosting_days ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE private.listen_time ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE private.listening_days ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE private.live_announcements ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.notification_outbox ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.push_deliveries ENABLE ROW LEVEL SECURITY;
 
+ALTER TABLE private.reaction_senders ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE private.rollup_progress ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE private.room_event_gates ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE private.room_reactions ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE private.spotify_budget ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE private.spotify_tokens ENABLE ROW LEVEL SECURITY;
+
 ALTER TABLE private.tip_currencies ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.webhook_events ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.badges ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY badges_select ON public.badges FOR SELECT TO anon, authenticated USING (true);
+
+ALTER TABLE public.battle_rounds ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY battle_rounds_select ON public.battle_rounds FOR SELECT TO anon, authenticated USING (true);
+
+ALTER TABLE public.battle_votes ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY battle_votes_select ON public.battle_votes FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+ALTER TABLE public.battles ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY battles_select ON public.battles FOR SELECT TO anon, authenticated USING (((status = ANY (ARRAY['live'::public.battle_status, 'finished'::public.battle_status])) OR (challenger_id = ( SELECT auth.uid() AS uid)) OR (opponent_id = ( SELECT auth.uid() AS uid))));
 
 ALTER TABLE public.dj_blocked_terms ENABLE ROW LEVEL SECURITY;
 
@@ -4243,6 +6724,10 @@ CREATE POLICY follows_delete ON public.follows FOR DELETE TO authenticated USING
 CREATE POLICY follows_insert ON public.follows FOR INSERT TO authenticated WITH CHECK ((follower_id = ( SELECT auth.uid() AS uid)));
 
 CREATE POLICY follows_select ON public.follows FOR SELECT TO anon, authenticated USING (true);
+
+ALTER TABLE public.invite_codes ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY invite_codes_select ON public.invite_codes FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 
 ALTER TABLE public.invoices ENABLE ROW LEVEL SECURITY;
 
@@ -4278,6 +6763,24 @@ ALTER TABLE public.plans ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY plans_select ON public.plans FOR SELECT TO anon, authenticated USING (true);
 
+ALTER TABLE public.playlist_items ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY playlist_items_delete ON public.playlist_items FOR DELETE TO authenticated USING ((playlist_id IN ( SELECT private.my_playlist_ids() AS my_playlist_ids)));
+
+CREATE POLICY playlist_items_insert ON public.playlist_items FOR INSERT TO authenticated WITH CHECK (((playlist_id IN ( SELECT private.my_playlist_ids() AS my_playlist_ids)) AND (saved_song_id IN ( SELECT private.my_saved_song_ids() AS my_saved_song_ids))));
+
+CREATE POLICY playlist_items_select ON public.playlist_items FOR SELECT TO authenticated USING ((playlist_id IN ( SELECT private.my_playlist_ids() AS my_playlist_ids)));
+
+ALTER TABLE public.playlists ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY playlists_delete ON public.playlists FOR DELETE TO authenticated USING ((owner_id = ( SELECT auth.uid() AS uid)));
+
+CREATE POLICY playlists_insert ON public.playlists FOR INSERT TO authenticated WITH CHECK ((owner_id = ( SELECT auth.uid() AS uid)));
+
+CREATE POLICY playlists_select ON public.playlists FOR SELECT TO authenticated USING ((owner_id = ( SELECT auth.uid() AS uid)));
+
+CREATE POLICY playlists_update ON public.playlists FOR UPDATE TO authenticated USING ((owner_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((owner_id = ( SELECT auth.uid() AS uid)));
+
 ALTER TABLE public.profiles ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY profiles_select ON public.profiles FOR SELECT TO anon, authenticated USING (true);
@@ -4306,11 +6809,29 @@ CREATE POLICY queue_votes_select ON public.queue_votes FOR SELECT TO authenticat
 
 CREATE POLICY queue_votes_update ON public.queue_votes FOR UPDATE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
 
+ALTER TABLE public.referrals ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY referrals_select ON public.referrals FOR SELECT TO authenticated USING (((referrer_id = ( SELECT auth.uid() AS uid)) OR (referred_id = ( SELECT auth.uid() AS uid))));
+
 ALTER TABLE public.reports ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY reports_insert ON public.reports FOR INSERT TO authenticated WITH CHECK ((reporter_id = ( SELECT auth.uid() AS uid)));
 
 CREATE POLICY reports_select ON public.reports FOR SELECT TO authenticated USING ((reporter_id = ( SELECT auth.uid() AS uid)));
+
+ALTER TABLE public.saved_songs ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY saved_songs_delete ON public.saved_songs FOR DELETE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+CREATE POLICY saved_songs_select ON public.saved_songs FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+ALTER TABLE public.session_likes ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY session_likes_delete ON public.session_likes FOR DELETE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+CREATE POLICY session_likes_insert ON public.session_likes FOR INSERT TO authenticated WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+
+CREATE POLICY session_likes_select ON public.session_likes FOR SELECT TO anon, authenticated USING (true);
 
 ALTER TABLE public.session_moderators ENABLE ROW LEVEL SECURITY;
 
@@ -4340,6 +6861,10 @@ ALTER TABLE public.skip_votes ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY skip_votes_select ON public.skip_votes FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 
+ALTER TABLE public.spotify_links ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY spotify_links_select ON public.spotify_links FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
 ALTER TABLE public.stripe_customers ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY stripe_customers_select ON public.stripe_customers FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
@@ -4347,6 +6872,10 @@ CREATE POLICY stripe_customers_select ON public.stripe_customers FOR SELECT TO a
 ALTER TABLE public.tips ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY tips_select ON public.tips FOR SELECT TO authenticated USING (((tipper_id = ( SELECT auth.uid() AS uid)) OR (dj_id = ( SELECT auth.uid() AS uid))));
+
+ALTER TABLE public.user_badges ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY user_badges_select ON public.user_badges FOR SELECT TO anon, authenticated USING (true);
 
 ALTER TABLE public.user_blocks ENABLE ROW LEVEL SECURITY;
 
@@ -4385,6 +6914,12 @@ GRANT INSERT(duration_ms) ON TABLE public.queue_items TO authenticated;
 GRANT INSERT(provider) ON TABLE public.queue_items TO authenticated;
 
 GRANT INSERT(provider_ref) ON TABLE public.queue_items TO authenticated;
+
+GRANT INSERT(spotify_id) ON TABLE public.queue_items TO authenticated;
+
+GRANT INSERT(apple_music_id) ON TABLE public.queue_items TO authenticated;
+
+GRANT INSERT(isrc) ON TABLE public.queue_items TO authenticated;
 
 REVOKE ALL ON FUNCTION private.advance(p_session_id uuid, p_expected_item_id bigint, p_outcome public.queue_item_status) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.advance(p_session_id uuid, p_expected_item_id bigint, p_outcome public.queue_item_status) TO authenticated;
@@ -4428,6 +6963,10 @@ GRANT UPDATE(replay_cooldown_minutes) ON TABLE public.sessions TO authenticated;
 GRANT UPDATE(fairness_enabled) ON TABLE public.sessions TO authenticated;
 
 GRANT UPDATE(fallback_enabled) ON TABLE public.sessions TO authenticated;
+
+GRANT UPDATE(recommendations_enabled) ON TABLE public.sessions TO authenticated;
+
+GRANT UPDATE(plays_from) ON TABLE public.sessions TO authenticated;
 
 REVOKE ALL ON FUNCTION private.advance_locked(p_session public.sessions, p_outcome public.queue_item_status) FROM PUBLIC;
 
@@ -4506,6 +7045,12 @@ REVOKE ALL ON FUNCTION private.attach_stripe_customer(p_user_id uuid, p_customer
 GRANT ALL ON FUNCTION private.attach_stripe_customer(p_user_id uuid, p_customer_id text) TO openparty_edge;
 GRANT ALL ON FUNCTION private.attach_stripe_customer(p_user_id uuid, p_customer_id text) TO service_role;
 
+REVOKE ALL ON FUNCTION private.auto_advance(p_grace interval, p_limit integer, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.auto_advance(p_grace interval, p_limit integer, p_now timestamp with time zone) TO openparty_worker;
+GRANT ALL ON FUNCTION private.auto_advance(p_grace interval, p_limit integer, p_now timestamp with time zone) TO service_role;
+
+REVOKE ALL ON FUNCTION private.award_badge(p_user_id uuid, p_badge_id text, p_detail jsonb) FROM PUBLIC;
+
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.session_sanctions TO service_role;
 
 GRANT SELECT(session_id) ON TABLE public.session_sanctions TO authenticated;
@@ -4522,6 +7067,20 @@ GRANT SELECT(created_at) ON TABLE public.session_sanctions TO authenticated;
 
 REVOKE ALL ON FUNCTION private.ban_user(p_session_id uuid, p_user_id uuid, p_reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.ban_user(p_session_id uuid, p_user_id uuid, p_reason text) TO authenticated;
+
+GRANT SELECT ON TABLE public.battles TO anon;
+GRANT SELECT ON TABLE public.battles TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.battles TO service_role;
+
+REVOKE ALL ON FUNCTION private.battle_json(p_battle public.battles) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.battle_state(p_battle_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.battle_state(p_battle_id uuid) TO anon;
+GRANT ALL ON FUNCTION private.battle_state(p_battle_id uuid) TO authenticated;
+
+REVOKE ALL ON FUNCTION private.battle_tally(p_battle_id uuid, p_round integer) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.battles_award() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.blocked_me_ids() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.blocked_me_ids() TO anon;
@@ -4541,11 +7100,21 @@ REVOKE ALL ON FUNCTION private.broadcast_message(p_message public.messages, p_se
 REVOKE ALL ON FUNCTION private.can_receive_topic(p_topic text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.can_receive_topic(p_topic text) TO authenticated;
 
+REVOKE ALL ON FUNCTION private.cancel_battle(p_battle_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.cancel_battle(p_battle_id uuid) TO authenticated;
+
 REVOKE ALL ON FUNCTION private.cancel_unsubmitted_tips(p_age interval, p_limit integer, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.cancel_unsubmitted_tips(p_age interval, p_limit integer, p_now timestamp with time zone) TO openparty_worker;
 GRANT ALL ON FUNCTION private.cancel_unsubmitted_tips(p_age interval, p_limit integer, p_now timestamp with time zone) TO service_role;
 
+REVOKE ALL ON FUNCTION private.challenge_battle(p_opponent_id uuid, p_rounds integer, p_round_seconds integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.challenge_battle(p_opponent_id uuid, p_rounds integer, p_round_seconds integer) TO authenticated;
+
 REVOKE ALL ON FUNCTION private.claim_webhook_event(p_provider text, p_event_id text) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.close_battle_rounds(p_limit integer, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.close_battle_rounds(p_limit integer, p_now timestamp with time zone) TO openparty_worker;
+GRANT ALL ON FUNCTION private.close_battle_rounds(p_limit integer, p_now timestamp with time zone) TO service_role;
 
 REVOKE ALL ON FUNCTION private.close_idle_participations(p_idle interval, p_limit integer, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.close_idle_participations(p_idle interval, p_limit integer, p_now timestamp with time zone) TO openparty_worker;
@@ -4556,6 +7125,9 @@ REVOKE ALL ON FUNCTION private.close_participation(p_session_id uuid, p_user_id 
 REVOKE ALL ON FUNCTION private.create_tip(p_tipper_id uuid, p_session_id uuid, p_amount integer, p_currency text, p_message text, p_client_key text, p_fee_bps integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.create_tip(p_tipper_id uuid, p_session_id uuid, p_amount integer, p_currency text, p_message text, p_client_key text, p_fee_bps integer) TO openparty_edge;
 GRANT ALL ON FUNCTION private.create_tip(p_tipper_id uuid, p_session_id uuid, p_amount integer, p_currency text, p_message text, p_client_key text, p_fee_bps integer) TO service_role;
+
+REVOKE ALL ON FUNCTION private.creator_analytics(p_from date, p_to date) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.creator_analytics(p_from date, p_to date) TO authenticated;
 
 REVOKE ALL ON FUNCTION private.credit_earnings(p_tip public.tips, p_kind text, p_amount integer, p_reference text) FROM PUBLIC;
 
@@ -4602,6 +7174,14 @@ GRANT ALL ON FUNCTION private.expire_entitlements(p_limit integer, p_now timesta
 
 REVOKE ALL ON FUNCTION private.finish_webhook_event(p_provider text, p_event_id text, p_outcome text) FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION private.flush_battle_tally(p_battle_id uuid, p_session_id uuid, p_round integer) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.flush_pending_reactions(p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.flush_pending_reactions(p_limit integer) TO openparty_worker;
+GRANT ALL ON FUNCTION private.flush_pending_reactions(p_limit integer) TO service_role;
+
+REVOKE ALL ON FUNCTION private.flush_room_reactions(p_session_id uuid) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION private.follows_before_insert() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.follows_broadcast() FROM PUBLIC;
@@ -4612,6 +7192,8 @@ REVOKE ALL ON FUNCTION private.go_live(p_title text, p_description text, p_genre
 GRANT ALL ON FUNCTION private.go_live(p_title text, p_description text, p_genres text[], p_cover_url text) TO authenticated;
 
 REVOKE ALL ON FUNCTION private.handle_new_user() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.hosting_streak(p_user_id uuid, p_today date, OUT current_days integer, OUT longest_days integer) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.invoice_subscription_id(p_invoice jsonb) FROM PUBLIC;
 
@@ -4627,6 +7209,18 @@ GRANT ALL ON FUNCTION private.join_session(p_session_id uuid) TO authenticated;
 
 REVOKE ALL ON FUNCTION private.leave_session(p_session_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.leave_session(p_session_id uuid) TO authenticated;
+
+REVOKE ALL ON FUNCTION private.listen_time_award() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.listened_seconds(p_user_id uuid, p_session_id uuid, p_closed bigint) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.listening_days_award() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.listening_streak(p_user_id uuid, p_today date, OUT current_days integer, OUT longest_days integer) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.live_now_playing(p_session_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.live_now_playing(p_session_id uuid) TO anon;
+GRANT ALL ON FUNCTION private.live_now_playing(p_session_id uuid) TO authenticated;
 
 REVOKE ALL ON FUNCTION private.lock_live_session(p_session_id uuid) FROM PUBLIC;
 
@@ -4654,17 +7248,37 @@ GRANT ALL ON FUNCTION private.my_earnings() TO authenticated;
 REVOKE ALL ON FUNCTION private.my_hosted_session_ids() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.my_hosted_session_ids() TO authenticated;
 
+REVOKE ALL ON FUNCTION private.my_invite_code() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.my_invite_code() TO authenticated;
+
+REVOKE ALL ON FUNCTION private.my_listening_stats(p_from timestamp with time zone, p_to timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.my_listening_stats(p_from timestamp with time zone, p_to timestamp with time zone) TO authenticated;
+
 REVOKE ALL ON FUNCTION private.my_moderated_session_ids() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.my_moderated_session_ids() TO authenticated;
 
+REVOKE ALL ON FUNCTION private.my_playlist_ids() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.my_playlist_ids() TO authenticated;
+
+REVOKE ALL ON FUNCTION private.my_saved_song_ids() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.my_saved_song_ids() TO authenticated;
+
 REVOKE ALL ON FUNCTION private.my_session_ids() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.my_session_ids() TO authenticated;
+
+REVOKE ALL ON FUNCTION private.my_sessions_attended(p_from timestamp with time zone, p_to timestamp with time zone, p_limit integer, p_offset integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.my_sessions_attended(p_from timestamp with time zone, p_to timestamp with time zone, p_limit integer, p_offset integer) TO authenticated;
+
+REVOKE ALL ON FUNCTION private.my_songs_heard(p_from timestamp with time zone, p_to timestamp with time zone, p_limit integer, p_offset integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.my_songs_heard(p_from timestamp with time zone, p_to timestamp with time zone, p_limit integer, p_offset integer) TO authenticated;
 
 REVOKE ALL ON FUNCTION private.note_webhook_event_failure(p_provider text, p_event_id text, p_error text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.note_webhook_event_failure(p_provider text, p_event_id text, p_error text) TO openparty_edge;
 GRANT ALL ON FUNCTION private.note_webhook_event_failure(p_provider text, p_event_id text, p_error text) TO service_role;
 
 REVOKE ALL ON FUNCTION private.notification_preferences_before_write() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.pass_event_gate(p_topic text, p_event text, p_every interval) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.payout_account_of(p_dj_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.payout_account_of(p_dj_id uuid) TO openparty_edge;
@@ -4680,11 +7294,19 @@ GRANT SELECT ON TABLE public.plans TO service_role;
 REVOKE ALL ON FUNCTION private.plan_of(p_user_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.plan_of(p_user_id uuid) TO authenticated;
 
+REVOKE ALL ON FUNCTION private.playlist_items_before_insert() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.playlists_before_write() FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION private.profiles_normalize() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.purge_event_gates(p_limit integer) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.purge_notifications(p_age interval, p_limit integer, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.purge_notifications(p_age interval, p_limit integer, p_now timestamp with time zone) TO openparty_worker;
 GRANT ALL ON FUNCTION private.purge_notifications(p_age interval, p_limit integer, p_now timestamp with time zone) TO service_role;
+
+REVOKE ALL ON FUNCTION private.push_at_least_once(p_kind text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.push_claim(p_worker text, p_limit integer, p_lease interval) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.push_claim(p_worker text, p_limit integer, p_lease interval) TO openparty_worker;
@@ -4702,9 +7324,9 @@ REVOKE ALL ON FUNCTION private.push_record(p_results jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.push_record(p_results jsonb) TO openparty_worker;
 GRANT ALL ON FUNCTION private.push_record(p_results jsonb) TO service_role;
 
-REVOKE ALL ON FUNCTION private.push_record_receipts(p_receipts jsonb) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.push_record_receipts(p_receipts jsonb) TO openparty_worker;
-GRANT ALL ON FUNCTION private.push_record_receipts(p_receipts jsonb) TO service_role;
+REVOKE ALL ON FUNCTION private.push_record_receipts(p_receipts jsonb, p_max_attempts integer, p_backoff interval) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.push_record_receipts(p_receipts jsonb, p_max_attempts integer, p_backoff interval) TO openparty_worker;
+GRANT ALL ON FUNCTION private.push_record_receipts(p_receipts jsonb, p_max_attempts integer, p_backoff interval) TO service_role;
 
 REVOKE ALL ON FUNCTION private.push_release(p_worker text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.push_release(p_worker text) TO openparty_worker;
@@ -4722,6 +7344,8 @@ REVOKE ALL ON FUNCTION private.queue_items_notify_up_next() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.queue_order(p_session_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.queue_order(p_session_id uuid) TO authenticated;
+
+REVOKE ALL ON FUNCTION private.queue_recommendation(p_session public.sessions) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.queue_votes_enforce_rules() FROM PUBLIC;
 
@@ -4742,6 +7366,10 @@ GRANT INSERT(mentions),UPDATE(mentions) ON TABLE public.notification_preferences
 
 GRANT INSERT(moderation),UPDATE(moderation) ON TABLE public.notification_preferences TO authenticated;
 
+GRANT INSERT(battles),UPDATE(battles) ON TABLE public.notification_preferences TO authenticated;
+
+GRANT INSERT(achievements),UPDATE(achievements) ON TABLE public.notification_preferences TO authenticated;
+
 GRANT INSERT(quiet_hours_start),UPDATE(quiet_hours_start) ON TABLE public.notification_preferences TO authenticated;
 
 GRANT INSERT(quiet_hours_end),UPDATE(quiet_hours_end) ON TABLE public.notification_preferences TO authenticated;
@@ -4749,6 +7377,11 @@ GRANT INSERT(quiet_hours_end),UPDATE(quiet_hours_end) ON TABLE public.notificati
 GRANT INSERT(time_zone),UPDATE(time_zone) ON TABLE public.notification_preferences TO authenticated;
 
 REVOKE ALL ON FUNCTION private.quiet_hours_end(p_prefs public.notification_preferences, p_at timestamp with time zone) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.react(p_session_id uuid, p_kind text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.react(p_session_id uuid, p_kind text) TO authenticated;
+
+REVOKE ALL ON FUNCTION private.recommendations(p_session_id uuid, p_limit integer) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.reconcile_payment_intent(p_payment_intent jsonb, p_abandon_after interval, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.reconcile_payment_intent(p_payment_intent jsonb, p_abandon_after interval, p_now timestamp with time zone) TO openparty_worker;
@@ -4762,6 +7395,12 @@ REVOKE ALL ON FUNCTION private.record_webhook_event(p_provider text, p_event jso
 GRANT ALL ON FUNCTION private.record_webhook_event(p_provider text, p_event jsonb, p_raw_body text) TO openparty_edge;
 GRANT ALL ON FUNCTION private.record_webhook_event(p_provider text, p_event jsonb, p_raw_body text) TO service_role;
 
+GRANT SELECT ON TABLE public.referrals TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.referrals TO service_role;
+
+REVOKE ALL ON FUNCTION private.redeem_invite(p_code text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.redeem_invite(p_code text) TO authenticated;
+
 GRANT SELECT,DELETE ON TABLE public.push_tokens TO authenticated;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.push_tokens TO service_role;
 
@@ -4771,8 +7410,14 @@ GRANT ALL ON FUNCTION private.register_push_token(p_token text, p_platform text,
 REVOKE ALL ON FUNCTION private.remove_from_queue(p_item_id bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.remove_from_queue(p_item_id bigint) TO authenticated;
 
+REVOKE ALL ON FUNCTION private.reorder_playlist(p_playlist_id uuid, p_item_ids bigint[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.reorder_playlist(p_playlist_id uuid, p_item_ids bigint[]) TO authenticated;
+
 REVOKE ALL ON FUNCTION private.reorder_queue(p_session_id uuid, p_item_ids bigint[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.reorder_queue(p_session_id uuid, p_item_ids bigint[]) TO authenticated;
+
+REVOKE ALL ON FUNCTION private.report_track(p_session_id uuid, p_track jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.report_track(p_session_id uuid, p_track jsonb) TO authenticated;
 
 REVOKE ALL ON FUNCTION private.reports_before_insert() FROM PUBLIC;
 
@@ -4780,12 +7425,39 @@ REVOKE ALL ON FUNCTION private.require_moderator(p_session_id uuid, p_target uui
 
 REVOKE ALL ON FUNCTION private.require_user() FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION private.respond_battle(p_battle_id uuid, p_accept boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.respond_battle(p_battle_id uuid, p_accept boolean) TO authenticated;
+
+REVOKE ALL ON FUNCTION private.revenuecat_ids(p_value jsonb) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION private.revenuecat_user(p_event jsonb) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.rollup_creator_analytics(p_max_days integer, p_today date) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.rollup_creator_analytics(p_max_days integer, p_today date) TO openparty_worker;
+GRANT ALL ON FUNCTION private.rollup_creator_analytics(p_max_days integer, p_today date) TO service_role;
+
+REVOKE ALL ON FUNCTION private.rollup_dj_day(p_day date) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.rollup_dj_days(p_from date, p_to date) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.rollup_dj_days(p_from date, p_to date) TO openparty_worker;
+GRANT ALL ON FUNCTION private.rollup_dj_days(p_from date, p_to date) TO service_role;
+
+REVOKE ALL ON FUNCTION private.room_events_tick(p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.room_events_tick(p_limit integer) TO openparty_worker;
+GRANT ALL ON FUNCTION private.room_events_tick(p_limit integer) TO service_role;
+
+GRANT SELECT,DELETE ON TABLE public.saved_songs TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.saved_songs TO service_role;
+
+REVOKE ALL ON FUNCTION private.save_song(p_item_id bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.save_song(p_item_id bigint) TO authenticated;
 
 REVOKE ALL ON FUNCTION private.session_capacity(p_session public.sessions) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.session_heartbeat(p_session_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.session_heartbeat(p_session_id uuid) TO authenticated;
+
+REVOKE ALL ON FUNCTION private.session_likes_before_insert() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.session_moderators_guard() FROM PUBLIC;
 
@@ -4795,11 +7467,25 @@ REVOKE ALL ON FUNCTION private.session_participants_announce() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.session_participants_broadcast() FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION private.session_participants_track_listening() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.session_recommendations(p_session_id uuid, p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.session_recommendations(p_session_id uuid, p_limit integer) TO authenticated;
+
 REVOKE ALL ON FUNCTION private.session_sanctions_broadcast() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.session_sanctions_notify() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.session_settings(p_session public.sessions) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.session_songs(p_session_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.session_songs(p_session_id uuid) TO authenticated;
+
+REVOKE ALL ON FUNCTION private.sessions_announce_live() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.sessions_award_hosting() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.sessions_award_peak() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.sessions_before_insert() FROM PUBLIC;
 
@@ -4809,12 +7495,71 @@ REVOKE ALL ON FUNCTION private.sessions_guard_transitions() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.sessions_notify_live() FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION private.set_now_playing(p_session public.sessions, p_track jsonb, p_origin text) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.set_paused(p_session_id uuid, p_paused boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.set_paused(p_session_id uuid, p_paused boolean) TO authenticated;
+
 REVOKE ALL ON FUNCTION private.set_updated_at() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.shared_playlist(p_share_code text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.shared_playlist(p_share_code text) TO anon;
+GRANT ALL ON FUNCTION private.shared_playlist(p_share_code text) TO authenticated;
 
 REVOKE ALL ON FUNCTION private.skip_progress(p_item_id bigint, p_session_id uuid, OUT votes integer, OUT threshold integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.skip_progress(p_item_id bigint, p_session_id uuid, OUT votes integer, OUT threshold integer) TO authenticated;
 
 REVOKE ALL ON FUNCTION private.skip_threshold(p_active integer) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.spotify_apply_playback(p_user_id uuid, p_playback jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.spotify_apply_playback(p_user_id uuid, p_playback jsonb) TO openparty_worker;
+GRANT ALL ON FUNCTION private.spotify_apply_playback(p_user_id uuid, p_playback jsonb) TO service_role;
+
+REVOKE ALL ON FUNCTION private.spotify_import_tracks(p_dj_id uuid, p_target text, p_session_id uuid, p_tracks jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.spotify_import_tracks(p_dj_id uuid, p_target text, p_session_id uuid, p_tracks jsonb) TO openparty_edge;
+GRANT ALL ON FUNCTION private.spotify_import_tracks(p_dj_id uuid, p_target text, p_session_id uuid, p_tracks jsonb) TO service_role;
+
+GRANT SELECT ON TABLE public.spotify_links TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.spotify_links TO service_role;
+
+REVOKE ALL ON FUNCTION private.spotify_link(p_user_id uuid, p_spotify_user_id text, p_display_name text, p_scopes text[], p_access_token text, p_refresh_token text, p_expires_in integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.spotify_link(p_user_id uuid, p_spotify_user_id text, p_display_name text, p_scopes text[], p_access_token text, p_refresh_token text, p_expires_in integer) TO openparty_edge;
+GRANT ALL ON FUNCTION private.spotify_link(p_user_id uuid, p_spotify_user_id text, p_display_name text, p_scopes text[], p_access_token text, p_refresh_token text, p_expires_in integer) TO service_role;
+
+REVOKE ALL ON FUNCTION private.spotify_mark_broken(p_user_id uuid, p_reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.spotify_mark_broken(p_user_id uuid, p_reason text) TO openparty_edge;
+GRANT ALL ON FUNCTION private.spotify_mark_broken(p_user_id uuid, p_reason text) TO openparty_worker;
+GRANT ALL ON FUNCTION private.spotify_mark_broken(p_user_id uuid, p_reason text) TO service_role;
+
+REVOKE ALL ON FUNCTION private.spotify_poll_claim(p_interval interval, p_limit integer, p_budget integer, p_window interval, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.spotify_poll_claim(p_interval interval, p_limit integer, p_budget integer, p_window interval, p_now timestamp with time zone) TO openparty_worker;
+GRANT ALL ON FUNCTION private.spotify_poll_claim(p_interval interval, p_limit integer, p_budget integer, p_window interval, p_now timestamp with time zone) TO service_role;
+
+REVOKE ALL ON FUNCTION private.spotify_rate_limited(p_retry_after_seconds integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.spotify_rate_limited(p_retry_after_seconds integer) TO openparty_worker;
+GRANT ALL ON FUNCTION private.spotify_rate_limited(p_retry_after_seconds integer) TO service_role;
+
+REVOKE ALL ON FUNCTION private.spotify_refresh_claim(p_ahead interval, p_limit integer, p_lease interval, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.spotify_refresh_claim(p_ahead interval, p_limit integer, p_lease interval, p_now timestamp with time zone) TO openparty_worker;
+GRANT ALL ON FUNCTION private.spotify_refresh_claim(p_ahead interval, p_limit integer, p_lease interval, p_now timestamp with time zone) TO service_role;
+
+REVOKE ALL ON FUNCTION private.spotify_store_tokens(p_user_id uuid, p_access_token text, p_refresh_token text, p_expires_in integer, p_scopes text[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.spotify_store_tokens(p_user_id uuid, p_access_token text, p_refresh_token text, p_expires_in integer, p_scopes text[]) TO openparty_edge;
+GRANT ALL ON FUNCTION private.spotify_store_tokens(p_user_id uuid, p_access_token text, p_refresh_token text, p_expires_in integer, p_scopes text[]) TO openparty_worker;
+GRANT ALL ON FUNCTION private.spotify_store_tokens(p_user_id uuid, p_access_token text, p_refresh_token text, p_expires_in integer, p_scopes text[]) TO service_role;
+
+REVOKE ALL ON FUNCTION private.spotify_token_rejected(p_user_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.spotify_token_rejected(p_user_id uuid) TO openparty_edge;
+GRANT ALL ON FUNCTION private.spotify_token_rejected(p_user_id uuid) TO openparty_worker;
+GRANT ALL ON FUNCTION private.spotify_token_rejected(p_user_id uuid) TO service_role;
+
+REVOKE ALL ON FUNCTION private.spotify_tokens_of(p_user_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.spotify_tokens_of(p_user_id uuid) TO openparty_edge;
+GRANT ALL ON FUNCTION private.spotify_tokens_of(p_user_id uuid) TO service_role;
+
+REVOKE ALL ON FUNCTION private.spotify_unlink(p_user_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.spotify_unlink(p_user_id uuid) TO openparty_edge;
+GRANT ALL ON FUNCTION private.spotify_unlink(p_user_id uuid) TO service_role;
 
 REVOKE ALL ON FUNCTION private.stale_pending_tips(p_age interval, p_limit integer, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.stale_pending_tips(p_age interval, p_limit integer, p_now timestamp with time zone) TO openparty_worker;
@@ -4822,6 +7567,8 @@ GRANT ALL ON FUNCTION private.stale_pending_tips(p_age interval, p_limit integer
 
 REVOKE ALL ON FUNCTION private.start_session(p_session_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.start_session(p_session_id uuid) TO authenticated;
+
+REVOKE ALL ON FUNCTION private.streak(p_days date[], p_today date, OUT current_days integer, OUT longest_days integer) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.stripe_customer_of(p_user_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.stripe_customer_of(p_user_id uuid) TO openparty_edge;
@@ -4832,6 +7579,8 @@ REVOKE ALL ON FUNCTION private.subscription_plan(p_subscription jsonb, p_prices 
 REVOKE ALL ON FUNCTION private.timeout_user(p_session_id uuid, p_user_id uuid, p_seconds integer, p_reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.timeout_user(p_session_id uuid, p_user_id uuid, p_seconds integer, p_reason text) TO authenticated;
 
+REVOKE ALL ON FUNCTION private.tips_award() FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION private.tips_notify() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.unattached_pending_tips(p_age interval, p_limit integer, p_now timestamp with time zone) FROM PUBLIC;
@@ -4841,12 +7590,23 @@ GRANT ALL ON FUNCTION private.unattached_pending_tips(p_age interval, p_limit in
 REVOKE ALL ON FUNCTION private.unban_user(p_session_id uuid, p_user_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.unban_user(p_session_id uuid, p_user_id uuid) TO authenticated;
 
+REVOKE ALL ON FUNCTION private.user_achievements(p_user_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.user_achievements(p_user_id uuid) TO anon;
+GRANT ALL ON FUNCTION private.user_achievements(p_user_id uuid) TO authenticated;
+
 REVOKE ALL ON FUNCTION private.user_blocks_after_insert() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.user_blocks_before_insert() FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION private.vote_battle(p_battle_id uuid, p_dj_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.vote_battle(p_battle_id uuid, p_dj_id uuid) TO authenticated;
+
 REVOKE ALL ON FUNCTION private.vote_skip(p_session_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.vote_skip(p_session_id uuid) TO authenticated;
+
+REVOKE ALL ON FUNCTION private.weekly_leaderboard(p_metric text, p_genre text, p_week date, p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.weekly_leaderboard(p_metric text, p_genre text, p_week date, p_limit integer) TO anon;
+GRANT ALL ON FUNCTION private.weekly_leaderboard(p_metric text, p_genre text, p_week date, p_limit integer) TO authenticated;
 
 REVOKE ALL ON FUNCTION public.advance(p_session_id uuid, p_expected_item_id bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.advance(p_session_id uuid, p_expected_item_id bigint) TO authenticated;
@@ -4854,8 +7614,21 @@ GRANT ALL ON FUNCTION public.advance(p_session_id uuid, p_expected_item_id bigin
 REVOKE ALL ON FUNCTION public.ban_user(p_session_id uuid, p_user_id uuid, p_reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.ban_user(p_session_id uuid, p_user_id uuid, p_reason text) TO authenticated;
 
+REVOKE ALL ON FUNCTION public.battle_state(p_battle_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.battle_state(p_battle_id uuid) TO anon;
+GRANT ALL ON FUNCTION public.battle_state(p_battle_id uuid) TO authenticated;
+
+REVOKE ALL ON FUNCTION public.cancel_battle(p_battle_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.cancel_battle(p_battle_id uuid) TO authenticated;
+
+REVOKE ALL ON FUNCTION public.challenge_battle(p_opponent_id uuid, p_rounds integer, p_round_seconds integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.challenge_battle(p_opponent_id uuid, p_rounds integer, p_round_seconds integer) TO authenticated;
+
 REVOKE ALL ON FUNCTION public.chat_history(p_session_id uuid, p_before bigint, p_after bigint, p_limit integer, p_oldest_first boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.chat_history(p_session_id uuid, p_before bigint, p_after bigint, p_limit integer, p_oldest_first boolean) TO authenticated;
+
+REVOKE ALL ON FUNCTION public.creator_analytics(p_from date, p_to date) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.creator_analytics(p_from date, p_to date) TO authenticated;
 
 REVOKE ALL ON FUNCTION public.delete_message(p_message_id bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.delete_message(p_message_id bigint) TO authenticated;
@@ -4885,14 +7658,38 @@ GRANT ALL ON FUNCTION public.live_now(p_genre text, p_limit integer, p_offset in
 REVOKE ALL ON FUNCTION public.my_earnings() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.my_earnings() TO authenticated;
 
+REVOKE ALL ON FUNCTION public.my_invite_code() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.my_invite_code() TO authenticated;
+
+REVOKE ALL ON FUNCTION public.my_listening_stats(p_from timestamp with time zone, p_to timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.my_listening_stats(p_from timestamp with time zone, p_to timestamp with time zone) TO authenticated;
+
 REVOKE ALL ON FUNCTION public.my_plan() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.my_plan() TO authenticated;
+
+REVOKE ALL ON FUNCTION public.my_sessions_attended(p_from timestamp with time zone, p_to timestamp with time zone, p_limit integer, p_offset integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.my_sessions_attended(p_from timestamp with time zone, p_to timestamp with time zone, p_limit integer, p_offset integer) TO authenticated;
+
+REVOKE ALL ON FUNCTION public.my_songs_heard(p_from timestamp with time zone, p_to timestamp with time zone, p_limit integer, p_offset integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.my_songs_heard(p_from timestamp with time zone, p_to timestamp with time zone, p_limit integer, p_offset integer) TO authenticated;
 
 REVOKE ALL ON FUNCTION public.now_playing(p_session_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.now_playing(p_session_id uuid) TO authenticated;
 
+REVOKE ALL ON FUNCTION public.pause_session(p_session_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pause_session(p_session_id uuid) TO authenticated;
+
 REVOKE ALL ON FUNCTION public.pin_next(p_item_id bigint, p_pinned boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pin_next(p_item_id bigint, p_pinned boolean) TO authenticated;
+
+REVOKE ALL ON FUNCTION public.react(p_session_id uuid, p_kind text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.react(p_session_id uuid, p_kind text) TO authenticated;
+
+REVOKE ALL ON FUNCTION public.recommendations(p_session_id uuid, p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.recommendations(p_session_id uuid, p_limit integer) TO authenticated;
+
+REVOKE ALL ON FUNCTION public.redeem_invite(p_code text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.redeem_invite(p_code text) TO authenticated;
 
 REVOKE ALL ON FUNCTION public.register_push_token(p_token text, p_platform text, p_device_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.register_push_token(p_token text, p_platform text, p_device_id text) TO authenticated;
@@ -4900,8 +7697,23 @@ GRANT ALL ON FUNCTION public.register_push_token(p_token text, p_platform text, 
 REVOKE ALL ON FUNCTION public.remove_from_queue(p_item_id bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.remove_from_queue(p_item_id bigint) TO authenticated;
 
+REVOKE ALL ON FUNCTION public.reorder_playlist(p_playlist_id uuid, p_item_ids bigint[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.reorder_playlist(p_playlist_id uuid, p_item_ids bigint[]) TO authenticated;
+
 REVOKE ALL ON FUNCTION public.reorder_queue(p_session_id uuid, p_item_ids bigint[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.reorder_queue(p_session_id uuid, p_item_ids bigint[]) TO authenticated;
+
+REVOKE ALL ON FUNCTION public.report_track(p_session_id uuid, p_title text, p_artist text, p_duration_ms integer, p_provider text, p_provider_ref text, p_album_art_url text, p_spotify_id text, p_apple_music_id text, p_isrc text, p_position_ms integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.report_track(p_session_id uuid, p_title text, p_artist text, p_duration_ms integer, p_provider text, p_provider_ref text, p_album_art_url text, p_spotify_id text, p_apple_music_id text, p_isrc text, p_position_ms integer) TO authenticated;
+
+REVOKE ALL ON FUNCTION public.respond_battle(p_battle_id uuid, p_accept boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.respond_battle(p_battle_id uuid, p_accept boolean) TO authenticated;
+
+REVOKE ALL ON FUNCTION public.resume_session(p_session_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.resume_session(p_session_id uuid) TO authenticated;
+
+REVOKE ALL ON FUNCTION public.save_song(p_item_id bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.save_song(p_item_id bigint) TO authenticated;
 
 REVOKE ALL ON FUNCTION public.search_djs(p_query text, p_limit integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.search_djs(p_query text, p_limit integer) TO anon;
@@ -4912,6 +7724,13 @@ GRANT ALL ON FUNCTION public.session_heartbeat(p_session_id uuid) TO authenticat
 
 REVOKE ALL ON FUNCTION public.session_queue(p_session_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.session_queue(p_session_id uuid) TO authenticated;
+
+REVOKE ALL ON FUNCTION public.session_songs(p_session_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.session_songs(p_session_id uuid) TO authenticated;
+
+REVOKE ALL ON FUNCTION public.shared_playlist(p_share_code text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.shared_playlist(p_share_code text) TO anon;
+GRANT ALL ON FUNCTION public.shared_playlist(p_share_code text) TO authenticated;
 
 REVOKE ALL ON FUNCTION public.skip(p_session_id uuid, p_expected_item_id bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.skip(p_session_id uuid, p_expected_item_id bigint) TO authenticated;
@@ -4931,11 +7750,33 @@ GRANT ALL ON FUNCTION public.unban_user(p_session_id uuid, p_user_id uuid) TO au
 REVOKE ALL ON FUNCTION public.unfollow(p_user_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.unfollow(p_user_id uuid) TO authenticated;
 
+REVOKE ALL ON FUNCTION public.user_achievements(p_user_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.user_achievements(p_user_id uuid) TO anon;
+GRANT ALL ON FUNCTION public.user_achievements(p_user_id uuid) TO authenticated;
+
 REVOKE ALL ON FUNCTION public.vote(p_item_id bigint, p_value integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.vote(p_item_id bigint, p_value integer) TO authenticated;
 
+REVOKE ALL ON FUNCTION public.vote_battle(p_battle_id uuid, p_dj_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.vote_battle(p_battle_id uuid, p_dj_id uuid) TO authenticated;
+
 REVOKE ALL ON FUNCTION public.vote_skip(p_session_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.vote_skip(p_session_id uuid) TO authenticated;
+
+REVOKE ALL ON FUNCTION public.weekly_leaderboard(p_metric text, p_genre text, p_week date, p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.weekly_leaderboard(p_metric text, p_genre text, p_week date, p_limit integer) TO anon;
+GRANT ALL ON FUNCTION public.weekly_leaderboard(p_metric text, p_genre text, p_week date, p_limit integer) TO authenticated;
+
+GRANT SELECT ON TABLE public.badges TO anon;
+GRANT SELECT ON TABLE public.badges TO authenticated;
+GRANT SELECT ON TABLE public.badges TO service_role;
+
+GRANT SELECT ON TABLE public.battle_rounds TO anon;
+GRANT SELECT ON TABLE public.battle_rounds TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.battle_rounds TO service_role;
+
+GRANT SELECT ON TABLE public.battle_votes TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.battle_votes TO service_role;
 
 GRANT SELECT,DELETE ON TABLE public.dj_blocked_terms TO authenticated;
 GRANT SELECT,INSERT,DELETE ON TABLE public.dj_blocked_terms TO service_role;
@@ -4958,6 +7799,9 @@ GRANT SELECT,INSERT,DELETE ON TABLE public.follows TO service_role;
 
 GRANT INSERT(followee_id) ON TABLE public.follows TO authenticated;
 
+GRANT SELECT ON TABLE public.invite_codes TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.invite_codes TO service_role;
+
 GRANT SELECT ON TABLE public.invoices TO authenticated;
 GRANT SELECT ON TABLE public.invoices TO service_role;
 
@@ -4975,6 +7819,24 @@ GRANT ALL ON SEQUENCE public.moderation_actions_id_seq TO service_role;
 GRANT SELECT ON TABLE public.payouts TO authenticated;
 GRANT SELECT ON TABLE public.payouts TO service_role;
 
+GRANT SELECT,DELETE ON TABLE public.playlist_items TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.playlist_items TO service_role;
+
+GRANT INSERT(playlist_id) ON TABLE public.playlist_items TO authenticated;
+
+GRANT INSERT(saved_song_id) ON TABLE public.playlist_items TO authenticated;
+
+GRANT ALL ON SEQUENCE public.playlist_items_id_seq TO anon;
+GRANT ALL ON SEQUENCE public.playlist_items_id_seq TO authenticated;
+GRANT ALL ON SEQUENCE public.playlist_items_id_seq TO service_role;
+
+GRANT SELECT,DELETE ON TABLE public.playlists TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.playlists TO service_role;
+
+GRANT INSERT(name),UPDATE(name) ON TABLE public.playlists TO authenticated;
+
+GRANT INSERT(is_public),UPDATE(is_public) ON TABLE public.playlists TO authenticated;
+
 GRANT SELECT ON TABLE public.profiles TO anon;
 GRANT SELECT ON TABLE public.profiles TO authenticated;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.profiles TO service_role;
@@ -4990,6 +7852,16 @@ GRANT UPDATE(avatar_url) ON TABLE public.profiles TO authenticated;
 GRANT UPDATE(genres) ON TABLE public.profiles TO authenticated;
 
 GRANT UPDATE(is_dj) ON TABLE public.profiles TO authenticated;
+
+GRANT UPDATE(instagram_url) ON TABLE public.profiles TO authenticated;
+
+GRANT UPDATE(tiktok_url) ON TABLE public.profiles TO authenticated;
+
+GRANT UPDATE(soundcloud_url) ON TABLE public.profiles TO authenticated;
+
+GRANT UPDATE(spotify_url) ON TABLE public.profiles TO authenticated;
+
+GRANT UPDATE(website_url) ON TABLE public.profiles TO authenticated;
 
 GRANT ALL ON SEQUENCE public.push_tokens_id_seq TO anon;
 GRANT ALL ON SEQUENCE public.push_tokens_id_seq TO authenticated;
@@ -5023,6 +7895,16 @@ GRANT ALL ON SEQUENCE public.reports_id_seq TO anon;
 GRANT ALL ON SEQUENCE public.reports_id_seq TO authenticated;
 GRANT ALL ON SEQUENCE public.reports_id_seq TO service_role;
 
+GRANT ALL ON SEQUENCE public.saved_songs_id_seq TO anon;
+GRANT ALL ON SEQUENCE public.saved_songs_id_seq TO authenticated;
+GRANT ALL ON SEQUENCE public.saved_songs_id_seq TO service_role;
+
+GRANT SELECT ON TABLE public.session_likes TO anon;
+GRANT SELECT,DELETE ON TABLE public.session_likes TO authenticated;
+GRANT SELECT,INSERT,DELETE ON TABLE public.session_likes TO service_role;
+
+GRANT INSERT(session_id) ON TABLE public.session_likes TO authenticated;
+
 GRANT SELECT,INSERT,DELETE ON TABLE public.session_moderators TO authenticated;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.session_moderators TO service_role;
 
@@ -5031,6 +7913,10 @@ GRANT SELECT,INSERT,DELETE ON TABLE public.skip_votes TO service_role;
 
 GRANT SELECT ON TABLE public.stripe_customers TO authenticated;
 GRANT SELECT ON TABLE public.stripe_customers TO service_role;
+
+GRANT SELECT ON TABLE public.user_badges TO anon;
+GRANT SELECT ON TABLE public.user_badges TO authenticated;
+GRANT SELECT ON TABLE public.user_badges TO service_role;
 
 GRANT SELECT,DELETE ON TABLE public.user_blocks TO authenticated;
 GRANT SELECT,INSERT,DELETE ON TABLE public.user_blocks TO service_role;

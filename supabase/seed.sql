@@ -18,7 +18,11 @@ where id = '00000000-0000-4000-8000-000000000001';
 
 -- DJ Nova is live with three listeners chatting (again, if the cleanup worker
 -- ended an earlier demo session). Each step runs as that user, through the
--- same RPCs and inserts the app uses.
+-- same RPCs and inserts the app uses. Under scripts/dev the room stays live: a
+-- dev-only heartbeat (localstack/dev.py) pings as DJ Nova and the listeners
+-- every 30 s, as the app would, and re-runs this file. Loaded by
+-- `supabase db reset` instead, nothing pings, so the cleanup worker ends it
+-- after OPENPARTY_HEARTBEAT_TIMEOUT_SECONDS (300).
 do $seed$
 declare
   v_session uuid;

@@ -87,6 +87,21 @@ TABLES: dict[str, Rules] = {
     "payouts": Rules("dj_id", only("dj")),
     "push_tokens": Rules("user_id", only("listener"), delete=only("listener")),
     "notification_preferences": Rules("user_id", only("listener"), insert=True, update=only("listener")),
+    "spotify_links": Rules("user_id", only("dj")),  # tokens are in private.spotify_tokens, out of every app role's reach
+    # issue 15 (social)
+    "saved_songs": Rules("user_id", only("listener"), delete=only("listener")),  # saved through save_song()
+    "session_likes": Rules("user_id", EVERYONE, insert=True, delete=only("listener")),
+    "playlists": Rules("owner_id", only("listener"), insert=True, update=only("listener"), delete=only("listener")),
+    # no owner column: the listener's rows are the items of their own playlist
+    "playlist_items": Rules(None, only("listener"), insert=True, delete=only("listener"),
+                            delete_others=only("listener")),
+    "battles": Rules("challenger_id", EVERYONE),  # a live battle is public; moves only through RPC
+    "battle_rounds": Rules(None, EVERYONE),
+    "battle_votes": Rules("user_id", only("listener")),
+    "badges": Rules(None, EVERYONE),
+    "user_badges": Rules("user_id", EVERYONE),  # shown on profiles; written only by the system
+    "invite_codes": Rules("user_id", only("listener")),
+    "referrals": Rules("referrer_id", only("listener", "stranger")),  # the stranger redeemed the listener's code
 }
 
 # Columns no app role reads, whoever owns the row (column grants leave them out).
@@ -131,6 +146,29 @@ FUNCTIONS: dict[str, dict] = {
     "suggested_djs": {"anon": False, "stranger": "ok", "banned": "ok"},
     "my_earnings": {"anon": False, "stranger": "empty", "banned": "empty"},
     "register_push_token": {"anon": False, "stranger": "ok", "banned": "ok"},
+    "pause_session": {"anon": False, "stranger": "refused", "banned": "refused"},
+    "resume_session": {"anon": False, "stranger": "refused", "banned": "refused"},
+    "report_track": {"anon": False, "stranger": "refused", "banned": "refused"},
+    "recommendations": {"anon": False, "stranger": "refused", "banned": "refused"},
+    # issue 15 (social)
+    "react": {"anon": False, "stranger": "refused", "banned": "refused"},
+    "save_song": {"anon": False, "stranger": "refused", "banned": "refused"},
+    "reorder_playlist": {"anon": False, "stranger": "refused", "banned": "refused"},
+    "shared_playlist": {"anon": True, "stranger": "ok", "banned": "ok"},
+    "my_sessions_attended": {"anon": False, "stranger": "empty", "banned": "empty"},  # a ban hides the room
+    "my_songs_heard": {"anon": False, "stranger": "empty", "banned": "empty"},
+    "session_songs": {"anon": False, "stranger": "empty", "banned": "empty"},
+    "my_listening_stats": {"anon": False, "stranger": "ok", "banned": "ok"},
+    "challenge_battle": {"anon": False, "stranger": "refused", "banned": "refused"},
+    "respond_battle": {"anon": False, "stranger": "refused", "banned": "refused"},
+    "cancel_battle": {"anon": False, "stranger": "refused", "banned": "refused"},
+    "vote_battle": {"anon": False, "stranger": "refused", "banned": "refused"},
+    "battle_state": {"anon": True, "stranger": "ok", "banned": "ok"},
+    "my_invite_code": {"anon": False, "stranger": "ok", "banned": "ok"},
+    "redeem_invite": {"anon": False, "stranger": "refused", "banned": "refused"},
+    "user_achievements": {"anon": True, "stranger": "ok", "banned": "ok"},
+    "weekly_leaderboard": {"anon": True, "stranger": "ok", "banned": "ok"},
+    "creator_analytics": {"anon": False, "stranger": "refused", "banned": "refused"},
 }
 
 # Security definer functions in `private` the app roles may execute, and why.
@@ -145,6 +183,15 @@ PRIVATE_DEFINER_CALLABLE = {
     "go_live", "start_session", "end_own_session", "session_heartbeat", "join_session", "leave_session",
     "timeout_user", "ban_user", "unban_user", "delete_message", "advance", "vote_skip", "remove_from_queue",
     "pin_next", "reorder_queue", "register_push_token", "my_earnings", "plan_of",
+    "set_paused", "report_track", "session_recommendations",
+    # what a live room plays, shown in live_now to anyone browsing (one row of queue_items)
+    "live_now_playing",
+    # issue 15 (social): policy helpers, then RPC bodies (each checks the caller or reads only public data)
+    "my_playlist_ids", "my_saved_song_ids",
+    "react", "save_song", "reorder_playlist", "shared_playlist", "my_sessions_attended", "my_songs_heard",
+    "session_songs", "my_listening_stats", "challenge_battle", "respond_battle", "cancel_battle", "vote_battle",
+    "battle_state", "my_invite_code", "redeem_invite", "user_achievements", "weekly_leaderboard",
+    "creator_analytics",
 }
 
 
@@ -155,6 +202,7 @@ class Room:
     session: uuid.UUID
     message: int
     item: int
+    battle: uuid.UUID
 
 
 @pytest.fixture(scope="module")
@@ -206,9 +254,19 @@ def build_room(db: conftest.TestDatabase) -> Room:
                      "values ('in_l', %s, 'cus_l', 'paid', 'usd', 499, 499, 499, 0, now(), now())", (listener,))
     db.admin.execute("insert into public.payouts (id, dj_id, stripe_account_id, amount, currency, status, last_event_at) "
                      "values ('po_dj', %s, 'acct_dj', 900, 'usd', 'paid', now())", (dj,))
+    db.admin.execute("select private.spotify_link(%s, 'dj_spotify', 'DJ', '{}', 'access', 'refresh', 3600)", (dj,))
+    # issue 15: the listener's library, a live battle with a vote, an invite the stranger redeemed
+    saved = as_listener.rpc_rows("save_song", p_item_id=item)[0]["id"]
+    as_listener.sql("insert into public.session_likes (session_id) values (%s)", (session,))
+    playlist = as_listener.value("insert into public.playlists (name) values ('Mine') returning id")
+    as_listener.sql("insert into public.playlist_items (playlist_id, saved_song_id) values (%s, %s)", (playlist, saved))
+    battle = as_dj.rpc_rows("challenge_battle", p_opponent_id=other_dj)[0]["id"]
+    db.as_user(other_dj).rpc_rows("respond_battle", p_battle_id=battle, p_accept=True)
+    as_listener.rpc("vote_battle", p_battle_id=battle, p_dj_id=dj)
+    db.as_user(stranger).rpc("redeem_invite", p_code=as_listener.rpc("my_invite_code"))
     users = {"dj": dj, "other_dj": other_dj, "listener": listener, "moderator": moderator, "banned": banned,
              "stranger": stranger}
-    return Room(db, users, session, message, item)
+    return Room(db, users, session, message, item, battle)
 
 
 def claims(room: Room, role: str) -> tuple[str, dict]:
@@ -310,7 +368,8 @@ def argument(room: Room, name: str, type_: str):
     by_name = {"p_session_id": room.session, "p_user_id": room.users["listener"], "p_message_id": room.message,
                "p_item_id": room.item, "p_item_ids": [room.item], "p_seconds": 60, "p_value": 1,
                "p_token": "ExponentPushToken[adversary]", "p_platform": "ios", "p_query": "dj", "p_limit": 5,
-               "p_offset": 0, "p_title": "mine now", "p_genres": [], "p_pinned": True, "p_oldest_first": False}
+               "p_offset": 0, "p_title": "mine now", "p_genres": [], "p_pinned": True, "p_oldest_first": False,
+               "p_battle_id": room.battle, "p_dj_id": room.users["dj"], "p_kind": "fire", "p_metric": "listeners"}
     if name in by_name:
         return by_name[name]
     return {"uuid": room.session, "bigint": room.item, "integer": 1, "boolean": True}.get(type_)

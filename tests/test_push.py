@@ -79,7 +79,7 @@ def test_quiet_hours_defer_and_never_drop(db):
 def test_quiet_hours_across_midnight(db, when, expected_delay_h):
     delay = db.admin.execute(
         "select extract(epoch from private.quiet_hours_end("
-        "  row(gen_random_uuid(), true, true, true, true, true, true, '22:00', '07:00', 'America/New_York', now())"
+        "  row(gen_random_uuid(), true, true, true, true, true, true, true, true, '22:00', '07:00', 'America/New_York', now())"
         "  ::public.notification_preferences, t) - t) / 3600 "
         "from (select (current_date + %s::time) at time zone 'America/New_York' as t) x", (when,)).fetchone()[0]
     assert float(delay) == expected_delay_h
@@ -296,7 +296,7 @@ async def test_a_worker_killed_while_sending_never_sends_twice(db):
     users = [db.create_user(f"u{n}") for n in range(3)]
     for n, user_id in enumerate(users):
         register(db, user_id, token_for(n))
-    enqueue(db, users)
+    enqueue(db, users, kind="followed_dj_live")  # an at-most-once kind (push.sql)
     claimed = db.admin.execute("select delivery_id from private.push_claim('dead-worker', 100, interval '0 seconds')"
                                ).fetchall()
     # It handed the first delivery to Expo and died before hearing back.
@@ -375,7 +375,8 @@ def test_one_error_policy_for_tickets_and_receipts():
     now, sent = datetime.now(UTC), datetime.now(UTC) - timedelta(minutes=20)
     gone = {"status": "error", "message": "gone", "details": {"error": "DeviceNotRegistered"}}
     assert receipt_record("t", gone, sent, now) == {"ticket_id": "t", "status": "error",
-                                                    "error": "DeviceNotRegistered", "disable_token": True}
+                                                    "error": "DeviceNotRegistered", "disable_token": True,
+                                                    "retry": False}
     assert receipt_record("t", None, sent, now) is None  # may still come
     assert receipt_record("t", None, now - timedelta(hours=25), now)["status"] == "expired"
 
@@ -389,7 +390,7 @@ def test_receipts_sql_obeys_the_disable_flag_not_the_error_text(db):
     db.admin.execute("update private.push_deliveries set status = 'sent', sent_at = now(), ticket_id = 'ticket-' || id")
     ticket_of = dict(db.admin.execute("select t.token, d.ticket_id from private.push_deliveries d "
                                       "join public.push_tokens t on t.id = d.token_id").fetchall())
-    db.admin.execute("select private.push_record_receipts(%s::jsonb)", (psycopg.types.json.Jsonb([
+    db.admin.execute("select private.push_record_receipts(%s::jsonb, 5, interval '30 seconds')", (psycopg.types.json.Jsonb([
         {"ticket_id": ticket_of[token_for(0)], "status": "error", "error": "DeviceNotRegistered", "disable_token": False},
         {"ticket_id": ticket_of[token_for(1)], "status": "error", "error": "SomeFutureError", "disable_token": True}]),))
     enabled = dict(db.admin.execute("select token, enabled from public.push_tokens").fetchall())

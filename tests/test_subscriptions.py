@@ -241,7 +241,7 @@ async def test_revenuecat_finds_the_user_through_aliases_and_transfers(db):
         assert my_plan(db, first)["plan_id"] == "premium"
         transfer = revenuecat_event("TRANSFER", None, at_ms=t0 + 1000, transferred_from=[str(first)],
                                     transferred_to=[str(second)])
-        assert (await rc(client, transfer)).json()["outcome"] == "transferred"
+        assert (await rc(client, transfer)).json()["outcome"] == f"transferred 1 to {second}"
         nobody = await rc(client, revenuecat_event("INITIAL_PURCHASE", "someone-else", original_transaction_id="77"))
     assert my_plan(db, first)["plan_id"] == "free"
     assert my_plan(db, second)["plan_id"] == "premium"

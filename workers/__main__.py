@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 
+from openparty.logs import configure_logging, init_error_reporting
 from openparty.settings import get_settings
 from workers.runner import run_forever
 
@@ -19,7 +19,8 @@ async def _main() -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(get_settings())
+    init_error_reporting(get_settings(), "workers")
     asyncio.run(_main())
 
 

@@ -3,17 +3,51 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from openparty.db import Pool
 from openparty.settings import Settings
+from openparty.spotify import SpotifyClient
 from openparty.stripe_gateway import StripeGateway
 from workers.expo import PushSender
 
 T = TypeVar("T")
+log = logging.getLogger("openparty.push")
+
+
+@dataclass
+class PushHealth:
+    """Whether push dispatch may run: paused while Expo refuses the access
+    token (a configuration fault; nothing is spent meanwhile). The workers'
+    /readyz reports it; the dispatcher probes with one request every
+    probe_seconds and resumes when Expo takes it."""
+    probe_seconds: float = 60
+    paused_reason: str | None = None
+    next_probe: float = 0.0
+
+    @property
+    def ready(self) -> bool:
+        return self.paused_reason is None
+
+    def may_send(self) -> bool:
+        return self.paused_reason is None or time.monotonic() >= self.next_probe
+
+    def pause(self, reason: str) -> None:
+        if self.paused_reason is None:
+            log.error("push.paused reason=%s: fix OPENPARTY_EXPO_ACCESS_TOKEN; nothing is spent meanwhile", reason)
+        else:
+            log.error("push.still_paused reason=%s", reason)
+        self.paused_reason = reason
+        self.next_probe = time.monotonic() + self.probe_seconds
+
+    def resume(self) -> None:
+        if self.paused_reason is not None:
+            log.warning("push.resumed after=%s", self.paused_reason)
+        self.paused_reason = None
 
 
 class RateLimiter:
@@ -47,6 +81,8 @@ class JobContext:
     rate_limiter: RateLimiter
     stripe: StripeGateway | None
     worker_id: str
+    push_health: PushHealth = field(default_factory=PushHealth)
+    spotify: SpotifyClient | None = None
 
 
 def batched(items: Sequence[T], size: int) -> Iterator[list[T]]:

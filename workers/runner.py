@@ -18,10 +18,12 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from openparty.db import make_pool
 from openparty.settings import Settings
+from openparty.spotify import SpotifyClient
 from openparty.stripe_gateway import StripeGateway
-from workers import maintenance, push
-from workers.context import JobContext, RateLimiter
+from workers import analytics, maintenance, music, push
+from workers.context import JobContext, PushHealth, RateLimiter
 from workers.expo import ExpoSender, LoggingSender, PushSender
+from workers.health import serve_health
 
 log = logging.getLogger("openparty.workers")
 Job = Callable[[JobContext], Awaitable[int]]
@@ -33,6 +35,11 @@ def jobs_for(settings: Settings) -> dict[str, tuple[Job, float]]:
         "push_receipts": (push.check_receipts, settings.receipts_interval_seconds),
         "session_cleanup": (maintenance.cleanup, settings.cleanup_interval_seconds),
         "reconciliation": (maintenance.reconcile, settings.reconcile_interval_seconds),
+        "auto_advance": (music.auto_advance, settings.auto_advance_interval_seconds),
+        "spotify_refresh": (music.spotify_refresh, settings.spotify_refresh_interval_seconds),
+        "spotify_poll": (music.spotify_poll, settings.spotify_poll_tick_seconds),
+        "room_events": (analytics.room_events, settings.room_events_interval_seconds),
+        "creator_rollups": (analytics.creator_rollups, settings.creator_rollup_interval_seconds),
     }
 
 
@@ -42,6 +49,7 @@ class Runner:
         self.in_flight = 0
         self.idle = asyncio.Event()
         self.idle.set()
+        self.logged_idle: set[str] = set()  # jobs whose idle run was logged once already
 
     async def run(self, name: str, job: Job) -> int:
         """One logged run of a job: rows handled and duration."""
@@ -50,7 +58,15 @@ class Runner:
         started = time.perf_counter()
         try:
             handled = await job(self.ctx)
-            log.info("worker.job name=%s rows=%s duration_ms=%.1f", name, handled, (time.perf_counter() - started) * 1000)
+            # A run that did something is logged; of idle runs only the first (proof the
+            # job runs), the rest at DEBUG, so a quiet stack has a quiet log.
+            level = logging.INFO if handled or name not in self.logged_idle else logging.DEBUG
+            log.log(level, "worker.job name=%s rows=%s duration_ms=%.1f", name, handled,
+                    (time.perf_counter() - started) * 1000)
+            if not handled:
+                self.logged_idle.add(name)
+            else:
+                self.logged_idle.discard(name)
             return handled
         except Exception:
             log.exception("worker.job_failed name=%s", name)
@@ -65,7 +81,7 @@ def make_context(settings: Settings, http: httpx.AsyncClient) -> JobContext:
     sender: PushSender
     if settings.expo_access_token is not None:
         sender = ExpoSender(http, settings.expo_push_url, settings.expo_receipts_url,
-                            settings.expo_access_token.get_secret_value())
+                            settings.expo_access_token.get_secret_value(), settings.expo_project)
         log.info("push.mode expo: sending to %s", settings.expo_push_url)
     else:
         sender = LoggingSender()
@@ -77,6 +93,10 @@ def make_context(settings: Settings, http: httpx.AsyncClient) -> JobContext:
         rate_limiter=RateLimiter(settings.push_rate_per_second),
         stripe=StripeGateway(settings) if settings.stripe_secret_key else None,
         worker_id=f"{socket.gethostname()}:{os.getpid()}",
+        push_health=PushHealth(probe_seconds=settings.push_pause_probe_seconds),
+        spotify=SpotifyClient(http, client_id=settings.spotify_client_id, accounts_url=settings.spotify_accounts_url,
+                              api_url=settings.spotify_api_url, timeout=settings.spotify_timeout_seconds)
+        if settings.spotify_client_id else None,
     )
 
 
@@ -91,6 +111,8 @@ async def run_forever(settings: Settings, stop_when: Callable[[], bool] | None =
         for name, (job, seconds) in jobs_for(settings).items():
             scheduler.add_job(runner.run, "interval", args=[name, job], seconds=seconds, id=name, name=name,
                               max_instances=1, coalesce=True, next_run_time=datetime.now(UTC))
+        health = (await serve_health(ctx.push_health, settings.worker_health_host, settings.worker_health_port)
+                  if settings.worker_health_port is not None else None)
         scheduler.start()
         log.info("worker.started id=%s jobs=%s", ctx.worker_id, ", ".join(jobs_for(settings)))
         try:
@@ -101,6 +123,8 @@ async def run_forever(settings: Settings, stop_when: Callable[[], bool] | None =
             scheduler.pause()
             await runner.idle.wait()  # the job in hand finishes
             scheduler.shutdown(wait=False)
+            if health is not None:
+                health.close()
             released = await push.release_claims(ctx)
             await ctx.pool.close()
             log.info("worker.stopped id=%s released=%s", ctx.worker_id, released)

@@ -19,6 +19,18 @@ create table public.profiles (
   genres text[] not null default '{}'
     constraint profiles_genres_limit check (cardinality(genres) <= 10),
   is_dj boolean not null default false,
+  -- Social links: https URLs of the service's own profile pages only.
+  instagram_url text constraint profiles_instagram_url_format
+    check (instagram_url ~ '^https://(www\.)?instagram\.com/[A-Za-z0-9_.]{1,30}/?$'),
+  tiktok_url text constraint profiles_tiktok_url_format
+    check (tiktok_url ~ '^https://(www\.)?tiktok\.com/@[A-Za-z0-9_.]{2,24}/?$'),
+  soundcloud_url text constraint profiles_soundcloud_url_format
+    check (soundcloud_url ~ '^https://(www\.|m\.)?soundcloud\.com/[A-Za-z0-9_-]{3,25}/?$'),
+  spotify_url text constraint profiles_spotify_url_format
+    check (spotify_url ~ '^https://open\.spotify\.com/(user|artist|playlist)/[A-Za-z0-9._-]{1,64}/?$'),
+  website_url text constraint profiles_website_url_format
+    check (char_length(website_url) <= 200
+           and website_url ~ '^https://[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.[A-Za-z]{2,63}(:[0-9]{1,5})?(/[^[:space:]<>"]*)?$'),
   follower_count int not null default 0 check (follower_count >= 0),
   following_count int not null default 0 check (following_count >= 0),
   created_at timestamptz not null default now(),
@@ -26,11 +38,13 @@ create table public.profiles (
 );
 comment on table public.profiles is 'Public profile of every user; created by a trigger on auth.users. Owners update their own editable columns.';
 comment on column public.profiles.username is 'lowercase a-z, 0-9, _; 3-24 characters; unique; stored normalised';
+comment on column public.profiles.instagram_url is 'https://instagram.com/<handle>; likewise tiktok_url (https://tiktok.com/@<handle>), soundcloud_url, spotify_url (open.spotify.com user, artist or playlist) and website_url (any https URL with a public host name, no credentials)';
 comment on column public.profiles.is_dj is 'the user hosts sessions; they switch it on themselves';
 comment on column public.profiles.follower_count is 'kept exact by the follows trigger (social.sql)';
 revoke all on public.profiles from anon, authenticated, service_role;
 grant select on public.profiles to anon, authenticated;
-grant update (username, display_name, bio, avatar_url, genres, is_dj) on public.profiles to authenticated;
+grant update (username, display_name, bio, avatar_url, genres, is_dj, instagram_url, tiktok_url, soundcloud_url,
+               spotify_url, website_url) on public.profiles to authenticated;
 grant select, insert, update, delete on public.profiles to service_role;
 alter table public.profiles enable row level security;
 
@@ -130,8 +144,9 @@ alter table public.plans enable row level security;
 ------------------------------------------------------------------------------
 create table public.entitlements (
   id bigint generated always as identity primary key,
-  user_id uuid not null references public.profiles (id) on delete cascade,
+  user_id uuid references public.profiles (id) on delete cascade,
   source text not null check (source in ('revenuecat', 'stripe')),
+  app_user_id text,
   source_ref text not null,
   plan_id text not null references public.plans (id),
   active boolean not null default true,
@@ -142,13 +157,17 @@ create table public.entitlements (
   last_event_at timestamptz not null,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
-  unique (source, source_ref)
+  unique (source, source_ref),
+  constraint entitlements_owner check (user_id is not null or (source = 'revenuecat' and app_user_id is not null))
 );
 comment on table public.entitlements is 'Plan grants from RevenueCat (app stores) and Stripe (web). Grants while active and not past expires_at (null: no end). Written only by webhook functions.';
 comment on column public.entitlements.source_ref is 'RevenueCat original_transaction_id, or Stripe subscription id';
+comment on column public.entitlements.user_id is 'who it grants to; null only for a RevenueCat purchase made before login (held under app_user_id until a TRANSFER or a later event names the user)';
+comment on column public.entitlements.app_user_id is 'RevenueCat: the app user id the purchase was last seen under (a Supabase user id, or $RCAnonymousID:... before login)';
 comment on column public.entitlements.last_event_at is 'time of the newest applied provider event: older events never move it back';
 create index entitlements_user on public.entitlements (user_id);
 create index entitlements_plan on public.entitlements (plan_id);
+create index entitlements_held on public.entitlements (app_user_id) where user_id is null;
 revoke all on public.entitlements from anon, authenticated, service_role;
 grant select on public.entitlements to authenticated;
 grant select on public.entitlements to service_role;

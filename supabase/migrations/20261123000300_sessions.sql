@@ -41,6 +41,12 @@ create table public.sessions (
     constraint sessions_replay_cooldown_range check (replay_cooldown_minutes between 0 and 1440),
   fairness_enabled boolean not null default true,
   fallback_enabled boolean not null default true,
+  recommendations_enabled boolean not null default true,
+  -- Playback (the rules that read them are in queue.sql).
+  plays_from text not null default 'queue'
+    constraint sessions_plays_from check (plays_from in ('queue', 'spotify', 'app')),
+  paused_at timestamptz,
+  last_track_report_at timestamptz,
   reminder_sent_at timestamptz,
   listener_count int not null default 0 check (listener_count >= 0),
   peak_listener_count int not null default 0 check (peak_listener_count >= 0),
@@ -60,6 +66,10 @@ comment on column public.sessions.max_songs_per_user is 'queued songs per listen
 comment on column public.sessions.replay_cooldown_minutes is 'a song played (or skipped) this recently in this session cannot be queued again';
 comment on column public.sessions.fairness_enabled is 'contributors take turns among songs of comparable score (see private.queue_order)';
 comment on column public.sessions.fallback_enabled is 'when the queue is empty, advance plays the DJ''s fallback list';
+comment on column public.sessions.recommendations_enabled is 'when the queue and the fallback list are empty, advance plays a recommendation from our play history (queue.sql)';
+comment on column public.sessions.plays_from is 'queue: the app plays the queue and the system advances when a song ends; spotify: now playing follows the DJ''s Spotify player (polled); app: the DJ''s app reports each track (report_track)';
+comment on column public.sessions.paused_at is 'set while the DJ has paused the room: nothing advances by itself (pause_session / resume_session, queue.sql)';
+comment on column public.sessions.last_track_report_at is 'when the DJ''s app or Spotify last changed now playing: report_track is rate-limited on it (queue.sql)';
 comment on column public.sessions.reminder_sent_at is 'when followers were told this scheduled session is about to start (push.sql)';
 create unique index sessions_one_live_per_dj on public.sessions (dj_id) where status = 'live';
 create index sessions_dj_history on public.sessions (dj_id, created_at desc);
@@ -74,7 +84,8 @@ grant insert (title, description, cover_url, genres, scheduled_for, max_particip
   on public.sessions to authenticated;
 grant update (title, description, cover_url, genres, scheduled_for, max_participants, voting_enabled, tips_enabled,
               chat_enabled, slow_mode_seconds, followers_only_chat, queue_locked, listeners_can_add,
-              max_songs_per_user, max_song_duration_seconds, replay_cooldown_minutes, fairness_enabled, fallback_enabled)
+              max_songs_per_user, max_song_duration_seconds, replay_cooldown_minutes, fairness_enabled, fallback_enabled,
+              recommendations_enabled, plays_from)
   on public.sessions to authenticated;
 grant select, insert, update, delete on public.sessions to service_role;
 alter table public.sessions enable row level security;
@@ -158,7 +169,8 @@ as $$
     'listeners_can_add', p_session.listeners_can_add, 'max_songs_per_user', p_session.max_songs_per_user,
     'max_song_duration_seconds', p_session.max_song_duration_seconds,
     'replay_cooldown_minutes', p_session.replay_cooldown_minutes, 'fairness_enabled', p_session.fairness_enabled,
-    'fallback_enabled', p_session.fallback_enabled)
+    'fallback_enabled', p_session.fallback_enabled, 'recommendations_enabled', p_session.recommendations_enabled,
+    'plays_from', p_session.plays_from, 'paused', p_session.paused_at is not null)
 $$;
 revoke all on function private.session_settings(public.sessions) from public, anon, authenticated, service_role;
 

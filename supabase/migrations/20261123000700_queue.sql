@@ -17,8 +17,13 @@ create table public.queue_items (
   provider text not null constraint queue_items_provider check (provider in ('spotify', 'apple_music', 'youtube', 'isrc', 'other')),
   provider_ref text not null constraint queue_items_provider_ref_length check (char_length(provider_ref) between 1 and 200),
   track_key text generated always as (provider || ':' || lower(provider_ref)) stored,
+  spotify_id text constraint queue_items_spotify_id_format check (spotify_id ~ '^[0-9A-Za-z]{22}$'),
+  apple_music_id text constraint queue_items_apple_music_id_format check (apple_music_id ~ '^[0-9]{1,20}$'),
+  isrc text constraint queue_items_isrc_format check (isrc ~ '^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$'),
   status public.queue_item_status not null default 'queued',
-  from_fallback boolean not null default false,
+  origin text not null default 'request'
+    constraint queue_items_origin check (origin in ('request', 'fallback', 'recommendation', 'spotify', 'app')),
+  from_fallback boolean generated always as (origin = 'fallback') stored,
   pinned_at timestamptz,
   dj_position int,
   up_votes int not null default 0 check (up_votes >= 0),
@@ -32,6 +37,10 @@ create table public.queue_items (
 );
 comment on table public.queue_items is 'Songs of a session''s queue and its play history. Tallies are kept by triggers; status moves only through functions.';
 comment on column public.queue_items.track_key is 'identity of the song for duplicate and replay checks: provider and reference';
+comment on column public.queue_items.spotify_id is 'the song''s Spotify track id (22 base-62 characters), whatever its provider: the app opens it in Spotify';
+comment on column public.queue_items.apple_music_id is 'the song''s Apple Music catalog id: the app opens it in Apple Music';
+comment on column public.queue_items.isrc is 'the recording''s ISRC, to find it in any service';
+comment on column public.queue_items.origin is 'request: added by a listener or the DJ; fallback: from the DJ''s fallback list; recommendation: from our play history; spotify: the DJ''s Spotify player played it (polled); app: the DJ''s app reported it (report_track). Only request songs are announced as added.';
 comment on column public.queue_items.pinned_at is 'set by the DJ: play next (earliest pin first)';
 comment on column public.queue_items.dj_position is 'set by the DJ''s reorder: positioned songs play before unpositioned ones, in this order';
 create unique index queue_items_one_playing on public.queue_items (session_id) where status = 'playing';
@@ -41,9 +50,12 @@ create index queue_items_history on public.queue_items (session_id, started_at d
 create index queue_items_track on public.queue_items (session_id, track_key, ended_at);
 create index queue_items_added_by on public.queue_items (added_by);
 create index queue_items_removed_by on public.queue_items (removed_by);
+-- Recommendations: every play of a song across sessions, newest first.
+create index queue_items_track_plays on public.queue_items (track_key, started_at desc) where status = 'played';
 revoke all on public.queue_items from anon, authenticated, service_role;
 grant select on public.queue_items to authenticated;
-grant insert (session_id, title, artist, album_art_url, duration_ms, provider, provider_ref) on public.queue_items to authenticated;
+grant insert (session_id, title, artist, album_art_url, duration_ms, provider, provider_ref, spotify_id, apple_music_id, isrc)
+  on public.queue_items to authenticated;
 grant select, insert, update, delete on public.queue_items to service_role;
 alter table public.queue_items enable row level security;
 
@@ -85,6 +97,9 @@ create table public.dj_fallback_tracks (
   duration_ms int not null check (duration_ms > 0),
   provider text not null check (provider in ('spotify', 'apple_music', 'youtube', 'isrc', 'other')),
   provider_ref text not null check (char_length(provider_ref) between 1 and 200),
+  spotify_id text check (spotify_id ~ '^[0-9A-Za-z]{22}$'),
+  apple_music_id text check (apple_music_id ~ '^[0-9]{1,20}$'),
+  isrc text check (isrc ~ '^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$'),
   primary key (dj_id, position)
 );
 comment on table public.dj_fallback_tracks is 'A DJ''s fallback list: what plays, in position order, when the queue runs dry.';
@@ -118,6 +133,11 @@ declare
   v_user_cap int;
   v_last_played timestamptz;
 begin
+  -- origin is not writable by the app: anything but a request was made by a
+  -- server function (advance, a reported track), whoever's call it runs in.
+  if new.origin <> 'request' then
+    v_uid := null;
+  end if;
   new.added_by := coalesce(v_uid, new.added_by);
   new.status := 'queued';
   new.title := btrim(new.title);
@@ -160,6 +180,9 @@ begin
              where q.session_id = new.session_id and q.track_key = new.provider || ':' || lower(new.provider_ref)
                and q.status in ('queued', 'playing')) then
     raise exception using errcode = 'PT409', message = 'this song is already in the queue';
+  end if;
+  if new.origin in ('spotify', 'app') then
+    return new;  -- the DJ already plays it: a fact, not a request (no replay cooldown)
   end if;
   select max(q.ended_at) into v_last_played from public.queue_items q
   where q.session_id = new.session_id and q.track_key = new.provider || ':' || lower(new.provider_ref)
@@ -305,9 +328,135 @@ revoke all on function private.queue_order(uuid) from public, anon, authenticate
 -- authenticated: public.session_queue() (security invoker) orders the queue with it.
 grant execute on function private.queue_order(uuid) to authenticated;
 
+-- Recommendations: what plays when the queue and the fallback list are empty,
+-- from our own play history (Spotify's recommendation endpoints are closed to
+-- new apps). Candidates, scored:
+--   3 points each time a song followed the room's current (or last) song in
+--     another session (its latest 500 plays);
+--   1 point per play in the latest 100 other sessions sharing a genre with the
+--     room, or hosted by the same DJ;
+-- never a song queued or playing here, nor one played here within the
+-- replay cooldown, nor one longer than the room's max duration. Ties: the most
+-- recently played first. Security definer: it reads every session's history,
+-- which RLS hides from the DJ; callers check who asks (public.recommendations).
+-- The latest sessions first (recommendations' neighbours): read backwards, filtered, stopped at 100.
+create index sessions_started_at on public.sessions (started_at desc) where started_at is not null;
+
+create function private.recommendations(p_session_id uuid, p_limit int)
+returns table (track_key text, title text, artist text, album_art_url text, duration_ms int, provider text,
+               provider_ref text, spotify_id text, apple_music_id text, isrc text, score bigint, followed int,
+               genre_plays int)
+language sql stable security definer
+set search_path = ''
+as $$
+  with room as (
+    select s.id, s.dj_id, s.genres, s.replay_cooldown_minutes, s.max_song_duration_seconds
+    from public.sessions s where s.id = p_session_id
+  ),
+  seed as (
+    select q.track_key from public.queue_items q
+    where q.session_id = p_session_id and q.started_at is not null and q.status in ('playing', 'played', 'skipped')
+    order by q.started_at desc, q.id desc
+    limit 1
+  ),
+  seed_plays as (
+    select q.session_id, q.started_at from public.queue_items q
+    where q.track_key = (select seed.track_key from seed) and q.status = 'played' and q.session_id <> p_session_id
+    order by q.started_at desc
+    limit 500
+  ),
+  followed as (
+    select n.track_key, count(*)::int as n
+    from seed_plays sp
+    cross join lateral (
+      select nx.track_key from public.queue_items nx
+      where nx.session_id = sp.session_id and nx.status in ('played', 'skipped') and nx.started_at > sp.started_at
+      order by nx.started_at
+      limit 1) n
+    group by n.track_key
+  ),
+  neighbours as (
+    select gs.id from public.sessions gs, room r
+    where gs.id <> r.id and gs.started_at is not null and (gs.genres && r.genres or gs.dj_id = r.dj_id)
+    order by gs.started_at desc
+    limit 100
+  ),
+  genre as (
+    select q.track_key, count(*)::int as n
+    from neighbours nb join public.queue_items q on q.session_id = nb.id and q.status = 'played'
+    group by q.track_key
+  ),
+  candidates as (
+    select c.track_key, sum(c.f)::int as followed, sum(c.g)::int as genre_plays
+    from (select f.track_key, f.n as f, 0 as g from followed f
+          union all
+          select g.track_key, 0, g.n from genre g) c
+    where c.track_key is distinct from (select seed.track_key from seed)
+    group by c.track_key
+  )
+  select c.track_key, l.title, l.artist, l.album_art_url, l.duration_ms, l.provider, l.provider_ref, l.spotify_id,
+         l.apple_music_id, l.isrc, 3 * c.followed + c.genre_plays as score, c.followed, c.genre_plays
+  from candidates c
+  cross join room r
+  cross join lateral (
+    select q.* from public.queue_items q
+    where q.track_key = c.track_key and q.status = 'played'
+    order by q.started_at desc
+    limit 1) l
+  where l.duration_ms <= r.max_song_duration_seconds * 1000
+    and not exists (select 1 from public.queue_items h
+                    where h.session_id = r.id and h.track_key = c.track_key
+                      and (h.status in ('queued', 'playing')
+                           or h.ended_at > now() - make_interval(mins => r.replay_cooldown_minutes)))
+  order by 3 * c.followed + c.genre_plays desc, l.started_at desc
+  limit least(greatest(coalesce(p_limit, 10), 1), 50)
+$$;
+comment on function private.recommendations(uuid, int) is 'Songs to play next in a session from our play history, best first (the scoring is spelled out above).';
+revoke all on function private.recommendations(uuid, integer) from public, anon, authenticated, service_role;
+
+-- Advance's last resort: the best recommendation joins the room as a
+-- recommendation song (not announced as added); returns its id or null.
+create function private.queue_recommendation(p_session public.sessions) returns bigint
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_id bigint;
+begin
+  insert into public.queue_items (session_id, added_by, title, artist, album_art_url, duration_ms, provider,
+                                  provider_ref, spotify_id, apple_music_id, isrc, origin)
+  select p_session.id, p_session.dj_id, r.title, r.artist, r.album_art_url, r.duration_ms, r.provider, r.provider_ref,
+         r.spotify_id, r.apple_music_id, r.isrc, 'recommendation'
+  from private.recommendations(p_session.id, 1) r
+  returning id into v_id;
+  return v_id;
+end;
+$$;
+revoke all on function private.queue_recommendation(public.sessions) from public, anon, authenticated, service_role;
+
+create function private.session_recommendations(p_session_id uuid, p_limit int)
+returns table (title text, artist text, album_art_url text, duration_ms int, provider text, provider_ref text,
+               spotify_id text, apple_music_id text, isrc text, score bigint)
+language plpgsql stable security definer
+set search_path = ''
+as $$
+begin
+  if not exists (select 1 from public.sessions s where s.id = p_session_id and s.dj_id = private.require_user()) then
+    raise exception using errcode = 'PT403', message = 'only the session''s DJ sees its recommendations';
+  end if;
+  return query
+    select r.title, r.artist, r.album_art_url, r.duration_ms, r.provider, r.provider_ref, r.spotify_id,
+           r.apple_music_id, r.isrc, r.score
+    from private.recommendations(p_session_id, p_limit) r;
+end;
+$$;
+revoke all on function private.session_recommendations(uuid, integer) from public, anon, authenticated, service_role;
+-- authenticated: public.recommendations() (security invoker) wraps it; it checks the caller itself.
+grant execute on function private.session_recommendations(uuid, integer) to authenticated;
+
 -- Advancing: the playing song ends, the next one starts
 -- Finish the playing song (as played or skipped) and start the next: the queue's
--- first by queue_order, else the DJ's fallback list. The caller holds the
+-- first by queue_order, else the DJ's fallback list, else a recommendation. The caller holds the
 -- session lock, so concurrent advances run one after the other.
 create function private.advance_locked(p_session public.sessions, p_outcome public.queue_item_status)
 returns public.queue_items
@@ -335,11 +484,16 @@ begin
     limit 1;
     if found then
       insert into public.queue_items (session_id, added_by, title, artist, album_art_url, duration_ms, provider,
-                                      provider_ref, from_fallback)
+                                      provider_ref, spotify_id, apple_music_id, isrc, origin)
       values (p_session.id, p_session.dj_id, v_fallback.title, v_fallback.artist, v_fallback.album_art_url,
-              v_fallback.duration_ms, v_fallback.provider, v_fallback.provider_ref, true)
+              v_fallback.duration_ms, v_fallback.provider, v_fallback.provider_ref, v_fallback.spotify_id,
+              v_fallback.apple_music_id, v_fallback.isrc, 'fallback')
       returning id into v_next_id;
     end if;
+  end if;
+
+  if v_next_id is null and p_session.recommendations_enabled then
+    v_next_id := private.queue_recommendation(p_session);
   end if;
 
   if v_next_id is null then
@@ -380,6 +534,168 @@ $$;
 revoke all on function private.advance(uuid, bigint, public.queue_item_status) from public, anon, authenticated, service_role;
 -- authenticated: public.advance() and public.skip() (security invoker) wrap it.
 grant execute on function private.advance(uuid, bigint, public.queue_item_status) to authenticated;
+
+-- Auto-advance (the worker's job): a live room playing the queue, not paused,
+-- whose playing song's duration plus p_grace has passed, or where nothing
+-- plays but songs wait, advances exactly as the DJ's advance would (queue,
+-- then fallback, then a recommendation). Rooms another transaction holds
+-- (the DJ advancing right now) are skipped this round; each candidate is
+-- checked again under its lock, so a DJ's advance that landed first wins and
+-- the song is never advanced twice. Returns how many rooms advanced.
+create function private.auto_advance(p_grace interval, p_limit int, p_now timestamptz default now()) returns int
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_id uuid;
+  v_session public.sessions;
+  v_current public.queue_items;
+  v_advanced int := 0;
+begin
+  for v_id in
+    select s.id from public.sessions s
+    left join public.queue_items q on q.session_id = s.id and q.status = 'playing'
+    where s.status = 'live' and s.plays_from = 'queue' and s.paused_at is null
+      and (q.started_at + make_interval(secs => q.duration_ms / 1000.0) + p_grace < p_now
+           or (q.id is null and exists (select 1 from public.queue_items w
+                                        where w.session_id = s.id and w.status = 'queued')))
+    order by q.started_at nulls first
+    limit p_limit
+  loop
+    select * into v_session from public.sessions s where s.id = v_id for update skip locked;
+    continue when not found or v_session.status <> 'live' or v_session.plays_from <> 'queue'
+                  or v_session.paused_at is not null;
+    v_current := null;
+    select * into v_current from public.queue_items q where q.session_id = v_id and q.status = 'playing';
+    if v_current.id is not null then
+      continue when v_current.started_at + make_interval(secs => v_current.duration_ms / 1000.0) + p_grace >= p_now;
+    else
+      continue when not exists (select 1 from public.queue_items w where w.session_id = v_id and w.status = 'queued');
+    end if;
+    perform private.advance_locked(v_session, 'played');
+    v_advanced := v_advanced + 1;
+  end loop;
+  return v_advanced;
+end;
+$$;
+comment on function private.auto_advance(interval, int, timestamptz) is 'Advances up to p_limit live rooms whose song ended p_grace ago (or that wait with songs queued); returns how many.';
+revoke all on function private.auto_advance(interval, integer, timestamp with time zone) from public, anon, authenticated, service_role;
+grant execute on function private.auto_advance(interval, integer, timestamp with time zone) to openparty_worker, service_role;
+
+-- Pause and resume: a paused room is left alone by auto-advance, and now
+-- playing's position stands still; resuming moves the playing song's start by
+-- the pause, so it ends as late as the pause lasted.
+create function private.set_paused(p_session_id uuid, p_paused boolean) returns public.sessions
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_session public.sessions := private.lock_own_session(p_session_id);  -- checks the DJ before it locks
+begin
+  if v_session.status <> 'live' then
+    raise exception using errcode = 'PT409', message = 'this session is not live';
+  end if;
+  if p_paused and v_session.paused_at is null then
+    update public.sessions s set paused_at = now() where s.id = p_session_id returning * into v_session;
+  elsif not p_paused and v_session.paused_at is not null then
+    update public.queue_items q set started_at = q.started_at + (now() - v_session.paused_at)
+    where q.session_id = p_session_id and q.status = 'playing';
+    update public.sessions s set paused_at = null where s.id = p_session_id returning * into v_session;
+  end if;
+  return v_session;
+end;
+$$;
+revoke all on function private.set_paused(uuid, boolean) from public, anon, authenticated, service_role;
+-- authenticated: public.pause_session() / resume_session() (security invoker) wrap it; it checks the caller itself.
+grant execute on function private.set_paused(uuid, boolean) to authenticated;
+
+-- A track the DJ plays outside the queue (their Spotify player, or what their
+-- app reports) becomes now playing the way an advance makes it: the playing
+-- song ends as played, and the track starts as a queue item, so it is
+-- broadcast (now_playing) and logged like any advance. A queued song that is
+-- the same track is the one that starts (the DJ played a request); the same
+-- track already playing changes nothing. p_track: title, artist, duration_ms,
+-- provider, provider_ref, and optional album_art_url, spotify_id,
+-- apple_music_id, isrc, position_ms. The caller holds the session lock.
+create function private.set_now_playing(p_session public.sessions, p_track jsonb, p_origin text)
+returns public.queue_items
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_key text := (p_track ->> 'provider') || ':' || lower(p_track ->> 'provider_ref');
+  v_spotify_id text := p_track ->> 'spotify_id';
+  v_current public.queue_items;
+  v_next_id bigint;
+  v_item public.queue_items;
+begin
+  select * into v_current from public.queue_items q where q.session_id = p_session.id and q.status = 'playing';
+  if v_current.id is not null and (v_current.track_key = v_key or v_current.spotify_id = v_spotify_id) then
+    return v_current;
+  end if;
+  update public.queue_items q set status = 'played', ended_at = now()
+  where q.session_id = p_session.id and q.status = 'playing';
+  select q.id into v_next_id from public.queue_items q
+  where q.session_id = p_session.id and q.status = 'queued'
+    and (q.track_key = v_key or q.spotify_id = v_spotify_id)
+  order by q.id
+  limit 1;
+  if v_next_id is null then
+    insert into public.queue_items (session_id, added_by, title, artist, album_art_url, duration_ms, provider,
+                                    provider_ref, spotify_id, apple_music_id, isrc, origin)
+    values (p_session.id, p_session.dj_id, left(p_track ->> 'title', 200), left(p_track ->> 'artist', 200),
+            p_track ->> 'album_art_url', (p_track ->> 'duration_ms')::int, p_track ->> 'provider',
+            p_track ->> 'provider_ref', v_spotify_id, p_track ->> 'apple_music_id', p_track ->> 'isrc', p_origin)
+    returning id into v_next_id;
+  end if;
+  update public.queue_items q
+  set status = 'playing', skip_votes = 0,
+      started_at = now() - make_interval(secs => least(greatest(coalesce((p_track ->> 'position_ms')::bigint, 0), 0),
+                                                      q.duration_ms) / 1000.0)
+  where q.id = v_next_id
+  returning * into v_item;
+  update public.sessions s set last_track_report_at = now() where s.id = p_session.id;
+  return v_item;
+end;
+$$;
+revoke all on function private.set_now_playing(public.sessions, jsonb, text) from public, anon, authenticated, service_role;
+
+-- The DJ's app reports the track it plays (Apple Music has no currently-playing
+-- API). Only the DJ; a change of track at most once per 5 s (PT429 with
+-- retry_after); the same track again is answered with now playing, free. Not
+-- while now playing follows the DJ's Spotify player.
+create function private.report_track(p_session_id uuid, p_track jsonb) returns public.queue_items
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_session public.sessions := private.lock_own_session(p_session_id);  -- checks the DJ before it locks
+  v_current public.queue_items;
+  v_wait int;
+begin
+  if v_session.status <> 'live' then
+    raise exception using errcode = 'PT409', message = 'this session is not live';
+  end if;
+  if v_session.plays_from = 'spotify' then
+    raise exception using errcode = 'PT409', message = 'now playing follows your Spotify player: set plays_from to app';
+  end if;
+  select * into v_current from public.queue_items q where q.session_id = p_session_id and q.status = 'playing';
+  if v_current.id is not null
+     and (v_current.track_key = (p_track ->> 'provider') || ':' || lower(p_track ->> 'provider_ref')
+          or v_current.spotify_id = p_track ->> 'spotify_id') then
+    return v_current;
+  end if;
+  if v_session.last_track_report_at > now() - interval '5 seconds' then
+    v_wait := ceil(extract(epoch from v_session.last_track_report_at + interval '5 seconds' - now()))::int;
+    raise exception using errcode = 'PT429', message = format('too fast: wait %s s', v_wait),
+      detail = jsonb_build_object('retry_after', v_wait)::text;
+  end if;
+  return private.set_now_playing(v_session, p_track, 'app');
+end;
+$$;
+revoke all on function private.report_track(uuid, jsonb) from public, anon, authenticated, service_role;
+-- authenticated: public.report_track() (security invoker) wraps it; it checks the caller itself.
+grant execute on function private.report_track(uuid, jsonb) to authenticated;
 
 -- Skip votes. The threshold grows with the log of the active listeners:
 --   threshold = min(active, max(2, ceil(2 * ln(active + 1))))
@@ -542,12 +858,13 @@ declare
   v_item jsonb := jsonb_build_object(
     'id', new.id, 'session_id', new.session_id, 'added_by', new.added_by, 'title', new.title, 'artist', new.artist,
     'album_art_url', new.album_art_url, 'duration_ms', new.duration_ms, 'provider', new.provider,
-    'provider_ref', new.provider_ref, 'status', new.status, 'score', new.score, 'up_votes', new.up_votes,
+    'provider_ref', new.provider_ref, 'spotify_id', new.spotify_id, 'apple_music_id', new.apple_music_id,
+    'isrc', new.isrc, 'origin', new.origin, 'status', new.status, 'score', new.score, 'up_votes', new.up_votes,
     'down_votes', new.down_votes, 'pinned_at', new.pinned_at, 'from_fallback', new.from_fallback,
     'started_at', new.started_at);
 begin
   if tg_op = 'INSERT' then
-    if not new.from_fallback then
+    if new.origin = 'request' then
       perform private.broadcast(v_topic, 'queue_item_added', v_item);
     end if;
   elsif new.status is distinct from old.status then
@@ -596,19 +913,23 @@ grant execute on function public.session_queue(uuid) to authenticated;
 create function public.now_playing(p_session_id uuid)
 returns table (id bigint, title text, artist text, album_art_url text, duration_ms int, provider text,
                provider_ref text, added_by uuid, started_at timestamptz, position_ms bigint, server_time timestamptz,
-               skip_votes int, skip_threshold int)
+               skip_votes int, skip_threshold int, spotify_id text, apple_music_id text, isrc text, origin text,
+               paused boolean)
 language sql stable security invoker
 set search_path = ''
 set plan_cache_mode = force_custom_plan
 as $$
   select q.id, q.title, q.artist, q.album_art_url, q.duration_ms, q.provider, q.provider_ref, q.added_by,
-         q.started_at, (extract(epoch from clock_timestamp() - q.started_at) * 1000)::bigint, clock_timestamp(),
-         sp.votes, sp.threshold
+         q.started_at,
+         (extract(epoch from coalesce(s.paused_at, clock_timestamp()) - q.started_at) * 1000)::bigint,
+         clock_timestamp(), sp.votes, sp.threshold, q.spotify_id, q.apple_music_id, q.isrc, q.origin,
+         s.paused_at is not null
   from public.queue_items q
+  join public.sessions s on s.id = q.session_id
   cross join lateral private.skip_progress(q.id, q.session_id) sp
   where q.session_id = p_session_id and q.status = 'playing'
 $$;
-comment on function public.now_playing(uuid) is 'The playing song, when it started, its position for late joiners, and skip-vote progress.';
+comment on function public.now_playing(uuid) is 'The playing song, when it started, its position for late joiners (frozen while paused), skip-vote progress, its ids in other services.';
 revoke all on function public.now_playing(uuid) from public, anon, authenticated, service_role;
 grant execute on function public.now_playing(uuid) to authenticated;
 
@@ -673,3 +994,41 @@ returns int language sql security invoker set search_path = ''
 as $$ select private.reorder_queue(p_session_id, p_item_ids) $$;
 revoke all on function public.reorder_queue(uuid, bigint[]) from public, anon, authenticated, service_role;
 grant execute on function public.reorder_queue(uuid, bigint[]) to authenticated;
+
+create function public.pause_session(p_session_id uuid)
+returns public.sessions language sql security invoker set search_path = ''
+as $$ select * from private.set_paused(p_session_id, true) $$;
+comment on function public.pause_session(uuid) is 'DJ: pause the room: nothing advances by itself and the position stands still. Idempotent.';
+revoke all on function public.pause_session(uuid) from public, anon, authenticated, service_role;
+grant execute on function public.pause_session(uuid) to authenticated;
+
+create function public.resume_session(p_session_id uuid)
+returns public.sessions language sql security invoker set search_path = ''
+as $$ select * from private.set_paused(p_session_id, false) $$;
+comment on function public.resume_session(uuid) is 'DJ: resume a paused room; the playing song continues where it stood. Idempotent.';
+revoke all on function public.resume_session(uuid) from public, anon, authenticated, service_role;
+grant execute on function public.resume_session(uuid) to authenticated;
+
+create function public.report_track(p_session_id uuid, p_title text, p_artist text, p_duration_ms int, p_provider text,
+                                    p_provider_ref text, p_album_art_url text default null,
+                                    p_spotify_id text default null, p_apple_music_id text default null,
+                                    p_isrc text default null, p_position_ms int default 0)
+returns public.queue_items language sql security invoker set search_path = ''
+as $$
+  select * from private.report_track(p_session_id, jsonb_build_object(
+    'title', p_title, 'artist', p_artist, 'duration_ms', p_duration_ms, 'provider', p_provider,
+    'provider_ref', p_provider_ref, 'album_art_url', p_album_art_url, 'spotify_id', p_spotify_id,
+    'apple_music_id', p_apple_music_id, 'isrc', p_isrc, 'position_ms', p_position_ms))
+$$;
+comment on function public.report_track(uuid, text, text, int, text, text, text, text, text, text, int) is 'DJ: the track your app plays now (Apple Music or anything else) becomes now playing, as an advance would. One change per 5 s.';
+revoke all on function public.report_track(uuid, text, text, integer, text, text, text, text, text, text, integer) from public, anon, authenticated, service_role;
+grant execute on function public.report_track(uuid, text, text, integer, text, text, text, text, text, text, integer) to authenticated;
+
+create function public.recommendations(p_session_id uuid, p_limit int default 10)
+returns table (title text, artist text, album_art_url text, duration_ms int, provider text, provider_ref text,
+               spotify_id text, apple_music_id text, isrc text, score bigint)
+language sql stable security invoker set search_path = ''
+as $$ select * from private.session_recommendations(p_session_id, p_limit) $$;
+comment on function public.recommendations(uuid, int) is 'DJ: what would play after the queue and the fallback list, from our play history, best first.';
+revoke all on function public.recommendations(uuid, integer) from public, anon, authenticated, service_role;
+grant execute on function public.recommendations(uuid, integer) to authenticated;

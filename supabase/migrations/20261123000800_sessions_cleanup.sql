@@ -53,7 +53,9 @@ as $$
       and not exists (select 1 from public.messages m where m.session_id = s.id and m.created_at >= p_now - p_idle)
       and not exists (select 1 from public.session_participants p
                       where p.session_id = s.id and p.joined_at >= p_now - p_idle)
-      and not exists (select 1 from public.queue_items q where q.session_id = s.id and q.started_at >= p_now - p_idle)
+      -- songs the system started by itself (fallback, recommendations: auto-advance) are no sign of life
+      and not exists (select 1 from public.queue_items q where q.session_id = s.id and q.started_at >= p_now - p_idle
+                                                          and q.origin not in ('fallback', 'recommendation'))
     order by s.started_at
     limit p_limit
     for update skip locked), 'abandoned')

@@ -4,7 +4,7 @@
 -- decided here and in policies/realtime.sql.
 
 -- Who may receive on a topic: the user on user:<own id>; the DJ, moderators
--- and present participants on session:<id>.
+-- and present participants on session:<id>; any signed-in user on discovery.
 create function private.can_receive_topic(p_topic text) returns boolean
 language sql stable security definer
 set search_path = ''
@@ -12,6 +12,7 @@ as $$
   select case
     when p_topic is null or (select auth.uid()) is null then false
     when p_topic = 'user:' || (select auth.uid())::text then true
+    when p_topic = 'discovery' then true  -- public news for browse screens (discovery.sql): DJs going live
     when p_topic ~ '^session:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
       then substr(p_topic, 9)::uuid in (select private.my_session_ids())
     else false

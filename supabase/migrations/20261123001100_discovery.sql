@@ -6,6 +6,24 @@ create index profiles_display_name_trgm on public.profiles using gin (display_na
 create index profiles_djs on public.profiles (follower_count desc) where is_dj;
 create index profiles_genres on public.profiles using gin (genres);
 
+-- What a live room plays, for people browsing before they join (the queue
+-- itself is for the room only). Security definer: it reads one row of
+-- queue_items, which RLS hides from outsiders; only live sessions answer.
+create function private.live_now_playing(p_session_id uuid)
+returns table (title text, artist text, album_art_url text, spotify_id text, apple_music_id text,
+               started_at timestamptz)
+language sql stable security definer
+set search_path = ''
+as $$
+  select q.title, q.artist, q.album_art_url, q.spotify_id, q.apple_music_id, q.started_at
+  from public.queue_items q
+  where q.session_id = p_session_id and q.status = 'playing'
+    and exists (select 1 from public.sessions s where s.id = p_session_id and s.status = 'live')
+$$;
+revoke all on function private.live_now_playing(uuid) from public, anon, authenticated, service_role;
+-- anon, authenticated: public.live_now() (security invoker) shows what each live room plays with it.
+grant execute on function private.live_now_playing(uuid) to anon, authenticated;
+
 -- Live sessions, biggest first; a signed-in user's followed DJs come first.
 -- Planned per call (force_custom_plan): the page size and the caller decide
 -- the best plan, and a generic one guesses badly. Two index-ordered branches (followed DJs' sessions; everyone else's by
@@ -14,7 +32,8 @@ create index profiles_genres on public.profiles using gin (genres);
 create function public.live_now(p_genre text default null, p_limit int default 50, p_offset int default 0)
 returns table (session_id uuid, dj_id uuid, dj_username text, dj_display_name text, dj_avatar_url text,
                title text, cover_url text, genres text[], listener_count int, started_at timestamptz,
-               followed boolean)
+               followed boolean, now_playing_title text, now_playing_artist text, now_playing_album_art_url text,
+               now_playing_spotify_id text, now_playing_apple_music_id text, now_playing_started_at timestamptz)
 language sql stable security invoker
 set search_path = ''
 set plan_cache_mode = force_custom_plan
@@ -47,14 +66,16 @@ as $$
     limit (select n from page_size) offset (select skip from page_size)
   )
   select pg.id, pg.dj_id, p.username, p.display_name, p.avatar_url, pg.title, pg.cover_url, pg.genres,
-         pg.listener_count, pg.started_at, pg.followed
+         pg.listener_count, pg.started_at, pg.followed, np.title, np.artist, np.album_art_url, np.spotify_id,
+         np.apple_music_id, np.started_at
   from page pg
   -- limit 1 keeps this a per-row index lookup (the planner may not flatten it)
   cross join lateral (select p.username, p.display_name, p.avatar_url from public.profiles p
                       where p.id = pg.dj_id limit 1) p
+  left join lateral private.live_now_playing(pg.id) np on true
   order by pg.followed desc, pg.listener_count desc, pg.started_at
 $$;
-comment on function public.live_now(text, int, int) is 'The live-now feed: followed DJs first (signed in), then by listener count; optional genre.';
+comment on function public.live_now(text, int, int) is 'The live-now feed: followed DJs first (signed in), then by listener count; optional genre; with what each room plays now.';
 revoke all on function public.live_now(text, integer, integer) from public, anon, authenticated, service_role;
 grant execute on function public.live_now(text, integer, integer) to anon, authenticated;
 
@@ -127,3 +148,39 @@ $$;
 comment on function public.suggested_djs(int) is 'DJs you may like, best first (see the scoring in the README).';
 revoke all on function public.suggested_djs(integer) from public, anon, authenticated, service_role;
 grant execute on function public.suggested_djs(integer) to authenticated;
+
+-- "A DJ went live", for browse screens: one private broadcast on topic
+-- `discovery` (any signed-in user may receive it: realtime.sql) carrying ids
+-- only (the app refetches live_now). Throttled per DJ: going live again within
+-- 10 minutes of the last announcement is not announced, so ending and
+-- restarting cannot flood every browse screen.
+create table private.live_announcements (
+  dj_id uuid primary key references public.profiles (id) on delete cascade,
+  announced_at timestamptz not null
+);
+comment on table private.live_announcements is 'When each DJ''s going live was last announced on the discovery topic. Internal: RLS on, no policies.';
+alter table private.live_announcements enable row level security;
+
+create function private.sessions_announce_live() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+begin
+  if new.status <> 'live' or (tg_op = 'UPDATE' and old.status = 'live') then
+    return null;
+  end if;
+  insert into private.live_announcements as a (dj_id, announced_at) values (new.dj_id, now())
+  on conflict (dj_id) do update set announced_at = excluded.announced_at
+    where a.announced_at <= now() - interval '10 minutes';
+  if found then
+    perform private.broadcast('discovery', 'session_live', jsonb_build_object(
+      'session_id', new.id, 'dj_id', new.dj_id, 'genres', new.genres, 'started_at', new.started_at));
+  end if;
+  return null;
+end;
+$$;
+revoke all on function private.sessions_announce_live() from public, anon, authenticated, service_role;
+
+create trigger sessions_announce_live
+after insert or update of status on public.sessions
+for each row execute function private.sessions_announce_live();

@@ -278,6 +278,18 @@ revoke all on function private.apply_invoice(jsonb, text, timestamp with time zo
 ------------------------------------------------------------------------------
 
 -- RevenueCat events
+-- Fields RevenueCat documents as arrays that may be null or absent
+-- (entitlement_ids, aliases, transferred_from / _to): their strings, or none.
+create function private.revenuecat_ids(p_value jsonb) returns text[]
+language sql immutable
+set search_path = ''
+as $$
+  select case when jsonb_typeof(p_value) = 'array'
+              then array(select t from jsonb_array_elements_text(p_value) as t where t is not null)
+              else '{}'::text[] end
+$$;
+revoke all on function private.revenuecat_ids(jsonb) from public, anon, authenticated, service_role;
+
 -- The user of an event: the first of app_user_id, original_app_user_id and
 -- aliases that is one of our user ids (the app logs in to RevenueCat with it).
 create function private.revenuecat_user(p_event jsonb) returns uuid
@@ -287,7 +299,7 @@ as $$
   select p.id
   from (select p_event ->> 'app_user_id' as candidate, 0 as preference
         union all select p_event ->> 'original_app_user_id', 1
-        union all select a, 2 from jsonb_array_elements_text(coalesce(p_event -> 'aliases', '[]')) as a) c
+        union all select a, 2 from unnest(private.revenuecat_ids(p_event -> 'aliases')) as a) c
   join public.profiles p on p.id::text = c.candidate
   order by c.preference
   limit 1
@@ -297,9 +309,14 @@ revoke all on function private.revenuecat_user(jsonb) from public, anon, authent
 -- Grant types: INITIAL_PURCHASE, RENEWAL, NON_RENEWING_PURCHASE,
 -- SUBSCRIPTION_EXTENDED, TEMPORARY_ENTITLEMENT_GRANT, REFUND_REVERSED,
 -- UNCANCELLATION, PRODUCT_CHANGE. CANCELLATION keeps access until the
--- expiration it carries (a refund carries one in the past); EXPIRATION
+-- expiration it carries; a refund (cancel_reason CUSTOMER_SUPPORT) without one
+-- (a non-renewing or lifetime purchase) ends access at once. EXPIRATION
 -- revokes; BILLING_ISSUE and SUBSCRIPTION_PAUSED only flag; TRANSFER moves
--- the grants. Events older than what an entitlement has seen change nothing.
+-- the grants. A purchase made before login (every id an anonymous
+-- $RCAnonymousID:...) is held under that id (user_id null) until a TRANSFER
+-- or a later event names one of our users. An event with nothing to grant
+-- (entitlement_ids null or no plan among them) is recorded and answered 200.
+-- Events older than what an entitlement has seen change nothing.
 create function private.apply_revenuecat(p_event jsonb, p_event_at timestamptz, p_environment text) returns text
 language plpgsql
 set search_path = ''
@@ -308,64 +325,102 @@ declare
   v_event jsonb := p_event;
   v_type text := p_event ->> 'type';
   v_event_at timestamptz := p_event_at;
+  -- TEMPORARY_ENTITLEMENT_GRANT's published sample has no environment;
+  -- VIRTUAL_CURRENCY_TRANSACTION names it purchase_environment.
+  v_environment text := coalesce(p_event ->> 'environment', p_event ->> 'purchase_environment');
   v_user_id uuid;
+  v_holder text;
   v_plan_id text;
   v_expires timestamptz;
+  v_refs text[];
   v_ref text;
+  v_from text[];
+  v_to_ids text[];
+  v_to_user uuid;
+  v_count int;
   v_outcome text;
 begin
-  v_expires := to_timestamp((v_event ->> 'expiration_at_ms')::bigint / 1000.0);
-  v_ref := coalesce(v_event ->> 'original_transaction_id', v_event ->> 'transaction_id', v_event ->> 'id');
+  if jsonb_typeof(v_event -> 'expiration_at_ms') = 'number' then
+    v_expires := to_timestamp((v_event ->> 'expiration_at_ms')::numeric / 1000.0);
+  end if;
+  -- An entitlement is keyed by the original transaction; events that name
+  -- only a transaction (TEMPORARY_ENTITLEMENT_GRANT, the EXPIRATION that
+  -- undoes it) match on either.
+  v_refs := array_remove(array[v_event ->> 'original_transaction_id', v_event ->> 'transaction_id'], null);
+  v_ref := coalesce(v_refs[1], v_event ->> 'id');
 
-  if v_event ->> 'environment' is distinct from p_environment then
-    v_outcome := format('ignored: %s event, this deployment takes %s', v_event ->> 'environment', p_environment);
+  if v_environment is distinct from p_environment and v_environment is not null then
+    v_outcome := format('ignored: %s event, this deployment takes %s', v_environment, p_environment);
   elsif v_type = 'TRANSFER' then
-    update public.entitlements e
-    set user_id = (select p.id from jsonb_array_elements_text(v_event -> 'transferred_to') t
-                   join public.profiles p on p.id::text = t limit 1),
-        last_event_at = v_event_at
-    where e.source = 'revenuecat'
-      and e.user_id in (select p.id from jsonb_array_elements_text(v_event -> 'transferred_from') f
-                        join public.profiles p on p.id::text = f)
-      and exists (select 1 from jsonb_array_elements_text(v_event -> 'transferred_to') t
-                  join public.profiles p on p.id::text = t)
-      and e.last_event_at <= v_event_at;
-    v_outcome := 'transferred';
+    -- Ownership only: no state moves, so no last_event_at guard (the
+    -- published sample's event_timestamp_ms is in the year 4466).
+    v_from := private.revenuecat_ids(v_event -> 'transferred_from');
+    v_to_ids := private.revenuecat_ids(v_event -> 'transferred_to');
+    select p.id into v_to_user from unnest(v_to_ids) as t join public.profiles p on p.id::text = t limit 1;
+    if cardinality(v_to_ids) = 0 then
+      v_outcome := 'ignored: transfer to nobody';
+    else
+      update public.entitlements e
+      set user_id = v_to_user, app_user_id = coalesce(v_to_user::text, v_to_ids[1])
+      where e.source = 'revenuecat'
+        and (e.user_id::text = any (v_from) or (e.user_id is null and e.app_user_id = any (v_from)));
+      get diagnostics v_count = row_count;
+      v_outcome := format('transferred %s to %s', v_count, coalesce(v_to_user::text, 'an anonymous id'));
+    end if;
   else
     v_user_id := private.revenuecat_user(v_event);
+    if v_user_id is null
+       and coalesce(v_event ->> 'app_user_id', v_event ->> 'original_app_user_id') like '$RCAnonymousID:%'
+       and not exists (select 1 from unnest(private.revenuecat_ids(v_event -> 'aliases')) a
+                       where a not like '$RCAnonymousID:%') then
+      v_holder := coalesce(v_event ->> 'app_user_id', v_event ->> 'original_app_user_id');
+    end if;
     select p.id into v_plan_id from public.plans p
-    where p.id in (select jsonb_array_elements_text(coalesce(v_event -> 'entitlement_ids', '[]')))
+    where p.id = any (private.revenuecat_ids(v_event -> 'entitlement_ids'))
     order by p.rank desc limit 1;
-    if v_user_id is null then
-      v_outcome := 'ignored: no user for this event';
-    elsif v_type in ('INITIAL_PURCHASE', 'RENEWAL', 'NON_RENEWING_PURCHASE', 'SUBSCRIPTION_EXTENDED',
-                     'TEMPORARY_ENTITLEMENT_GRANT', 'REFUND_REVERSED', 'UNCANCELLATION', 'PRODUCT_CHANGE') then
-      if v_plan_id is null then
+    if v_type = 'TEMPORARY_ENTITLEMENT_GRANT' then
+      -- Sent during store outages; RevenueCat documents it as lasting at most 24 hours.
+      v_expires := least(coalesce(v_expires, v_event_at + interval '24 hours'), v_event_at + interval '24 hours');
+      v_ref := coalesce(v_event ->> 'transaction_id', v_event ->> 'id');
+    end if;
+    if v_type in ('INITIAL_PURCHASE', 'RENEWAL', 'NON_RENEWING_PURCHASE', 'SUBSCRIPTION_EXTENDED',
+                  'TEMPORARY_ENTITLEMENT_GRANT', 'REFUND_REVERSED', 'UNCANCELLATION', 'PRODUCT_CHANGE') then
+      if v_user_id is null and v_holder is null then
+        v_outcome := 'ignored: no user for this event';
+      elsif v_plan_id is null then
         v_outcome := 'ignored: no entitlement maps to a plan';
       else
-        insert into public.entitlements as e (user_id, source, source_ref, plan_id, active, expires_at, will_renew,
-                                              environment, last_event_at)
-        values (v_user_id, 'revenuecat', v_ref, v_plan_id, true, v_expires, v_type <> 'NON_RENEWING_PURCHASE',
-                v_event ->> 'environment', v_event_at)
+        insert into public.entitlements as e (user_id, app_user_id, source, source_ref, plan_id, active, expires_at,
+                                              will_renew, environment, last_event_at)
+        values (v_user_id, coalesce(v_event ->> 'app_user_id', v_holder), 'revenuecat', v_ref, v_plan_id, true,
+                v_expires, v_type not in ('NON_RENEWING_PURCHASE', 'TEMPORARY_ENTITLEMENT_GRANT'),
+                coalesce(v_environment, p_environment), v_event_at)
         on conflict (source, source_ref) do update
-          set user_id = excluded.user_id, plan_id = excluded.plan_id, active = true, expires_at = excluded.expires_at,
+          set user_id = coalesce(excluded.user_id, e.user_id), app_user_id = excluded.app_user_id,
+              plan_id = excluded.plan_id, active = true, expires_at = excluded.expires_at,
               will_renew = excluded.will_renew, billing_issue = false, last_event_at = excluded.last_event_at
           where e.last_event_at <= excluded.last_event_at;
-        v_outcome := format('granted %s', v_plan_id);
+        v_outcome := case when v_user_id is null then format('held %s for %s until login', v_plan_id, v_holder)
+                          else format('granted %s', v_plan_id) end;
       end if;
     elsif v_type = 'CANCELLATION' then
-      update public.entitlements e set will_renew = false, expires_at = coalesce(v_expires, e.expires_at),
-                                       last_event_at = v_event_at
-      where e.source = 'revenuecat' and e.source_ref = v_ref and e.last_event_at <= v_event_at;
-      v_outcome := 'canceled: access until expiry';
+      update public.entitlements e
+      set will_renew = false,
+          expires_at = case when v_expires is not null then v_expires
+                            when v_event ->> 'cancel_reason' = 'CUSTOMER_SUPPORT' then v_event_at
+                            else e.expires_at end,
+          last_event_at = v_event_at
+      where e.source = 'revenuecat' and e.source_ref = any (v_refs) and e.last_event_at <= v_event_at;
+      v_outcome := case when v_event ->> 'cancel_reason' = 'CUSTOMER_SUPPORT' and v_expires is null
+                        then 'refunded: access ended' else 'canceled: access until expiry' end;
     elsif v_type = 'EXPIRATION' then
       update public.entitlements e set active = false, will_renew = false,
                                        expires_at = coalesce(v_expires, v_event_at), last_event_at = v_event_at
-      where e.source = 'revenuecat' and e.source_ref = v_ref and e.last_event_at <= v_event_at;
+      where e.source = 'revenuecat' and e.source_ref = any (v_refs) and e.last_event_at <= v_event_at;
       v_outcome := 'expired';
     elsif v_type in ('BILLING_ISSUE', 'SUBSCRIPTION_PAUSED') then
       update public.entitlements e set billing_issue = (v_type = 'BILLING_ISSUE'), last_event_at = v_event_at
-      where e.source = 'revenuecat' and e.source_ref = v_ref and e.last_event_at <= v_event_at;
+      where e.source = 'revenuecat' and e.source_ref = any (v_refs) and e.last_event_at <= v_event_at;
       v_outcome := format('%s noted: access unchanged', lower(v_type));
     else
       v_outcome := 'ignored: unhandled type';

@@ -37,6 +37,8 @@ create table public.notification_preferences (
   song_up_next boolean not null default true,
   mentions boolean not null default true,
   moderation boolean not null default true,
+  battles boolean not null default true,
+  achievements boolean not null default true,
   quiet_hours_start time,
   quiet_hours_end time,
   time_zone text not null default 'UTC',
@@ -48,9 +50,9 @@ revoke all on public.notification_preferences from anon, authenticated, service_
 grant select on public.notification_preferences to authenticated;
 
 grant insert (followed_dj_live, session_starting, tip_received, song_up_next, mentions, moderation,
-              quiet_hours_start, quiet_hours_end, time_zone),
+              battles, achievements, quiet_hours_start, quiet_hours_end, time_zone),
       update (followed_dj_live, session_starting, tip_received, song_up_next, mentions, moderation,
-              quiet_hours_start, quiet_hours_end, time_zone)
+              battles, achievements, quiet_hours_start, quiet_hours_end, time_zone)
   on public.notification_preferences to authenticated;
 grant select, insert, update, delete on public.notification_preferences to service_role;
 alter table public.notification_preferences enable row level security;
@@ -123,7 +125,7 @@ create table private.notification_outbox (
   id bigint generated always as identity primary key,
   user_id uuid not null references public.profiles (id) on delete cascade,
   kind text not null check (kind in ('followed_dj_live', 'session_starting', 'tip_received', 'song_up_next',
-                                     'mentions', 'moderation')),
+                                     'mentions', 'moderation', 'battle_live', 'achievement_earned')),
   title text not null,
   body text not null,
   data jsonb not null default '{}',
@@ -224,6 +226,8 @@ begin
                    when 'song_up_next' then np.song_up_next
                    when 'mentions' then np.mentions
                    when 'moderation' then np.moderation
+                   when 'battle_live' then np.battles
+                   when 'achievement_earned' then np.achievements
                  end, true)
     and u.id not in (select b.blocked_id from public.user_blocks b where b.blocker_id = p_actor
                      union all
@@ -394,6 +398,26 @@ after insert or update on public.session_sanctions
 for each row execute function private.session_sanctions_notify();
 
 ------------------------------------------------------------------------------
+-- Delivery guarantee per kind, when nobody can know whether Expo got a
+-- request (the connection dropped after it was written, or the worker died
+-- while it was in flight). At least once (sent again; a device may show it
+-- twice): moderation (a sanction must be known; a repeat says the same) and
+-- session_starting (a reminder the user asked for by following; missing it
+-- defeats it). At most once (never resent; the notification records why):
+-- followed_dj_live (fan-out to every follower: a repeat is spam to
+-- thousands), tip_received (a repeat reads as a second tip: money must not
+-- be misstated; the tip is in the app anyway), song_up_next (stale within a
+-- minute, later than the backoff), mentions (chat is ephemeral). A request
+-- known not to have reached Expo (connect or write failure, 429, 5xx, a page
+-- that is not Expo's) is retried for every kind.
+------------------------------------------------------------------------------
+create function private.push_at_least_once(p_kind text) returns boolean
+language sql immutable
+set search_path = ''
+as $$ select p_kind in ('moderation', 'session_starting') $$;
+revoke all on function private.push_at_least_once(text) from public, anon, authenticated, service_role;
+
+------------------------------------------------------------------------------
 -- The dispatcher's verbs (granted to openparty_worker)
 -- Claim due notifications under a lease, expand them to per-device deliveries,
 -- and return what to send. Leases that expired with deliveries still 'queued'
@@ -401,14 +425,18 @@ for each row execute function private.session_sanctions_notify();
 -- become 'unknown' and are never sent twice.
 ------------------------------------------------------------------------------
 create function private.push_claim(p_worker text, p_limit int, p_lease interval)
-returns table (delivery_id bigint, outbox_id bigint, token text, title text, body text, data jsonb)
+returns table (delivery_id bigint, outbox_id bigint, token text, title text, body text, data jsonb,
+               at_least_once boolean)
 language plpgsql security definer
 set search_path = ''
 as $$
 declare
   v_claimed bigint[];
 begin
-  update private.push_deliveries d set status = 'unknown', error = 'worker stopped while sending'
+  update private.push_deliveries d
+  set status = case when private.push_at_least_once(o.kind) then 'retry' else 'unknown' end,
+      error = case when private.push_at_least_once(o.kind) then 'worker stopped while sending: resent (at least once)'
+                   else 'worker stopped while sending' end
   from private.notification_outbox o
   where o.id = d.outbox_id and o.status = 'claimed' and o.lease_until < now() and d.status = 'sending';
 
@@ -433,7 +461,7 @@ begin
   on conflict on constraint push_deliveries_outbox_id_token_id_key do nothing;
 
   return query
-    select d.id, o.id, t.token, o.title, o.body, o.data
+    select d.id, o.id, t.token, o.title, o.body, o.data, private.push_at_least_once(o.kind)
     from private.notification_outbox o
     join private.push_deliveries d on d.outbox_id = o.id
     join public.push_tokens t on t.id = d.token_id
@@ -456,8 +484,9 @@ revoke all on function private.push_mark_sending(bigint[]) from public, anon, au
 grant execute on function private.push_mark_sending(bigint[]) to openparty_worker, service_role;
 
 -- Record what Expo answered, per delivery:
--- [{"delivery_id": 1, "outcome": "sent"|"retry"|"failed"|"logged", "ticket_id": "...", "error": "...",
---   "disable_token": true}]
+-- [{"delivery_id": 1, "outcome": "sent"|"retry"|"failed"|"logged"|"unknown"|"queued", "ticket_id": "...",
+--   "error": "...", "disable_token": true}]
+-- queued: not sent after all (dispatch paused); a new ticket clears the last receipt.
 create function private.push_record(p_results jsonb) returns void
 language sql security definer
 set search_path = ''
@@ -468,7 +497,8 @@ as $$
   ), updated as (
     update private.push_deliveries d
     set status = r.outcome, ticket_id = r.ticket_id, error = r.error,
-        sent_at = case when r.outcome in ('sent', 'logged') then now() end
+        sent_at = case when r.outcome in ('sent', 'logged') then now() end,
+        receipt_status = null, receipt_error = null, receipt_checked_at = null
     from r where d.id = r.delivery_id
     returning d.token_id, r.disable_token, r.error
   )
@@ -564,9 +594,12 @@ $$;
 revoke all on function private.push_receipts_due(interval, integer) from public, anon, authenticated, service_role;
 grant execute on function private.push_receipts_due(interval, integer) to openparty_worker, service_role;
 
--- [{"ticket_id": "...", "status": "ok"|"error"|"expired", "error": "...", "disable_token": true}]
--- What an error means is decided by the worker (workers/expo.py); this obeys the flag.
-create function private.push_record_receipts(p_receipts jsonb) returns int
+-- [{"ticket_id": "...", "status": "ok"|"error"|"expired", "error": "...", "disable_token": true, "retry": true}]
+-- What an error means is decided by the worker (workers/expo.py); this obeys
+-- the flags. retry (MessageRateExceeded: Expo never handed it to the device):
+-- the delivery is sent again after the notification's backoff
+-- (p_backoff * 2^(attempts-1)), unless its p_max_attempts are spent (failed).
+create function private.push_record_receipts(p_receipts jsonb, p_max_attempts int, p_backoff interval) returns int
 language plpgsql security definer
 set search_path = ''
 as $$
@@ -574,21 +607,46 @@ declare
   v_count int;
 begin
   with r as (
-    select * from jsonb_to_recordset(p_receipts) as x(ticket_id text, status text, error text, disable_token boolean)
+    select * from jsonb_to_recordset(p_receipts)
+      as x(ticket_id text, status text, error text, disable_token boolean, retry boolean)
   ), updated as (
     update private.push_deliveries d
-    set receipt_status = r.status, receipt_error = r.error, receipt_checked_at = now()
-    from r where d.ticket_id = r.ticket_id and d.status = 'sent' and d.receipt_checked_at is null
-    returning d.token_id, r.error, r.disable_token
+    set receipt_status = r.status, receipt_error = r.error, receipt_checked_at = now(),
+        status = case when not coalesce(r.retry, false) then d.status
+                      when o.attempts < p_max_attempts then 'retry' else 'failed' end,
+        error = case when not coalesce(r.retry, false) then d.error
+                     when o.attempts < p_max_attempts then 'receipt: ' || r.error
+                     else format('gave up after %s attempts: receipt %s', o.attempts, r.error) end
+    from r, private.notification_outbox o
+    where d.ticket_id = r.ticket_id and d.status = 'sent' and d.receipt_checked_at is null and o.id = d.outbox_id
+    returning d.id, d.token_id, d.outbox_id, d.status, r.error, r.disable_token
+  ), disabled as (
+    update public.push_tokens t set enabled = false, disabled_reason = u.error
+    from updated u where u.token_id = t.id and u.disable_token
+    returning 1
+  ), reopened as (
+    update private.notification_outbox o
+    set status = 'pending', finished_at = null, lease_until = null, leased_by = null,
+        not_before = now() + p_backoff * power(2, greatest(o.attempts - 1, 0)), last_error = 'receipt: ' || u.error
+    from (select distinct on (outbox_id) outbox_id, error from updated where status = 'retry') u
+    where o.id = u.outbox_id and o.status in ('sent', 'failed')
+    returning 1
+  ), gave_up as (  -- no other device got it: the notification failed after all
+    update private.notification_outbox o set status = 'failed', last_error = u.error
+    from (select distinct on (outbox_id) outbox_id, format('gave up after %s attempts: receipt %s', o2.attempts, error) as error
+          from updated join private.notification_outbox o2 on o2.id = updated.outbox_id
+          where updated.status = 'failed' and updated.error is not null) u
+    where o.id = u.outbox_id and o.status = 'sent'
+      and not exists (select 1 from private.push_deliveries d where d.outbox_id = o.id and d.status in ('sent', 'logged')
+                      and d.id not in (select updated.id from updated))
+    returning 1
   )
-  update public.push_tokens t set enabled = false, disabled_reason = u.error
-  from updated u where u.token_id = t.id and u.disable_token;
-  get diagnostics v_count = row_count;
+  select count(*)::int into v_count from updated;
   return v_count;
 end;
 $$;
-revoke all on function private.push_record_receipts(jsonb) from public, anon, authenticated, service_role;
-grant execute on function private.push_record_receipts(jsonb) to openparty_worker, service_role;
+revoke all on function private.push_record_receipts(jsonb, integer, interval) from public, anon, authenticated, service_role;
+grant execute on function private.push_record_receipts(jsonb, integer, interval) to openparty_worker, service_role;
 
 -- Retention: settled notifications and their deliveries after p_age.
 create function private.purge_notifications(p_age interval, p_limit int, p_now timestamptz default now())

@@ -1,0 +1,459 @@
+-- DJ battles: a live DJ challenges another DJ; an accepted battle runs in the
+-- challenger's live session (the shared room) as time-boxed rounds; every
+-- present listener votes once per round for one of the two DJs; rounds close
+-- by time, the battle ends with a winner (most rounds won; then most votes;
+-- else a draw) and stays as history.
+--
+-- Votes: one row per listener per round (primary key), so a vote is exact
+-- under any concurrency; a listener who joins mid-battle votes in the round
+-- open at that moment. Votes do not update a shared counter (no hot row): the
+-- tally is counted when it is broadcast (at most once a second per battle,
+-- private.pass_event_gate from reactions.sql) and stored when the round closes.
+
+create type public.battle_status as enum ('pending', 'declined', 'canceled', 'live', 'finished');
+comment on type public.battle_status is 'pending: challenged, awaiting the opponent (expires after 10 min); declined: the opponent said no; canceled: withdrawn, expired, or the room was no longer live; live: rounds running; finished: over, with results';
+
+create table public.battles (
+  id uuid primary key default gen_random_uuid(),
+  challenger_id uuid not null references public.profiles (id) on delete cascade,
+  opponent_id uuid not null references public.profiles (id) on delete cascade,
+  session_id uuid not null references public.sessions (id) on delete cascade,
+  status public.battle_status not null default 'pending',
+  rounds int not null default 3 constraint battles_rounds_range check (rounds between 1 and 5),
+  round_seconds int not null default 120 constraint battles_round_seconds_range check (round_seconds between 30 and 900),
+  challenger_rounds int not null default 0,
+  opponent_rounds int not null default 0,
+  challenger_votes int not null default 0,
+  opponent_votes int not null default 0,
+  winner_id uuid references public.profiles (id) on delete set null,
+  created_at timestamptz not null default now(),
+  responded_at timestamptz,
+  started_at timestamptz,
+  ended_at timestamptz,
+  constraint battles_two_djs check (challenger_id <> opponent_id)
+);
+comment on table public.battles is 'DJ battles in the challenger''s live session. Moves only through challenge_battle / respond_battle / cancel_battle and the worker that closes rounds. Results (rounds won, votes, winner_id; null winner = draw) are set when it finishes.';
+create unique index battles_one_open_per_session on public.battles (session_id) where status in ('pending', 'live');
+create index battles_session on public.battles (session_id);
+create index battles_challenger on public.battles (challenger_id, created_at desc);
+create index battles_opponent on public.battles (opponent_id, created_at desc);
+create index battles_winner on public.battles (winner_id);
+create index battles_open on public.battles (status, created_at) where status in ('pending', 'live');
+revoke all on public.battles from anon, authenticated, service_role;
+grant select on public.battles to anon, authenticated;
+grant select, insert, update, delete on public.battles to service_role;
+alter table public.battles enable row level security;
+
+create table public.battle_rounds (
+  battle_id uuid not null references public.battles (id) on delete cascade,
+  round int not null check (round >= 1),
+  starts_at timestamptz not null,
+  ends_at timestamptz not null,
+  challenger_votes int,
+  opponent_votes int,
+  winner_id uuid references public.profiles (id) on delete set null,
+  closed_at timestamptz,
+  primary key (battle_id, round),
+  constraint battle_rounds_time check (ends_at > starts_at)
+);
+comment on table public.battle_rounds is 'The time boxes of a live or finished battle. Vote counts and winner_id (null: a tie) are set when the round closes; live tallies come from rpc/battle_state and `battle_tally` events.';
+create index battle_rounds_due on public.battle_rounds (ends_at) where closed_at is null;
+create index battle_rounds_winner on public.battle_rounds (winner_id);
+revoke all on public.battle_rounds from anon, authenticated, service_role;
+grant select on public.battle_rounds to anon, authenticated;
+grant select, insert, update, delete on public.battle_rounds to service_role;
+alter table public.battle_rounds enable row level security;
+
+create table public.battle_votes (
+  battle_id uuid not null,
+  round int not null,
+  user_id uuid not null references public.profiles (id) on delete cascade,
+  dj_id uuid not null references public.profiles (id) on delete cascade,
+  created_at timestamptz not null default now(),
+  primary key (battle_id, round, user_id),
+  foreign key (battle_id, round) references public.battle_rounds (battle_id, round) on delete cascade
+);
+comment on table public.battle_votes is 'One vote per listener per round, cast through rpc/vote_battle. You read your own.';
+create index battle_votes_tally on public.battle_votes (battle_id, round, dj_id);
+create index battle_votes_user on public.battle_votes (user_id);
+create index battle_votes_dj on public.battle_votes (dj_id);
+revoke all on public.battle_votes from anon, authenticated, service_role;
+grant select on public.battle_votes to authenticated;
+grant select, insert, update, delete on public.battle_votes to service_role;
+alter table public.battle_votes enable row level security;
+
+------------------------------------------------------------------------------
+-- Challenge, respond, cancel
+------------------------------------------------------------------------------
+create function private.battle_json(p_battle public.battles) returns jsonb
+language sql immutable
+set search_path = ''
+as $$
+  select jsonb_build_object('battle_id', p_battle.id, 'session_id', p_battle.session_id,
+    'challenger_id', p_battle.challenger_id, 'opponent_id', p_battle.opponent_id, 'status', p_battle.status,
+    'rounds', p_battle.rounds, 'round_seconds', p_battle.round_seconds, 'started_at', p_battle.started_at,
+    'ended_at', p_battle.ended_at, 'challenger_rounds', p_battle.challenger_rounds,
+    'opponent_rounds', p_battle.opponent_rounds, 'challenger_votes', p_battle.challenger_votes,
+    'opponent_votes', p_battle.opponent_votes, 'winner_id', p_battle.winner_id)
+$$;
+revoke all on function private.battle_json(public.battles) from public, anon, authenticated, service_role;
+
+create function private.challenge_battle(p_opponent_id uuid, p_rounds int, p_round_seconds int) returns public.battles
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_uid uuid := private.require_user();
+  v_session uuid;
+  v_battle public.battles;
+begin
+  select s.id into v_session from public.sessions s where s.dj_id = v_uid and s.status = 'live';
+  if v_session is null then
+    raise exception using errcode = 'PT409', message = 'go live first: a battle runs in your live session';
+  end if;
+  if p_opponent_id is null or p_opponent_id = v_uid
+     or not exists (select 1 from public.profiles p where p.id = p_opponent_id and p.is_dj)
+     or exists (select 1 from public.user_blocks b
+                where (b.blocker_id = v_uid and b.blocked_id = p_opponent_id)
+                   or (b.blocker_id = p_opponent_id and b.blocked_id = v_uid)) then
+    raise exception using errcode = 'PT404', message = 'no such DJ to challenge';
+  end if;
+  begin
+    insert into public.battles (challenger_id, opponent_id, session_id, rounds, round_seconds)
+    values (v_uid, p_opponent_id, v_session, coalesce(p_rounds, 3), coalesce(p_round_seconds, 120))
+    returning * into v_battle;
+  exception when unique_violation then
+    raise exception using errcode = 'PT409', message = 'a battle is already pending or live in your session';
+  end;
+  perform private.broadcast('user:' || p_opponent_id, 'battle_challenge', private.battle_json(v_battle));
+  return v_battle;
+end;
+$$;
+revoke all on function private.challenge_battle(uuid, integer, integer) from public, anon, authenticated, service_role;
+-- authenticated: public.challenge_battle() (security invoker) wraps it; it checks the caller itself.
+grant execute on function private.challenge_battle(uuid, integer, integer) to authenticated;
+
+create function private.respond_battle(p_battle_id uuid, p_accept boolean) returns public.battles
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_uid uuid := private.require_user();
+  v_battle public.battles;
+  v_names text;
+begin
+  -- Only the challenged DJ gets further than this, and before any lock.
+  if not exists (select 1 from public.battles b where b.id = p_battle_id and b.opponent_id = v_uid) then
+    raise exception using errcode = 'PT404', message = 'battle not found';
+  end if;
+  select * into v_battle from public.battles b where b.id = p_battle_id for update;
+  if v_battle.status <> 'pending' then
+    raise exception using errcode = 'PT409', message = format('this battle is %s', v_battle.status);
+  end if;
+  if not coalesce(p_accept, false) then
+    update public.battles set status = 'declined', responded_at = now() where id = p_battle_id returning * into v_battle;
+    perform private.broadcast('user:' || v_battle.challenger_id, 'battle_declined', private.battle_json(v_battle));
+    return v_battle;
+  end if;
+  if v_battle.created_at < now() - interval '10 minutes'
+     or not exists (select 1 from public.sessions s where s.id = v_battle.session_id and s.status = 'live') then
+    update public.battles set status = 'canceled', responded_at = now() where id = p_battle_id;
+    raise exception using errcode = 'PT409', message = 'this challenge has expired';
+  end if;
+  update public.battles set status = 'live', responded_at = now(), started_at = now()
+  where id = p_battle_id returning * into v_battle;
+  insert into public.battle_rounds (battle_id, round, starts_at, ends_at)
+  select v_battle.id, r, v_battle.started_at + make_interval(secs => (r - 1) * v_battle.round_seconds),
+         v_battle.started_at + make_interval(secs => r * v_battle.round_seconds)
+  from generate_series(1, v_battle.rounds) r;
+  perform private.broadcast('session:' || v_battle.session_id, 'battle_started', private.battle_json(v_battle));
+  perform private.broadcast('user:' || v_battle.challenger_id, 'battle_started', private.battle_json(v_battle));
+  -- Both DJs' followers hear about it (preferences, blocks and quiet hours honoured).
+  select string_agg(coalesce(p.display_name, p.username), ' vs ' order by p.id = v_battle.opponent_id) into v_names
+  from public.profiles p where p.id in (v_battle.challenger_id, v_battle.opponent_id);
+  perform private.enqueue_notifications(
+    array(select f.follower_id from public.follows f
+          where f.followee_id in (v_battle.challenger_id, v_battle.opponent_id)),
+    'battle_live', 'DJ battle live', v_names,
+    jsonb_build_object('battle_id', v_battle.id, 'session_id', v_battle.session_id),
+    'battle:' || v_battle.id, v_battle.challenger_id);
+  return v_battle;
+end;
+$$;
+revoke all on function private.respond_battle(uuid, boolean) from public, anon, authenticated, service_role;
+-- authenticated: public.respond_battle() (security invoker) wraps it; it checks the caller itself.
+grant execute on function private.respond_battle(uuid, boolean) to authenticated;
+
+create function private.cancel_battle(p_battle_id uuid) returns public.battles
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_uid uuid := private.require_user();
+  v_battle public.battles;
+begin
+  if not exists (select 1 from public.battles b where b.id = p_battle_id and b.challenger_id = v_uid) then
+    raise exception using errcode = 'PT404', message = 'battle not found';
+  end if;
+  update public.battles b set status = 'canceled', responded_at = coalesce(b.responded_at, now())
+  where b.id = p_battle_id and b.status = 'pending'
+  returning * into v_battle;
+  if not found then
+    raise exception using errcode = 'PT409', message = 'only a pending challenge can be withdrawn';
+  end if;
+  perform private.broadcast('user:' || v_battle.opponent_id, 'battle_canceled', private.battle_json(v_battle));
+  return v_battle;
+end;
+$$;
+revoke all on function private.cancel_battle(uuid) from public, anon, authenticated, service_role;
+-- authenticated: public.cancel_battle() (security invoker) wraps it; it checks the caller itself.
+grant execute on function private.cancel_battle(uuid) to authenticated;
+
+------------------------------------------------------------------------------
+-- Votes and tallies
+------------------------------------------------------------------------------
+create function private.battle_tally(p_battle_id uuid, p_round int) returns jsonb
+language sql stable
+set search_path = ''
+as $$
+  select jsonb_build_object('battle_id', b.id, 'round', p_round,
+    'challenger_votes', (select count(*) from public.battle_votes v
+                         where v.battle_id = b.id and v.round = p_round and v.dj_id = b.challenger_id),
+    'opponent_votes', (select count(*) from public.battle_votes v
+                       where v.battle_id = b.id and v.round = p_round and v.dj_id = b.opponent_id))
+  from public.battles b where b.id = p_battle_id
+$$;
+revoke all on function private.battle_tally(uuid, integer) from public, anon, authenticated, service_role;
+
+-- At most one `battle_tally` per battle per second (the room tick may take this over).
+create function private.flush_battle_tally(p_battle_id uuid, p_session_id uuid, p_round int) returns boolean
+language plpgsql
+set search_path = ''
+as $$
+begin
+  if not private.pass_event_gate('session:' || p_session_id, 'battle_tally:' || p_battle_id, interval '1 second') then
+    return false;
+  end if;
+  perform private.broadcast('session:' || p_session_id, 'battle_tally', private.battle_tally(p_battle_id, p_round));
+  return true;
+end;
+$$;
+revoke all on function private.flush_battle_tally(uuid, uuid, integer) from public, anon, authenticated, service_role;
+
+create function private.vote_battle(p_battle_id uuid, p_dj_id uuid) returns boolean
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_uid uuid := private.require_user();
+  v_battle public.battles;
+  v_round int;
+  v_counted boolean;
+begin
+  select * into v_battle from public.battles b where b.id = p_battle_id and b.status in ('live', 'finished');
+  if not found then
+    raise exception using errcode = 'PT404', message = 'battle not found';
+  end if;
+  if v_uid in (v_battle.challenger_id, v_battle.opponent_id) then
+    raise exception using errcode = 'PT403', message = 'the battling DJs do not vote';
+  end if;
+  if not exists (select 1 from public.session_participants p
+                 where p.session_id = v_battle.session_id and p.user_id = v_uid and p.left_at is null)
+     or private.is_banned(v_battle.session_id, v_uid) then
+    raise exception using errcode = 'PT403', message = 'join the battle''s session to vote';
+  end if;
+  if p_dj_id is null or p_dj_id not in (v_battle.challenger_id, v_battle.opponent_id) then
+    raise exception using errcode = 'PT422', message = 'vote for one of the two DJs';
+  end if;
+  -- The round open now (statement time, so a vote lands in exactly one round).
+  -- A share lock on the round (voters do not block each other) makes the
+  -- closing worker wait for votes in flight, and a vote that waited on the
+  -- closing finds the round closed: every counted vote is in the result.
+  select r.round into v_round from public.battle_rounds r
+  where r.battle_id = p_battle_id and r.starts_at <= statement_timestamp() and r.ends_at > statement_timestamp()
+    and r.closed_at is null
+  for share;
+  if v_round is null or v_battle.status <> 'live' then
+    raise exception using errcode = 'PT409', message = 'no round is open for voting';
+  end if;
+  -- Like queue votes: no disk flush awaited (a crash may lose the last instant of votes, whole).
+  perform set_config('synchronous_commit', 'off', true);
+  insert into public.battle_votes (battle_id, round, user_id, dj_id)
+  values (p_battle_id, v_round, v_uid, p_dj_id)
+  on conflict do nothing
+  returning true into v_counted;
+  if v_counted then
+    perform private.flush_battle_tally(p_battle_id, v_battle.session_id, v_round);
+  end if;
+  return coalesce(v_counted, false);
+end;
+$$;
+revoke all on function private.vote_battle(uuid, uuid) from public, anon, authenticated, service_role;
+-- authenticated: public.vote_battle() (security invoker) wraps it; it checks the caller itself.
+grant execute on function private.vote_battle(uuid, uuid) to authenticated;
+
+-- Everything about a battle for its page: the battle, its rounds with live
+-- tallies for the open one, and your vote in it.
+create function private.battle_state(p_battle_id uuid) returns jsonb
+language sql stable security definer
+set search_path = ''
+as $$
+  select private.battle_json(b) || jsonb_build_object(
+    'server_time', now(),
+    'rounds_detail', coalesce((select jsonb_agg(jsonb_build_object(
+        'round', r.round, 'starts_at', r.starts_at, 'ends_at', r.ends_at, 'closed', r.closed_at is not null,
+        'winner_id', r.winner_id,
+        'challenger_votes', coalesce(r.challenger_votes, (private.battle_tally(b.id, r.round) ->> 'challenger_votes')::int),
+        'opponent_votes', coalesce(r.opponent_votes, (private.battle_tally(b.id, r.round) ->> 'opponent_votes')::int),
+        'my_vote', (select v.dj_id from public.battle_votes v
+                    where v.battle_id = b.id and v.round = r.round and v.user_id = (select auth.uid())))
+        order by r.round)
+      from public.battle_rounds r where r.battle_id = b.id), '[]'::jsonb))
+  from public.battles b
+  where b.id = p_battle_id
+    and (b.status in ('live', 'finished') or (select auth.uid()) in (b.challenger_id, b.opponent_id))
+$$;
+revoke all on function private.battle_state(uuid) from public, anon, authenticated, service_role;
+-- anon, authenticated: public.battle_state() (security invoker) wraps it; battles that started are public.
+grant execute on function private.battle_state(uuid) to anon, authenticated;
+
+------------------------------------------------------------------------------
+-- Closing rounds and finishing battles (the worker, every second)
+------------------------------------------------------------------------------
+create function private.close_battle_rounds(p_limit int, p_now timestamptz default now()) returns int
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_battle public.battles;
+  v_round public.battle_rounds;
+  v_count int := 0;
+  v_c int;
+  v_o int;
+begin
+  -- Challenges nobody answered in 10 minutes expire.
+  update public.battles b set status = 'canceled', responded_at = p_now
+  where b.status = 'pending' and b.created_at < p_now - interval '10 minutes';
+  for v_battle in
+    select b.* from public.battles b
+    where b.status = 'live'
+      and exists (select 1 from public.battle_rounds r where r.battle_id = b.id and r.closed_at is null and r.ends_at <= p_now)
+    order by b.started_at
+    limit p_limit
+    for update of b skip locked
+  loop
+    for v_round in
+      select r.* from public.battle_rounds r
+      where r.battle_id = v_battle.id and r.closed_at is null and r.ends_at <= p_now order by r.round
+      for update  -- waits for votes in flight (they hold a share lock); then counts them
+    loop
+      select count(*) filter (where v.dj_id = v_battle.challenger_id), count(*) filter (where v.dj_id = v_battle.opponent_id)
+      into v_c, v_o
+      from public.battle_votes v where v.battle_id = v_battle.id and v.round = v_round.round;
+      update public.battle_rounds r
+      set challenger_votes = v_c, opponent_votes = v_o, closed_at = p_now,
+          winner_id = case when v_c > v_o then v_battle.challenger_id when v_o > v_c then v_battle.opponent_id end
+      where r.battle_id = v_battle.id and r.round = v_round.round;
+      perform private.broadcast('session:' || v_battle.session_id, 'battle_round_ended',
+        jsonb_build_object('battle_id', v_battle.id, 'round', v_round.round, 'challenger_votes', v_c,
+                           'opponent_votes', v_o,
+                           'winner_id', case when v_c > v_o then v_battle.challenger_id
+                                             when v_o > v_c then v_battle.opponent_id end));
+    end loop;
+    if not exists (select 1 from public.battle_rounds r where r.battle_id = v_battle.id and r.closed_at is null) then
+      update public.battles b
+      set status = 'finished', ended_at = p_now,
+          challenger_rounds = x.c_rounds, opponent_rounds = x.o_rounds,
+          challenger_votes = x.c_votes, opponent_votes = x.o_votes,
+          winner_id = case when x.c_rounds > x.o_rounds then b.challenger_id
+                           when x.o_rounds > x.c_rounds then b.opponent_id
+                           when x.c_votes > x.o_votes then b.challenger_id
+                           when x.o_votes > x.c_votes then b.opponent_id end
+      from (select count(*) filter (where r.winner_id = v_battle.challenger_id) as c_rounds,
+                   count(*) filter (where r.winner_id = v_battle.opponent_id) as o_rounds,
+                   coalesce(sum(r.challenger_votes), 0) as c_votes, coalesce(sum(r.opponent_votes), 0) as o_votes
+            from public.battle_rounds r where r.battle_id = v_battle.id) x
+      where b.id = v_battle.id
+      returning b.* into v_battle;
+      perform private.broadcast('session:' || v_battle.session_id, 'battle_ended', private.battle_json(v_battle));
+      perform private.broadcast('user:' || v_battle.challenger_id, 'battle_ended', private.battle_json(v_battle));
+      perform private.broadcast('user:' || v_battle.opponent_id, 'battle_ended', private.battle_json(v_battle));
+    end if;
+    v_count := v_count + 1;
+  end loop;
+  return v_count;
+end;
+$$;
+revoke all on function private.close_battle_rounds(integer, timestamptz) from public, anon, authenticated, service_role;
+grant execute on function private.close_battle_rounds(integer, timestamptz) to openparty_worker, service_role;
+
+-- The per-second room sweep (job `room_events`): pending reactions, battle
+-- tallies not yet sent, rounds that ended, gates quiet for a day. The room
+-- tick takes the first two over.
+create function private.room_events_tick(p_limit int) returns int
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_count int := private.flush_pending_reactions(p_limit);
+  v_open record;
+begin
+  for v_open in
+    select b.id, b.session_id, r.round from public.battles b
+    join public.battle_rounds r on r.battle_id = b.id
+      and r.starts_at <= now() and r.ends_at > now() and r.closed_at is null
+    where b.status = 'live'
+      and exists (select 1 from public.battle_votes v where v.battle_id = b.id and v.round = r.round
+                  and v.created_at > coalesce((select g.last_sent_at from private.room_event_gates g
+                                               where g.topic = 'session:' || b.session_id
+                                                 and g.event = 'battle_tally:' || b.id), '-infinity'))
+    limit p_limit
+  loop
+    if private.flush_battle_tally(v_open.id, v_open.session_id, v_open.round) then
+      v_count := v_count + 1;
+    end if;
+  end loop;
+  perform private.purge_event_gates(p_limit);
+  return v_count + private.close_battle_rounds(p_limit);
+end;
+$$;
+revoke all on function private.room_events_tick(integer) from public, anon, authenticated, service_role;
+grant execute on function private.room_events_tick(integer) to openparty_worker, service_role;
+
+------------------------------------------------------------------------------
+-- The public RPC surface
+------------------------------------------------------------------------------
+create function public.challenge_battle(p_opponent_id uuid, p_rounds int default 3, p_round_seconds int default 120)
+returns public.battles language sql security invoker set search_path = ''
+as $$ select * from private.challenge_battle(p_opponent_id, p_rounds, p_round_seconds) $$;
+comment on function public.challenge_battle(uuid, integer, integer) is 'DJ, live: challenge another DJ to a battle in your session (1-5 rounds of 30-900 s). 409 not live / one already open; 404 no such DJ.';
+revoke all on function public.challenge_battle(uuid, integer, integer) from public, anon, authenticated, service_role;
+grant execute on function public.challenge_battle(uuid, integer, integer) to authenticated;
+
+create function public.respond_battle(p_battle_id uuid, p_accept boolean)
+returns public.battles language sql security invoker set search_path = ''
+as $$ select * from private.respond_battle(p_battle_id, p_accept) $$;
+comment on function public.respond_battle(uuid, boolean) is 'The challenged DJ accepts (the rounds start now) or declines. 409 unless pending; expired after 10 min.';
+revoke all on function public.respond_battle(uuid, boolean) from public, anon, authenticated, service_role;
+grant execute on function public.respond_battle(uuid, boolean) to authenticated;
+
+create function public.cancel_battle(p_battle_id uuid)
+returns public.battles language sql security invoker set search_path = ''
+as $$ select * from private.cancel_battle(p_battle_id) $$;
+comment on function public.cancel_battle(uuid) is 'The challenger withdraws a pending challenge.';
+revoke all on function public.cancel_battle(uuid) from public, anon, authenticated, service_role;
+grant execute on function public.cancel_battle(uuid) to authenticated;
+
+create function public.vote_battle(p_battle_id uuid, p_dj_id uuid)
+returns boolean language sql security invoker set search_path = ''
+as $$ select private.vote_battle(p_battle_id, p_dj_id) $$;
+comment on function public.vote_battle(uuid, uuid) is 'Present listener: vote for one DJ in the open round. true = counted, false = you already voted this round. 409 when no round is open.';
+revoke all on function public.vote_battle(uuid, uuid) from public, anon, authenticated, service_role;
+grant execute on function public.vote_battle(uuid, uuid) to authenticated;
+
+create function public.battle_state(p_battle_id uuid)
+returns jsonb language sql stable security invoker set search_path = ''
+as $$ select private.battle_state(p_battle_id) $$;
+comment on function public.battle_state(uuid) is 'A started battle (or a pending one of yours): status, results, rounds with tallies (live for the open round) and your vote.';
+revoke all on function public.battle_state(uuid) from public, anon, authenticated, service_role;
+grant execute on function public.battle_state(uuid) to anon, authenticated;

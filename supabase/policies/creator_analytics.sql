@@ -1,0 +1,2 @@
+-- creator_analytics: no public tables (private.dj_daily_stats is internal, RLS
+-- on and no policies); a DJ reads their own series through rpc/creator_analytics.

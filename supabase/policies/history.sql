@@ -1,0 +1,3 @@
+-- history: no public tables (listen_time and listening_days are private, RLS
+-- on and no policies); history is read through rpc/my_sessions_attended,
+-- rpc/my_songs_heard, rpc/session_songs and rpc/my_listening_stats.

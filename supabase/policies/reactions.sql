@@ -1,0 +1,2 @@
+-- reactions: no public tables (counters, gates and the rate limit are private
+-- tables with RLS on and no policies); reacting is rpc/react.

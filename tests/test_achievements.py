@@ -1,0 +1,101 @@
+"""Streaks, badges, leaderboards and invites (issue 15): derived by the system
+from durable facts, never written by the app; a push when earned, respecting
+preferences."""
+
+from tests.room import broadcasts, go_live, join, make_dj, refused
+from tests.workerhelpers import outbox
+
+
+def badges(db, user_id):
+    return [b["badge_id"] for b in db.anon().rpc("user_achievements", p_user_id=user_id)["badges"]]
+
+
+STREAKS = [  # (days listened, today) -> (current, longest)
+    ([], "2026-11-23", (0, 0)),
+    (["2026-11-23"], "2026-11-23", (1, 1)),
+    (["2026-11-20", "2026-11-21", "2026-11-22"], "2026-11-23", (3, 3)),  # yesterday still counts
+    (["2026-11-20", "2026-11-21"], "2026-11-23", (0, 2)),  # a missed day breaks it
+    (["2026-11-01", "2026-11-02", "2026-11-03", "2026-11-22", "2026-11-23", "2026-11-23"], "2026-11-23", (2, 3)),
+]
+
+
+def test_streak_derivation(db):
+    for days, today, expected in STREAKS:
+        row = db.admin.execute("select * from private.streak(%s::date[], %s::date)", (days, today)).fetchone()
+        assert row == expected, (days, today)
+
+
+def test_seven_listening_days_in_a_row_earn_a_badge_and_a_push(db):
+    me = db.create_user("me")
+    db.admin.execute("insert into private.listening_days (user_id, day) "
+                     "select %s, (now() at time zone 'UTC')::date - g from generate_series(1, 6) g", (me,))
+    assert "listening_streak_7" not in badges(db, me)
+    session = go_live(db, make_dj(db))["id"]
+    db.as_user(me).rpc_rows("join_session", p_session_id=session)  # today: the seventh day
+    assert "listening_streak_7" in badges(db, me)
+    assert db.anon().rpc("user_achievements", p_user_id=me)["listening_streak"] == {"current_days": 7,
+                                                                                   "longest_days": 7}
+    assert broadcasts(db, f"user:{me}", "badge_earned")[0]["badge_id"] == "listening_streak_7"
+    assert [(n["kind"], n["body"]) for n in outbox(db, user_id=me)] == [("achievement_earned", "Week of music")]
+
+
+def test_badges_respect_push_preferences_and_are_never_app_written(db):
+    dj = make_dj(db)
+    db.as_user(dj).sql("insert into public.notification_preferences (achievements) values (false)")
+    session = go_live(db, dj)["id"]
+    assert badges(db, dj) == ["first_session_hosted"]
+    assert outbox(db, user_id=dj) == []  # earned, not pushed
+    db.admin.execute("update public.sessions set peak_listener_count = 100 where id = %s", (session,))
+    assert badges(db, dj) == ["first_session_hosted", "first_100_listeners"]
+    with refused("42501"):
+        db.as_user(dj).sql("insert into public.user_badges (user_id, badge_id) values (%s, 'battles_won_10')", (dj,))
+    with refused("42501"):
+        db.as_user(dj).sql("delete from public.user_badges")
+
+
+def test_hosting_streak_counts_days_on_air(db):
+    dj = make_dj(db)
+    db.admin.execute("insert into private.hosting_days (user_id, day) "
+                     "select %s, (now() at time zone 'UTC')::date - g from generate_series(1, 6) g", (dj,))
+    go_live(db, dj)
+    assert db.anon().rpc("user_achievements", p_user_id=dj)["hosting_streak"]["current_days"] == 7
+    assert "hosting_streak_7" in badges(db, dj)
+
+
+def test_an_invite_credits_both_when_the_friend_first_joins(db):
+    me, friend = db.create_user("me"), db.create_user("friend")
+    code = db.as_user(me).rpc("my_invite_code")
+    assert db.as_user(me).rpc("my_invite_code") == code
+    with refused("PT409", "your own"):
+        db.as_user(me).rpc_rows("redeem_invite", p_code=code)
+    with refused("PT404"):
+        db.as_user(friend).rpc_rows("redeem_invite", p_code="nope")
+    referral = db.as_user(friend).rpc_rows("redeem_invite", p_code=code)[0]
+    assert referral["credited_at"] is None
+    with refused("PT409", "already"):
+        db.as_user(friend).rpc_rows("redeem_invite", p_code=code)
+    session = go_live(db, make_dj(db))["id"]
+    db.as_user(friend).rpc_rows("join_session", p_session_id=session)
+    assert db.as_user(me).value("select credited_at from public.referrals") is not None
+    assert "invited_friend" in badges(db, me) and "joined_by_invite" in badges(db, friend)
+    assert db.anon().rpc("user_achievements", p_user_id=me)["friends_invited"] == 1
+    # Someone who already listened is not new.
+    regular = join(db, session, "regular")
+    with refused("PT409", "new listeners"):
+        db.as_user(regular).rpc_rows("redeem_invite", p_code=code)
+
+
+def test_weekly_leaderboard_per_genre(db):
+    nova, kai = make_dj(db, "nova"), make_dj(db, "kai")
+    house = go_live(db, nova, genres=["house"])["id"]
+    jazz = go_live(db, kai, genres=["jazz"])["id"]
+    for n in range(3):
+        join(db, house, f"h{n}")
+    join(db, jazz, "j0")
+    board = db.anon().rpc_rows("weekly_leaderboard", p_metric="listeners")
+    assert [(r["rank"], r["username"], r["value"]) for r in board] == [(1, "nova", 3), (2, "kai", 1)]
+    assert [r["username"] for r in db.anon().rpc_rows("weekly_leaderboard", p_metric="listeners", p_genre="Jazz")] == \
+        ["kai"]
+    assert db.anon().rpc_rows("weekly_leaderboard", p_metric="listeners", p_week="2020-01-01") == []
+    with refused("PT422"):
+        db.anon().rpc_rows("weekly_leaderboard", p_metric="likes")

@@ -1,0 +1,89 @@
+"""Reactions (issue 15): a fixed set, rate-limited per listener, counted in
+durable per-room counters and broadcast aggregated (at most one `reactions`
+event per room per second), exact under concurrency."""
+
+import pytest
+
+from tests.room import broadcasts, go_live, join, make_dj, refused
+from tests.test_holes import race
+
+
+@pytest.fixture
+def room(db):
+    dj_id = make_dj(db)
+    session = go_live(db, dj_id)
+    return {"dj": dj_id, "session": session["id"], "listener": join(db, session["id"], "listener")}
+
+
+def events(db, room):
+    return broadcasts(db, f"session:{room['session']}", "reactions")
+
+
+def a_second_passes(db, room):
+    db.admin.execute("update private.room_event_gates set last_sent_at = last_sent_at - interval '1 second' "
+                     "where topic = %s", (f"session:{room['session']}",))
+
+
+def test_reactions_are_sent_aggregated_at_most_once_a_second(db, room):
+    me = db.as_user(room["listener"])
+    assert me.rpc("react", p_session_id=room["session"], p_kind="fire") is True
+    assert [e["counts"] for e in events(db, room)] == [{"fire": 1}]  # a quiet room hears the first at once
+    for kind in ("fire", "heart", "fire"):
+        me.rpc("react", p_session_id=room["session"], p_kind=kind)
+    assert len(events(db, room)) == 1  # within the second: counted, not sent
+    a_second_passes(db, room)
+    assert db.admin.execute("select private.flush_pending_reactions(100)").fetchone()[0] == 1
+    assert [e["counts"] for e in events(db, room)] == [{"fire": 1}, {"fire": 2, "heart": 1}]
+    a_second_passes(db, room)
+    assert db.admin.execute("select private.flush_pending_reactions(100)").fetchone()[0] == 0  # nothing pending
+    # The DJ reacts too; the per-session totals stay for analytics.
+    db.as_user(room["dj"]).rpc("react", p_session_id=room["session"], p_kind="clap")
+    assert db.admin.execute("select sum(total) from private.room_reactions").fetchone()[0] == 5
+
+
+def test_who_may_react_and_what(db, room):
+    with refused("PT403"):
+        db.as_user(db.create_user("outsider")).rpc("react", p_session_id=room["session"], p_kind="fire")
+    with refused("PT422"):
+        db.as_user(room["listener"]).rpc("react", p_session_id=room["session"], p_kind="poop")
+    db.as_user(room["dj"]).rpc_rows("ban_user", p_session_id=room["session"], p_user_id=room["listener"])
+    with refused("PT403"):
+        db.as_user(room["listener"]).rpc("react", p_session_id=room["session"], p_kind="fire")
+    assert events(db, room) == []
+
+
+def test_ten_reactions_per_five_seconds(db, room):
+    me = db.as_user(room["listener"])
+    for _ in range(10):
+        me.rpc("react", p_session_id=room["session"], p_kind="heart")
+    with refused("PT429", "too many") as caught:
+        me.rpc("react", p_session_id=room["session"], p_kind="heart")
+    assert '"retry_after"' in (caught.value.diag.message_detail or "")
+    db.admin.execute("update private.reaction_senders set window_started_at = now() - interval '6 seconds'")
+    assert me.rpc("react", p_session_id=room["session"], p_kind="heart") is True
+
+
+def test_concurrent_reactions_are_counted_exactly(db, room):
+    listeners = [join(db, room["session"], f"l{n}") for n in range(12)]
+
+    def react_five(client, n):
+        for _ in range(5):
+            client.rpc("react", p_session_id=room["session"], p_kind="fire" if n % 2 else "wow")
+
+    assert race(db, listeners, react_five) == ["ok"] * 12
+    a_second_passes(db, room)
+    db.admin.execute("select private.flush_pending_reactions(100)")
+    sent = [e["counts"] for e in events(db, room)]
+    assert sum(c.get("fire", 0) + c.get("wow", 0) for c in sent) == 60  # every one sent, none twice
+    assert db.admin.execute("select sum(total), sum(pending) from private.room_reactions").fetchone() == (60, 0)
+
+
+def test_gates_of_quiet_rooms_are_purged(db, room):
+    db.as_user(room["listener"]).rpc("react", p_session_id=room["session"], p_kind="fire")
+    db.admin.execute("select private.room_events_tick(100)")
+    assert db.admin.execute("select count(*) from private.room_event_gates").fetchone()[0] == 1
+    db.admin.execute("update private.room_event_gates set last_sent_at = now() - interval '25 hours'")
+    db.admin.execute("select private.room_events_tick(100)")
+    assert db.admin.execute("select count(*) from private.room_event_gates").fetchone()[0] == 0
+    db.as_user(room["listener"]).rpc("react", p_session_id=room["session"], p_kind="fire")  # made again, sent at once
+    assert len(events(db, room)) == 2
