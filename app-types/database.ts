@@ -12,6 +12,90 @@ export type Json =
 export type Database = {
   public: {
     Tables: {
+      artist_statements: {
+        Row: {
+          artist_id: string | null
+          carried_in: number
+          carried_to: string | null
+          created_at: string
+          currency: string
+          earned: number
+          id: string
+          last_error: string | null
+          model: string
+          month: string
+          paid_at: string | null
+          payable: number | null
+          pro_rata_amount: number
+          sending_at: string | null
+          status: Database["public"]["Enums"]["artist_statement_status"]
+          streams: number
+          stripe_transfer_id: string | null
+          transfer_attempts: number
+          updated_at: string
+          user_centric_amount: number
+        }
+        Insert: {
+          artist_id?: string | null
+          carried_in?: number
+          carried_to?: string | null
+          created_at?: string
+          currency: string
+          earned: number
+          id?: string
+          last_error?: string | null
+          model: string
+          month: string
+          paid_at?: string | null
+          payable?: never
+          pro_rata_amount?: number
+          sending_at?: string | null
+          status: Database["public"]["Enums"]["artist_statement_status"]
+          streams?: number
+          stripe_transfer_id?: string | null
+          transfer_attempts?: number
+          updated_at?: string
+          user_centric_amount?: number
+        }
+        Update: {
+          artist_id?: string | null
+          carried_in?: number
+          carried_to?: string | null
+          created_at?: string
+          currency?: string
+          earned?: number
+          id?: string
+          last_error?: string | null
+          model?: string
+          month?: string
+          paid_at?: string | null
+          payable?: never
+          pro_rata_amount?: number
+          sending_at?: string | null
+          status?: Database["public"]["Enums"]["artist_statement_status"]
+          streams?: number
+          stripe_transfer_id?: string | null
+          transfer_attempts?: number
+          updated_at?: string
+          user_centric_amount?: number
+        }
+        Relationships: [
+          {
+            foreignKeyName: "artist_statements_artist_id_fkey"
+            columns: ["artist_id"]
+            isOneToOne: false
+            referencedRelation: "profiles"
+            referencedColumns: ["id"]
+          },
+          {
+            foreignKeyName: "artist_statements_carried_to_fkey"
+            columns: ["carried_to"]
+            isOneToOne: false
+            referencedRelation: "artist_statements"
+            referencedColumns: ["id"]
+          },
+        ]
+      }
       badges: {
         Row: {
           description: string
@@ -805,6 +889,45 @@ export type Database = {
         }
         Relationships: []
       }
+      play_listeners: {
+        Row: {
+          id: number
+          is_stream: boolean | null
+          ms_listened: number
+          play_id: number
+          user_id: string | null
+        }
+        Insert: {
+          id?: never
+          is_stream?: never
+          ms_listened: number
+          play_id: number
+          user_id?: string | null
+        }
+        Update: {
+          id?: never
+          is_stream?: never
+          ms_listened?: number
+          play_id?: number
+          user_id?: string | null
+        }
+        Relationships: [
+          {
+            foreignKeyName: "play_listeners_play_id_fkey"
+            columns: ["play_id"]
+            isOneToOne: false
+            referencedRelation: "plays"
+            referencedColumns: ["id"]
+          },
+          {
+            foreignKeyName: "play_listeners_user_id_fkey"
+            columns: ["user_id"]
+            isOneToOne: false
+            referencedRelation: "profiles"
+            referencedColumns: ["id"]
+          },
+        ]
+      }
       playlist_items: {
         Row: {
           added_at: string
@@ -882,6 +1005,89 @@ export type Database = {
           },
         ]
       }
+      plays: {
+        Row: {
+          artist: string
+          dj_id: string | null
+          ended_at: string | null
+          id: number
+          listeners: number
+          listeners_at_start: number
+          ms_played: number | null
+          provider: string
+          provider_ref: string
+          queue_item_id: number | null
+          session_id: string | null
+          started_at: string
+          streams: number
+          title: string
+          track_id: string | null
+        }
+        Insert: {
+          artist: string
+          dj_id?: string | null
+          ended_at?: string | null
+          id?: never
+          listeners?: number
+          listeners_at_start?: number
+          ms_played?: number | null
+          provider: string
+          provider_ref: string
+          queue_item_id?: number | null
+          session_id?: string | null
+          started_at: string
+          streams?: number
+          title: string
+          track_id?: string | null
+        }
+        Update: {
+          artist?: string
+          dj_id?: string | null
+          ended_at?: string | null
+          id?: never
+          listeners?: number
+          listeners_at_start?: number
+          ms_played?: number | null
+          provider?: string
+          provider_ref?: string
+          queue_item_id?: number | null
+          session_id?: string | null
+          started_at?: string
+          streams?: number
+          title?: string
+          track_id?: string | null
+        }
+        Relationships: [
+          {
+            foreignKeyName: "plays_dj_id_fkey"
+            columns: ["dj_id"]
+            isOneToOne: false
+            referencedRelation: "profiles"
+            referencedColumns: ["id"]
+          },
+          {
+            foreignKeyName: "plays_queue_item_id_fkey"
+            columns: ["queue_item_id"]
+            isOneToOne: true
+            referencedRelation: "queue_items"
+            referencedColumns: ["id"]
+          },
+          {
+            foreignKeyName: "plays_session_id_fkey"
+            columns: ["session_id"]
+            isOneToOne: false
+            referencedRelation: "sessions"
+            referencedColumns: ["id"]
+          },
+          {
+            foreignKeyName: "plays_track_id_fkey"
+            columns: ["track_id"]
+            isOneToOne: false
+            referencedRelation: "tracks"
+            referencedColumns: ["id"]
+          },
+        ]
+      }
       profiles: {
         Row: {
           avatar_url: string | null
@@ -893,6 +1099,7 @@ export type Database = {
           genres: string[]
           id: string
           instagram_url: string | null
+          is_artist: boolean
           is_dj: boolean
           soundcloud_url: string | null
           spotify_url: string | null
@@ -911,6 +1118,7 @@ export type Database = {
           genres?: string[]
           id: string
           instagram_url?: string | null
+          is_artist?: boolean
           is_dj?: boolean
           soundcloud_url?: string | null
           spotify_url?: string | null
@@ -929,6 +1137,7 @@ export type Database = {
           genres?: string[]
           id?: string
           instagram_url?: string | null
+          is_artist?: boolean
           is_dj?: boolean
           soundcloud_url?: string | null
           spotify_url?: string | null
@@ -1714,19 +1923,19 @@ export type Database = {
           created_at: string
           currency: string
           dispute_status: string | null
-          dj_id: string
+          dj_id: string | null
           failure_reason: string | null
           id: string
           message: string
           platform_fee: number
           reconciled_at: string | null
-          session_id: string
+          session_id: string | null
           status: Database["public"]["Enums"]["tip_status"]
           stripe_account_id: string
           stripe_charge_id: string | null
           stripe_payment_intent_id: string | null
           succeeded_at: string | null
-          tipper_id: string
+          tipper_id: string | null
           updated_at: string
         }
         Insert: {
@@ -1736,19 +1945,19 @@ export type Database = {
           created_at?: string
           currency: string
           dispute_status?: string | null
-          dj_id: string
+          dj_id?: string | null
           failure_reason?: string | null
           id?: string
           message?: string
           platform_fee: number
           reconciled_at?: string | null
-          session_id: string
+          session_id?: string | null
           status?: Database["public"]["Enums"]["tip_status"]
           stripe_account_id: string
           stripe_charge_id?: string | null
           stripe_payment_intent_id?: string | null
           succeeded_at?: string | null
-          tipper_id: string
+          tipper_id?: string | null
           updated_at?: string
         }
         Update: {
@@ -1758,19 +1967,19 @@ export type Database = {
           created_at?: string
           currency?: string
           dispute_status?: string | null
-          dj_id?: string
+          dj_id?: string | null
           failure_reason?: string | null
           id?: string
           message?: string
           platform_fee?: number
           reconciled_at?: string | null
-          session_id?: string
+          session_id?: string | null
           status?: Database["public"]["Enums"]["tip_status"]
           stripe_account_id?: string
           stripe_charge_id?: string | null
           stripe_payment_intent_id?: string | null
           succeeded_at?: string | null
-          tipper_id?: string
+          tipper_id?: string | null
           updated_at?: string
         }
         Relationships: [
@@ -1791,6 +2000,65 @@ export type Database = {
           {
             foreignKeyName: "tips_tipper_id_fkey"
             columns: ["tipper_id"]
+            isOneToOne: false
+            referencedRelation: "profiles"
+            referencedColumns: ["id"]
+          },
+        ]
+      }
+      tracks: {
+        Row: {
+          artist_id: string
+          artist_name: string
+          audio_path: string
+          cover_url: string | null
+          created_at: string
+          duration_ms: number
+          genres: string[]
+          id: string
+          isrc: string | null
+          published_at: string | null
+          status: Database["public"]["Enums"]["track_status"]
+          status_reason: string | null
+          title: string
+          updated_at: string
+        }
+        Insert: {
+          artist_id: string
+          artist_name: string
+          audio_path: string
+          cover_url?: string | null
+          created_at?: string
+          duration_ms: number
+          genres?: string[]
+          id?: string
+          isrc?: string | null
+          published_at?: string | null
+          status?: Database["public"]["Enums"]["track_status"]
+          status_reason?: string | null
+          title: string
+          updated_at?: string
+        }
+        Update: {
+          artist_id?: string
+          artist_name?: string
+          audio_path?: string
+          cover_url?: string | null
+          created_at?: string
+          duration_ms?: number
+          genres?: string[]
+          id?: string
+          isrc?: string | null
+          published_at?: string | null
+          status?: Database["public"]["Enums"]["track_status"]
+          status_reason?: string | null
+          title?: string
+          updated_at?: string
+        }
+        Relationships: [
+          {
+            foreignKeyName: "tracks_artist_id_fkey"
+            columns: ["artist_id"]
             isOneToOne: false
             referencedRelation: "profiles"
             referencedColumns: ["id"]
@@ -2195,6 +2463,21 @@ export type Database = {
         }[]
       }
       my_invite_code: { Args: Record<PropertyKey, never>; Returns: string }
+      my_listening_history: {
+        Args: { p_before?: string; p_limit?: number }
+        Returns: {
+          artist: string
+          is_stream: boolean
+          ms_listened: number
+          play_id: number
+          provider: string
+          provider_ref: string
+          session_id: string
+          started_at: string
+          title: string
+          track_id: string
+        }[]
+      }
       my_listening_stats: {
         Args: { p_from?: string; p_to?: string }
         Returns: Json
@@ -2252,6 +2535,17 @@ export type Database = {
           session_title: string
           started_at: string
           title: string
+        }[]
+      }
+      my_track_stats: {
+        Args: { p_from?: string; p_to?: string }
+        Returns: {
+          minutes: number
+          plays: number
+          streams: number
+          title: string
+          track_id: string
+          unique_listeners: number
         }[]
       }
       now_playing: {
@@ -2843,6 +3137,12 @@ export type Database = {
       }
     }
     Enums: {
+      artist_statement_status:
+        | "carried_over"
+        | "pending"
+        | "sending"
+        | "paid"
+        | "failed"
       battle_status: "pending" | "declined" | "canceled" | "live" | "finished"
       queue_item_status: "queued" | "playing" | "played" | "skipped" | "removed"
       session_status: "scheduled" | "live" | "ended"
@@ -2853,6 +3153,7 @@ export type Database = {
         | "canceled"
         | "refunded"
         | "disputed"
+      track_status: "processing" | "published" | "rejected" | "removed"
     }
     CompositeTypes: {
       [_ in never]: never
@@ -2980,6 +3281,13 @@ export type CompositeTypes<
 export const Constants = {
   public: {
     Enums: {
+      artist_statement_status: [
+        "carried_over",
+        "pending",
+        "sending",
+        "paid",
+        "failed",
+      ],
       battle_status: ["pending", "declined", "canceled", "live", "finished"],
       queue_item_status: ["queued", "playing", "played", "skipped", "removed"],
       session_status: ["scheduled", "live", "ended"],
@@ -2991,6 +3299,7 @@ export const Constants = {
         "refunded",
         "disputed",
       ],
+      track_status: ["processing", "published", "rejected", "removed"],
     },
   },
 } as const

@@ -10,7 +10,7 @@ import httpx
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 
-from functions import health, money, spotify, webhooks
+from functions import account, health, money, spotify, webhooks
 from functions.deps import request_validation_failed
 from functions.openapi_docs import install_docs
 from openparty.db import make_pool
@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(webhooks.router)
     app.include_router(money.router)
+    app.include_router(account.router)
     app.include_router(spotify.router)
     install_docs(app)
     return app

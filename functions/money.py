@@ -221,7 +221,7 @@ async def billing_portal(user: UserDep, pool: PoolDep, settings: SettingsDep, ga
 @router.post("/dj/dashboard-link", response_model=DashboardLinkResponse)
 async def dj_dashboard_link(user: UserDep, pool: PoolDep, gateway: Gateway) -> DashboardLinkResponse:
     """A single-use login link to the DJ's Stripe Express dashboard (balance,
-    payouts, bank details). 403 for a non-DJ; 409 before onboarding is done."""
+    payouts, bank details). 403 for neither DJ nor artist; 409 before onboarding is done."""
     account = await maybe_row(pool, queries.PAYOUT_ACCOUNT_OF, {"dj_id": user.id})
     if account is None or account["stripe_account_id"] is None:
         raise wrong_state("no_payout_account", "set up payouts first: POST /dj/connect")

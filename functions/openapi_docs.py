@@ -102,7 +102,7 @@ ROUTES: dict[tuple[str, str], dict[str, Any]] = {
         "409": refused("no web subscription yet: no Stripe customer (`no_stripe_customer`)"),
         **STRIPE_DOWN}},
     ("/dj/dashboard-link", "post"): {"responses": {
-        **TOKEN, "403": refused("not a DJ (`refused`)"),
+        **TOKEN, "403": refused("neither a DJ nor an artist (`refused`)"),
         "409": refused("no payout account yet (`no_payout_account`) or onboarding not finished "
                        "(`onboarding_incomplete`)"),
         "502": STRIPE_DOWN["502"], "503": STRIPE_DOWN["503"]}},
@@ -123,6 +123,10 @@ ROUTES: dict[tuple[str, str], dict[str, Any]] = {
         "502": refused("Spotify failed (`spotify_unavailable`): retry"),
         "503": refused("Spotify is not configured here (`not_configured`) or busy (`spotify_busy`, with "
                        "Retry-After)")}},
+    ("/account", "delete"): {"responses": {
+        **TOKEN, **TOO_LARGE,
+        "422": {"description": "the body is not `{\"confirm\": \"DELETE\"}`: nothing is deleted"}}},
+    ("/account/export", "get"): {"responses": {**TOKEN}},
     ("/webhooks/stripe", "post"): {"responses": WEBHOOK_ANSWERS, "parameters": STRIPE_SIGNATURE,
                                    "body": StripeEvent},
     ("/webhooks/stripe-connect", "post"): {"responses": WEBHOOK_ANSWERS, "parameters": STRIPE_SIGNATURE,

@@ -58,6 +58,21 @@ CANCEL_UNSUBMITTED_TIPS = ("select private.cancel_unsubmitted_tips(make_interval
                            "as handled")
 EXPIRE_ENTITLEMENTS = "select private.expire_entitlements(%(limit)s) as handled"
 
+# Accounts: deletion (edge: the database step; worker: storage and auth) and export
+REQUEST_ACCOUNT_DELETION = "select * from private.request_account_deletion(%(user_id)s)"
+EXPORT_ACCOUNT = "select private.export_account(%(user_id)s) as export"
+ACCOUNT_DELETIONS_DUE = "select * from private.account_deletions_due(%(limit)s)"
+ACCOUNT_STORAGE_OBJECTS = "select * from private.account_storage_objects(%(user_id)s, %(limit)s)"
+RECORD_ACCOUNT_DELETION_STEP = ("select * from private.record_account_deletion_step(%(user_id)s, %(step)s, %(error)s, "
+                                "%(files)s)")
+
+# Artist payouts (workers)
+RUN_ARTIST_PAYOUTS = ("select * from private.run_artist_payouts(%(month)s, %(currency)s, %(share_bps)s, %(model)s, "
+                      "%(min_payout)s)")
+CLAIM_ARTIST_TRANSFERS = "select * from private.claim_artist_transfers(%(limit)s, make_interval(secs => %(lease_seconds)s))"
+RECORD_ARTIST_TRANSFER = ("select private.record_artist_transfer(%(statement_id)s, %(transfer_id)s, %(error)s, "
+                          "%(permanent)s) as status")
+
 # Music: auto-advance (workers)
 AUTO_ADVANCE = "select private.auto_advance(make_interval(secs => %(grace_seconds)s), %(limit)s) as handled"
 

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     # A token with a kid we do not know refetches the JWKS (a rotated key), at
     # most once per this many seconds, so unknown kids cannot make us hammer it.
     jwks_min_refetch_seconds: float = Field(default=30, gt=0, le=3600)
+    # The project's service key (secret): the Storage API and the Auth admin API
+    # for account deletion. Unset: deletion jobs wait (their database step is done).
+    supabase_service_role_key: SecretStr | None = None
 
     # Stripe. Webhook secrets: comma-separated, so a rotated secret and its
     # successor both verify during the switch.
@@ -116,6 +119,22 @@ class Settings(BaseSettings):
     reconcile_batch_size: int = Field(default=100, ge=1)
     reconcile_abandon_tip_minutes: int = Field(default=24 * 60, ge=1)
 
+    # Account deletion (worker): the storage and auth steps, in batches.
+    account_deletion_interval_seconds: float = 60
+    account_deletion_batch_size: int = Field(default=20, ge=1)
+
+    # Artist payouts (worker): a month is run once it has ended; the pool is
+    # this share of the month's subscription revenue in this currency; the
+    # model pays pro rata or user-centric (both are computed and kept);
+    # statements below the minimum carry over. Transfers are claimed with a lease.
+    artist_payout_interval_seconds: float = 3600
+    # Days after a month's end before it is run: late webhook deliveries of its last days land first.
+    artist_payout_grace_days: int = Field(default=3, ge=0, le=27)
+    artist_payout_currency: str = Field(default="usd", pattern="^[a-z]{3}$")
+    artist_payout_share_bps: int = Field(default=5000, ge=0, le=10000)
+    artist_payout_model: Literal["pro_rata", "user_centric"] = "user_centric"
+    artist_payout_min_amount: int = Field(default=1000, ge=1)
+    artist_transfer_lease_seconds: int = Field(default=600, ge=1)
     # Music: auto-advance (a worker job) and Spotify. The Spotify app is public
     # (PKCE, no client secret): only its client id; the redirect URIs the app
     # may use must be the ones registered on Spotify's dashboard. Unset client
@@ -181,7 +200,7 @@ class Settings(BaseSettings):
         self.worker_database_url = self.worker_database_url or self.database_url
         return self
 
-    @field_validator("supabase_jwt_secret", "stripe_secret_key", "stripe_webhook_secrets",
+    @field_validator("supabase_jwt_secret", "supabase_service_role_key", "stripe_secret_key", "stripe_webhook_secrets",
                      "stripe_connect_webhook_secrets", "revenuecat_webhook_authorization", "expo_access_token",
                      "sentry_dsn")
     @classmethod

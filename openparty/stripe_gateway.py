@@ -109,3 +109,20 @@ class StripeGateway:
     async def dashboard_login_link(self, account_id: str) -> stripe.LoginLink:
         """A single-use link into the Express dashboard of a DJ's connected account."""
         return await self.client.v1.accounts.login_links.create_async(account_id)
+
+    async def artist_transfer(self, statement: dict[str, Any]) -> stripe.Transfer:
+        """Pay an artist's statement from the platform balance to their connected
+        account. The idempotency key is the statement's: a retry after a crash or
+        a timeout returns the transfer Stripe already made instead of a second one."""
+        return await self.client.v1.transfers.create_async(
+            {
+                "amount": statement["amount"],
+                "currency": statement["currency"],
+                "destination": statement["destination"],
+                "transfer_group": f"artist-payouts-{statement['month']:%Y-%m}",
+                "description": f"OpenParty artist payout {statement['month']:%Y-%m}",
+                "metadata": {"statement_id": str(statement["statement_id"]), "artist_id": str(statement["artist_id"]),
+                             "month": f"{statement['month']:%Y-%m}"},
+            },
+            {"idempotency_key": f"artist-statement-{statement['statement_id']}"},
+        )

@@ -9,6 +9,16 @@ CREATE SCHEMA public;
 
 COMMENT ON SCHEMA public IS 'standard public schema';
 
+CREATE TYPE public.artist_statement_status AS ENUM (
+    'carried_over',
+    'pending',
+    'sending',
+    'paid',
+    'failed'
+);
+
+COMMENT ON TYPE public.artist_statement_status IS 'carried_over: below the minimum payout or no payout account yet, added to the next statement; pending: to be transferred; sending: a transfer request is (or was) in flight; paid: transferred (stripe_transfer_id); failed: Stripe refused the transfer for good (last_error)';
+
 CREATE TYPE public.battle_status AS ENUM (
     'pending',
     'declined',
@@ -48,6 +58,50 @@ CREATE TYPE public.tip_status AS ENUM (
 
 COMMENT ON TYPE public.tip_status IS 'pending: created, awaiting payment; succeeded: paid; failed: the last attempt failed (the app may retry); canceled: abandoned; refunded: some or all refunded (amount_refunded); disputed: the payer opened a dispute';
 
+CREATE TYPE public.track_status AS ENUM (
+    'processing',
+    'published',
+    'rejected',
+    'removed'
+);
+
+COMMENT ON TYPE public.track_status IS 'processing: uploaded, awaiting review; published: visible, queueable and streamable; rejected: refused by review (status_reason says why); removed: taken down by the artist or the platform (kept for play history and payouts)';
+
+CREATE TABLE private.account_deletions (
+    user_id uuid NOT NULL,
+    requested_at timestamp with time zone DEFAULT now() NOT NULL,
+    storage_removed_at timestamp with time zone,
+    files_removed integer DEFAULT 0 NOT NULL,
+    auth_user_removed_at timestamp with time zone,
+    completed_at timestamp with time zone,
+    attempts integer DEFAULT 0 NOT NULL,
+    last_error text,
+    next_attempt_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+COMMENT ON TABLE private.account_deletions IS 'Account deletion jobs: the database step is done when the row exists; storage and auth steps are done when their *_at is set; completed_at when all are. A failed step records last_error and is retried at next_attempt_at (backoff). Internal: RLS on, no policies.';
+
+CREATE FUNCTION private.account_deletions_due(p_limit integer, p_now timestamp with time zone DEFAULT now()) RETURNS SETOF private.account_deletions
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select * from private.account_deletions d
+  where d.completed_at is null and d.next_attempt_at <= p_now
+  order by d.next_attempt_at
+  limit p_limit
+$$;
+
+CREATE FUNCTION private.account_storage_objects(p_user_id uuid, p_limit integer) RETURNS TABLE(bucket_id text, name text)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select o.bucket_id, o.name from storage.objects o
+  where o.bucket_id in ('avatars', 'covers', 'tracks')
+    and (o.owner_id = p_user_id::text or (storage.foldername(o.name))[1] = p_user_id::text)
+  order by o.bucket_id, o.name
+  limit p_limit
+$$;
+
 CREATE TABLE public.queue_items (
     id bigint NOT NULL,
     session_id uuid NOT NULL,
@@ -82,7 +136,7 @@ CREATE TABLE public.queue_items (
     CONSTRAINT queue_items_duration_positive CHECK ((duration_ms > 0)),
     CONSTRAINT queue_items_isrc_format CHECK ((isrc ~ '^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$'::text)),
     CONSTRAINT queue_items_origin CHECK ((origin = ANY (ARRAY['request'::text, 'fallback'::text, 'recommendation'::text, 'spotify'::text, 'app'::text]))),
-    CONSTRAINT queue_items_provider CHECK ((provider = ANY (ARRAY['spotify'::text, 'apple_music'::text, 'youtube'::text, 'isrc'::text, 'other'::text]))),
+    CONSTRAINT queue_items_provider CHECK ((provider = ANY (ARRAY['spotify'::text, 'apple_music'::text, 'youtube'::text, 'isrc'::text, 'openparty'::text, 'other'::text]))),
     CONSTRAINT queue_items_provider_ref_length CHECK (((char_length(provider_ref) >= 1) AND (char_length(provider_ref) <= 200))),
     CONSTRAINT queue_items_skip_votes_check CHECK ((skip_votes >= 0)),
     CONSTRAINT queue_items_spotify_id_format CHECK ((spotify_id ~ '^[0-9A-Za-z]{22}$'::text)),
@@ -765,11 +819,28 @@ begin
 end;
 $$;
 
+CREATE FUNCTION private.apportion(p_total bigint, p_keys uuid[], p_weights numeric[]) RETURNS TABLE(key uuid, amount bigint)
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  with w as (
+    select u.k, round(u.wt, 40) as wt from unnest(p_keys, p_weights) as u(k, wt) where u.wt > 0
+  ), exact as (
+    select w.k, round(p_total::numeric * w.wt / (select sum(x.wt) from w x), 40) as share from w
+  ), floored as (
+    select e.k, floor(e.share)::bigint as f, e.share - floor(e.share) as r from exact e
+  ), ranked as (
+    select f.k, f.f, row_number() over (order by f.r desc, f.k) as rn from floored f
+  )
+  select r.k, r.f + case when r.rn <= p_total - (select coalesce(sum(x.f), 0) from floored x) then 1 else 0 end
+  from ranked r
+$$;
+
 CREATE TABLE public.tips (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
-    session_id uuid NOT NULL,
-    tipper_id uuid NOT NULL,
-    dj_id uuid NOT NULL,
+    session_id uuid,
+    tipper_id uuid,
+    dj_id uuid,
     amount integer NOT NULL,
     currency text NOT NULL,
     platform_fee integer NOT NULL,
@@ -1126,6 +1197,31 @@ CREATE FUNCTION private.cancel_unsubmitted_tips(p_age interval, p_limit integer,
   select count(*)::int from canceled
 $$;
 
+CREATE FUNCTION private.catalog_track_for_queue() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $_$
+declare
+  v_track public.tracks;
+begin
+  if new.provider <> 'openparty' then
+    return new;
+  end if;
+  if new.provider_ref ~ '^[0-9a-fA-F-]{36}$' then
+    select * into v_track from public.tracks t where t.id = new.provider_ref::uuid and t.status = 'published';
+  end if;
+  if v_track.id is null then
+    raise exception using errcode = 'PT404', message = 'no published track with this id';
+  end if;
+  new.provider_ref := v_track.id::text;
+  new.title := v_track.title;
+  new.artist := v_track.artist_name;
+  new.duration_ms := v_track.duration_ms;
+  new.album_art_url := v_track.cover_url;
+  return new;
+end;
+$_$;
+
 CREATE FUNCTION private.challenge_battle(p_opponent_id uuid, p_rounds integer, p_round_seconds integer) RETURNS public.battles
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -1156,6 +1252,26 @@ begin
   perform private.broadcast('user:' || p_opponent_id, 'battle_challenge', private.battle_json(v_battle));
   return v_battle;
 end;
+$$;
+
+CREATE FUNCTION private.claim_artist_transfers(p_limit integer, p_lease interval, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(statement_id uuid, month date, artist_id uuid, amount bigint, currency text, destination text)
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  with due as (
+    select s.id from public.artist_statements s
+    where s.status = 'pending' or (s.status = 'sending' and s.sending_at < p_now - p_lease)
+    order by s.created_at
+    limit p_limit
+    for update skip locked
+  ), claimed as (
+    update public.artist_statements s
+    set status = 'sending', sending_at = p_now, transfer_attempts = s.transfer_attempts + 1
+    from due where s.id = due.id
+    returning s.*
+  )
+  select c.id, c.month, c.artist_id, c.payable, c.currency, a.stripe_account_id
+  from claimed c left join public.payout_accounts a on a.dj_id = c.artist_id
 $$;
 
 CREATE TABLE private.webhook_events (
@@ -1300,6 +1416,41 @@ begin
   end if;
   update public.sessions set listener_count = listener_count - 1 where id = p_session_id;
   return true;
+end;
+$$;
+
+CREATE FUNCTION private.close_play(p_play_id bigint, p_ended_at timestamp with time zone) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_play public.plays;
+  v_end timestamptz;
+  v_artist uuid;
+begin
+  select * into v_play from public.plays p where p.id = p_play_id and p.ended_at is null for update;
+  if not found then
+    return;  -- closed already
+  end if;
+  v_end := greatest(v_play.started_at, coalesce(p_ended_at, now()));
+  select t.artist_id into v_artist from public.tracks t where t.id = v_play.track_id;
+  insert into public.play_listeners (play_id, user_id, ms_listened)
+  select v_play.id, sp.user_id,
+         (extract(epoch from least(coalesce(sp.left_at, v_end), v_end) - greatest(sp.joined_at, v_play.started_at))
+          * 1000)::int
+  from public.session_participants sp
+  where sp.session_id = v_play.session_id
+    and sp.joined_at < v_end
+    and (sp.left_at is null or sp.left_at > v_play.started_at)
+    and sp.user_id is distinct from v_play.dj_id
+    and sp.user_id is distinct from v_artist
+  on conflict (play_id, user_id) do nothing;
+  update public.plays p
+  set ended_at = v_end,
+      ms_played = (extract(epoch from v_end - p.started_at) * 1000)::int,
+      listeners = (select count(*) from public.play_listeners l where l.play_id = p.id),
+      streams = (select count(*) from public.play_listeners l where l.play_id = p.id and l.is_stream)
+  where p.id = v_play.id;
 end;
 $$;
 
@@ -1639,6 +1790,113 @@ CREATE FUNCTION private.expire_entitlements(p_limit integer, p_now timestamp wit
     update public.entitlements e set active = false from expired where e.id = expired.id returning 1
   )
   select count(*)::int from updated
+$$;
+
+CREATE FUNCTION private.export_account(p_user_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_profile public.profiles;
+begin
+  select * into v_profile from public.profiles p where p.id = p_user_id;
+  if not found then
+    raise exception using errcode = 'PT401', message = 'this account no longer exists';
+  end if;
+  return jsonb_build_object(
+    'format', 'openparty-export-1',
+    'exported_at', now(),
+    'user_id', p_user_id,
+    'account', (select jsonb_build_object('email', u.email, 'phone', u.phone, 'created_at', u.created_at,
+                                          'last_sign_in_at', u.last_sign_in_at)
+                from auth.users u where u.id = p_user_id),
+    'profile', to_jsonb(v_profile),
+    'following', coalesce((select jsonb_agg(jsonb_build_object('user_id', f.followee_id, 'username', p.username,
+                                                               'since', f.created_at) order by f.created_at)
+                           from public.follows f join public.profiles p on p.id = f.followee_id
+                           where f.follower_id = p_user_id), '[]'),
+    'followers', coalesce((select jsonb_agg(jsonb_build_object('user_id', f.follower_id, 'username', p.username,
+                                                               'since', f.created_at) order by f.created_at)
+                           from public.follows f join public.profiles p on p.id = f.follower_id
+                           where f.followee_id = p_user_id), '[]'),
+    'blocks', coalesce((select jsonb_agg(jsonb_build_object('user_id', b.blocked_id, 'since', b.created_at)
+                                         order by b.created_at)
+                        from public.user_blocks b where b.blocker_id = p_user_id), '[]'),
+    'messages', coalesce((select jsonb_agg(jsonb_build_object('id', m.id, 'session_id', m.session_id, 'kind', m.kind,
+                                                              'body', m.body, 'created_at', m.created_at,
+                                                              'deleted_at', m.deleted_at) order by m.id)
+                          from public.messages m where m.sender_id = p_user_id), '[]'),
+    'reports', coalesce((select jsonb_agg(to_jsonb(r) - 'reporter_id' order by r.created_at)
+                         from public.reports r where r.reporter_id = p_user_id), '[]'),
+    'tips_sent', coalesce((select jsonb_agg(to_jsonb(t) - 'stripe_account_id' - 'tipper_id' order by t.created_at)
+                           from public.tips t where t.tipper_id = p_user_id), '[]'),
+    'tips_received', coalesce((select jsonb_agg(to_jsonb(t) - 'stripe_account_id' - 'client_key' order by t.created_at)
+                               from public.tips t where t.dj_id = p_user_id), '[]'),
+    'subscriptions', coalesce((select jsonb_agg(to_jsonb(e) - 'user_id' order by e.created_at)
+                               from public.entitlements e where e.user_id = p_user_id), '[]'),
+    'stripe_customer', (select c.stripe_customer_id from public.stripe_customers c where c.user_id = p_user_id),
+    'payout_account', (select to_jsonb(a) - 'dj_id' from public.payout_accounts a where a.dj_id = p_user_id),
+    'artist_statements', coalesce((select jsonb_agg(to_jsonb(s) - 'artist_id' order by s.month)
+                                   from public.artist_statements s where s.artist_id = p_user_id), '[]'),
+    'tracks', coalesce((select jsonb_agg(to_jsonb(t) - 'artist_id' order by t.created_at)
+                        from public.tracks t where t.artist_id = p_user_id), '[]'),
+    'sessions_hosted', coalesce((select jsonb_agg(jsonb_build_object('id', s.id, 'title', s.title, 'status', s.status,
+                                                                     'started_at', s.started_at, 'ended_at', s.ended_at)
+                                                  order by s.created_at)
+                                 from public.sessions s where s.dj_id = p_user_id), '[]'),
+    'sessions_joined', coalesce((select jsonb_agg(jsonb_build_object('session_id', sp.session_id,
+                                                                     'joined_at', sp.joined_at, 'left_at', sp.left_at)
+                                                  order by sp.joined_at)
+                                 from public.session_participants sp where sp.user_id = p_user_id), '[]'),
+    'songs_added', coalesce((select jsonb_agg(jsonb_build_object('session_id', q.session_id, 'title', q.title,
+                                                                 'artist', q.artist, 'provider', q.provider,
+                                                                 'provider_ref', q.provider_ref, 'status', q.status,
+                                                                 'added_at', q.added_at) order by q.added_at)
+                             from public.queue_items q where q.added_by = p_user_id), '[]'),
+    'votes', coalesce((select jsonb_agg(jsonb_build_object('item_id', v.item_id, 'value', v.value,
+                                                           'created_at', v.created_at) order by v.created_at)
+                       from public.queue_votes v where v.user_id = p_user_id), '[]'),
+    'listening_history', coalesce((select jsonb_agg(jsonb_build_object('session_id', p.session_id, 'title', p.title,
+                                                                       'artist', p.artist, 'provider', p.provider,
+                                                                       'provider_ref', p.provider_ref,
+                                                                       'started_at', p.started_at,
+                                                                       'ms_listened', l.ms_listened,
+                                                                       'is_stream', l.is_stream) order by p.started_at)
+                                   from public.play_listeners l join public.plays p on p.id = l.play_id
+                                   where l.user_id = p_user_id), '[]'),
+    'saved_songs', coalesce((select jsonb_agg(jsonb_build_object('title', s.title, 'artist', s.artist,
+                                                                 'provider', s.provider, 'provider_ref', s.provider_ref,
+                                                                 'heard_at', s.session_title, 'played_by', s.dj_username,
+                                                                 'saved_at', s.saved_at) order by s.saved_at)
+                             from public.saved_songs s where s.user_id = p_user_id), '[]'),
+    'playlists', coalesce((select jsonb_agg(jsonb_build_object(
+                             'name', l.name, 'is_public', l.is_public, 'created_at', l.created_at,
+                             'songs', coalesce((select jsonb_agg(jsonb_build_object('title', s.title, 'artist', s.artist)
+                                                                 order by i.position)
+                                                from public.playlist_items i
+                                                join public.saved_songs s on s.id = i.saved_song_id
+                                                where i.playlist_id = l.id), '[]')) order by l.created_at)
+                           from public.playlists l where l.owner_id = p_user_id), '[]'),
+    'session_likes', coalesce((select jsonb_agg(jsonb_build_object('session_id', k.session_id, 'at', k.created_at)
+                                                order by k.created_at)
+                               from public.session_likes k where k.user_id = p_user_id), '[]'),
+    'battle_votes', coalesce((select jsonb_agg(jsonb_build_object('battle_id', v.battle_id, 'round', v.round,
+                                                                  'dj_id', v.dj_id, 'at', v.created_at)
+                                               order by v.created_at)
+                              from public.battle_votes v where v.user_id = p_user_id), '[]'),
+    'badges', coalesce((select jsonb_agg(jsonb_build_object('badge', b.badge_id, 'earned_at', b.earned_at)
+                                         order by b.earned_at)
+                        from public.user_badges b where b.user_id = p_user_id), '[]'),
+    'push_tokens', coalesce((select jsonb_agg(jsonb_build_object('token', d.token, 'platform', d.platform,
+                                                                 'enabled', d.enabled, 'created_at', d.created_at)
+                                              order by d.created_at)
+                             from public.push_tokens d where d.user_id = p_user_id), '[]'),
+    'notification_preferences', (select to_jsonb(n) - 'user_id' from public.notification_preferences n
+                                 where n.user_id = p_user_id),
+    'files', coalesce((select jsonb_agg(jsonb_build_object('bucket', o.bucket_id, 'name', o.name) order by o.bucket_id, o.name)
+                       from private.account_storage_objects(p_user_id, 10000) o), '[]')
+  );
+end;
 $$;
 
 CREATE FUNCTION private.finish_webhook_event(p_provider text, p_event_id text, p_outcome text) RETURNS text
@@ -2339,6 +2597,24 @@ CREATE FUNCTION private.my_songs_heard(p_from timestamp with time zone, p_to tim
   limit least(greatest(coalesce(p_limit, 50), 1), 200) offset greatest(coalesce(p_offset, 0), 0)
 $$;
 
+CREATE FUNCTION private.my_track_stats(p_from timestamp with time zone, p_to timestamp with time zone) RETURNS TABLE(track_id uuid, title text, plays bigint, streams bigint, unique_listeners bigint, minutes numeric)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select t.id, t.title,
+         count(distinct p.id),
+         count(l.id) filter (where l.is_stream),
+         count(distinct l.user_id) filter (where l.user_id is not null),
+         round(coalesce(sum(l.ms_listened), 0) / 60000.0, 1)
+  from public.tracks t
+  left join public.plays p on p.track_id = t.id and p.ended_at is not null
+                           and p.started_at >= p_from and p.started_at < p_to
+  left join public.play_listeners l on l.play_id = p.id
+  where t.artist_id = (select auth.uid())
+  group by t.id, t.title
+  order by count(l.id) filter (where l.is_stream) desc, t.title
+$$;
+
 CREATE FUNCTION private.note_webhook_event_failure(p_provider text, p_event_id text, p_error text) RETURNS void
     LANGUAGE sql SECURITY DEFINER
     SET search_path TO ''
@@ -2388,8 +2664,8 @@ CREATE FUNCTION private.payout_account_of(p_dj_id uuid) RETURNS public.payout_ac
 declare
   v_account public.payout_accounts;
 begin
-  if not exists (select 1 from public.profiles p where p.id = p_dj_id and p.is_dj) then
-    raise exception using errcode = 'PT403', message = 'only DJs set up payouts: switch on is_dj in your profile first';
+  if not exists (select 1 from public.profiles p where p.id = p_dj_id and (p.is_dj or p.is_artist)) then
+    raise exception using errcode = 'PT403', message = 'only DJs and artists set up payouts: switch on is_dj or is_artist in your profile first';
   end if;
   select * into v_account from public.payout_accounts a where a.dj_id = p_dj_id;
   return v_account;
@@ -2830,6 +3106,34 @@ begin
 end;
 $$;
 
+CREATE FUNCTION private.queue_items_log_plays() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_play_id bigint;
+begin
+  if old.status = 'playing' then
+    select p.id into v_play_id from public.plays p where p.queue_item_id = new.id;
+    if v_play_id is not null then
+      perform private.close_play(v_play_id, coalesce(new.ended_at, now()));
+    end if;
+  end if;
+  if new.status = 'playing' then
+    insert into public.plays (queue_item_id, session_id, dj_id, provider, provider_ref, track_id, title, artist,
+                              started_at, listeners_at_start)
+    select new.id, new.session_id, s.dj_id, new.provider, new.provider_ref,
+           (select t.id from public.tracks t where new.provider = 'openparty' and t.id::text = new.provider_ref),
+           new.title, new.artist, coalesce(new.started_at, now()),
+           (select count(*) from public.session_participants sp
+            where sp.session_id = new.session_id and sp.left_at is null and sp.user_id is distinct from s.dj_id)
+    from public.sessions s where s.id = new.session_id
+    on conflict (queue_item_id) do nothing;
+  end if;
+  return null;
+end;
+$$;
+
 CREATE FUNCTION private.queue_items_notify_up_next() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -3164,6 +3468,56 @@ begin
 end;
 $$;
 
+CREATE FUNCTION private.record_account_deletion_step(p_user_id uuid, p_step text, p_error text DEFAULT NULL::text, p_files integer DEFAULT 0) RETURNS private.account_deletions
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_job private.account_deletions;
+begin
+  if p_step not in ('storage', 'auth') then
+    raise exception 'unknown account deletion step %', p_step;
+  end if;
+  if p_error is not null then
+    update private.account_deletions d
+    set attempts = d.attempts + 1, last_error = left(format('%s: %s', p_step, p_error), 2000),
+        next_attempt_at = now() + least(interval '1 minute' * power(2, d.attempts), interval '1 hour')
+    where d.user_id = p_user_id
+    returning * into v_job;
+  elsif p_step = 'storage' then
+    update private.account_deletions d
+    set storage_removed_at = coalesce(d.storage_removed_at, now()), files_removed = d.files_removed + p_files,
+        last_error = null
+    where d.user_id = p_user_id
+    returning * into v_job;
+  else
+    update private.account_deletions d
+    set auth_user_removed_at = coalesce(d.auth_user_removed_at, now()), completed_at = coalesce(d.completed_at, now()),
+        last_error = null
+    where d.user_id = p_user_id and d.storage_removed_at is not null
+    returning * into v_job;
+  end if;
+  if not found then
+    raise exception 'no account deletion job for % ready for step %', p_user_id, p_step;
+  end if;
+  return v_job;
+end;
+$$;
+
+CREATE FUNCTION private.record_artist_transfer(p_statement_id uuid, p_transfer_id text, p_error text, p_permanent boolean DEFAULT false) RETURNS public.artist_statement_status
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  update public.artist_statements s
+  set status = case when p_transfer_id is not null then 'paid'
+                    when p_permanent then 'failed' else 'pending' end::public.artist_statement_status,
+      stripe_transfer_id = coalesce(p_transfer_id, s.stripe_transfer_id),
+      paid_at = case when p_transfer_id is not null then coalesce(s.paid_at, now()) end,
+      last_error = case when p_transfer_id is null then left(p_error, 2000) end
+  where s.id = p_statement_id and s.status = 'sending'
+  returning s.status
+$$;
+
 CREATE FUNCTION private.record_webhook_event(p_provider text, p_event jsonb, p_raw_body text DEFAULT NULL::text) RETURNS boolean
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -3414,6 +3768,35 @@ begin
 end;
 $$;
 
+CREATE FUNCTION private.request_account_deletion(p_user_id uuid) RETURNS private.account_deletions
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_job private.account_deletions;
+begin
+  select * into v_job from private.account_deletions d where d.user_id = p_user_id;
+  if found then
+    return v_job;
+  end if;
+  if not exists (select 1 from public.profiles p where p.id = p_user_id) then
+    raise exception using errcode = 'PT401', message = 'this account no longer exists';
+  end if;
+  -- A DJ's live (or scheduled) sessions end first, so their rooms hear session_ended.
+  perform private.end_session(s.id, 'dj') from public.sessions s
+  where s.dj_id = p_user_id and s.status in ('live', 'scheduled');
+  update public.tips t set message = '' where t.tipper_id = p_user_id and t.message <> '';
+  delete from public.profiles p where p.id = p_user_id;  -- cascades; money records are set null
+  insert into private.account_deletions (user_id) values (p_user_id)
+  on conflict (user_id) do nothing
+  returning * into v_job;
+  if not found then
+    select * into v_job from private.account_deletions d where d.user_id = p_user_id;
+  end if;
+  return v_job;
+end;
+$$;
+
 CREATE FUNCTION private.require_moderator(p_session_id uuid, p_target uuid) RETURNS public.sessions
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -3527,6 +3910,59 @@ CREATE FUNCTION private.revenuecat_user(p_event jsonb) RETURNS uuid
   join public.profiles p on p.id::text = c.candidate
   order by c.preference
   limit 1
+$$;
+
+CREATE TABLE public.tracks (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    artist_id uuid NOT NULL,
+    title text NOT NULL,
+    artist_name text NOT NULL,
+    duration_ms integer NOT NULL,
+    genres text[] DEFAULT '{}'::text[] NOT NULL,
+    cover_url text,
+    isrc text,
+    audio_path text NOT NULL,
+    status public.track_status DEFAULT 'processing'::public.track_status NOT NULL,
+    status_reason text,
+    published_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT tracks_artist_name_length CHECK (((char_length(btrim(artist_name)) >= 1) AND (char_length(btrim(artist_name)) <= 200))),
+    CONSTRAINT tracks_audio_path_format CHECK (((audio_path ~ '^[0-9a-f-]{36}/[^/]+$'::text) AND (audio_path !~ '(^|/)\.{0,2}(/|$)'::text))),
+    CONSTRAINT tracks_cover_url_format CHECK ((cover_url ~ '^https?://'::text)),
+    CONSTRAINT tracks_duration_range CHECK (((duration_ms >= 1000) AND (duration_ms <= ((20 * 60) * 1000)))),
+    CONSTRAINT tracks_genres_limit CHECK ((cardinality(genres) <= 5)),
+    CONSTRAINT tracks_isrc_format CHECK ((isrc ~ '^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$'::text)),
+    CONSTRAINT tracks_status_reason_length CHECK ((char_length(status_reason) <= 300)),
+    CONSTRAINT tracks_title_length CHECK (((char_length(btrim(title)) >= 1) AND (char_length(btrim(title)) <= 200)))
+);
+
+COMMENT ON TABLE public.tracks IS 'Original tracks artists upload: metadata and review state. Published tracks are public; an artist sees all of their own.';
+
+COMMENT ON COLUMN public.tracks.isrc IS 'optional International Standard Recording Code, 12 characters, without hyphens';
+
+COMMENT ON COLUMN public.tracks.audio_path IS 'the file in the tracks bucket: <artist id>/<file name>; it must exist when the row is created';
+
+CREATE FUNCTION private.review_track(p_track_id uuid, p_status public.track_status, p_reason text DEFAULT NULL::text) RETURNS public.tracks
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_track public.tracks;
+begin
+  if p_status = 'processing' then
+    raise exception using errcode = 'PT422', message = 'a review publishes, rejects or removes';
+  end if;
+  update public.tracks t
+  set status = p_status, status_reason = p_reason,
+      published_at = case when p_status = 'published' then coalesce(t.published_at, now()) else t.published_at end
+  where t.id = p_track_id
+  returning * into v_track;
+  if not found then
+    raise exception using errcode = 'PT404', message = 'track not found';
+  end if;
+  return v_track;
+end;
 $$;
 
 CREATE FUNCTION private.rollup_creator_analytics(p_max_days integer, p_today date DEFAULT ((now() AT TIME ZONE 'UTC'::text))::date) RETURNS integer
@@ -3645,6 +4081,138 @@ begin
   end loop;
   perform private.purge_event_gates(p_limit);
   return v_count + private.close_battle_rounds(p_limit);
+end;
+$$;
+
+CREATE TABLE private.artist_payout_runs (
+    month date NOT NULL,
+    currency text NOT NULL,
+    share_bps integer NOT NULL,
+    model text NOT NULL,
+    min_payout bigint NOT NULL,
+    revenue bigint NOT NULL,
+    pool bigint NOT NULL,
+    streams bigint NOT NULL,
+    distributed bigint NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT artist_payout_runs_currency CHECK ((currency ~ '^[a-z]{3}$'::text)),
+    CONSTRAINT artist_payout_runs_first_day CHECK ((EXTRACT(day FROM month) = (1)::numeric)),
+    CONSTRAINT artist_payout_runs_min CHECK ((min_payout >= 0)),
+    CONSTRAINT artist_payout_runs_model CHECK ((model = ANY (ARRAY['pro_rata'::text, 'user_centric'::text]))),
+    CONSTRAINT artist_payout_runs_share CHECK (((share_bps >= 0) AND (share_bps <= 10000)))
+);
+
+COMMENT ON TABLE private.artist_payout_runs IS 'One row per month paid out: the parameters used (fixed once run), the revenue, the pool and the streams. distributed = pool, or 0 when nothing was streamed. Internal: RLS on, no policies.';
+
+CREATE FUNCTION private.run_artist_payouts(p_month date, p_currency text, p_share_bps integer, p_model text, p_min_payout bigint) RETURNS private.artist_payout_runs
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_month date := date_trunc('month', p_month)::date;
+  v_from timestamptz := date_trunc('month', p_month)::timestamptz;
+  v_to timestamptz := (date_trunc('month', p_month) + interval '1 month')::timestamptz;
+  v_run private.artist_payout_runs;
+  v_revenue bigint;
+  v_pool bigint;
+  v_streams bigint;
+begin
+  if p_model not in ('pro_rata', 'user_centric') then
+    raise exception using errcode = 'PT422', message = 'model is pro_rata or user_centric';
+  end if;
+  if v_to > now() then
+    raise exception using errcode = 'PT409', message = format('%s has not ended yet', to_char(v_month, 'YYYY-MM'));
+  end if;
+  perform pg_advisory_xact_lock(hashtext('private.run_artist_payouts'));  -- one run at a time
+  select * into v_run from private.artist_payout_runs r where r.month = v_month;
+  if found then
+    return v_run;  -- already run: nothing changes
+  end if;
+
+  create temporary table if not exists pg_temp.payout_streams (user_id uuid, artist_id uuid, streams bigint) on commit drop;
+  truncate pg_temp.payout_streams;
+  insert into pg_temp.payout_streams
+  select l.user_id, t.artist_id, count(*)
+  from public.plays p
+  join public.tracks t on t.id = p.track_id
+  join public.play_listeners l on l.play_id = p.id and l.is_stream
+  where p.started_at >= v_from and p.started_at < v_to and p.ended_at is not null
+  group by l.user_id, t.artist_id;
+
+  create temporary table if not exists pg_temp.payout_revenue (user_id uuid, amount bigint) on commit drop;
+  truncate pg_temp.payout_revenue;
+  insert into pg_temp.payout_revenue select * from private.subscription_revenue(v_from, v_to, p_currency);
+
+  select coalesce(sum(r.amount), 0) into v_revenue from pg_temp.payout_revenue r;
+  select coalesce(sum(s.streams), 0) into v_streams from pg_temp.payout_streams s;
+  v_pool := (v_revenue * p_share_bps) / 10000;  -- floor: the platform keeps the fraction of a unit
+
+  insert into private.artist_payout_runs (month, currency, share_bps, model, min_payout, revenue, pool, streams,
+                                          distributed)
+  values (v_month, p_currency, p_share_bps, p_model, p_min_payout, v_revenue, v_pool, v_streams,
+          case when v_streams > 0 then v_pool else 0 end)
+  returning * into v_run;
+
+  -- Both models, per artist.
+  create temporary table if not exists pg_temp.payout_amounts (artist_id uuid, streams bigint, pro_rata bigint,
+                                                               user_centric bigint) on commit drop;
+  truncate pg_temp.payout_amounts;
+  with per_artist as (
+    select s.artist_id, sum(s.streams) as streams from pg_temp.payout_streams s group by s.artist_id
+  ), listener_totals as (
+    select s.user_id, sum(s.streams) as streams from pg_temp.payout_streams s where s.user_id is not null
+    group by s.user_id
+  ), heard as (  -- subscribers who streamed: their revenue follows their streams
+    select r.user_id, r.amount from pg_temp.payout_revenue r join listener_totals t on t.user_id = r.user_id
+  ), followed as (  -- each subscriber's revenue split by their own streams
+    select s.artist_id, sum(round(h.amount::numeric * s.streams, 40) / t.streams) as weight
+    from heard h
+    join listener_totals t on t.user_id = h.user_id
+    join pg_temp.payout_streams s on s.user_id = h.user_id
+    group by s.artist_id
+  ), user_centric_weights as (  -- plus the rest of the revenue, pro rata
+    select a.artist_id,
+           coalesce(f.weight, 0)
+           + round((v_revenue - (select coalesce(sum(h.amount), 0) from heard h))::numeric * a.streams, 40)
+             / nullif(v_streams, 0) as weight
+    from per_artist a left join followed f on f.artist_id = a.artist_id
+  )
+  insert into pg_temp.payout_amounts
+  select a.artist_id, a.streams, coalesce(pr.amount, 0), coalesce(uc.amount, 0)
+  from per_artist a
+  left join private.apportion(v_pool, (select array_agg(x.artist_id) from per_artist x),
+                              (select array_agg(x.streams::numeric) from per_artist x)) pr on pr.key = a.artist_id
+  left join private.apportion(v_pool, (select array_agg(x.artist_id) from user_centric_weights x),
+                              (select array_agg(x.weight) from user_centric_weights x)) uc on uc.key = a.artist_id;
+
+  -- One statement per artist who was streamed or has a balance carried over.
+  with balances as (
+    select s.artist_id, sum(s.earned + s.carried_in) as carried_in, array_agg(s.id) as ids
+    from public.artist_statements s
+    where s.status = 'carried_over' and s.carried_to is null and s.artist_id is not null and s.currency = p_currency
+    group by s.artist_id
+  ), artists as (
+    select coalesce(a.artist_id, b.artist_id) as artist_id, coalesce(a.streams, 0) as streams,
+           coalesce(a.pro_rata, 0) as pro_rata, coalesce(a.user_centric, 0) as user_centric,
+           coalesce(b.carried_in, 0) as carried_in, b.ids
+    from pg_temp.payout_amounts a full join balances b on b.artist_id = a.artist_id
+  ), inserted as (
+    insert into public.artist_statements (month, artist_id, currency, streams, pro_rata_amount, user_centric_amount,
+                                          model, earned, carried_in, status)
+    select v_month, x.artist_id, p_currency, x.streams, x.pro_rata, x.user_centric, p_model,
+           case p_model when 'pro_rata' then x.pro_rata else x.user_centric end, x.carried_in,
+           case when (case p_model when 'pro_rata' then x.pro_rata else x.user_centric end) + x.carried_in
+                       >= greatest(p_min_payout, 1)
+                     and exists (select 1 from public.payout_accounts pa where pa.dj_id = x.artist_id and pa.payouts_enabled)
+                then 'pending' else 'carried_over' end::public.artist_statement_status
+    from artists x
+    returning id, artist_id
+  )
+  update public.artist_statements s set carried_to = i.id
+  from inserted i join artists x on x.artist_id = i.artist_id
+  where s.id = any (x.ids);
+
+  return v_run;
 end;
 $$;
 
@@ -4019,6 +4587,20 @@ begin
   if private.session_settings(new) is distinct from private.session_settings(old) then
     perform private.broadcast(v_topic, 'session_updated', private.session_settings(new));
   end if;
+  return null;
+end;
+$$;
+
+CREATE FUNCTION private.sessions_close_plays() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_play_id bigint;
+begin
+  for v_play_id in select p.id from public.plays p where p.session_id = new.id and p.ended_at is null loop
+    perform private.close_play(v_play_id, coalesce(new.ended_at, now()));
+  end loop;
   return null;
 end;
 $$;
@@ -4486,7 +5068,8 @@ CREATE FUNCTION private.stripe_customer_of(p_user_id uuid) RETURNS text
     SET search_path TO ''
     AS $$
 begin
-  if not exists (select 1 from auth.users u where u.id = p_user_id and u.deleted_at is null) then
+  if not exists (select 1 from auth.users u join public.profiles p on p.id = u.id  -- no profile: deletion under way
+                 where u.id = p_user_id and u.deleted_at is null) then
     raise exception using errcode = 'PT401', message = 'this account no longer exists';
   end if;
   return (select c.stripe_customer_id from public.stripe_customers c where c.user_id = p_user_id);
@@ -4502,6 +5085,31 @@ CREATE FUNCTION private.subscription_plan(p_subscription jsonb, p_prices jsonb) 
      join public.plans pl on pl.id = coalesce(p_prices, '{}'::jsonb) ->> coalesce(i -> 'price' ->> 'id', i ->> 'price')
      order by pl.rank desc limit 1),
     (select pl.id from public.plans pl where pl.id = p_subscription -> 'metadata' ->> 'plan_id'))
+$$;
+
+CREATE FUNCTION private.subscription_revenue(p_from timestamp with time zone, p_to timestamp with time zone, p_currency text) RETURNS TABLE(user_id uuid, amount bigint)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  with paid as (
+    select c.user_id, (e.payload -> 'data' -> 'object' ->> 'amount_paid')::bigint as amount
+    from private.webhook_events e
+    left join public.stripe_customers c on c.stripe_customer_id = e.payload -> 'data' -> 'object' ->> 'customer'
+    where e.provider = 'stripe' and e.type = 'invoice.paid' and e.processed_at is not null
+      and e.event_at >= p_from and e.event_at < p_to
+      and lower(e.payload -> 'data' -> 'object' ->> 'currency') = p_currency
+    union all
+    select private.revenuecat_user(e.payload),
+           round(100 * case when p_currency = 'usd' then (e.payload ->> 'price')::numeric
+                            else (e.payload ->> 'price_in_purchased_currency')::numeric end)::bigint
+    from private.webhook_events e
+    where e.provider = 'revenuecat' and e.processed_at is not null
+      and e.type in ('INITIAL_PURCHASE', 'RENEWAL', 'NON_RENEWING_PURCHASE')
+      and e.payload ->> 'environment' is distinct from 'SANDBOX'
+      and e.event_at >= p_from and e.event_at < p_to
+      and (p_currency = 'usd' or lower(e.payload ->> 'currency') = p_currency)
+  )
+  select paid.user_id, sum(paid.amount)::bigint from paid where paid.amount > 0 group by paid.user_id
 $$;
 
 CREATE FUNCTION private.timeout_user(p_session_id uuid, p_user_id uuid, p_seconds integer, p_reason text) RETURNS public.session_sanctions
@@ -4551,6 +5159,52 @@ begin
     format('%s tipped you %s %s', (select p.username from public.profiles p where p.id = new.tipper_id),
            to_char(new.amount / 100.0, 'FM999990.00'), upper(new.currency)),
     jsonb_build_object('tip_id', new.id, 'session_id', new.session_id), 'tip:' || new.tipper_id, new.tipper_id);
+  return null;
+end;
+$$;
+
+CREATE FUNCTION private.tracks_protect_server_fields() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_uid uuid := (select auth.uid());
+begin
+  if tg_op = 'INSERT' then
+    new.artist_id := coalesce(v_uid, new.artist_id);
+    new.status := 'processing';
+    new.published_at := null;
+    new.status_reason := null;
+    new.title := btrim(new.title);
+    new.artist_name := btrim(new.artist_name);
+    new.genres := array(select distinct lower(btrim(g)) from unnest(new.genres) as g where btrim(g) <> '');
+    if not exists (select 1 from public.profiles p where p.id = new.artist_id and p.is_artist) then
+      raise exception using errcode = 'PT403', message = 'only artists upload tracks: switch on is_artist in your profile first';
+    end if;
+    if split_part(new.audio_path, '/', 1) <> new.artist_id::text
+       or not exists (select 1 from storage.objects o where o.bucket_id = 'tracks' and o.name = new.audio_path) then
+      raise exception using errcode = 'PT422', message = 'upload the audio file to tracks/<your user id>/ first';
+    end if;
+    return new;
+  end if;
+  if v_uid is not null and new.status is distinct from old.status then
+    if old.status = 'removed' or new.status <> 'removed' then
+      raise exception using errcode = 'PT403', message = 'an artist may only take a track down (status removed)';
+    end if;
+    new.status_reason := 'removed by the artist';
+  end if;
+  return new;
+end;
+$$;
+
+CREATE FUNCTION private.tracks_withdraw_unpublished() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  update public.queue_items q set status = 'removed', ended_at = now()
+  where q.provider = 'openparty' and q.provider_ref = old.id::text and q.status = 'queued';
+  delete from public.dj_fallback_tracks f where f.provider = 'openparty' and f.provider_ref = old.id::text;
   return null;
 end;
 $$;
@@ -4940,6 +5594,22 @@ CREATE FUNCTION public.my_invite_code() RETURNS text
 
 COMMENT ON FUNCTION public.my_invite_code() IS 'Your invite code (made on first call): share it as a link.';
 
+CREATE FUNCTION public.my_listening_history(p_limit integer DEFAULT 50, p_before timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(play_id bigint, session_id uuid, provider text, provider_ref text, track_id uuid, title text, artist text, started_at timestamp with time zone, ms_listened integer, is_stream boolean)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select p.id, p.session_id, p.provider, p.provider_ref, p.track_id, p.title, p.artist, p.started_at,
+         l.ms_listened, l.is_stream
+  from public.play_listeners l
+  join public.plays p on p.id = l.play_id
+  where l.user_id = (select auth.uid())
+    and (p_before is null or p.started_at < p_before)
+  order by p.started_at desc
+  limit least(greatest(coalesce(p_limit, 50), 1), 200)
+$$;
+
+COMMENT ON FUNCTION public.my_listening_history(p_limit integer, p_before timestamp with time zone) IS 'Songs you heard in sessions, newest first: ms_listened and whether it counted as a stream (30 s). Page with p_before = the last started_at.';
+
 CREATE FUNCTION public.my_listening_stats(p_from timestamp with time zone DEFAULT NULL::timestamp with time zone, p_to timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS jsonb
     LANGUAGE sql STABLE
     SET search_path TO ''
@@ -4978,6 +5648,13 @@ CREATE FUNCTION public.my_songs_heard(p_from timestamp with time zone DEFAULT NU
     AS $$ select * from private.my_songs_heard(p_from, p_to, p_limit, p_offset) $$;
 
 COMMENT ON FUNCTION public.my_songs_heard(p_from timestamp with time zone, p_to timestamp with time zone, p_limit integer, p_offset integer) IS 'Songs played in sessions you attended (newest first; started within [p_from, p_to)).';
+
+CREATE FUNCTION public.my_track_stats(p_from timestamp with time zone DEFAULT (now() - '30 days'::interval), p_to timestamp with time zone DEFAULT now()) RETURNS TABLE(track_id uuid, title text, plays bigint, streams bigint, unique_listeners bigint, minutes numeric)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$ select * from private.my_track_stats(p_from, p_to) $$;
+
+COMMENT ON FUNCTION public.my_track_stats(p_from timestamp with time zone, p_to timestamp with time zone) IS 'Your tracks'' plays, streams (a listener heard 30 s), unique listeners and minutes heard, for plays started in [p_from, p_to) (default: the last 30 days).';
 
 CREATE FUNCTION public.now_playing(p_session_id uuid) RETURNS TABLE(id bigint, title text, artist text, album_art_url text, duration_ms integer, provider text, provider_ref text, added_by uuid, started_at timestamp with time zone, position_ms bigint, server_time timestamp with time zone, skip_votes integer, skip_threshold integer, spotify_id text, apple_music_id text, isrc text, origin text, paused boolean)
     LANGUAGE sql STABLE
@@ -5289,7 +5966,7 @@ COMMENT ON TABLE private.dj_daily_stats IS 'One row per DJ per UTC day with acti
 
 CREATE TABLE private.earnings_entries (
     id bigint NOT NULL,
-    dj_id uuid NOT NULL,
+    dj_id uuid,
     tip_id uuid NOT NULL,
     kind text NOT NULL,
     amount integer NOT NULL,
@@ -5497,6 +6174,35 @@ CREATE TABLE private.tip_currencies (
 
 COMMENT ON TABLE private.tip_currencies IS 'Currencies tips may use, with bounds in minor units (the minimum is at least Stripe''s minimum charge).';
 
+CREATE TABLE public.artist_statements (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    month date NOT NULL,
+    artist_id uuid,
+    currency text NOT NULL,
+    streams bigint DEFAULT 0 NOT NULL,
+    pro_rata_amount bigint DEFAULT 0 NOT NULL,
+    user_centric_amount bigint DEFAULT 0 NOT NULL,
+    model text NOT NULL,
+    earned bigint NOT NULL,
+    carried_in bigint DEFAULT 0 NOT NULL,
+    payable bigint GENERATED ALWAYS AS ((earned + carried_in)) STORED,
+    status public.artist_statement_status NOT NULL,
+    carried_to uuid,
+    stripe_transfer_id text,
+    transfer_attempts integer DEFAULT 0 NOT NULL,
+    sending_at timestamp with time zone,
+    last_error text,
+    paid_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+COMMENT ON TABLE public.artist_statements IS 'One statement per artist per month: streams, both models'' amounts, the amount earned under the run''s model, what was carried in from earlier statements, and the transfer. Money record: kept, anonymised, when the artist deletes the account. Readable by the artist.';
+
+COMMENT ON COLUMN public.artist_statements.earned IS 'the amount of the run''s model (pro_rata_amount or user_centric_amount), minor units';
+
+COMMENT ON COLUMN public.artist_statements.carried_to IS 'the later statement this one''s payable was carried into';
+
 CREATE TABLE public.badges (
     id text NOT NULL,
     name text NOT NULL,
@@ -5558,7 +6264,7 @@ CREATE TABLE public.dj_fallback_tracks (
     CONSTRAINT dj_fallback_tracks_duration_ms_check CHECK ((duration_ms > 0)),
     CONSTRAINT dj_fallback_tracks_isrc_check CHECK ((isrc ~ '^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$'::text)),
     CONSTRAINT dj_fallback_tracks_position_check CHECK (("position" >= 0)),
-    CONSTRAINT dj_fallback_tracks_provider_check CHECK ((provider = ANY (ARRAY['spotify'::text, 'apple_music'::text, 'youtube'::text, 'isrc'::text, 'other'::text]))),
+    CONSTRAINT dj_fallback_tracks_provider_check CHECK ((provider = ANY (ARRAY['spotify'::text, 'apple_music'::text, 'youtube'::text, 'isrc'::text, 'openparty'::text, 'other'::text]))),
     CONSTRAINT dj_fallback_tracks_provider_ref_check CHECK (((char_length(provider_ref) >= 1) AND (char_length(provider_ref) <= 200))),
     CONSTRAINT dj_fallback_tracks_spotify_id_check CHECK ((spotify_id ~ '^[0-9A-Za-z]{22}$'::text)),
     CONSTRAINT dj_fallback_tracks_title_check CHECK (((char_length(btrim(title)) >= 1) AND (char_length(btrim(title)) <= 200)))
@@ -5710,6 +6416,26 @@ COMMENT ON COLUMN public.payouts.amount IS 'minor units of currency';
 
 COMMENT ON COLUMN public.payouts.status IS 'pending → in_transit → paid, or failed / canceled (failure_code, failure_message say why); never moves back';
 
+CREATE TABLE public.play_listeners (
+    id bigint NOT NULL,
+    play_id bigint NOT NULL,
+    user_id uuid,
+    ms_listened integer NOT NULL,
+    is_stream boolean GENERATED ALWAYS AS ((ms_listened >= 30000)) STORED,
+    CONSTRAINT play_listeners_ms_nonnegative CHECK ((ms_listened >= 0))
+);
+
+COMMENT ON TABLE public.play_listeners IS 'Who heard a play and for how long (overlap of their presence with the play). is_stream: 30 s or more. A listener who deletes their account is anonymised (user_id null): the count stays.';
+
+ALTER TABLE public.play_listeners ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.play_listeners_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 CREATE TABLE public.playlist_items (
     id bigint NOT NULL,
     playlist_id uuid NOT NULL,
@@ -5744,6 +6470,45 @@ COMMENT ON TABLE public.playlists IS 'A listener''s playlists of saved songs. Pr
 
 COMMENT ON COLUMN public.playlists.share_code IS 'the secret of the public link (122 random bits); server-set';
 
+CREATE TABLE public.plays (
+    id bigint NOT NULL,
+    queue_item_id bigint,
+    session_id uuid,
+    dj_id uuid,
+    provider text NOT NULL,
+    provider_ref text NOT NULL,
+    track_id uuid,
+    title text NOT NULL,
+    artist text NOT NULL,
+    started_at timestamp with time zone NOT NULL,
+    ended_at timestamp with time zone,
+    ms_played integer,
+    listeners_at_start integer DEFAULT 0 NOT NULL,
+    listeners integer DEFAULT 0 NOT NULL,
+    streams integer DEFAULT 0 NOT NULL,
+    CONSTRAINT plays_end_after_start CHECK ((ended_at >= started_at)),
+    CONSTRAINT plays_ms_played_nonnegative CHECK ((ms_played >= 0))
+);
+
+COMMENT ON TABLE public.plays IS 'One row per song played in a session (any provider), from its start to its end. Kept, anonymised, when the session or its DJ is deleted: artists'' stats and payouts rest on it.';
+
+COMMENT ON COLUMN public.plays.track_id IS 'the catalog track, when provider is openparty';
+
+COMMENT ON COLUMN public.plays.ms_played IS 'ended_at - started_at in milliseconds; null while playing';
+
+COMMENT ON COLUMN public.plays.listeners IS 'listeners present at any time during the play (closed plays)';
+
+COMMENT ON COLUMN public.plays.streams IS 'listeners who heard at least 30 s of it';
+
+ALTER TABLE public.plays ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.plays_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 CREATE TABLE public.profiles (
     id uuid NOT NULL,
     username text NOT NULL,
@@ -5752,6 +6517,7 @@ CREATE TABLE public.profiles (
     avatar_url text,
     genres text[] DEFAULT '{}'::text[] NOT NULL,
     is_dj boolean DEFAULT false NOT NULL,
+    is_artist boolean DEFAULT false NOT NULL,
     instagram_url text,
     tiktok_url text,
     soundcloud_url text,
@@ -5780,6 +6546,8 @@ COMMENT ON TABLE public.profiles IS 'Public profile of every user; created by a 
 COMMENT ON COLUMN public.profiles.username IS 'lowercase a-z, 0-9, _; 3-24 characters; unique; stored normalised';
 
 COMMENT ON COLUMN public.profiles.is_dj IS 'the user hosts sessions; they switch it on themselves';
+
+COMMENT ON COLUMN public.profiles.is_artist IS 'the user uploads original tracks to the catalog (catalog.sql); they switch it on themselves, as is_dj';
 
 COMMENT ON COLUMN public.profiles.instagram_url IS 'https://instagram.com/<handle>; likewise tiktok_url (https://tiktok.com/@<handle>), soundcloud_url, spotify_url (open.spotify.com user, artist or playlist) and website_url (any https URL with a public host name, no credentials)';
 
@@ -5902,6 +6670,12 @@ CREATE TABLE public.user_blocks (
 
 COMMENT ON TABLE public.user_blocks IS 'blocker never sees blocked''s messages; blocked cannot follow, tip or join the blocker''s sessions.';
 
+ALTER TABLE ONLY private.account_deletions
+    ADD CONSTRAINT account_deletions_pkey PRIMARY KEY (user_id);
+
+ALTER TABLE ONLY private.artist_payout_runs
+    ADD CONSTRAINT artist_payout_runs_pkey PRIMARY KEY (month);
+
 ALTER TABLE ONLY private.dj_daily_stats
     ADD CONSTRAINT dj_daily_stats_pkey PRIMARY KEY (dj_id, day);
 
@@ -5958,6 +6732,15 @@ ALTER TABLE ONLY private.tip_currencies
 
 ALTER TABLE ONLY private.webhook_events
     ADD CONSTRAINT webhook_events_pkey PRIMARY KEY (provider, id);
+
+ALTER TABLE ONLY public.artist_statements
+    ADD CONSTRAINT artist_statements_month_artist_id_key UNIQUE (month, artist_id);
+
+ALTER TABLE ONLY public.artist_statements
+    ADD CONSTRAINT artist_statements_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.artist_statements
+    ADD CONSTRAINT artist_statements_stripe_transfer_id_key UNIQUE (stripe_transfer_id);
 
 ALTER TABLE ONLY public.badges
     ADD CONSTRAINT badges_pkey PRIMARY KEY (id);
@@ -6019,6 +6802,12 @@ ALTER TABLE ONLY public.plans
 ALTER TABLE ONLY public.plans
     ADD CONSTRAINT plans_rank_key UNIQUE (rank);
 
+ALTER TABLE ONLY public.play_listeners
+    ADD CONSTRAINT play_listeners_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.play_listeners
+    ADD CONSTRAINT play_listeners_play_id_user_id_key UNIQUE (play_id, user_id);
+
 ALTER TABLE ONLY public.playlist_items
     ADD CONSTRAINT playlist_items_once UNIQUE (playlist_id, saved_song_id);
 
@@ -6030,6 +6819,12 @@ ALTER TABLE ONLY public.playlists
 
 ALTER TABLE ONLY public.playlists
     ADD CONSTRAINT playlists_share_code_key UNIQUE (share_code);
+
+ALTER TABLE ONLY public.plays
+    ADD CONSTRAINT plays_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.plays
+    ADD CONSTRAINT plays_queue_item_id_key UNIQUE (queue_item_id);
 
 ALTER TABLE ONLY public.profiles
     ADD CONSTRAINT profiles_pkey PRIMARY KEY (id);
@@ -6100,11 +6895,19 @@ ALTER TABLE ONLY public.tips
 ALTER TABLE ONLY public.tips
     ADD CONSTRAINT tips_tipper_id_client_key_key UNIQUE (tipper_id, client_key);
 
+ALTER TABLE ONLY public.tracks
+    ADD CONSTRAINT tracks_audio_path_key UNIQUE (audio_path);
+
+ALTER TABLE ONLY public.tracks
+    ADD CONSTRAINT tracks_pkey PRIMARY KEY (id);
+
 ALTER TABLE ONLY public.user_badges
     ADD CONSTRAINT user_badges_pkey PRIMARY KEY (user_id, badge_id);
 
 ALTER TABLE ONLY public.user_blocks
     ADD CONSTRAINT user_blocks_pkey PRIMARY KEY (blocker_id, blocked_id);
+
+CREATE INDEX account_deletions_due ON private.account_deletions USING btree (next_attempt_at) WHERE (completed_at IS NULL);
 
 CREATE INDEX earnings_entries_dj ON private.earnings_entries USING btree (dj_id, currency);
 
@@ -6139,6 +6942,14 @@ CREATE INDEX spotify_tokens_expires_at ON private.spotify_tokens USING btree (ex
 CREATE INDEX spotify_tokens_poll_due_at ON private.spotify_tokens USING btree (poll_due_at);
 
 CREATE INDEX webhook_events_unprocessed ON private.webhook_events USING btree (received_at) WHERE (processed_at IS NULL);
+
+CREATE INDEX artist_statements_artist ON public.artist_statements USING btree (artist_id, month DESC);
+
+CREATE INDEX artist_statements_carried ON public.artist_statements USING btree (artist_id) WHERE ((status = 'carried_over'::public.artist_statement_status) AND (carried_to IS NULL));
+
+CREATE INDEX artist_statements_carried_to ON public.artist_statements USING btree (carried_to);
+
+CREATE INDEX artist_statements_due ON public.artist_statements USING btree (status, sending_at) WHERE (status = ANY (ARRAY['pending'::public.artist_statement_status, 'sending'::public.artist_statement_status]));
 
 CREATE INDEX battle_rounds_due ON public.battle_rounds USING btree (ends_at) WHERE (closed_at IS NULL);
 
@@ -6190,11 +7001,23 @@ CREATE INDEX moderation_actions_target ON public.moderation_actions USING btree 
 
 CREATE INDEX payouts_dj ON public.payouts USING btree (dj_id, arrival_date DESC);
 
+CREATE INDEX play_listeners_user ON public.play_listeners USING btree (user_id, play_id DESC);
+
 CREATE INDEX playlist_items_order ON public.playlist_items USING btree (playlist_id, "position");
 
 CREATE INDEX playlist_items_saved_song ON public.playlist_items USING btree (saved_song_id);
 
 CREATE INDEX playlists_owner ON public.playlists USING btree (owner_id, created_at DESC);
+
+CREATE INDEX plays_dj ON public.plays USING btree (dj_id, started_at DESC);
+
+CREATE INDEX plays_open ON public.plays USING btree (session_id) WHERE (ended_at IS NULL);
+
+CREATE INDEX plays_session ON public.plays USING btree (session_id, started_at DESC);
+
+CREATE INDEX plays_started ON public.plays USING btree (started_at);
+
+CREATE INDEX plays_track ON public.plays USING btree (track_id, started_at) WHERE (track_id IS NOT NULL);
 
 CREATE INDEX profiles_display_name_trgm ON public.profiles USING gin (display_name extensions.gin_trgm_ops);
 
@@ -6286,6 +7109,10 @@ CREATE INDEX tips_pending ON public.tips USING btree (reconciled_at NULLS FIRST,
 
 CREATE INDEX tips_session ON public.tips USING btree (session_id);
 
+CREATE INDEX tracks_artist ON public.tracks USING btree (artist_id, created_at DESC);
+
+CREATE INDEX tracks_published ON public.tracks USING btree (published_at DESC) WHERE (status = 'published'::public.track_status);
+
 CREATE INDEX user_badges_badge ON public.user_badges USING btree (badge_id);
 
 CREATE INDEX user_blocks_blocked ON public.user_blocks USING btree (blocked_id);
@@ -6296,9 +7123,13 @@ CREATE TRIGGER listening_days_award AFTER INSERT ON private.listening_days FOR E
 
 CREATE TRIGGER spotify_tokens_set_updated_at BEFORE UPDATE ON private.spotify_tokens FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
+CREATE TRIGGER artist_statements_set_updated_at BEFORE UPDATE ON public.artist_statements FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
 CREATE TRIGGER battles_award AFTER UPDATE OF status ON public.battles FOR EACH ROW WHEN (((new.status = 'finished'::public.battle_status) AND (new.winner_id IS NOT NULL))) EXECUTE FUNCTION private.battles_award();
 
 CREATE TRIGGER dj_blocked_terms_normalize BEFORE INSERT ON public.dj_blocked_terms FOR EACH ROW EXECUTE FUNCTION private.dj_blocked_terms_normalize();
+
+CREATE TRIGGER dj_fallback_tracks_catalog_track BEFORE INSERT OR UPDATE ON public.dj_fallback_tracks FOR EACH ROW EXECUTE FUNCTION private.catalog_track_for_queue();
 
 CREATE TRIGGER dj_fallback_tracks_owner BEFORE INSERT ON public.dj_fallback_tracks FOR EACH ROW EXECUTE FUNCTION private.dj_fallback_tracks_owner();
 
@@ -6336,7 +7167,11 @@ CREATE TRIGGER push_tokens_set_updated_at BEFORE UPDATE ON public.push_tokens FO
 
 CREATE TRIGGER queue_items_broadcast AFTER INSERT OR UPDATE OF status, up_votes, down_votes, pinned_at ON public.queue_items FOR EACH ROW EXECUTE FUNCTION private.queue_items_broadcast();
 
+CREATE TRIGGER queue_items_catalog_track BEFORE INSERT ON public.queue_items FOR EACH ROW EXECUTE FUNCTION private.catalog_track_for_queue();
+
 CREATE TRIGGER queue_items_enforce_add_rules BEFORE INSERT ON public.queue_items FOR EACH ROW EXECUTE FUNCTION private.queue_items_enforce_add_rules();
+
+CREATE TRIGGER queue_items_log_plays AFTER UPDATE OF status ON public.queue_items FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) AND ((old.status = 'playing'::public.queue_item_status) OR (new.status = 'playing'::public.queue_item_status)))) EXECUTE FUNCTION private.queue_items_log_plays();
 
 CREATE TRIGGER queue_items_notify_up_next AFTER UPDATE OF status ON public.queue_items FOR EACH ROW WHEN ((new.status = 'playing'::public.queue_item_status)) EXECUTE FUNCTION private.queue_items_notify_up_next();
 
@@ -6372,6 +7207,8 @@ CREATE TRIGGER sessions_before_insert BEFORE INSERT ON public.sessions FOR EACH 
 
 CREATE TRIGGER sessions_broadcast AFTER UPDATE ON public.sessions FOR EACH ROW EXECUTE FUNCTION private.sessions_broadcast();
 
+CREATE TRIGGER sessions_close_plays AFTER UPDATE OF status ON public.sessions FOR EACH ROW WHEN (((new.status = 'ended'::public.session_status) AND (old.status IS DISTINCT FROM new.status))) EXECUTE FUNCTION private.sessions_close_plays();
+
 CREATE TRIGGER sessions_guard_transitions BEFORE UPDATE ON public.sessions FOR EACH ROW EXECUTE FUNCTION private.sessions_guard_transitions();
 
 CREATE TRIGGER sessions_notify_live AFTER INSERT OR UPDATE OF status ON public.sessions FOR EACH ROW WHEN ((new.status = 'live'::public.session_status)) EXECUTE FUNCTION private.sessions_notify_live();
@@ -6386,6 +7223,14 @@ CREATE TRIGGER tips_notify AFTER UPDATE OF status ON public.tips FOR EACH ROW WH
 
 CREATE TRIGGER tips_set_updated_at BEFORE UPDATE ON public.tips FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
+CREATE TRIGGER tracks_protect_server_fields BEFORE INSERT OR UPDATE ON public.tracks FOR EACH ROW EXECUTE FUNCTION private.tracks_protect_server_fields();
+
+CREATE TRIGGER tracks_set_updated_at BEFORE UPDATE ON public.tracks FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+CREATE TRIGGER tracks_withdraw_deleted AFTER DELETE ON public.tracks FOR EACH ROW WHEN ((old.status = 'published'::public.track_status)) EXECUTE FUNCTION private.tracks_withdraw_unpublished();
+
+CREATE TRIGGER tracks_withdraw_unpublished AFTER UPDATE OF status ON public.tracks FOR EACH ROW WHEN (((old.status = 'published'::public.track_status) AND (new.status <> 'published'::public.track_status))) EXECUTE FUNCTION private.tracks_withdraw_unpublished();
+
 CREATE TRIGGER user_blocks_after_insert AFTER INSERT ON public.user_blocks FOR EACH ROW EXECUTE FUNCTION private.user_blocks_after_insert();
 
 CREATE TRIGGER user_blocks_before_insert BEFORE INSERT ON public.user_blocks FOR EACH ROW EXECUTE FUNCTION private.user_blocks_before_insert();
@@ -6394,7 +7239,7 @@ ALTER TABLE ONLY private.dj_daily_stats
     ADD CONSTRAINT dj_daily_stats_dj_id_fkey FOREIGN KEY (dj_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY private.earnings_entries
-    ADD CONSTRAINT earnings_entries_dj_id_fkey FOREIGN KEY (dj_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+    ADD CONSTRAINT earnings_entries_dj_id_fkey FOREIGN KEY (dj_id) REFERENCES public.profiles(id) ON DELETE SET NULL;
 
 ALTER TABLE ONLY private.earnings_entries
     ADD CONSTRAINT earnings_entries_tip_id_fkey FOREIGN KEY (tip_id) REFERENCES public.tips(id) ON DELETE CASCADE;
@@ -6440,6 +7285,15 @@ ALTER TABLE ONLY private.room_reactions
 
 ALTER TABLE ONLY private.spotify_tokens
     ADD CONSTRAINT spotify_tokens_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.spotify_links(user_id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.artist_statements
+    ADD CONSTRAINT artist_statements_artist_id_fkey FOREIGN KEY (artist_id) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+ALTER TABLE ONLY public.artist_statements
+    ADD CONSTRAINT artist_statements_carried_to_fkey FOREIGN KEY (carried_to) REFERENCES public.artist_statements(id);
+
+ALTER TABLE ONLY public.artist_statements
+    ADD CONSTRAINT artist_statements_month_fkey FOREIGN KEY (month) REFERENCES private.artist_payout_runs(month);
 
 ALTER TABLE ONLY public.battle_rounds
     ADD CONSTRAINT battle_rounds_battle_id_fkey FOREIGN KEY (battle_id) REFERENCES public.battles(id) ON DELETE CASCADE;
@@ -6519,6 +7373,12 @@ ALTER TABLE ONLY public.payout_accounts
 ALTER TABLE ONLY public.payouts
     ADD CONSTRAINT payouts_dj_id_fkey FOREIGN KEY (dj_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 
+ALTER TABLE ONLY public.play_listeners
+    ADD CONSTRAINT play_listeners_play_id_fkey FOREIGN KEY (play_id) REFERENCES public.plays(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.play_listeners
+    ADD CONSTRAINT play_listeners_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
 ALTER TABLE ONLY public.playlist_items
     ADD CONSTRAINT playlist_items_playlist_id_fkey FOREIGN KEY (playlist_id) REFERENCES public.playlists(id) ON DELETE CASCADE;
 
@@ -6527,6 +7387,18 @@ ALTER TABLE ONLY public.playlist_items
 
 ALTER TABLE ONLY public.playlists
     ADD CONSTRAINT playlists_owner_id_fkey FOREIGN KEY (owner_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.plays
+    ADD CONSTRAINT plays_dj_id_fkey FOREIGN KEY (dj_id) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+ALTER TABLE ONLY public.plays
+    ADD CONSTRAINT plays_queue_item_id_fkey FOREIGN KEY (queue_item_id) REFERENCES public.queue_items(id) ON DELETE SET NULL;
+
+ALTER TABLE ONLY public.plays
+    ADD CONSTRAINT plays_session_id_fkey FOREIGN KEY (session_id) REFERENCES public.sessions(id) ON DELETE SET NULL;
+
+ALTER TABLE ONLY public.plays
+    ADD CONSTRAINT plays_track_id_fkey FOREIGN KEY (track_id) REFERENCES public.tracks(id) ON DELETE SET NULL;
 
 ALTER TABLE ONLY public.profiles
     ADD CONSTRAINT profiles_id_fkey FOREIGN KEY (id) REFERENCES auth.users(id) ON DELETE CASCADE;
@@ -6625,13 +7497,16 @@ ALTER TABLE ONLY public.tips
     ADD CONSTRAINT tips_currency_fkey FOREIGN KEY (currency) REFERENCES private.tip_currencies(currency);
 
 ALTER TABLE ONLY public.tips
-    ADD CONSTRAINT tips_dj_id_fkey FOREIGN KEY (dj_id) REFERENCES public.profiles(id) ON DELETE RESTRICT;
+    ADD CONSTRAINT tips_dj_id_fkey FOREIGN KEY (dj_id) REFERENCES public.profiles(id) ON DELETE SET NULL;
 
 ALTER TABLE ONLY public.tips
-    ADD CONSTRAINT tips_session_id_fkey FOREIGN KEY (session_id) REFERENCES public.sessions(id) ON DELETE RESTRICT;
+    ADD CONSTRAINT tips_session_id_fkey FOREIGN KEY (session_id) REFERENCES public.sessions(id) ON DELETE SET NULL;
 
 ALTER TABLE ONLY public.tips
-    ADD CONSTRAINT tips_tipper_id_fkey FOREIGN KEY (tipper_id) REFERENCES public.profiles(id) ON DELETE RESTRICT;
+    ADD CONSTRAINT tips_tipper_id_fkey FOREIGN KEY (tipper_id) REFERENCES public.profiles(id) ON DELETE SET NULL;
+
+ALTER TABLE ONLY public.tracks
+    ADD CONSTRAINT tracks_artist_id_fkey FOREIGN KEY (artist_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.user_badges
     ADD CONSTRAINT user_badges_badge_id_fkey FOREIGN KEY (badge_id) REFERENCES public.badges(id) ON DELETE CASCADE;
@@ -6644,6 +7519,10 @@ ALTER TABLE ONLY public.user_blocks
 
 ALTER TABLE ONLY public.user_blocks
     ADD CONSTRAINT user_blocks_blocker_id_fkey FOREIGN KEY (blocker_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
+ALTER TABLE private.account_deletions ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE private.artist_payout_runs ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.dj_daily_stats ENABLE ROW LEVEL SECURITY;
 
@@ -6678,6 +7557,10 @@ ALTER TABLE private.spotify_tokens ENABLE ROW LEVEL SECURITY;
 ALTER TABLE private.tip_currencies ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.webhook_events ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.artist_statements ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY artist_statements_select ON public.artist_statements FOR SELECT TO authenticated USING ((artist_id = ( SELECT auth.uid() AS uid)));
 
 ALTER TABLE public.badges ENABLE ROW LEVEL SECURITY;
 
@@ -6763,6 +7646,10 @@ ALTER TABLE public.plans ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY plans_select ON public.plans FOR SELECT TO anon, authenticated USING (true);
 
+ALTER TABLE public.play_listeners ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY play_listeners_select ON public.play_listeners FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
 ALTER TABLE public.playlist_items ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY playlist_items_delete ON public.playlist_items FOR DELETE TO authenticated USING ((playlist_id IN ( SELECT private.my_playlist_ids() AS my_playlist_ids)));
@@ -6780,6 +7667,14 @@ CREATE POLICY playlists_insert ON public.playlists FOR INSERT TO authenticated W
 CREATE POLICY playlists_select ON public.playlists FOR SELECT TO authenticated USING ((owner_id = ( SELECT auth.uid() AS uid)));
 
 CREATE POLICY playlists_update ON public.playlists FOR UPDATE TO authenticated USING ((owner_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((owner_id = ( SELECT auth.uid() AS uid)));
+
+ALTER TABLE public.plays ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY plays_select ON public.plays FOR SELECT TO authenticated USING (((dj_id = ( SELECT auth.uid() AS uid)) OR (track_id IN ( SELECT t.id
+   FROM public.tracks t
+  WHERE (t.artist_id = ( SELECT auth.uid() AS uid)))) OR (id IN ( SELECT l.play_id
+   FROM public.play_listeners l
+  WHERE (l.user_id = ( SELECT auth.uid() AS uid))))));
 
 ALTER TABLE public.profiles ENABLE ROW LEVEL SECURITY;
 
@@ -6873,6 +7768,14 @@ ALTER TABLE public.tips ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY tips_select ON public.tips FOR SELECT TO authenticated USING (((tipper_id = ( SELECT auth.uid() AS uid)) OR (dj_id = ( SELECT auth.uid() AS uid))));
 
+ALTER TABLE public.tracks ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY tracks_insert ON public.tracks FOR INSERT TO authenticated WITH CHECK ((artist_id = ( SELECT auth.uid() AS uid)));
+
+CREATE POLICY tracks_select ON public.tracks FOR SELECT TO anon, authenticated USING (((status = 'published'::public.track_status) OR (artist_id = ( SELECT auth.uid() AS uid))));
+
+CREATE POLICY tracks_update ON public.tracks FOR UPDATE TO authenticated USING ((artist_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((artist_id = ( SELECT auth.uid() AS uid)));
+
 ALTER TABLE public.user_badges ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY user_badges_select ON public.user_badges FOR SELECT TO anon, authenticated USING (true);
@@ -6897,6 +7800,14 @@ GRANT USAGE ON SCHEMA public TO authenticated;
 GRANT USAGE ON SCHEMA public TO service_role;
 GRANT USAGE ON SCHEMA public TO openparty_edge;
 GRANT USAGE ON SCHEMA public TO openparty_worker;
+
+REVOKE ALL ON FUNCTION private.account_deletions_due(p_limit integer, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.account_deletions_due(p_limit integer, p_now timestamp with time zone) TO openparty_worker;
+GRANT ALL ON FUNCTION private.account_deletions_due(p_limit integer, p_now timestamp with time zone) TO service_role;
+
+REVOKE ALL ON FUNCTION private.account_storage_objects(p_user_id uuid, p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.account_storage_objects(p_user_id uuid, p_limit integer) TO openparty_worker;
+GRANT ALL ON FUNCTION private.account_storage_objects(p_user_id uuid, p_limit integer) TO service_role;
 
 GRANT SELECT ON TABLE public.queue_items TO authenticated;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.queue_items TO service_role;
@@ -6995,6 +7906,8 @@ GRANT ALL ON FUNCTION private.apply_stripe_event(p_event_id text, p_prices jsonb
 GRANT ALL ON FUNCTION private.apply_stripe_event(p_event_id text, p_prices jsonb) TO service_role;
 
 REVOKE ALL ON FUNCTION private.apply_subscription(p_subscription jsonb, p_event_at timestamp with time zone, p_prices jsonb) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.apportion(p_total bigint, p_keys uuid[], p_weights numeric[]) FROM PUBLIC;
 
 GRANT SELECT ON TABLE public.tips TO service_role;
 
@@ -7107,8 +8020,14 @@ REVOKE ALL ON FUNCTION private.cancel_unsubmitted_tips(p_age interval, p_limit i
 GRANT ALL ON FUNCTION private.cancel_unsubmitted_tips(p_age interval, p_limit integer, p_now timestamp with time zone) TO openparty_worker;
 GRANT ALL ON FUNCTION private.cancel_unsubmitted_tips(p_age interval, p_limit integer, p_now timestamp with time zone) TO service_role;
 
+REVOKE ALL ON FUNCTION private.catalog_track_for_queue() FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION private.challenge_battle(p_opponent_id uuid, p_rounds integer, p_round_seconds integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.challenge_battle(p_opponent_id uuid, p_rounds integer, p_round_seconds integer) TO authenticated;
+
+REVOKE ALL ON FUNCTION private.claim_artist_transfers(p_limit integer, p_lease interval, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.claim_artist_transfers(p_limit integer, p_lease interval, p_now timestamp with time zone) TO openparty_worker;
+GRANT ALL ON FUNCTION private.claim_artist_transfers(p_limit integer, p_lease interval, p_now timestamp with time zone) TO service_role;
 
 REVOKE ALL ON FUNCTION private.claim_webhook_event(p_provider text, p_event_id text) FROM PUBLIC;
 
@@ -7121,6 +8040,8 @@ GRANT ALL ON FUNCTION private.close_idle_participations(p_idle interval, p_limit
 GRANT ALL ON FUNCTION private.close_idle_participations(p_idle interval, p_limit integer, p_now timestamp with time zone) TO service_role;
 
 REVOKE ALL ON FUNCTION private.close_participation(p_session_id uuid, p_user_id uuid) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.close_play(p_play_id bigint, p_ended_at timestamp with time zone) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.create_tip(p_tipper_id uuid, p_session_id uuid, p_amount integer, p_currency text, p_message text, p_client_key text, p_fee_bps integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.create_tip(p_tipper_id uuid, p_session_id uuid, p_amount integer, p_currency text, p_message text, p_client_key text, p_fee_bps integer) TO openparty_edge;
@@ -7171,6 +8092,10 @@ GRANT ALL ON FUNCTION private.enqueue_session_reminders(p_lead interval, p_limit
 REVOKE ALL ON FUNCTION private.expire_entitlements(p_limit integer, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.expire_entitlements(p_limit integer, p_now timestamp with time zone) TO openparty_worker;
 GRANT ALL ON FUNCTION private.expire_entitlements(p_limit integer, p_now timestamp with time zone) TO service_role;
+
+REVOKE ALL ON FUNCTION private.export_account(p_user_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.export_account(p_user_id uuid) TO openparty_edge;
+GRANT ALL ON FUNCTION private.export_account(p_user_id uuid) TO service_role;
 
 REVOKE ALL ON FUNCTION private.finish_webhook_event(p_provider text, p_event_id text, p_outcome text) FROM PUBLIC;
 
@@ -7272,6 +8197,9 @@ GRANT ALL ON FUNCTION private.my_sessions_attended(p_from timestamp with time zo
 REVOKE ALL ON FUNCTION private.my_songs_heard(p_from timestamp with time zone, p_to timestamp with time zone, p_limit integer, p_offset integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.my_songs_heard(p_from timestamp with time zone, p_to timestamp with time zone, p_limit integer, p_offset integer) TO authenticated;
 
+REVOKE ALL ON FUNCTION private.my_track_stats(p_from timestamp with time zone, p_to timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.my_track_stats(p_from timestamp with time zone, p_to timestamp with time zone) TO authenticated;
+
 REVOKE ALL ON FUNCTION private.note_webhook_event_failure(p_provider text, p_event_id text, p_error text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.note_webhook_event_failure(p_provider text, p_event_id text, p_error text) TO openparty_edge;
 GRANT ALL ON FUNCTION private.note_webhook_event_failure(p_provider text, p_event_id text, p_error text) TO service_role;
@@ -7340,6 +8268,8 @@ REVOKE ALL ON FUNCTION private.queue_items_broadcast() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.queue_items_enforce_add_rules() FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION private.queue_items_log_plays() FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION private.queue_items_notify_up_next() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.queue_order(p_session_id uuid) FROM PUBLIC;
@@ -7391,6 +8321,14 @@ REVOKE ALL ON FUNCTION private.reconcile_unattached_tip(p_tip_id uuid, p_payment
 GRANT ALL ON FUNCTION private.reconcile_unattached_tip(p_tip_id uuid, p_payment_intent jsonb, p_abandon_after interval, p_now timestamp with time zone) TO openparty_worker;
 GRANT ALL ON FUNCTION private.reconcile_unattached_tip(p_tip_id uuid, p_payment_intent jsonb, p_abandon_after interval, p_now timestamp with time zone) TO service_role;
 
+REVOKE ALL ON FUNCTION private.record_account_deletion_step(p_user_id uuid, p_step text, p_error text, p_files integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.record_account_deletion_step(p_user_id uuid, p_step text, p_error text, p_files integer) TO openparty_worker;
+GRANT ALL ON FUNCTION private.record_account_deletion_step(p_user_id uuid, p_step text, p_error text, p_files integer) TO service_role;
+
+REVOKE ALL ON FUNCTION private.record_artist_transfer(p_statement_id uuid, p_transfer_id text, p_error text, p_permanent boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.record_artist_transfer(p_statement_id uuid, p_transfer_id text, p_error text, p_permanent boolean) TO openparty_worker;
+GRANT ALL ON FUNCTION private.record_artist_transfer(p_statement_id uuid, p_transfer_id text, p_error text, p_permanent boolean) TO service_role;
+
 REVOKE ALL ON FUNCTION private.record_webhook_event(p_provider text, p_event jsonb, p_raw_body text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.record_webhook_event(p_provider text, p_event jsonb, p_raw_body text) TO openparty_edge;
 GRANT ALL ON FUNCTION private.record_webhook_event(p_provider text, p_event jsonb, p_raw_body text) TO service_role;
@@ -7421,6 +8359,10 @@ GRANT ALL ON FUNCTION private.report_track(p_session_id uuid, p_track jsonb) TO 
 
 REVOKE ALL ON FUNCTION private.reports_before_insert() FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION private.request_account_deletion(p_user_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.request_account_deletion(p_user_id uuid) TO openparty_edge;
+GRANT ALL ON FUNCTION private.request_account_deletion(p_user_id uuid) TO service_role;
+
 REVOKE ALL ON FUNCTION private.require_moderator(p_session_id uuid, p_target uuid) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.require_user() FROM PUBLIC;
@@ -7431,6 +8373,29 @@ GRANT ALL ON FUNCTION private.respond_battle(p_battle_id uuid, p_accept boolean)
 REVOKE ALL ON FUNCTION private.revenuecat_ids(p_value jsonb) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.revenuecat_user(p_event jsonb) FROM PUBLIC;
+
+GRANT SELECT ON TABLE public.tracks TO anon;
+GRANT SELECT ON TABLE public.tracks TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.tracks TO service_role;
+
+GRANT INSERT(title),UPDATE(title) ON TABLE public.tracks TO authenticated;
+
+GRANT INSERT(artist_name),UPDATE(artist_name) ON TABLE public.tracks TO authenticated;
+
+GRANT INSERT(duration_ms) ON TABLE public.tracks TO authenticated;
+
+GRANT INSERT(genres),UPDATE(genres) ON TABLE public.tracks TO authenticated;
+
+GRANT INSERT(cover_url),UPDATE(cover_url) ON TABLE public.tracks TO authenticated;
+
+GRANT INSERT(isrc),UPDATE(isrc) ON TABLE public.tracks TO authenticated;
+
+GRANT INSERT(audio_path) ON TABLE public.tracks TO authenticated;
+
+GRANT UPDATE(status) ON TABLE public.tracks TO authenticated;
+
+REVOKE ALL ON FUNCTION private.review_track(p_track_id uuid, p_status public.track_status, p_reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.review_track(p_track_id uuid, p_status public.track_status, p_reason text) TO service_role;
 
 REVOKE ALL ON FUNCTION private.rollup_creator_analytics(p_max_days integer, p_today date) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.rollup_creator_analytics(p_max_days integer, p_today date) TO openparty_worker;
@@ -7445,6 +8410,10 @@ GRANT ALL ON FUNCTION private.rollup_dj_days(p_from date, p_to date) TO service_
 REVOKE ALL ON FUNCTION private.room_events_tick(p_limit integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.room_events_tick(p_limit integer) TO openparty_worker;
 GRANT ALL ON FUNCTION private.room_events_tick(p_limit integer) TO service_role;
+
+REVOKE ALL ON FUNCTION private.run_artist_payouts(p_month date, p_currency text, p_share_bps integer, p_model text, p_min_payout bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.run_artist_payouts(p_month date, p_currency text, p_share_bps integer, p_model text, p_min_payout bigint) TO openparty_worker;
+GRANT ALL ON FUNCTION private.run_artist_payouts(p_month date, p_currency text, p_share_bps integer, p_model text, p_min_payout bigint) TO service_role;
 
 GRANT SELECT,DELETE ON TABLE public.saved_songs TO authenticated;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.saved_songs TO service_role;
@@ -7490,6 +8459,8 @@ REVOKE ALL ON FUNCTION private.sessions_award_peak() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.sessions_before_insert() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.sessions_broadcast() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.sessions_close_plays() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.sessions_guard_transitions() FROM PUBLIC;
 
@@ -7576,12 +8547,18 @@ GRANT ALL ON FUNCTION private.stripe_customer_of(p_user_id uuid) TO service_role
 
 REVOKE ALL ON FUNCTION private.subscription_plan(p_subscription jsonb, p_prices jsonb) FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION private.subscription_revenue(p_from timestamp with time zone, p_to timestamp with time zone, p_currency text) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION private.timeout_user(p_session_id uuid, p_user_id uuid, p_seconds integer, p_reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.timeout_user(p_session_id uuid, p_user_id uuid, p_seconds integer, p_reason text) TO authenticated;
 
 REVOKE ALL ON FUNCTION private.tips_award() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.tips_notify() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.tracks_protect_server_fields() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.tracks_withdraw_unpublished() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.unattached_pending_tips(p_age interval, p_limit integer, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.unattached_pending_tips(p_age interval, p_limit integer, p_now timestamp with time zone) TO openparty_worker;
@@ -7661,6 +8638,9 @@ GRANT ALL ON FUNCTION public.my_earnings() TO authenticated;
 REVOKE ALL ON FUNCTION public.my_invite_code() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.my_invite_code() TO authenticated;
 
+REVOKE ALL ON FUNCTION public.my_listening_history(p_limit integer, p_before timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.my_listening_history(p_limit integer, p_before timestamp with time zone) TO authenticated;
+
 REVOKE ALL ON FUNCTION public.my_listening_stats(p_from timestamp with time zone, p_to timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.my_listening_stats(p_from timestamp with time zone, p_to timestamp with time zone) TO authenticated;
 
@@ -7672,6 +8652,9 @@ GRANT ALL ON FUNCTION public.my_sessions_attended(p_from timestamp with time zon
 
 REVOKE ALL ON FUNCTION public.my_songs_heard(p_from timestamp with time zone, p_to timestamp with time zone, p_limit integer, p_offset integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.my_songs_heard(p_from timestamp with time zone, p_to timestamp with time zone, p_limit integer, p_offset integer) TO authenticated;
+
+REVOKE ALL ON FUNCTION public.my_track_stats(p_from timestamp with time zone, p_to timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.my_track_stats(p_from timestamp with time zone, p_to timestamp with time zone) TO authenticated;
 
 REVOKE ALL ON FUNCTION public.now_playing(p_session_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.now_playing(p_session_id uuid) TO authenticated;
@@ -7767,6 +8750,9 @@ REVOKE ALL ON FUNCTION public.weekly_leaderboard(p_metric text, p_genre text, p_
 GRANT ALL ON FUNCTION public.weekly_leaderboard(p_metric text, p_genre text, p_week date, p_limit integer) TO anon;
 GRANT ALL ON FUNCTION public.weekly_leaderboard(p_metric text, p_genre text, p_week date, p_limit integer) TO authenticated;
 
+GRANT SELECT ON TABLE public.artist_statements TO authenticated;
+GRANT SELECT ON TABLE public.artist_statements TO service_role;
+
 GRANT SELECT ON TABLE public.badges TO anon;
 GRANT SELECT ON TABLE public.badges TO authenticated;
 GRANT SELECT ON TABLE public.badges TO service_role;
@@ -7819,6 +8805,13 @@ GRANT ALL ON SEQUENCE public.moderation_actions_id_seq TO service_role;
 GRANT SELECT ON TABLE public.payouts TO authenticated;
 GRANT SELECT ON TABLE public.payouts TO service_role;
 
+GRANT SELECT ON TABLE public.play_listeners TO authenticated;
+GRANT SELECT ON TABLE public.play_listeners TO service_role;
+
+GRANT ALL ON SEQUENCE public.play_listeners_id_seq TO anon;
+GRANT ALL ON SEQUENCE public.play_listeners_id_seq TO authenticated;
+GRANT ALL ON SEQUENCE public.play_listeners_id_seq TO service_role;
+
 GRANT SELECT,DELETE ON TABLE public.playlist_items TO authenticated;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.playlist_items TO service_role;
 
@@ -7837,6 +8830,13 @@ GRANT INSERT(name),UPDATE(name) ON TABLE public.playlists TO authenticated;
 
 GRANT INSERT(is_public),UPDATE(is_public) ON TABLE public.playlists TO authenticated;
 
+GRANT SELECT ON TABLE public.plays TO authenticated;
+GRANT SELECT ON TABLE public.plays TO service_role;
+
+GRANT ALL ON SEQUENCE public.plays_id_seq TO anon;
+GRANT ALL ON SEQUENCE public.plays_id_seq TO authenticated;
+GRANT ALL ON SEQUENCE public.plays_id_seq TO service_role;
+
 GRANT SELECT ON TABLE public.profiles TO anon;
 GRANT SELECT ON TABLE public.profiles TO authenticated;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.profiles TO service_role;
@@ -7852,6 +8852,8 @@ GRANT UPDATE(avatar_url) ON TABLE public.profiles TO authenticated;
 GRANT UPDATE(genres) ON TABLE public.profiles TO authenticated;
 
 GRANT UPDATE(is_dj) ON TABLE public.profiles TO authenticated;
+
+GRANT UPDATE(is_artist) ON TABLE public.profiles TO authenticated;
 
 GRANT UPDATE(instagram_url) ON TABLE public.profiles TO authenticated;
 
@@ -7944,6 +8946,8 @@ ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON TABLES 
 
 -- bucket covers: public t, file_size_limit 5242880, allowed_mime_types {image/png,image/jpeg,image/webp}
 
+-- bucket tracks: public f, file_size_limit 52428800, allowed_mime_types {audio/mpeg,audio/mp4,audio/aac,audio/flac,audio/wav,audio/ogg}
+
 CREATE POLICY realtime_messages_receive ON realtime.messages AS PERMISSIVE FOR SELECT TO authenticated
   USING (((extension = ANY (ARRAY['broadcast'::text, 'presence'::text])) AND (topic = ( SELECT realtime.topic() AS topic)) AND ( SELECT private.can_receive_topic(( SELECT realtime.topic() AS topic)) AS can_receive_topic)));
 
@@ -7954,11 +8958,34 @@ CREATE POLICY storage_objects_delete_own ON storage.objects AS PERMISSIVE FOR DE
   USING (((bucket_id = ANY (ARRAY['avatars'::text, 'covers'::text])) AND (owner_id = (( SELECT auth.uid() AS uid))::text)));
 
 CREATE POLICY storage_objects_insert_own ON storage.objects AS PERMISSIVE FOR INSERT TO authenticated
-  WITH CHECK (((bucket_id = ANY (ARRAY['avatars'::text, 'covers'::text])) AND ((storage.foldername(name))[1] = (( SELECT auth.uid() AS uid))::text) AND (name !~ '(^|/)\.{0,2}(/|$)'::text)));
+  WITH CHECK (((bucket_id = ANY (ARRAY['avatars'::text, 'covers'::text])) AND ((storage.foldername(name))[1] = (( SELECT auth.uid() AS uid))::text) AND (name !~ '(^|/)\.{0,2}(/|$)'::text) AND (EXISTS ( SELECT 1
+   FROM profiles p
+  WHERE (p.id = ( SELECT auth.uid() AS uid))))));
 
 CREATE POLICY storage_objects_select_own ON storage.objects AS PERMISSIVE FOR SELECT TO authenticated
   USING (((bucket_id = ANY (ARRAY['avatars'::text, 'covers'::text])) AND ((storage.foldername(name))[1] = (( SELECT auth.uid() AS uid))::text) AND (name !~ '(^|/)\.{0,2}(/|$)'::text)));
 
+CREATE POLICY storage_objects_tracks_delete ON storage.objects AS PERMISSIVE FOR DELETE TO authenticated
+  USING (((bucket_id = 'tracks'::text) AND (owner_id = (( SELECT auth.uid() AS uid))::text)));
+
+CREATE POLICY storage_objects_tracks_insert ON storage.objects AS PERMISSIVE FOR INSERT TO authenticated
+  WITH CHECK (((bucket_id = 'tracks'::text) AND ((storage.foldername(name))[1] = (( SELECT auth.uid() AS uid))::text) AND (name !~ '(^|/)\.{0,2}(/|$)'::text) AND (EXISTS ( SELECT 1
+   FROM profiles p
+  WHERE ((p.id = ( SELECT auth.uid() AS uid)) AND p.is_artist)))));
+
+CREATE POLICY storage_objects_tracks_select ON storage.objects AS PERMISSIVE FOR SELECT TO authenticated
+  USING (((bucket_id = 'tracks'::text) AND ((((storage.foldername(name))[1] = (( SELECT auth.uid() AS uid))::text) AND (name !~ '(^|/)\.{0,2}(/|$)'::text)) OR (EXISTS ( SELECT 1
+   FROM tracks t
+  WHERE ((t.audio_path = objects.name) AND (t.status = 'published'::track_status)))))));
+
+CREATE POLICY storage_objects_tracks_update ON storage.objects AS PERMISSIVE FOR UPDATE TO authenticated
+  USING (((bucket_id = 'tracks'::text) AND (owner_id = (( SELECT auth.uid() AS uid))::text)))
+  WITH CHECK (((bucket_id = 'tracks'::text) AND ((storage.foldername(name))[1] = (( SELECT auth.uid() AS uid))::text) AND (name !~ '(^|/)\.{0,2}(/|$)'::text) AND (EXISTS ( SELECT 1
+   FROM profiles p
+  WHERE ((p.id = ( SELECT auth.uid() AS uid)) AND p.is_artist)))));
+
 CREATE POLICY storage_objects_update_own ON storage.objects AS PERMISSIVE FOR UPDATE TO authenticated
   USING (((bucket_id = ANY (ARRAY['avatars'::text, 'covers'::text])) AND (owner_id = (( SELECT auth.uid() AS uid))::text)))
-  WITH CHECK (((bucket_id = ANY (ARRAY['avatars'::text, 'covers'::text])) AND ((storage.foldername(name))[1] = (( SELECT auth.uid() AS uid))::text) AND (name !~ '(^|/)\.{0,2}(/|$)'::text)));
+  WITH CHECK (((bucket_id = ANY (ARRAY['avatars'::text, 'covers'::text])) AND ((storage.foldername(name))[1] = (( SELECT auth.uid() AS uid))::text) AND (name !~ '(^|/)\.{0,2}(/|$)'::text) AND (EXISTS ( SELECT 1
+   FROM profiles p
+  WHERE (p.id = ( SELECT auth.uid() AS uid))))));

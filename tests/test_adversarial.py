@@ -32,6 +32,7 @@ import psycopg
 import pytest
 
 from tests import conftest
+from tests.catalog import upload_track
 from tests.conftest import clone_database, drop_database
 from tests.pgrest import claims_for
 from tests.room import go_live, join, make_dj
@@ -87,6 +88,12 @@ TABLES: dict[str, Rules] = {
     "payouts": Rules("dj_id", only("dj")),
     "push_tokens": Rules("user_id", only("listener"), delete=only("listener")),
     "notification_preferences": Rules("user_id", only("listener"), insert=True, update=only("listener")),
+    # the DJ is also an artist: one published track (everyone), one in review (the artist only)
+    "tracks": Rules("artist_id", EVERYONE, insert=True, update=only("dj")),
+    # a song played to the listener and the moderator: its DJ and they see the play; each their own listening
+    "plays": Rules("dj_id", ROOM),
+    "play_listeners": Rules("user_id", only("listener", "moderator")),
+    "artist_statements": Rules("artist_id", only("dj")),
     "spotify_links": Rules("user_id", only("dj")),  # tokens are in private.spotify_tokens, out of every app role's reach
     # issue 15 (social)
     "saved_songs": Rules("user_id", only("listener"), delete=only("listener")),  # saved through save_song()
@@ -146,6 +153,8 @@ FUNCTIONS: dict[str, dict] = {
     "suggested_djs": {"anon": False, "stranger": "ok", "banned": "ok"},
     "my_earnings": {"anon": False, "stranger": "empty", "banned": "empty"},
     "register_push_token": {"anon": False, "stranger": "ok", "banned": "ok"},
+    "my_listening_history": {"anon": False, "stranger": "empty", "banned": "empty"},
+    "my_track_stats": {"anon": False, "stranger": "empty", "banned": "empty"},
     "pause_session": {"anon": False, "stranger": "refused", "banned": "refused"},
     "resume_session": {"anon": False, "stranger": "refused", "banned": "refused"},
     "report_track": {"anon": False, "stranger": "refused", "banned": "refused"},
@@ -182,7 +191,7 @@ PRIVATE_DEFINER_CALLABLE = {
     # the bodies behind public security-invoker RPCs: each checks the caller itself
     "go_live", "start_session", "end_own_session", "session_heartbeat", "join_session", "leave_session",
     "timeout_user", "ban_user", "unban_user", "delete_message", "advance", "vote_skip", "remove_from_queue",
-    "pin_next", "reorder_queue", "register_push_token", "my_earnings", "plan_of",
+    "pin_next", "reorder_queue", "register_push_token", "my_earnings", "plan_of", "my_track_stats",
     "set_paused", "report_track", "session_recommendations",
     # what a live room plays, shown in live_now to anyone browsing (one row of queue_items)
     "live_now_playing",
@@ -254,6 +263,21 @@ def build_room(db: conftest.TestDatabase) -> Room:
                      "values ('in_l', %s, 'cus_l', 'paid', 'usd', 499, 499, 499, 0, now(), now())", (listener,))
     db.admin.execute("insert into public.payouts (id, dj_id, stripe_account_id, amount, currency, status, last_event_at) "
                      "values ('po_dj', %s, 'acct_dj', 900, 'usd', 'paid', now())", (dj,))
+    # the catalog: the DJ is an artist too; a play of their track, heard by the listener and the moderator
+    as_dj.sql("update public.profiles set is_artist = true where id = %s", (dj,))
+    track = upload_track(db, dj, "Own song")
+    upload_track(db, dj, "In review", publish=False)
+    play = db.admin.execute(
+        "insert into public.plays (session_id, dj_id, provider, provider_ref, track_id, title, artist, started_at, "
+        "ended_at, ms_played) values (%s, %s, 'openparty', %s, %s, 'Own song', 'A', now() - interval '3 minutes', "
+        "now(), 180000) returning id", (session, dj, str(track), track)).fetchone()[0]
+    for heard_by in (listener, moderator):
+        db.admin.execute("insert into public.play_listeners (play_id, user_id, ms_listened) values (%s, %s, 180000)",
+                         (play, heard_by))
+    db.admin.execute("insert into private.artist_payout_runs (month, currency, share_bps, model, min_payout, revenue, "
+                     "pool, streams, distributed) values ('2026-10-01', 'usd', 5000, 'pro_rata', 0, 100, 50, 1, 50)")
+    db.admin.execute("insert into public.artist_statements (month, artist_id, currency, streams, model, earned, status) "
+                     "values ('2026-10-01', %s, 'usd', 1, 'pro_rata', 50, 'pending')", (dj,))
     db.admin.execute("select private.spotify_link(%s, 'dj_spotify', 'DJ', '{}', 'access', 'refresh', 3600)", (dj,))
     # issue 15: the listener's library, a live battle with a vote, an invite the stranger redeemed
     saved = as_listener.rpc_rows("save_song", p_item_id=item)[0]["id"]

@@ -85,6 +85,7 @@ def test_private_functions_the_app_may_call_are_few_and_named(db):
         "private.join_session", "private.leave_session", "private.timeout_user", "private.ban_user",
         "private.unban_user", "private.delete_message", "private.vote_skip", "private.remove_from_queue",
         "private.pin_next", "private.reorder_queue", "private.my_earnings", "private.register_push_token",
+        "private.my_track_stats",
         "private.set_paused", "private.report_track", "private.session_recommendations",
         # live_now shows what each live room plays (one row of queue_items, live rooms only)
         "private.live_now_playing",

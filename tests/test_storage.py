@@ -57,3 +57,15 @@ def test_other_buckets_are_untouched_by_these_policies(db):
     me = db.create_user("me")
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         db.as_user(me).sql(INSERT, ("private", f"{me}/x.png", str(me)))
+
+
+def test_web_sign_in_is_email_with_a_code_and_strong_passwords():
+    """The web checkout signs in by email (one-time code); the email provider
+    also takes passwords, so supabase.toml holds Auth's strongest rules."""
+    auth = tomllib.loads((REPO_ROOT / "supabase.toml").read_text())["auth"]
+    assert auth["email"]["enable_signup"] and auth["email"]["enable_confirmations"]
+    assert auth["email"]["otp_length"] >= 6 and auth["email"]["otp_expiry"] <= 900
+    assert auth["minimum_password_length"] >= 12
+    assert auth["password_requirements"] == "lower_upper_letters_digits_symbols"
+    assert auth["email"]["secure_password_change"]
+    assert any(url.startswith("https://") for url in auth["additional_redirect_urls"])

@@ -13,6 +13,7 @@ from openparty.db import Pool
 from openparty.settings import Settings
 from openparty.spotify import SpotifyClient
 from openparty.stripe_gateway import StripeGateway
+from openparty.supabase_admin import SupabaseAdmin
 from workers.expo import PushSender
 
 T = TypeVar("T")
@@ -81,6 +82,7 @@ class JobContext:
     rate_limiter: RateLimiter
     stripe: StripeGateway | None
     worker_id: str
+    supabase: SupabaseAdmin | None = None  # made on first use by the account deletion job
     push_health: PushHealth = field(default_factory=PushHealth)
     spotify: SpotifyClient | None = None
 

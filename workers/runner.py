@@ -20,7 +20,7 @@ from openparty.db import make_pool
 from openparty.settings import Settings
 from openparty.spotify import SpotifyClient
 from openparty.stripe_gateway import StripeGateway
-from workers import analytics, maintenance, music, push
+from workers import accounts, analytics, artists, maintenance, music, push
 from workers.context import JobContext, PushHealth, RateLimiter
 from workers.expo import ExpoSender, LoggingSender, PushSender
 from workers.health import serve_health
@@ -35,6 +35,8 @@ def jobs_for(settings: Settings) -> dict[str, tuple[Job, float]]:
         "push_receipts": (push.check_receipts, settings.receipts_interval_seconds),
         "session_cleanup": (maintenance.cleanup, settings.cleanup_interval_seconds),
         "reconciliation": (maintenance.reconcile, settings.reconcile_interval_seconds),
+        "account_deletion": (accounts.delete_accounts, settings.account_deletion_interval_seconds),
+        "artist_payouts": (artists.run_payouts, settings.artist_payout_interval_seconds),
         "auto_advance": (music.auto_advance, settings.auto_advance_interval_seconds),
         "spotify_refresh": (music.spotify_refresh, settings.spotify_refresh_interval_seconds),
         "spotify_poll": (music.spotify_poll, settings.spotify_poll_tick_seconds),

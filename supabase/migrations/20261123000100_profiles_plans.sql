@@ -19,6 +19,7 @@ create table public.profiles (
   genres text[] not null default '{}'
     constraint profiles_genres_limit check (cardinality(genres) <= 10),
   is_dj boolean not null default false,
+  is_artist boolean not null default false,
   -- Social links: https URLs of the service's own profile pages only.
   instagram_url text constraint profiles_instagram_url_format
     check (instagram_url ~ '^https://(www\.)?instagram\.com/[A-Za-z0-9_.]{1,30}/?$'),
@@ -40,11 +41,12 @@ comment on table public.profiles is 'Public profile of every user; created by a 
 comment on column public.profiles.username is 'lowercase a-z, 0-9, _; 3-24 characters; unique; stored normalised';
 comment on column public.profiles.instagram_url is 'https://instagram.com/<handle>; likewise tiktok_url (https://tiktok.com/@<handle>), soundcloud_url, spotify_url (open.spotify.com user, artist or playlist) and website_url (any https URL with a public host name, no credentials)';
 comment on column public.profiles.is_dj is 'the user hosts sessions; they switch it on themselves';
+comment on column public.profiles.is_artist is 'the user uploads original tracks to the catalog (catalog.sql); they switch it on themselves, as is_dj';
 comment on column public.profiles.follower_count is 'kept exact by the follows trigger (social.sql)';
 revoke all on public.profiles from anon, authenticated, service_role;
 grant select on public.profiles to anon, authenticated;
-grant update (username, display_name, bio, avatar_url, genres, is_dj, instagram_url, tiktok_url, soundcloud_url,
-               spotify_url, website_url) on public.profiles to authenticated;
+grant update (username, display_name, bio, avatar_url, genres, is_dj, is_artist, instagram_url, tiktok_url,
+               soundcloud_url, spotify_url, website_url) on public.profiles to authenticated;
 grant select, insert, update, delete on public.profiles to service_role;
 alter table public.profiles enable row level security;
 

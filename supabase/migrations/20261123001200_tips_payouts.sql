@@ -38,8 +38,8 @@ as $$
 declare
   v_account public.payout_accounts;
 begin
-  if not exists (select 1 from public.profiles p where p.id = p_dj_id and p.is_dj) then
-    raise exception using errcode = 'PT403', message = 'only DJs set up payouts: switch on is_dj in your profile first';
+  if not exists (select 1 from public.profiles p where p.id = p_dj_id and (p.is_dj or p.is_artist)) then
+    raise exception using errcode = 'PT403', message = 'only DJs and artists set up payouts: switch on is_dj or is_artist in your profile first';
   end if;
   select * into v_account from public.payout_accounts a where a.dj_id = p_dj_id;
   return v_account;
@@ -172,9 +172,11 @@ insert into private.tip_currencies values ('usd', 100, 50000), ('eur', 100, 5000
 
 create table public.tips (
   id uuid primary key default gen_random_uuid(),
-  session_id uuid not null references public.sessions (id) on delete restrict,
-  tipper_id uuid not null references public.profiles (id) on delete restrict,
-  dj_id uuid not null references public.profiles (id) on delete restrict,
+  -- Money records outlive the people in them: deleting an account (or a DJ's
+  -- sessions with it) anonymises the tip (null), amounts and states stay.
+  session_id uuid references public.sessions (id) on delete set null,
+  tipper_id uuid references public.profiles (id) on delete set null,
+  dj_id uuid references public.profiles (id) on delete set null,
   amount int not null check (amount > 0),
   currency text not null references private.tip_currencies (currency),
   platform_fee int not null check (platform_fee >= 0),
@@ -221,7 +223,7 @@ for each row execute function private.set_updated_at();
 
 create table private.earnings_entries (
   id bigint generated always as identity primary key,
-  dj_id uuid not null references public.profiles (id) on delete cascade,
+  dj_id uuid references public.profiles (id) on delete set null,  -- kept, anonymised, when the DJ deletes the account
   tip_id uuid not null references public.tips (id) on delete cascade,
   kind text not null check (kind in ('tip', 'refund', 'dispute', 'dispute_won')),
   amount int not null,

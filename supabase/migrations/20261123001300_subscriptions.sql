@@ -21,7 +21,8 @@ language plpgsql stable security definer
 set search_path = ''
 as $$
 begin
-  if not exists (select 1 from auth.users u where u.id = p_user_id and u.deleted_at is null) then
+  if not exists (select 1 from auth.users u join public.profiles p on p.id = u.id  -- no profile: deletion under way
+                 where u.id = p_user_id and u.deleted_at is null) then
     raise exception using errcode = 'PT401', message = 'this account no longer exists';
   end if;
   return (select c.stripe_customer_id from public.stripe_customers c where c.user_id = p_user_id);

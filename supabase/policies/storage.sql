@@ -4,7 +4,8 @@
 -- are the buckets' own (file_size_limit, allowed_mime_types).
 -- A name with an empty, '.' or '..' segment ('<me>/../<other>/x.png',
 -- '<me>/./x', '<me>//x', '<me>/..', a trailing '/') is refused: the first
--- segment must really be the folder the file lands in.
+-- segment must really be the folder the file lands in. Writes need a profile:
+-- an account being deleted (its profile gone, its token still valid) writes nothing.
 drop policy if exists storage_objects_select_own on storage.objects;
 create policy storage_objects_select_own on storage.objects
   for select to authenticated
@@ -21,6 +22,7 @@ create policy storage_objects_insert_own on storage.objects
     bucket_id in ('avatars', 'covers')
     and (storage.foldername(name))[1] = (select auth.uid())::text
     and name !~ '(^|/)\.{0,2}(/|$)'
+    and exists (select 1 from public.profiles p where p.id = (select auth.uid()))  -- not a deleted account's token
   );
 
 drop policy if exists storage_objects_update_own on storage.objects;
@@ -34,6 +36,7 @@ create policy storage_objects_update_own on storage.objects
     bucket_id in ('avatars', 'covers')
     and (storage.foldername(name))[1] = (select auth.uid())::text
     and name !~ '(^|/)\.{0,2}(/|$)'
+    and exists (select 1 from public.profiles p where p.id = (select auth.uid()))  -- not a deleted account's token
   );
 
 drop policy if exists storage_objects_delete_own on storage.objects;
