@@ -58,6 +58,10 @@ CANCEL_UNSUBMITTED_TIPS = ("select private.cancel_unsubmitted_tips(make_interval
                            "as handled")
 EXPIRE_ENTITLEMENTS = "select private.expire_entitlements(%(limit)s) as handled"
 
+# Room ticks (workers): send each due room's pending changes as one batch
+ROOM_TICK = ("select private.room_tick(make_interval(secs => %(min_interval_seconds)s), %(max_rooms)s, "
+             "%(max_changes)s) as handled")
+
 # Accounts: deletion (edge: the database step; worker: storage and auth) and export
 REQUEST_ACCOUNT_DELETION = "select * from private.request_account_deletion(%(user_id)s)"
 EXPORT_ACCOUNT = "select private.export_account(%(user_id)s) as export"

@@ -119,6 +119,13 @@ class Settings(BaseSettings):
     reconcile_batch_size: int = Field(default=100, ge=1)
     reconcile_abandon_tip_minutes: int = Field(default=24 * 60, ge=1)
 
+    # Room ticks (worker job room_tick): every tick, each large room's pending
+    # changes go out as one batched broadcast. The listener threshold and auto
+    # slow mode are rules of the database (private.room_tick_settings).
+    room_tick_seconds: float = Field(default=1.0, gt=0)
+    room_tick_max_rooms: int = Field(default=500, ge=1)
+    room_tick_max_changes: int = Field(default=500, ge=1)
+
     # Account deletion (worker): the storage and auth steps, in batches.
     account_deletion_interval_seconds: float = 60
     account_deletion_batch_size: int = Field(default=20, ge=1)

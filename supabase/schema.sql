@@ -959,6 +959,17 @@ $$;
 
 COMMENT ON FUNCTION private.auto_advance(p_grace interval, p_limit integer, p_now timestamp with time zone) IS 'Advances up to p_limit live rooms whose song ended p_grace ago (or that wait with songs queued); returns how many.';
 
+CREATE FUNCTION private.auto_slow_mode_seconds(p_listeners integer) RETURNS integer
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select case when p_listeners >= c.auto_slow_mode_listeners and p_listeners > 0
+              then least(120, ceil(c.auto_slow_mode_factor * sqrt(p_listeners))::int) else 0 end
+  from private.room_tick_settings c
+$$;
+
+COMMENT ON FUNCTION private.auto_slow_mode_seconds(p_listeners integer) IS 'The automatic chat interval (seconds) of a room with this many listeners; 0 for small rooms.';
+
 CREATE FUNCTION private.award_badge(p_user_id uuid, p_badge_id text, p_detail jsonb DEFAULT '{}'::jsonb) RETURNS boolean
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -1137,7 +1148,7 @@ CREATE FUNCTION private.broadcast_message(p_message public.messages, p_sender_us
     LANGUAGE sql
     SET search_path TO ''
     AS $$
-  select private.broadcast('session:' || p_message.session_id, 'message_created', jsonb_build_object(
+  select private.room_publish(p_message.session_id, 'message_created', jsonb_build_object(
     'id', p_message.id, 'session_id', p_message.session_id, 'sender_id', p_message.sender_id,
     'sender_username', p_sender_username, 'kind', p_message.kind, 'body', p_message.body,
     'metadata', p_message.metadata, 'created_at', p_message.created_at))
@@ -1409,12 +1420,16 @@ CREATE FUNCTION private.close_participation(p_session_id uuid, p_user_id uuid) R
     SET search_path TO ''
     AS $$
 begin
-  update public.session_participants p set left_at = now()
-  where p.session_id = p_session_id and p.user_id = p_user_id and p.left_at is null;
+  -- The count first, then the row: the row's trigger announces the new count.
+  update public.sessions set listener_count = listener_count - 1
+  where id = p_session_id
+    and exists (select 1 from public.session_participants p
+                where p.session_id = p_session_id and p.user_id = p_user_id and p.left_at is null);
   if not found then
     return false;
   end if;
-  update public.sessions set listener_count = listener_count - 1 where id = p_session_id;
+  update public.session_participants p set left_at = now()
+  where p.session_id = p_session_id and p.user_id = p_user_id and p.left_at is null;
   return true;
 end;
 $$;
@@ -1664,14 +1679,16 @@ begin
   if v_session.status = 'ended' then
     return v_session;
   end if;
-  update public.session_participants p
-  set left_at = now()
-  where p.session_id = p_session_id and p.left_at is null;
+  -- The session ends first: closing the participations then announces nothing
+  -- more (session_participants_broadcast), session_ended says it all.
   update public.sessions
   set status = 'ended', ended_at = now(), listener_count = 0,
       end_reason = case when v_session.status = 'scheduled' and p_reason = 'dj' then 'canceled' else p_reason end
   where id = p_session_id
   returning * into v_session;
+  update public.session_participants p
+  set left_at = now()
+  where p.session_id = p_session_id and p.left_at is null;
   return v_session;
 end;
 $$;
@@ -1979,6 +1996,43 @@ $$;
 
 COMMENT ON FUNCTION private.flush_room_reactions(p_session_id uuid) IS 'Send one aggregated `reactions` event for a room if a second has passed since the last: the only sender of reaction events (the room tick takes it over).';
 
+CREATE FUNCTION private.fold_vote_deltas(p_session_id uuid) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_item record;
+  v_folded int := 0;
+begin
+  for v_item in
+    with locked as (
+      select q.id from public.queue_items q
+      where q.session_id = p_session_id
+        and exists (select 1 from private.queue_vote_deltas d where d.item_id = q.id)
+      order by q.id
+      for no key update skip locked
+    ),
+    taken as (
+      delete from private.queue_vote_deltas d using locked l where d.item_id = l.id
+      returning d.item_id, d.up_delta, d.down_delta
+    ),
+    sums as (
+      select t.item_id, sum(t.up_delta)::int as up, sum(t.down_delta)::int as down from taken t group by t.item_id
+    )
+    update public.queue_items q set up_votes = q.up_votes + s.up, down_votes = q.down_votes + s.down
+    from sums s
+    where q.id = s.item_id and (s.up, s.down) <> (0, 0)
+    returning q.id, q.up_votes, q.down_votes, q.score
+  loop
+    perform private.room_publish(p_session_id, 'queue_item_votes', jsonb_build_object(
+      'id', v_item.id, 'up_votes', v_item.up_votes, 'down_votes', v_item.down_votes, 'score', v_item.score),
+      'tally:' || v_item.id, 'last', true);
+    v_folded := v_folded + 1;
+  end loop;
+  return v_folded;
+end;
+$$;
+
 CREATE FUNCTION private.follows_before_insert() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -2176,19 +2230,20 @@ begin
     raise exception using errcode = 'PT409', message = 'this session is full';
   end if;
 
-  insert into public.session_participants as p (session_id, user_id)
-  values (p_session_id, v_uid)
-  on conflict (session_id, user_id) do update
-    set left_at = null, joined_at = now(), last_seen_at = now()
-  returning (xmax = 0) into v_first_time;  -- xmax = 0: a fresh row, not a re-join
-  select * into v_participant from public.session_participants p
-  where p.session_id = p_session_id and p.user_id = v_uid;
-
+  -- The count first, then the row: the row's trigger announces the new count.
+  -- Under the session lock, no other join of this user can interleave.
+  v_first_time := not exists (select 1 from public.session_participants p
+                              where p.session_id = p_session_id and p.user_id = v_uid);
   update public.sessions
   set listener_count = listener_count + 1,
       peak_listener_count = greatest(peak_listener_count, listener_count + 1),
       total_listener_count = total_listener_count + v_first_time::int
   where id = p_session_id;
+  insert into public.session_participants as p (session_id, user_id)
+  values (p_session_id, v_uid)
+  on conflict (session_id, user_id) do update
+    set left_at = null, joined_at = now(), last_seen_at = now()
+  returning * into v_participant;
   return v_participant;
 end;
 $$;
@@ -2335,7 +2390,7 @@ CREATE FUNCTION private.messages_broadcast_deletion() RETURNS trigger
     SET search_path TO ''
     AS $$
 begin
-  perform private.broadcast('session:' || new.session_id, 'message_deleted', jsonb_build_object('id', new.id));
+  perform private.room_publish(new.session_id, 'message_deleted', jsonb_build_object('id', new.id));
   return null;
 end;
 $$;
@@ -2364,7 +2419,7 @@ begin
   new.body := btrim(new.body);
 
   -- Everything the rules need, in one query.
-  select s.dj_id, s.status, s.chat_enabled, s.slow_mode_seconds, x.kind as sanction, x.until as sanction_until,
+  select s.dj_id, s.status, s.chat_enabled, s.slow_mode_seconds, s.listener_count, x.kind as sanction, x.until as sanction_until,
          me.username,
          exists (select 1 from public.session_moderators m where m.session_id = s.id and m.user_id = v_uid)
            as is_moderator,
@@ -2400,7 +2455,9 @@ begin
     elsif v_room.not_following then
       raise exception using errcode = 'PT403', message = 'followers-only chat: follow the DJ to chat';
     else
-      v_interval := greatest(c_base_interval, make_interval(secs => v_room.slow_mode_seconds));
+      -- The stricter of the DJ's slow mode and the room's automatic one.
+      v_interval := greatest(c_base_interval, make_interval(secs => v_room.slow_mode_seconds),
+                             make_interval(secs => private.auto_slow_mode_seconds(v_room.listener_count)));
     end if;
 
     -- Claim the send slot atomically: concurrent sends by one user serialize on
@@ -2669,6 +2726,42 @@ begin
   end if;
   select * into v_account from public.payout_accounts a where a.dj_id = p_dj_id;
   return v_account;
+end;
+$$;
+
+CREATE FUNCTION private.pending_votes(p_session_id uuid) RETURNS TABLE(item_id bigint, up_votes integer, down_votes integer)
+    LANGUAGE sql STABLE SECURITY DEFINER ROWS 10
+    SET search_path TO ''
+    AS $$
+  select d.item_id, sum(d.up_delta)::int, sum(d.down_delta)::int
+  from private.queue_vote_deltas d
+  join public.queue_items q on q.id = d.item_id
+  where q.session_id = p_session_id
+    and ((select auth.uid()) is null or p_session_id in (select private.my_session_ids()))
+  group by d.item_id
+$$;
+
+COMMENT ON FUNCTION private.pending_votes(p_session_id uuid) IS 'Per song of the session: vote changes not yet folded into queue_items (add them to the row for the exact tally).';
+
+CREATE FUNCTION private.pending_votes_of(p_item_id bigint, OUT up_votes integer, OUT down_votes integer) RETURNS record
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_uid uuid := (select auth.uid());
+begin
+  up_votes := 0;
+  down_votes := 0;
+  if v_uid is not null
+     and not exists (select 1 from public.queue_items q
+                     join public.session_participants p on p.session_id = q.session_id
+                     where q.id = p_item_id and p.user_id = v_uid and p.left_at is null)
+     and not exists (select 1 from public.queue_items q join public.sessions s on s.id = q.session_id
+                     where q.id = p_item_id and s.dj_id = v_uid) then
+    return;  -- not in the song's room: nothing to add
+  end if;
+  select coalesce(sum(d.up_delta), 0)::int, coalesce(sum(d.down_delta), 0)::int into up_votes, down_votes
+  from private.queue_vote_deltas d where d.item_id = p_item_id;
 end;
 $$;
 
@@ -3003,7 +3096,6 @@ CREATE FUNCTION private.queue_items_broadcast() RETURNS trigger
     SET search_path TO ''
     AS $$
 declare
-  v_topic text := 'session:' || new.session_id;
   v_item jsonb := jsonb_build_object(
     'id', new.id, 'session_id', new.session_id, 'added_by', new.added_by, 'title', new.title, 'artist', new.artist,
     'album_art_url', new.album_art_url, 'duration_ms', new.duration_ms, 'provider', new.provider,
@@ -3014,20 +3106,15 @@ declare
 begin
   if tg_op = 'INSERT' then
     if new.origin = 'request' then
-      perform private.broadcast(v_topic, 'queue_item_added', v_item);
+      perform private.room_publish(new.session_id, 'queue_item_added', v_item);
     end if;
   elsif new.status is distinct from old.status then
-    perform private.broadcast(v_topic, case new.status when 'playing' then 'now_playing' else 'queue_item_status' end,
-                              v_item || jsonb_build_object('ended_at', new.ended_at));
-  elsif (new.up_votes, new.down_votes) is distinct from (old.up_votes, old.down_votes) then
-    if coalesce(current_setting('openparty.quiet_votes', true), '') = 'on' then
-      perform set_config('openparty.quiet_votes', '', true);  -- a throttled flip (queue_votes_maintain_tally)
-    else
-      perform private.broadcast(v_topic, 'queue_item_votes', jsonb_build_object(
-        'id', new.id, 'up_votes', new.up_votes, 'down_votes', new.down_votes, 'score', new.score));
-    end if;
+    perform private.room_publish(new.session_id,
+                                 case new.status when 'playing' then 'now_playing' else 'queue_item_status' end,
+                                 v_item || jsonb_build_object('ended_at', new.ended_at));
   elsif new.pinned_at is distinct from old.pinned_at then
-    perform private.broadcast(v_topic, 'queue_item_pinned', jsonb_build_object('id', new.id, 'pinned_at', new.pinned_at));
+    perform private.room_publish(new.session_id, 'queue_item_pinned',
+                                 jsonb_build_object('id', new.id, 'pinned_at', new.pinned_at));
   end if;
   return null;
 end;
@@ -3106,6 +3193,22 @@ begin
 end;
 $$;
 
+CREATE FUNCTION private.queue_items_fold_pending_votes() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_up int;
+  v_down int;
+begin
+  with taken as (delete from private.queue_vote_deltas d where d.item_id = new.id returning d.up_delta, d.down_delta)
+  select sum(t.up_delta)::int, sum(t.down_delta)::int into v_up, v_down from taken t;
+  new.up_votes := new.up_votes + coalesce(v_up, 0);
+  new.down_votes := new.down_votes + coalesce(v_down, 0);
+  return new;
+end;
+$$;
+
 CREATE FUNCTION private.queue_items_log_plays() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -3169,11 +3272,16 @@ CREATE FUNCTION private.queue_order(p_session_id uuid) RETURNS TABLE(item_id big
     where q.session_id = p_session_id and q.status in ('playing', 'played', 'skipped')
     group by q.added_by
   ),
+  pending as (
+    select pv.item_id, pv.up_votes - pv.down_votes as score from private.pending_votes(p_session_id) pv
+  ),
   queued as (
-    select q.id, q.score, q.pinned_at, q.dj_position,
-           row_number() over (partition by q.added_by order by q.score desc, q.id) + coalesce(t.n, 0) as turn
+    select q.id, q.score + coalesce(pd.score, 0) as score, q.pinned_at, q.dj_position,
+           row_number() over (partition by q.added_by order by q.score + coalesce(pd.score, 0) desc, q.id)
+             + coalesce(t.n, 0) as turn
     from public.queue_items q
     left join turns_used t on t.added_by is not distinct from q.added_by
+    left join pending pd on pd.item_id = q.id
     where q.session_id = p_session_id and q.status = 'queued'
   )
   select q.id,
@@ -3240,30 +3348,42 @@ CREATE FUNCTION private.queue_votes_maintain_tally() RETURNS trigger
     AS $$
 declare
   v_uid uuid := (select auth.uid());
+  v_item_id bigint := case when tg_op = 'DELETE' then old.item_id else new.item_id end;
   v_old smallint := case when tg_op in ('UPDATE', 'DELETE') then old.value else 0 end;
   v_new smallint := case when tg_op in ('INSERT', 'UPDATE') then new.value else 0 end;
+  v_up int := (v_new = 1)::int - (v_old = 1)::int;
+  v_down int := (v_new = -1)::int - (v_old = -1)::int;
+  v_session_id uuid;
+  v_item record;
+  v_throttled boolean := false;
 begin
   if v_old = v_new then
     return null;
   end if;
   perform set_config('synchronous_commit', 'off', true);
-  -- Anyone can flip a vote at will, and each change would reach the whole
-  -- room: a voter's changes broadcast a tally at most once per 2 s (claimed on
-  -- their participant row, as chat claims its send slot). The tallies on the
-  -- row stay exact; the room sees them with the next broadcast or a read.
+  select q.session_id into v_session_id from public.queue_items q where q.id = v_item_id;
+  if private.room_ticked(v_session_id) then
+    insert into private.queue_vote_deltas as d (item_id, shard, up_delta, down_delta)
+    values (v_item_id, (pg_catalog.pg_backend_pid() % 16)::smallint, v_up, v_down)
+    on conflict (item_id, shard) do update
+      set up_delta = d.up_delta + excluded.up_delta, down_delta = d.down_delta + excluded.down_delta;
+    return null;
+  end if;
   if v_uid is not null then
     update public.session_participants p set last_vote_event_at = now()
-    where p.session_id = (select q.session_id from public.queue_items q where q.id = coalesce(new.item_id, old.item_id))
-      and p.user_id = v_uid
+    where p.session_id = v_session_id and p.user_id = v_uid
       and (p.last_vote_event_at is null or p.last_vote_event_at <= now() - interval '2 seconds');
-    if not found then
-      perform set_config('openparty.quiet_votes', 'on', true);  -- queue_items_broadcast skips this tally once
-    end if;
+    v_throttled := not found;
   end if;
-  update public.queue_items
-  set up_votes = up_votes + (v_new = 1)::int - (v_old = 1)::int,
-      down_votes = down_votes + (v_new = -1)::int - (v_old = -1)::int
-  where id = coalesce(new.item_id, old.item_id);
+  update public.queue_items q
+  set up_votes = q.up_votes + v_up, down_votes = q.down_votes + v_down
+  where q.id = v_item_id
+  returning q.id, q.up_votes, q.down_votes into v_item;
+  select v_item.up_votes + pv.up_votes as up_votes, v_item.down_votes + pv.down_votes as down_votes
+  into v_item from private.pending_votes_of(v_item_id) pv;  -- left from when the room was large
+  perform private.room_publish(v_session_id, 'queue_item_votes', jsonb_build_object(
+    'id', v_item_id, 'up_votes', v_item.up_votes, 'down_votes', v_item.down_votes,
+    'score', v_item.up_votes - v_item.down_votes), 'tally:' || v_item_id, 'last', v_throttled);
   return null;
 end;
 $$;
@@ -3699,7 +3819,8 @@ begin
   from unnest(p_item_ids) with ordinality as o(id, n)
   where q.id = o.id and q.session_id = p_session_id and q.status = 'queued';
   get diagnostics v_positioned = row_count;
-  perform private.broadcast('session:' || p_session_id, 'queue_reordered', jsonb_build_object('item_ids', p_item_ids));
+  perform private.room_publish(p_session_id, 'queue_reordered', jsonb_build_object('item_ids', p_item_ids),
+                               'queue_reordered', 'last');
   return v_positioned;
 end;
 $$;
@@ -4084,6 +4205,144 @@ begin
 end;
 $$;
 
+CREATE FUNCTION private.room_flush(p_session_id uuid, p_max_changes integer) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  c_max_bytes constant int := 200000;
+  v_changes jsonb;
+  v_taken int;
+  v_last bigint;
+begin
+  with taken as (
+    delete from private.room_changes c
+    where c.session_id = p_session_id
+      and c.id in (select o.id
+                   from (select c2.id, sum(octet_length(c2.payload::text)) over (order by c2.id) as running,
+                                row_number() over (order by c2.id) as n
+                         from private.room_changes c2 where c2.session_id = p_session_id
+                         order by c2.id limit p_max_changes) o
+                   where o.running <= c_max_bytes or o.n = 1)
+    returning c.id, c.event, c.payload, c.coalesce_key, c.merge
+  ),
+  grouped as (
+    select max(t.id) as id, (array_agg(t.event order by t.id desc))[1] as event,
+           case when min(t.merge) = 'sum' then private.room_sum_payloads(array_agg(t.payload order by t.id))
+                else (array_agg(t.payload order by t.id desc))[1] end as payload,
+           count(*) as n
+    from taken t
+    group by coalesce(t.coalesce_key, 'change:' || t.id)
+  )
+  select jsonb_agg(jsonb_build_object('event', g.event, 'payload', g.payload) order by g.id),
+         sum(g.n)::int, max(g.id)
+  into v_changes, v_taken, v_last
+  from grouped g;
+  if v_taken is null then
+    return 0;
+  end if;
+  if exists (select 1 from public.sessions s where s.id = p_session_id) then
+    perform private.broadcast('session:' || p_session_id, 'room_batch',
+      jsonb_build_object('session_id', p_session_id, 'seq', v_last, 'changes', v_changes));
+  end if;  -- else the session was deleted: nobody is left to tell
+  update private.room_ticks t
+  set flushed_at = now(), batches = t.batches + 1, last_change_id = v_last
+  where t.session_id = p_session_id;
+  return v_taken;
+end;
+$$;
+
+CREATE FUNCTION private.room_publish(p_session_id uuid, p_event text, p_payload jsonb, p_key text DEFAULT NULL::text, p_merge text DEFAULT 'append'::text, p_defer boolean DEFAULT false) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  if not p_defer
+     and (select s.listener_count from public.sessions s where s.id = p_session_id)
+         < (select c.listener_threshold from private.room_tick_settings c)  -- an unknown session: queued, then dropped
+     and not exists (select 1 from private.room_changes c where c.session_id = p_session_id) then
+    perform private.broadcast('session:' || p_session_id, p_event, p_payload);
+  else
+    insert into private.room_changes (session_id, event, payload, coalesce_key, merge)
+    values (p_session_id, p_event, p_payload, p_key, case when p_key is null then 'append' else p_merge end);
+  end if;
+end;
+$$;
+
+COMMENT ON FUNCTION private.room_publish(p_session_id uuid, p_event text, p_payload jsonb, p_key text, p_merge text, p_defer boolean) IS 'Announce a room event: at once in a small room, else in the room''s next room_batch (README "Room ticks").';
+
+CREATE FUNCTION private.room_sum_payloads(p_payloads jsonb[]) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select coalesce(jsonb_object_agg(f.key, f.value), '{}'::jsonb)
+  from (
+    select e.key,
+           case when bool_and(jsonb_typeof(e.value) = 'number')
+                then to_jsonb(sum(case when jsonb_typeof(e.value) = 'number' then (e.value #>> '{}')::numeric end))
+                else (array_agg(e.value order by p.n desc))[1] end as value
+    from unnest(p_payloads) with ordinality as p(payload, n)
+    cross join lateral jsonb_each(p.payload) as e
+    group by e.key
+  ) f
+$$;
+
+CREATE FUNCTION private.room_tick(p_min_interval interval, p_max_rooms integer, p_max_changes integer) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_session_id uuid;
+  v_sent int := 0;
+begin
+  -- Rooms with something pending get a row. Only rooms without one are
+  -- inserted (a conflicting insert would wait for a ticker flushing that
+  -- room); two tickers inserting the same new room: the second waits for the
+  -- first to commit, then skips it.
+  insert into private.room_ticks (session_id)
+  select r.session_id from (
+    select c.session_id from private.room_changes c
+    union
+    select q.session_id from private.queue_vote_deltas d join public.queue_items q on q.id = d.item_id
+  ) r
+  where not exists (select 1 from private.room_ticks t where t.session_id = r.session_id)
+  order by 1  -- one order for every ticker: concurrent inserts cannot deadlock
+  on conflict (session_id) do nothing;
+
+  for v_session_id in
+    select t.session_id from private.room_ticks t
+    where t.flushed_at <= now() - p_min_interval
+      and (exists (select 1 from private.room_changes c where c.session_id = t.session_id)
+           or exists (select 1 from private.queue_vote_deltas d join public.queue_items q on q.id = d.item_id
+                      where q.session_id = t.session_id))
+    order by t.flushed_at, t.session_id
+    limit p_max_rooms
+    for update skip locked
+  loop
+    perform private.fold_vote_deltas(v_session_id);
+    v_sent := v_sent + private.room_flush(v_session_id, p_max_changes);
+  end loop;
+
+  -- Rows of rooms with nothing pending and no batch for a minute are dropped.
+  delete from private.room_ticks t
+  where t.flushed_at < now() - interval '1 minute'
+    and not exists (select 1 from private.room_changes c where c.session_id = t.session_id);
+  return v_sent;
+end;
+$$;
+
+COMMENT ON FUNCTION private.room_tick(p_min_interval interval, p_max_rooms integer, p_max_changes integer) IS 'Send every due room''s pending changes as one room_batch each (the worker''s room_tick job).';
+
+CREATE FUNCTION private.room_ticked(p_session_id uuid) RETURNS boolean
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+begin
+  return coalesce((select s.listener_count from public.sessions s where s.id = p_session_id)
+                  >= (select c.listener_threshold from private.room_tick_settings c), false);
+end;
+$$;
+
 CREATE TABLE private.artist_payout_runs (
     month date NOT NULL,
     currency text NOT NULL,
@@ -4372,21 +4631,30 @@ CREATE FUNCTION private.session_participants_broadcast() RETURNS trigger
     AS $$
 declare
   v_joined boolean := new.left_at is null;
+  v_session record;
+  v_announced boolean;
 begin
   if tg_op = 'UPDATE' and (old.left_at is null) = v_joined then
     return null;  -- a heartbeat or chat stamp, not a join or leave
   end if;
-  -- Ending the whole session is announced once, as session_ended.
-  if not v_joined and exists (select 1 from public.sessions s where s.id = new.session_id and s.status = 'ended') then
+  select s.status, s.listener_count, s.peak_listener_count into v_session
+  from public.sessions s where s.id = new.session_id;
+  -- Ending the whole session is announced once, as session_ended (end_session
+  -- ends the session before it closes the participations).
+  if not v_joined and v_session.status = 'ended' then
     return null;
   end if;
-  if tg_op = 'UPDATE' and new.announced_at = old.announced_at then
-    perform set_config('openparty.quiet_listener_count', 'on', true);  -- sessions_broadcast skips the count once
-    return null;
+  -- The callers change the session's count before the participant row, so
+  -- the count read above is the one this join or leave made. A flip the
+  -- announce trigger held back is not announced; its count rides the next tick.
+  v_announced := tg_op = 'INSERT' or new.announced_at <> old.announced_at;
+  if v_announced then
+    perform private.room_publish(new.session_id, case when v_joined then 'listener_joined' else 'listener_left' end,
+                                 jsonb_build_object('user_id', new.user_id));
   end if;
-  perform private.broadcast('session:' || new.session_id,
-    case when v_joined then 'listener_joined' else 'listener_left' end,
-    jsonb_build_object('user_id', new.user_id));
+  perform private.room_publish(new.session_id, 'listener_count',
+    jsonb_build_object('listener_count', v_session.listener_count, 'peak_listener_count', v_session.peak_listener_count),
+    'listener_count', 'last', not v_announced);
   return null;
 end;
 $$;
@@ -4565,27 +4833,17 @@ CREATE FUNCTION private.sessions_broadcast() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
-declare
-  v_topic text := 'session:' || new.id;
 begin
   if new.status is distinct from old.status then
-    perform private.broadcast(v_topic, case new.status when 'live' then 'session_live' else 'session_ended' end,
+    perform private.room_publish(new.id, case new.status when 'live' then 'session_live' else 'session_ended' end,
       jsonb_build_object('session_id', new.id, 'status', new.status, 'end_reason', new.end_reason,
                          'started_at', new.started_at, 'ended_at', new.ended_at));
     return null;
   end if;
-  if new.listener_count is distinct from old.listener_count then
-    -- A join or leave that was not announced (see session_participants_announce)
-    -- does not announce the count either; the row itself stays exact.
-    if coalesce(current_setting('openparty.quiet_listener_count', true), '') = 'on' then
-      perform set_config('openparty.quiet_listener_count', '', true);
-    else
-      perform private.broadcast(v_topic, 'listener_count',
-        jsonb_build_object('listener_count', new.listener_count, 'peak_listener_count', new.peak_listener_count));
-    end if;
-  end if;
+  -- listener_count is announced with the join or leave that changed it
+  -- (session_participants_broadcast).
   if private.session_settings(new) is distinct from private.session_settings(old) then
-    perform private.broadcast(v_topic, 'session_updated', private.session_settings(new));
+    perform private.room_publish(new.id, 'session_updated', private.session_settings(new), 'session_updated', 'last');
   end if;
   return null;
 end;
@@ -5362,7 +5620,7 @@ begin
   v_progress := private.skip_progress(v_item.id, p_session_id);
   update public.queue_items q set skip_votes = v_progress.votes where q.id = v_item.id;
   v_result := jsonb_build_object('item_id', v_item.id, 'votes', v_progress.votes, 'threshold', v_progress.threshold);
-  perform private.broadcast('session:' || p_session_id, 'skip_votes', v_result);
+  perform private.room_publish(p_session_id, 'skip_votes', v_result, 'skip_votes', 'last');
   if v_progress.votes >= v_progress.threshold then
     perform private.advance_locked(v_session, 'skipped');
   end if;
@@ -5799,11 +6057,13 @@ CREATE FUNCTION public.session_queue(p_session_id uuid) RETURNS TABLE(id bigint,
     SET plan_cache_mode TO 'force_custom_plan'
     AS $$
   select q.id, o.play_rank, q.title, q.artist, q.album_art_url, q.duration_ms, q.provider, q.provider_ref,
-         q.added_by, p.username, q.up_votes, q.down_votes, q.score, v.value, q.pinned_at is not null, q.added_at
+         q.added_by, p.username, q.up_votes + coalesce(pv.up_votes, 0), q.down_votes + coalesce(pv.down_votes, 0),
+         q.score + coalesce(pv.up_votes - pv.down_votes, 0), v.value, q.pinned_at is not null, q.added_at
   from private.queue_order(p_session_id) o
   join public.queue_items q on q.id = o.item_id and q.session_id = p_session_id
   left join public.profiles p on p.id = q.added_by
   left join public.queue_votes v on v.item_id = q.id and v.user_id = (select auth.uid())
+  left join private.pending_votes(p_session_id) pv on pv.item_id = q.id
   order by o.play_rank
 $$;
 
@@ -5921,6 +6181,10 @@ begin
     raise exception using errcode = 'PT422', message = 'a vote is 1 (up), -1 (down) or 0 (withdraw)';
   end if;
   select * into v_item from public.queue_items q where q.id = p_item_id;
+  -- The exact tally: the row plus what the ticker has not folded in yet (large rooms).
+  select v_item.up_votes + pv.up_votes, v_item.down_votes + pv.down_votes into v_item.up_votes, v_item.down_votes
+  from private.pending_votes_of(p_item_id) pv;
+  v_item.score := v_item.up_votes - v_item.down_votes;
   return v_item;
 end;
 $$;
@@ -6093,6 +6357,16 @@ ALTER TABLE private.push_deliveries ALTER COLUMN id ADD GENERATED ALWAYS AS IDEN
     CACHE 1
 );
 
+CREATE TABLE private.queue_vote_deltas (
+    item_id bigint NOT NULL,
+    shard smallint NOT NULL,
+    up_delta integer DEFAULT 0 NOT NULL,
+    down_delta integer DEFAULT 0 NOT NULL,
+    CONSTRAINT queue_vote_deltas_shard CHECK (((shard >= 0) AND (shard <= 15)))
+);
+
+COMMENT ON TABLE private.queue_vote_deltas IS 'Vote changes not yet folded into queue_items tallies (large rooms), up to 16 shard rows per song. Internal: RLS on, no policies.';
+
 CREATE TABLE private.reaction_senders (
     session_id uuid NOT NULL,
     user_id uuid NOT NULL,
@@ -6110,6 +6384,31 @@ CREATE TABLE private.rollup_progress (
 );
 
 COMMENT ON TABLE private.rollup_progress IS 'Where the creator rollup resumes: the first day not yet final. Internal: RLS on, no policies.';
+
+CREATE TABLE private.room_changes (
+    session_id uuid NOT NULL,
+    id bigint NOT NULL,
+    event text NOT NULL,
+    payload jsonb NOT NULL,
+    coalesce_key text,
+    merge text DEFAULT 'append'::text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT room_changes_key_merges CHECK (((coalesce_key IS NULL) = (merge = 'append'::text))),
+    CONSTRAINT room_changes_merge CHECK ((merge = ANY (ARRAY['append'::text, 'last'::text, 'sum'::text])))
+);
+
+COMMENT ON TABLE private.room_changes IS 'Room events waiting for the next tick (private.room_publish writes, private.room_tick sends and deletes). Internal: RLS on, no policies.';
+
+COMMENT ON COLUMN private.room_changes.merge IS 'append: every change is kept, in order; last: of the changes with one coalesce_key only the latest is sent; sum: one change per coalesce_key whose numeric payload fields are summed (other fields: the latest)';
+
+ALTER TABLE private.room_changes ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME private.room_changes_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
 
 CREATE TABLE private.room_event_gates (
     topic text NOT NULL,
@@ -6133,6 +6432,37 @@ CREATE TABLE private.room_reactions (
 WITH (fillfactor='70');
 
 COMMENT ON TABLE private.room_reactions IS 'Reaction counters per room, kind and shard: pending = not yet broadcast, total = since the session began (analytics). Internal: RLS on, no policies.';
+
+CREATE TABLE private.room_tick_settings (
+    id boolean DEFAULT true NOT NULL,
+    listener_threshold integer DEFAULT 100 NOT NULL,
+    auto_slow_mode_listeners integer DEFAULT 200 NOT NULL,
+    auto_slow_mode_factor numeric DEFAULT 0.35 NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT room_tick_settings_auto_slow_mode_factor CHECK ((auto_slow_mode_factor >= (0)::numeric)),
+    CONSTRAINT room_tick_settings_auto_slow_mode_listeners CHECK ((auto_slow_mode_listeners >= 0)),
+    CONSTRAINT room_tick_settings_one_row CHECK (id),
+    CONSTRAINT room_tick_settings_threshold CHECK ((listener_threshold >= 0))
+);
+
+COMMENT ON TABLE private.room_tick_settings IS 'One row: the room-tick and auto slow mode settings (README "Room ticks"). Internal: RLS on, no policies; the operator updates it.';
+
+COMMENT ON COLUMN private.room_tick_settings.listener_threshold IS 'rooms with at least this many present listeners get batched room events (room_batch) instead of one broadcast per event';
+
+COMMENT ON COLUMN private.room_tick_settings.auto_slow_mode_listeners IS 'rooms with at least this many listeners get an automatic chat interval (private.auto_slow_mode_seconds)';
+
+COMMENT ON COLUMN private.room_tick_settings.auto_slow_mode_factor IS 'the automatic chat interval is ceil(factor * sqrt(listeners)) seconds, at most 120';
+
+CREATE TABLE private.room_ticks (
+    session_id uuid NOT NULL,
+    flushed_at timestamp with time zone DEFAULT '-infinity'::timestamp with time zone NOT NULL,
+    batches bigint DEFAULT 0 NOT NULL,
+    last_change_id bigint DEFAULT 0 NOT NULL
+);
+
+COMMENT ON TABLE private.room_ticks IS 'One row per room with pending changes (or recently flushed): when its last room_batch went out. The ticker claims rooms through these rows. Internal: RLS on, no policies.';
+
+COMMENT ON COLUMN private.room_ticks.last_change_id IS 'the id of the last change sent: batches of a room carry increasing seq (this id)';
 
 CREATE TABLE private.spotify_budget (
     id boolean DEFAULT true NOT NULL,
@@ -6709,17 +7039,29 @@ ALTER TABLE ONLY private.push_deliveries
 ALTER TABLE ONLY private.push_deliveries
     ADD CONSTRAINT push_deliveries_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY private.queue_vote_deltas
+    ADD CONSTRAINT queue_vote_deltas_pkey PRIMARY KEY (item_id, shard);
+
 ALTER TABLE ONLY private.reaction_senders
     ADD CONSTRAINT reaction_senders_pkey PRIMARY KEY (session_id, user_id);
 
 ALTER TABLE ONLY private.rollup_progress
     ADD CONSTRAINT rollup_progress_pkey PRIMARY KEY (job);
 
+ALTER TABLE ONLY private.room_changes
+    ADD CONSTRAINT room_changes_pkey PRIMARY KEY (session_id, id);
+
 ALTER TABLE ONLY private.room_event_gates
     ADD CONSTRAINT room_event_gates_pkey PRIMARY KEY (topic, event);
 
 ALTER TABLE ONLY private.room_reactions
     ADD CONSTRAINT room_reactions_pkey PRIMARY KEY (session_id, kind, shard);
+
+ALTER TABLE ONLY private.room_tick_settings
+    ADD CONSTRAINT room_tick_settings_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY private.room_ticks
+    ADD CONSTRAINT room_ticks_pkey PRIMARY KEY (session_id);
 
 ALTER TABLE ONLY private.spotify_budget
     ADD CONSTRAINT spotify_budget_pkey PRIMARY KEY (id);
@@ -7165,11 +7507,13 @@ CREATE TRIGGER profiles_set_updated_at BEFORE UPDATE ON public.profiles FOR EACH
 
 CREATE TRIGGER push_tokens_set_updated_at BEFORE UPDATE ON public.push_tokens FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
-CREATE TRIGGER queue_items_broadcast AFTER INSERT OR UPDATE OF status, up_votes, down_votes, pinned_at ON public.queue_items FOR EACH ROW EXECUTE FUNCTION private.queue_items_broadcast();
+CREATE TRIGGER queue_items_broadcast AFTER INSERT OR UPDATE OF status, pinned_at ON public.queue_items FOR EACH ROW EXECUTE FUNCTION private.queue_items_broadcast();
 
 CREATE TRIGGER queue_items_catalog_track BEFORE INSERT ON public.queue_items FOR EACH ROW EXECUTE FUNCTION private.catalog_track_for_queue();
 
 CREATE TRIGGER queue_items_enforce_add_rules BEFORE INSERT ON public.queue_items FOR EACH ROW EXECUTE FUNCTION private.queue_items_enforce_add_rules();
+
+CREATE TRIGGER queue_items_fold_pending_votes BEFORE UPDATE OF status ON public.queue_items FOR EACH ROW WHEN ((new.status IS DISTINCT FROM old.status)) EXECUTE FUNCTION private.queue_items_fold_pending_votes();
 
 CREATE TRIGGER queue_items_log_plays AFTER UPDATE OF status ON public.queue_items FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) AND ((old.status = 'playing'::public.queue_item_status) OR (new.status = 'playing'::public.queue_item_status)))) EXECUTE FUNCTION private.queue_items_log_plays();
 
@@ -7542,13 +7886,21 @@ ALTER TABLE private.notification_outbox ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.push_deliveries ENABLE ROW LEVEL SECURITY;
 
+ALTER TABLE private.queue_vote_deltas ENABLE ROW LEVEL SECURITY;
+
 ALTER TABLE private.reaction_senders ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.rollup_progress ENABLE ROW LEVEL SECURITY;
 
+ALTER TABLE private.room_changes ENABLE ROW LEVEL SECURITY;
+
 ALTER TABLE private.room_event_gates ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.room_reactions ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE private.room_tick_settings ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE private.room_ticks ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.spotify_budget ENABLE ROW LEVEL SECURITY;
 
@@ -7962,6 +8314,8 @@ REVOKE ALL ON FUNCTION private.auto_advance(p_grace interval, p_limit integer, p
 GRANT ALL ON FUNCTION private.auto_advance(p_grace interval, p_limit integer, p_now timestamp with time zone) TO openparty_worker;
 GRANT ALL ON FUNCTION private.auto_advance(p_grace interval, p_limit integer, p_now timestamp with time zone) TO service_role;
 
+REVOKE ALL ON FUNCTION private.auto_slow_mode_seconds(p_listeners integer) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION private.award_badge(p_user_id uuid, p_badge_id text, p_detail jsonb) FROM PUBLIC;
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.session_sanctions TO service_role;
@@ -8107,6 +8461,8 @@ GRANT ALL ON FUNCTION private.flush_pending_reactions(p_limit integer) TO servic
 
 REVOKE ALL ON FUNCTION private.flush_room_reactions(p_session_id uuid) FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION private.fold_vote_deltas(p_session_id uuid) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION private.follows_before_insert() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.follows_broadcast() FROM PUBLIC;
@@ -8212,6 +8568,12 @@ REVOKE ALL ON FUNCTION private.payout_account_of(p_dj_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.payout_account_of(p_dj_id uuid) TO openparty_edge;
 GRANT ALL ON FUNCTION private.payout_account_of(p_dj_id uuid) TO service_role;
 
+REVOKE ALL ON FUNCTION private.pending_votes(p_session_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.pending_votes(p_session_id uuid) TO authenticated;
+
+REVOKE ALL ON FUNCTION private.pending_votes_of(p_item_id bigint, OUT up_votes integer, OUT down_votes integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.pending_votes_of(p_item_id bigint, OUT up_votes integer, OUT down_votes integer) TO authenticated;
+
 REVOKE ALL ON FUNCTION private.pin_next(p_item_id bigint, p_pinned boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.pin_next(p_item_id bigint, p_pinned boolean) TO authenticated;
 
@@ -8267,6 +8629,8 @@ GRANT ALL ON FUNCTION private.push_settle(p_outbox_ids bigint[], p_max_attempts 
 REVOKE ALL ON FUNCTION private.queue_items_broadcast() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.queue_items_enforce_add_rules() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.queue_items_fold_pending_votes() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.queue_items_log_plays() FROM PUBLIC;
 
@@ -8410,6 +8774,18 @@ GRANT ALL ON FUNCTION private.rollup_dj_days(p_from date, p_to date) TO service_
 REVOKE ALL ON FUNCTION private.room_events_tick(p_limit integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.room_events_tick(p_limit integer) TO openparty_worker;
 GRANT ALL ON FUNCTION private.room_events_tick(p_limit integer) TO service_role;
+
+REVOKE ALL ON FUNCTION private.room_flush(p_session_id uuid, p_max_changes integer) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.room_publish(p_session_id uuid, p_event text, p_payload jsonb, p_key text, p_merge text, p_defer boolean) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.room_sum_payloads(p_payloads jsonb[]) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.room_tick(p_min_interval interval, p_max_rooms integer, p_max_changes integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.room_tick(p_min_interval interval, p_max_rooms integer, p_max_changes integer) TO openparty_worker;
+GRANT ALL ON FUNCTION private.room_tick(p_min_interval interval, p_max_rooms integer, p_max_changes integer) TO service_role;
+
+REVOKE ALL ON FUNCTION private.room_ticked(p_session_id uuid) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.run_artist_payouts(p_month date, p_currency text, p_share_bps integer, p_model text, p_min_payout bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.run_artist_payouts(p_month date, p_currency text, p_share_bps integer, p_model text, p_min_payout bigint) TO openparty_worker;

@@ -188,6 +188,8 @@ PRIVATE_DEFINER_CALLABLE = {
     # on one table reads another without recursing through its policies)
     "my_session_ids", "my_moderated_session_ids", "my_hosted_session_ids", "my_blocked_ids", "blocked_me_ids",
     "can_receive_topic", "skip_progress",
+    # exact tallies: vote changes of a large room not yet folded (only rooms the caller is in)
+    "pending_votes", "pending_votes_of",
     # the bodies behind public security-invoker RPCs: each checks the caller itself
     "go_live", "start_session", "end_own_session", "session_heartbeat", "join_session", "leave_session",
     "timeout_user", "ban_user", "unban_user", "delete_message", "advance", "vote_skip", "remove_from_queue",

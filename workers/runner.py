@@ -20,7 +20,7 @@ from openparty.db import make_pool
 from openparty.settings import Settings
 from openparty.spotify import SpotifyClient
 from openparty.stripe_gateway import StripeGateway
-from workers import accounts, analytics, artists, maintenance, music, push
+from workers import accounts, analytics, artists, maintenance, music, push, ticks
 from workers.context import JobContext, PushHealth, RateLimiter
 from workers.expo import ExpoSender, LoggingSender, PushSender
 from workers.health import serve_health
@@ -32,6 +32,7 @@ Job = Callable[[JobContext], Awaitable[int]]
 def jobs_for(settings: Settings) -> dict[str, tuple[Job, float]]:
     return {
         "push_dispatch": (push.dispatch_push, settings.push_interval_seconds),
+        "room_tick": (ticks.room_tick, settings.room_tick_seconds),
         "push_receipts": (push.check_receipts, settings.receipts_interval_seconds),
         "session_cleanup": (maintenance.cleanup, settings.cleanup_interval_seconds),
         "reconciliation": (maintenance.reconcile, settings.reconcile_interval_seconds),

@@ -174,31 +174,109 @@ as $$
 $$;
 revoke all on function private.session_settings(public.sessions) from public, anon, authenticated, service_role;
 
+------------------------------------------------------------------------------
+-- Room ticks (DESIGN.md, "The fan-out budget"): how a room's events reach it.
+-- Every session:<id> event goes through private.room_publish. A room below
+-- room_tick_settings.listener_threshold listeners gets it at once (one
+-- broadcast). A larger room, or any room that still has changes pending, gets
+-- it in its next batch: the change becomes a row of private.room_changes,
+-- written in the same transaction as what it announces (so it is as durable
+-- as the change itself), and the ticker (room_ticks.sql, private.room_tick,
+-- run every tick by the worker) sends each room's pending changes as one
+-- `room_batch` broadcast and deletes them, in one transaction. user:<id>
+-- events never come through here: they stay immediate (private.broadcast).
+-- These live here, before the first trigger that publishes.
+------------------------------------------------------------------------------
+create table private.room_tick_settings (
+  id boolean primary key default true constraint room_tick_settings_one_row check (id),
+  listener_threshold int not null default 100 constraint room_tick_settings_threshold check (listener_threshold >= 0),
+  auto_slow_mode_listeners int not null default 200
+    constraint room_tick_settings_auto_slow_mode_listeners check (auto_slow_mode_listeners >= 0),
+  auto_slow_mode_factor numeric not null default 0.35
+    constraint room_tick_settings_auto_slow_mode_factor check (auto_slow_mode_factor >= 0),
+  updated_at timestamptz not null default now()
+);
+comment on table private.room_tick_settings is 'One row: the room-tick and auto slow mode settings (README "Room ticks"). Internal: RLS on, no policies; the operator updates it.';
+comment on column private.room_tick_settings.listener_threshold is 'rooms with at least this many present listeners get batched room events (room_batch) instead of one broadcast per event';
+comment on column private.room_tick_settings.auto_slow_mode_listeners is 'rooms with at least this many listeners get an automatic chat interval (private.auto_slow_mode_seconds)';
+comment on column private.room_tick_settings.auto_slow_mode_factor is 'the automatic chat interval is ceil(factor * sqrt(listeners)) seconds, at most 120';
+insert into private.room_tick_settings default values;
+alter table private.room_tick_settings enable row level security;
+
+-- No foreign key to sessions: its check would take a KEY SHARE lock on the
+-- room's row for every chat line, and joins lock that row FOR UPDATE. The
+-- ticker drops the changes of a session that no longer exists.
+create table private.room_changes (
+  session_id uuid not null,
+  id bigint generated always as identity,
+  event text not null,
+  payload jsonb not null,
+  coalesce_key text,
+  merge text not null default 'append' constraint room_changes_merge check (merge in ('append', 'last', 'sum')),
+  created_at timestamptz not null default now(),
+  primary key (session_id, id),
+  constraint room_changes_key_merges check ((coalesce_key is null) = (merge = 'append'))
+);
+comment on table private.room_changes is 'Room events waiting for the next tick (private.room_publish writes, private.room_tick sends and deletes). Internal: RLS on, no policies.';
+comment on column private.room_changes.merge is 'append: every change is kept, in order; last: of the changes with one coalesce_key only the latest is sent; sum: one change per coalesce_key whose numeric payload fields are summed (other fields: the latest)';
+alter table private.room_changes enable row level security;
+
+-- A large room: its events come in batches, and its hot paths (votes) defer
+-- what a batch will carry anyway.
+create function private.room_ticked(p_session_id uuid) returns boolean
+language plpgsql stable
+set search_path = ''
+as $$
+begin
+  return coalesce((select s.listener_count from public.sessions s where s.id = p_session_id)
+                  >= (select c.listener_threshold from private.room_tick_settings c), false);
+end;
+$$;
+revoke all on function private.room_ticked(uuid) from public, anon, authenticated, service_role;
+
+-- The one way to announce a change to a room (session:<id>). p_key and
+-- p_merge say how changes of one kind coalesce in a batch (see
+-- room_changes.merge): a tally or a count is 'last' under a key naming what it
+-- counts ('tally:<item id>', 'listener_count'); a stream of counted events
+-- (reactions) is 'sum' under one key per thing counted. p_defer: never at
+-- once, even in a small room (a throttled event rides the next tick). Once a
+-- room has a change pending, later ones queue behind it, so a room's events
+-- reach it in the order they were published.
+create function private.room_publish(p_session_id uuid, p_event text, p_payload jsonb, p_key text default null,
+                                     p_merge text default 'append', p_defer boolean default false) returns void
+language plpgsql
+set search_path = ''
+as $$
+begin
+  if not p_defer
+     and (select s.listener_count from public.sessions s where s.id = p_session_id)
+         < (select c.listener_threshold from private.room_tick_settings c)  -- an unknown session: queued, then dropped
+     and not exists (select 1 from private.room_changes c where c.session_id = p_session_id) then
+    perform private.broadcast('session:' || p_session_id, p_event, p_payload);
+  else
+    insert into private.room_changes (session_id, event, payload, coalesce_key, merge)
+    values (p_session_id, p_event, p_payload, p_key, case when p_key is null then 'append' else p_merge end);
+  end if;
+end;
+$$;
+comment on function private.room_publish(uuid, text, jsonb, text, text, boolean) is 'Announce a room event: at once in a small room, else in the room''s next room_batch (README "Room ticks").';
+revoke all on function private.room_publish(uuid, text, jsonb, text, text, boolean) from public, anon, authenticated, service_role;
+
 create function private.sessions_broadcast() returns trigger
 language plpgsql security definer
 set search_path = ''
 as $$
-declare
-  v_topic text := 'session:' || new.id;
 begin
   if new.status is distinct from old.status then
-    perform private.broadcast(v_topic, case new.status when 'live' then 'session_live' else 'session_ended' end,
+    perform private.room_publish(new.id, case new.status when 'live' then 'session_live' else 'session_ended' end,
       jsonb_build_object('session_id', new.id, 'status', new.status, 'end_reason', new.end_reason,
                          'started_at', new.started_at, 'ended_at', new.ended_at));
     return null;
   end if;
-  if new.listener_count is distinct from old.listener_count then
-    -- A join or leave that was not announced (see session_participants_announce)
-    -- does not announce the count either; the row itself stays exact.
-    if coalesce(current_setting('openparty.quiet_listener_count', true), '') = 'on' then
-      perform set_config('openparty.quiet_listener_count', '', true);
-    else
-      perform private.broadcast(v_topic, 'listener_count',
-        jsonb_build_object('listener_count', new.listener_count, 'peak_listener_count', new.peak_listener_count));
-    end if;
-  end if;
+  -- listener_count is announced with the join or leave that changed it
+  -- (session_participants_broadcast).
   if private.session_settings(new) is distinct from private.session_settings(old) then
-    perform private.broadcast(v_topic, 'session_updated', private.session_settings(new));
+    perform private.room_publish(new.id, 'session_updated', private.session_settings(new), 'session_updated', 'last');
   end if;
   return null;
 end;
@@ -241,7 +319,8 @@ alter table public.session_participants enable row level security;
 -- listener's joins and leaves are announced at most once per 30 s (a flip in
 -- between changes the row and the count, silently); the event carries only the
 -- user id, never user-chosen text (the app looks the profile up, and a renamed
--- user reaches nobody through it). A later issue batches room events per tick.
+-- user reaches nobody through it). Large rooms get them batched per tick
+-- (private.room_publish).
 create function private.session_participants_announce() returns trigger
 language plpgsql
 set search_path = ''
@@ -267,21 +346,30 @@ set search_path = ''
 as $$
 declare
   v_joined boolean := new.left_at is null;
+  v_session record;
+  v_announced boolean;
 begin
   if tg_op = 'UPDATE' and (old.left_at is null) = v_joined then
     return null;  -- a heartbeat or chat stamp, not a join or leave
   end if;
-  -- Ending the whole session is announced once, as session_ended.
-  if not v_joined and exists (select 1 from public.sessions s where s.id = new.session_id and s.status = 'ended') then
+  select s.status, s.listener_count, s.peak_listener_count into v_session
+  from public.sessions s where s.id = new.session_id;
+  -- Ending the whole session is announced once, as session_ended (end_session
+  -- ends the session before it closes the participations).
+  if not v_joined and v_session.status = 'ended' then
     return null;
   end if;
-  if tg_op = 'UPDATE' and new.announced_at = old.announced_at then
-    perform set_config('openparty.quiet_listener_count', 'on', true);  -- sessions_broadcast skips the count once
-    return null;
+  -- The callers change the session's count before the participant row, so
+  -- the count read above is the one this join or leave made. A flip the
+  -- announce trigger held back is not announced; its count rides the next tick.
+  v_announced := tg_op = 'INSERT' or new.announced_at <> old.announced_at;
+  if v_announced then
+    perform private.room_publish(new.session_id, case when v_joined then 'listener_joined' else 'listener_left' end,
+                                 jsonb_build_object('user_id', new.user_id));
   end if;
-  perform private.broadcast('session:' || new.session_id,
-    case when v_joined then 'listener_joined' else 'listener_left' end,
-    jsonb_build_object('user_id', new.user_id));
+  perform private.room_publish(new.session_id, 'listener_count',
+    jsonb_build_object('listener_count', v_session.listener_count, 'peak_listener_count', v_session.peak_listener_count),
+    'listener_count', 'last', not v_announced);
   return null;
 end;
 $$;
@@ -514,14 +602,16 @@ begin
   if v_session.status = 'ended' then
     return v_session;
   end if;
-  update public.session_participants p
-  set left_at = now()
-  where p.session_id = p_session_id and p.left_at is null;
+  -- The session ends first: closing the participations then announces nothing
+  -- more (session_participants_broadcast), session_ended says it all.
   update public.sessions
   set status = 'ended', ended_at = now(), listener_count = 0,
       end_reason = case when v_session.status = 'scheduled' and p_reason = 'dj' then 'canceled' else p_reason end
   where id = p_session_id
   returning * into v_session;
+  update public.session_participants p
+  set left_at = now()
+  where p.session_id = p_session_id and p.left_at is null;
   return v_session;
 end;
 $$;
@@ -611,19 +701,20 @@ begin
     raise exception using errcode = 'PT409', message = 'this session is full';
   end if;
 
-  insert into public.session_participants as p (session_id, user_id)
-  values (p_session_id, v_uid)
-  on conflict (session_id, user_id) do update
-    set left_at = null, joined_at = now(), last_seen_at = now()
-  returning (xmax = 0) into v_first_time;  -- xmax = 0: a fresh row, not a re-join
-  select * into v_participant from public.session_participants p
-  where p.session_id = p_session_id and p.user_id = v_uid;
-
+  -- The count first, then the row: the row's trigger announces the new count.
+  -- Under the session lock, no other join of this user can interleave.
+  v_first_time := not exists (select 1 from public.session_participants p
+                              where p.session_id = p_session_id and p.user_id = v_uid);
   update public.sessions
   set listener_count = listener_count + 1,
       peak_listener_count = greatest(peak_listener_count, listener_count + 1),
       total_listener_count = total_listener_count + v_first_time::int
   where id = p_session_id;
+  insert into public.session_participants as p (session_id, user_id)
+  values (p_session_id, v_uid)
+  on conflict (session_id, user_id) do update
+    set left_at = null, joined_at = now(), last_seen_at = now()
+  returning * into v_participant;
   return v_participant;
 end;
 $$;
@@ -637,12 +728,16 @@ language plpgsql
 set search_path = ''
 as $$
 begin
-  update public.session_participants p set left_at = now()
-  where p.session_id = p_session_id and p.user_id = p_user_id and p.left_at is null;
+  -- The count first, then the row: the row's trigger announces the new count.
+  update public.sessions set listener_count = listener_count - 1
+  where id = p_session_id
+    and exists (select 1 from public.session_participants p
+                where p.session_id = p_session_id and p.user_id = p_user_id and p.left_at is null);
   if not found then
     return false;
   end if;
-  update public.sessions set listener_count = listener_count - 1 where id = p_session_id;
+  update public.session_participants p set left_at = now()
+  where p.session_id = p_session_id and p.user_id = p_user_id and p.left_at is null;
   return true;
 end;
 $$;

@@ -53,17 +53,35 @@ create trigger dj_blocked_terms_normalize
 before insert on public.dj_blocked_terms
 for each row execute function private.dj_blocked_terms_normalize();
 
--- message_created (sent by the chat trigger, private.messages_enforce_rules_and_broadcast)
+-- message_created (published by the chat trigger, private.messages_enforce_rules_and_broadcast):
+-- at once in a small room, in the next room_batch in a large one (private.room_publish).
 create function private.broadcast_message(p_message public.messages, p_sender_username text) returns void
 language sql
 set search_path = ''
 as $$
-  select private.broadcast('session:' || p_message.session_id, 'message_created', jsonb_build_object(
+  select private.room_publish(p_message.session_id, 'message_created', jsonb_build_object(
     'id', p_message.id, 'session_id', p_message.session_id, 'sender_id', p_message.sender_id,
     'sender_username', p_sender_username, 'kind', p_message.kind, 'body', p_message.body,
     'metadata', p_message.metadata, 'created_at', p_message.created_at))
 $$;
 revoke all on function private.broadcast_message(public.messages, text) from public, anon, authenticated, service_role;
+
+-- Auto slow mode: a large room's chat has a minimum interval per listener that
+-- grows with the room, so its batches stay readable: none below
+-- room_tick_settings.auto_slow_mode_listeners (200), then
+-- ceil(auto_slow_mode_factor (0.35) * sqrt(listeners)) seconds, at most 120:
+-- 200 listeners 5 s, 1,000 12 s, 10,000 35 s, 100,000 111 s. The DJ's own
+-- slow mode applies when it is stricter; the DJ and moderators are exempt.
+create function private.auto_slow_mode_seconds(p_listeners int) returns int
+language sql stable
+set search_path = ''
+as $$
+  select case when p_listeners >= c.auto_slow_mode_listeners and p_listeners > 0
+              then least(120, ceil(c.auto_slow_mode_factor * sqrt(p_listeners))::int) else 0 end
+  from private.room_tick_settings c
+$$;
+comment on function private.auto_slow_mode_seconds(integer) is 'The automatic chat interval (seconds) of a room with this many listeners; 0 for small rooms.';
+revoke all on function private.auto_slow_mode_seconds(integer) from public, anon, authenticated, service_role;
 
 -- The chat rules, and the broadcast of the new message. One BEFORE trigger for
 -- both, because this is chat's hot path: the broadcast row is written in the
@@ -99,7 +117,7 @@ begin
   new.body := btrim(new.body);
 
   -- Everything the rules need, in one query.
-  select s.dj_id, s.status, s.chat_enabled, s.slow_mode_seconds, x.kind as sanction, x.until as sanction_until,
+  select s.dj_id, s.status, s.chat_enabled, s.slow_mode_seconds, s.listener_count, x.kind as sanction, x.until as sanction_until,
          me.username,
          exists (select 1 from public.session_moderators m where m.session_id = s.id and m.user_id = v_uid)
            as is_moderator,
@@ -135,7 +153,9 @@ begin
     elsif v_room.not_following then
       raise exception using errcode = 'PT403', message = 'followers-only chat: follow the DJ to chat';
     else
-      v_interval := greatest(c_base_interval, make_interval(secs => v_room.slow_mode_seconds));
+      -- The stricter of the DJ's slow mode and the room's automatic one.
+      v_interval := greatest(c_base_interval, make_interval(secs => v_room.slow_mode_seconds),
+                             make_interval(secs => private.auto_slow_mode_seconds(v_room.listener_count)));
     end if;
 
     -- Claim the send slot atomically: concurrent sends by one user serialize on
@@ -175,7 +195,7 @@ language plpgsql security definer
 set search_path = ''
 as $$
 begin
-  perform private.broadcast('session:' || new.session_id, 'message_deleted', jsonb_build_object('id', new.id));
+  perform private.room_publish(new.session_id, 'message_deleted', jsonb_build_object('id', new.id));
   return null;
 end;
 $$;

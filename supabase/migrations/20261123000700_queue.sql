@@ -75,6 +75,26 @@ grant insert (item_id, value), update (value) on public.queue_votes to authentic
 grant select, insert, update, delete on public.queue_votes to service_role;
 alter table public.queue_votes enable row level security;
 
+-- Sharded, deferred tallies: in a large room (private.room_ticked) a vote
+-- does not update its song's row, which would make every vote on a hot song
+-- wait for the one before it to commit; it adds its change to one of 16 shard
+-- rows of the song, picked by its connection (backend pid), so concurrent
+-- votes rarely meet: a connection's votes never wait for each other. The
+-- ticker folds the shards into queue_items once per tick
+-- (private.fold_vote_deltas), a song's shards are folded when its status
+-- changes, and every read of a tally adds its shards (private.pending_votes),
+-- so tallies are exact at all times. No foreign key: its check would lock the
+-- song's row (KEY SHARE by every voter at once).
+create table private.queue_vote_deltas (
+  item_id bigint not null,
+  shard smallint not null constraint queue_vote_deltas_shard check (shard between 0 and 15),
+  up_delta int not null default 0,
+  down_delta int not null default 0,
+  primary key (item_id, shard)
+);
+comment on table private.queue_vote_deltas is 'Vote changes not yet folded into queue_items tallies (large rooms), up to 16 shard rows per song. Internal: RLS on, no policies.';
+alter table private.queue_vote_deltas enable row level security;
+
 create table public.skip_votes (
   item_id bigint not null references public.queue_items (id) on delete cascade,
   user_id uuid not null references public.profiles (id) on delete cascade,
@@ -239,40 +259,58 @@ before insert or update on public.queue_votes
 for each row execute function private.queue_votes_enforce_rules();
 
 -- Durability: a vote commits asynchronously (synchronous_commit off for its
--- transaction). Every vote on a song updates that song's row, so votes on a
--- hot song queue on its row lock; without this each would also hold the lock
--- through a WAL flush. A database crash may lose the last fraction of a
--- second of votes, always together with their tallies, so tallies stay exact.
+-- transaction): a database crash may lose the last fraction of a second of
+-- votes, always together with their tallies, so tallies stay exact.
+--
+-- A small room: the song's row is updated at once and the room told at once;
+-- anyone can flip a vote at will, so a voter's changes are announced at once
+-- at most once per 2 s (claimed on their participant row, as chat claims its
+-- send slot) and the others ride the next tick. A large room: the change is
+-- added to its connection's shard of private.queue_vote_deltas (no lock on the
+-- song's row, so votes on a hot song do not queue behind each other), and the
+-- ticker folds and announces it.
 create function private.queue_votes_maintain_tally() returns trigger
 language plpgsql security definer
 set search_path = ''
 as $$
 declare
   v_uid uuid := (select auth.uid());
+  v_item_id bigint := case when tg_op = 'DELETE' then old.item_id else new.item_id end;
   v_old smallint := case when tg_op in ('UPDATE', 'DELETE') then old.value else 0 end;
   v_new smallint := case when tg_op in ('INSERT', 'UPDATE') then new.value else 0 end;
+  v_up int := (v_new = 1)::int - (v_old = 1)::int;
+  v_down int := (v_new = -1)::int - (v_old = -1)::int;
+  v_session_id uuid;
+  v_item record;
+  v_throttled boolean := false;
 begin
   if v_old = v_new then
     return null;
   end if;
   perform set_config('synchronous_commit', 'off', true);
-  -- Anyone can flip a vote at will, and each change would reach the whole
-  -- room: a voter's changes broadcast a tally at most once per 2 s (claimed on
-  -- their participant row, as chat claims its send slot). The tallies on the
-  -- row stay exact; the room sees them with the next broadcast or a read.
+  select q.session_id into v_session_id from public.queue_items q where q.id = v_item_id;
+  if private.room_ticked(v_session_id) then
+    insert into private.queue_vote_deltas as d (item_id, shard, up_delta, down_delta)
+    values (v_item_id, (pg_catalog.pg_backend_pid() % 16)::smallint, v_up, v_down)
+    on conflict (item_id, shard) do update
+      set up_delta = d.up_delta + excluded.up_delta, down_delta = d.down_delta + excluded.down_delta;
+    return null;
+  end if;
   if v_uid is not null then
     update public.session_participants p set last_vote_event_at = now()
-    where p.session_id = (select q.session_id from public.queue_items q where q.id = coalesce(new.item_id, old.item_id))
-      and p.user_id = v_uid
+    where p.session_id = v_session_id and p.user_id = v_uid
       and (p.last_vote_event_at is null or p.last_vote_event_at <= now() - interval '2 seconds');
-    if not found then
-      perform set_config('openparty.quiet_votes', 'on', true);  -- queue_items_broadcast skips this tally once
-    end if;
+    v_throttled := not found;
   end if;
-  update public.queue_items
-  set up_votes = up_votes + (v_new = 1)::int - (v_old = 1)::int,
-      down_votes = down_votes + (v_new = -1)::int - (v_old = -1)::int
-  where id = coalesce(new.item_id, old.item_id);
+  update public.queue_items q
+  set up_votes = q.up_votes + v_up, down_votes = q.down_votes + v_down
+  where q.id = v_item_id
+  returning q.id, q.up_votes, q.down_votes into v_item;
+  select v_item.up_votes + pv.up_votes as up_votes, v_item.down_votes + pv.down_votes as down_votes
+  into v_item from private.pending_votes_of(v_item_id) pv;  -- left from when the room was large
+  perform private.room_publish(v_session_id, 'queue_item_votes', jsonb_build_object(
+    'id', v_item_id, 'up_votes', v_item.up_votes, 'down_votes', v_item.down_votes,
+    'score', v_item.up_votes - v_item.down_votes), 'tally:' || v_item_id, 'last', v_throttled);
   return null;
 end;
 $$;
@@ -281,6 +319,123 @@ revoke all on function private.queue_votes_maintain_tally() from public, anon, a
 create trigger queue_votes_maintain_tally
 after insert or update or delete on public.queue_votes
 for each row execute function private.queue_votes_maintain_tally();
+
+-- One song's vote changes not yet folded into its row, for a caller in its
+-- room (public.vote returns the exact tally with it). Security definer: the
+-- shards are internal.
+create function private.pending_votes_of(p_item_id bigint, out up_votes int, out down_votes int)
+language plpgsql stable security definer
+set search_path = ''
+as $$
+declare
+  v_uid uuid := (select auth.uid());
+begin
+  up_votes := 0;
+  down_votes := 0;
+  if v_uid is not null
+     and not exists (select 1 from public.queue_items q
+                     join public.session_participants p on p.session_id = q.session_id
+                     where q.id = p_item_id and p.user_id = v_uid and p.left_at is null)
+     and not exists (select 1 from public.queue_items q join public.sessions s on s.id = q.session_id
+                     where q.id = p_item_id and s.dj_id = v_uid) then
+    return;  -- not in the song's room: nothing to add
+  end if;
+  select coalesce(sum(d.up_delta), 0)::int, coalesce(sum(d.down_delta), 0)::int into up_votes, down_votes
+  from private.queue_vote_deltas d where d.item_id = p_item_id;
+end;
+$$;
+revoke all on function private.pending_votes_of(bigint) from public, anon, authenticated, service_role;
+-- authenticated: public.vote() (security invoker) returns the exact tally with it.
+grant execute on function private.pending_votes_of(bigint) to authenticated;
+
+-- Vote changes of a session's songs not yet folded into their rows (large
+-- rooms), per song. Security definer: the deltas table is internal; a
+-- signed-in caller sees only rooms they are in.
+create function private.pending_votes(p_session_id uuid)
+returns table (item_id bigint, up_votes int, down_votes int)
+language sql stable security definer
+rows 10
+set search_path = ''
+as $$
+  select d.item_id, sum(d.up_delta)::int, sum(d.down_delta)::int
+  from private.queue_vote_deltas d
+  join public.queue_items q on q.id = d.item_id
+  where q.session_id = p_session_id
+    and ((select auth.uid()) is null or p_session_id in (select private.my_session_ids()))
+  group by d.item_id
+$$;
+comment on function private.pending_votes(uuid) is 'Per song of the session: vote changes not yet folded into queue_items (add them to the row for the exact tally).';
+revoke all on function private.pending_votes(uuid) from public, anon, authenticated, service_role;
+-- authenticated: public.session_queue() and public.vote() (security invoker) read exact tallies with it.
+grant execute on function private.pending_votes(uuid) to authenticated;
+
+-- Fold a session's pending vote changes into its songs' rows and announce the
+-- new tallies (the ticker calls it, private.room_tick). A song whose row is
+-- locked right now (being advanced) is left for the next tick: no waiting, no
+-- deadlock. Returns the number of songs whose tally changed.
+create function private.fold_vote_deltas(p_session_id uuid) returns int
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_item record;
+  v_folded int := 0;
+begin
+  for v_item in
+    with locked as (
+      select q.id from public.queue_items q
+      where q.session_id = p_session_id
+        and exists (select 1 from private.queue_vote_deltas d where d.item_id = q.id)
+      order by q.id
+      for no key update skip locked
+    ),
+    taken as (
+      delete from private.queue_vote_deltas d using locked l where d.item_id = l.id
+      returning d.item_id, d.up_delta, d.down_delta
+    ),
+    sums as (
+      select t.item_id, sum(t.up_delta)::int as up, sum(t.down_delta)::int as down from taken t group by t.item_id
+    )
+    update public.queue_items q set up_votes = q.up_votes + s.up, down_votes = q.down_votes + s.down
+    from sums s
+    where q.id = s.item_id and (s.up, s.down) <> (0, 0)
+    returning q.id, q.up_votes, q.down_votes, q.score
+  loop
+    perform private.room_publish(p_session_id, 'queue_item_votes', jsonb_build_object(
+      'id', v_item.id, 'up_votes', v_item.up_votes, 'down_votes', v_item.down_votes, 'score', v_item.score),
+      'tally:' || v_item.id, 'last', true);
+    v_folded := v_folded + 1;
+  end loop;
+  return v_folded;
+end;
+$$;
+revoke all on function private.fold_vote_deltas(uuid) from public, anon, authenticated, service_role;
+
+-- A song leaving the queue (or starting to play) carries its exact tally on
+-- its row: its pending changes are folded in under the row lock the status
+-- change holds.
+-- Security definer: the deltas table is internal, and any writer of a status folds.
+create function private.queue_items_fold_pending_votes() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_up int;
+  v_down int;
+begin
+  with taken as (delete from private.queue_vote_deltas d where d.item_id = new.id returning d.up_delta, d.down_delta)
+  select sum(t.up_delta)::int, sum(t.down_delta)::int into v_up, v_down from taken t;
+  new.up_votes := new.up_votes + coalesce(v_up, 0);
+  new.down_votes := new.down_votes + coalesce(v_down, 0);
+  return new;
+end;
+$$;
+revoke all on function private.queue_items_fold_pending_votes() from public, anon, authenticated, service_role;
+
+create trigger queue_items_fold_pending_votes
+before update of status on public.queue_items
+for each row when (new.status is distinct from old.status)
+execute function private.queue_items_fold_pending_votes();
 
 -- Play order. One rule for what advance() plays next and for the queue the app
 -- shows:
@@ -309,11 +464,16 @@ as $$
     where q.session_id = p_session_id and q.status in ('playing', 'played', 'skipped')
     group by q.added_by
   ),
+  pending as (
+    select pv.item_id, pv.up_votes - pv.down_votes as score from private.pending_votes(p_session_id) pv
+  ),
   queued as (
-    select q.id, q.score, q.pinned_at, q.dj_position,
-           row_number() over (partition by q.added_by order by q.score desc, q.id) + coalesce(t.n, 0) as turn
+    select q.id, q.score + coalesce(pd.score, 0) as score, q.pinned_at, q.dj_position,
+           row_number() over (partition by q.added_by order by q.score + coalesce(pd.score, 0) desc, q.id)
+             + coalesce(t.n, 0) as turn
     from public.queue_items q
     left join turns_used t on t.added_by is not distinct from q.added_by
+    left join pending pd on pd.item_id = q.id
     where q.session_id = p_session_id and q.status = 'queued'
   )
   select q.id,
@@ -756,7 +916,7 @@ begin
   v_progress := private.skip_progress(v_item.id, p_session_id);
   update public.queue_items q set skip_votes = v_progress.votes where q.id = v_item.id;
   v_result := jsonb_build_object('item_id', v_item.id, 'votes', v_progress.votes, 'threshold', v_progress.threshold);
-  perform private.broadcast('session:' || p_session_id, 'skip_votes', v_result);
+  perform private.room_publish(p_session_id, 'skip_votes', v_result, 'skip_votes', 'last');
   if v_progress.votes >= v_progress.threshold then
     perform private.advance_locked(v_session, 'skipped');
   end if;
@@ -840,7 +1000,8 @@ begin
   from unnest(p_item_ids) with ordinality as o(id, n)
   where q.id = o.id and q.session_id = p_session_id and q.status = 'queued';
   get diagnostics v_positioned = row_count;
-  perform private.broadcast('session:' || p_session_id, 'queue_reordered', jsonb_build_object('item_ids', p_item_ids));
+  perform private.room_publish(p_session_id, 'queue_reordered', jsonb_build_object('item_ids', p_item_ids),
+                               'queue_reordered', 'last');
   return v_positioned;
 end;
 $$;
@@ -848,13 +1009,13 @@ revoke all on function private.reorder_queue(uuid, bigint[]) from public, anon, 
 -- authenticated: public.reorder_queue() (security invoker) wraps it; it checks the caller itself.
 grant execute on function private.reorder_queue(uuid, bigint[]) to authenticated;
 
--- Realtime: queue changes, tallies (one small event per vote), track changes
+-- Realtime: queue changes and track changes (tallies: queue_votes_maintain_tally
+-- and fold_vote_deltas), through private.room_publish.
 create function private.queue_items_broadcast() returns trigger
 language plpgsql security definer
 set search_path = ''
 as $$
 declare
-  v_topic text := 'session:' || new.session_id;
   v_item jsonb := jsonb_build_object(
     'id', new.id, 'session_id', new.session_id, 'added_by', new.added_by, 'title', new.title, 'artist', new.artist,
     'album_art_url', new.album_art_url, 'duration_ms', new.duration_ms, 'provider', new.provider,
@@ -865,20 +1026,15 @@ declare
 begin
   if tg_op = 'INSERT' then
     if new.origin = 'request' then
-      perform private.broadcast(v_topic, 'queue_item_added', v_item);
+      perform private.room_publish(new.session_id, 'queue_item_added', v_item);
     end if;
   elsif new.status is distinct from old.status then
-    perform private.broadcast(v_topic, case new.status when 'playing' then 'now_playing' else 'queue_item_status' end,
-                              v_item || jsonb_build_object('ended_at', new.ended_at));
-  elsif (new.up_votes, new.down_votes) is distinct from (old.up_votes, old.down_votes) then
-    if coalesce(current_setting('openparty.quiet_votes', true), '') = 'on' then
-      perform set_config('openparty.quiet_votes', '', true);  -- a throttled flip (queue_votes_maintain_tally)
-    else
-      perform private.broadcast(v_topic, 'queue_item_votes', jsonb_build_object(
-        'id', new.id, 'up_votes', new.up_votes, 'down_votes', new.down_votes, 'score', new.score));
-    end if;
+    perform private.room_publish(new.session_id,
+                                 case new.status when 'playing' then 'now_playing' else 'queue_item_status' end,
+                                 v_item || jsonb_build_object('ended_at', new.ended_at));
   elsif new.pinned_at is distinct from old.pinned_at then
-    perform private.broadcast(v_topic, 'queue_item_pinned', jsonb_build_object('id', new.id, 'pinned_at', new.pinned_at));
+    perform private.room_publish(new.session_id, 'queue_item_pinned',
+                                 jsonb_build_object('id', new.id, 'pinned_at', new.pinned_at));
   end if;
   return null;
 end;
@@ -886,7 +1042,7 @@ $$;
 revoke all on function private.queue_items_broadcast() from public, anon, authenticated, service_role;
 
 create trigger queue_items_broadcast
-after insert or update of status, up_votes, down_votes, pinned_at on public.queue_items
+after insert or update of status, pinned_at on public.queue_items
 for each row execute function private.queue_items_broadcast();
 
 -- Reads: the queue in play order with tallies and your vote; now playing
@@ -899,11 +1055,13 @@ set search_path = ''
 set plan_cache_mode = force_custom_plan
 as $$
   select q.id, o.play_rank, q.title, q.artist, q.album_art_url, q.duration_ms, q.provider, q.provider_ref,
-         q.added_by, p.username, q.up_votes, q.down_votes, q.score, v.value, q.pinned_at is not null, q.added_at
+         q.added_by, p.username, q.up_votes + coalesce(pv.up_votes, 0), q.down_votes + coalesce(pv.down_votes, 0),
+         q.score + coalesce(pv.up_votes - pv.down_votes, 0), v.value, q.pinned_at is not null, q.added_at
   from private.queue_order(p_session_id) o
   join public.queue_items q on q.id = o.item_id and q.session_id = p_session_id
   left join public.profiles p on p.id = q.added_by
   left join public.queue_votes v on v.item_id = q.id and v.user_id = (select auth.uid())
+  left join private.pending_votes(p_session_id) pv on pv.item_id = q.id
   order by o.play_rank
 $$;
 comment on function public.session_queue(uuid) is 'The queue in play order (rank 1 plays next) with tallies and your own vote; empty unless you are in the room (RLS on queue_items).';
@@ -949,6 +1107,10 @@ begin
     raise exception using errcode = 'PT422', message = 'a vote is 1 (up), -1 (down) or 0 (withdraw)';
   end if;
   select * into v_item from public.queue_items q where q.id = p_item_id;
+  -- The exact tally: the row plus what the ticker has not folded in yet (large rooms).
+  select v_item.up_votes + pv.up_votes, v_item.down_votes + pv.down_votes into v_item.up_votes, v_item.down_votes
+  from private.pending_votes_of(p_item_id) pv;
+  v_item.score := v_item.up_votes - v_item.down_votes;
   return v_item;
 end;
 $$;
