@@ -498,6 +498,89 @@ export type Database = {
           },
         ]
       }
+      invoices: {
+        Row: {
+          amount_due: number
+          amount_paid: number
+          amount_remaining: number
+          attempt_count: number
+          currency: string
+          hosted_invoice_url: string | null
+          id: string
+          invoice_created_at: string
+          invoice_pdf: string | null
+          last_event_at: string
+          next_payment_attempt: string | null
+          number: string | null
+          paid_at: string | null
+          payment_failed: boolean
+          period_end: string | null
+          period_start: string | null
+          status: string
+          stripe_customer_id: string
+          subscription_id: string | null
+          total: number
+          updated_at: string
+          user_id: string
+        }
+        Insert: {
+          amount_due: number
+          amount_paid: number
+          amount_remaining: number
+          attempt_count?: number
+          currency: string
+          hosted_invoice_url?: string | null
+          id: string
+          invoice_created_at: string
+          invoice_pdf?: string | null
+          last_event_at: string
+          next_payment_attempt?: string | null
+          number?: string | null
+          paid_at?: string | null
+          payment_failed?: boolean
+          period_end?: string | null
+          period_start?: string | null
+          status: string
+          stripe_customer_id: string
+          subscription_id?: string | null
+          total: number
+          updated_at?: string
+          user_id: string
+        }
+        Update: {
+          amount_due?: number
+          amount_paid?: number
+          amount_remaining?: number
+          attempt_count?: number
+          currency?: string
+          hosted_invoice_url?: string | null
+          id?: string
+          invoice_created_at?: string
+          invoice_pdf?: string | null
+          last_event_at?: string
+          next_payment_attempt?: string | null
+          number?: string | null
+          paid_at?: string | null
+          payment_failed?: boolean
+          period_end?: string | null
+          period_start?: string | null
+          status?: string
+          stripe_customer_id?: string
+          subscription_id?: string | null
+          total?: number
+          updated_at?: string
+          user_id?: string
+        }
+        Relationships: [
+          {
+            foreignKeyName: "invoices_user_id_fkey"
+            columns: ["user_id"]
+            isOneToOne: false
+            referencedRelation: "profiles"
+            referencedColumns: ["id"]
+          },
+        ]
+      }
       messages: {
         Row: {
           body: string
@@ -709,6 +792,68 @@ export type Database = {
             foreignKeyName: "payout_accounts_dj_id_fkey"
             columns: ["dj_id"]
             isOneToOne: true
+            referencedRelation: "profiles"
+            referencedColumns: ["id"]
+          },
+        ]
+      }
+      payouts: {
+        Row: {
+          amount: number
+          arrival_date: string | null
+          automatic: boolean | null
+          created_at: string
+          currency: string
+          dj_id: string
+          failure_code: string | null
+          failure_message: string | null
+          id: string
+          last_event_at: string
+          method: string | null
+          payout_created_at: string | null
+          status: string
+          stripe_account_id: string
+          updated_at: string
+        }
+        Insert: {
+          amount: number
+          arrival_date?: string | null
+          automatic?: boolean | null
+          created_at?: string
+          currency: string
+          dj_id: string
+          failure_code?: string | null
+          failure_message?: string | null
+          id: string
+          last_event_at: string
+          method?: string | null
+          payout_created_at?: string | null
+          status: string
+          stripe_account_id: string
+          updated_at?: string
+        }
+        Update: {
+          amount?: number
+          arrival_date?: string | null
+          automatic?: boolean | null
+          created_at?: string
+          currency?: string
+          dj_id?: string
+          failure_code?: string | null
+          failure_message?: string | null
+          id?: string
+          last_event_at?: string
+          method?: string | null
+          payout_created_at?: string | null
+          status?: string
+          stripe_account_id?: string
+          updated_at?: string
+        }
+        Relationships: [
+          {
+            foreignKeyName: "payouts_dj_id_fkey"
+            columns: ["dj_id"]
+            isOneToOne: false
             referencedRelation: "profiles"
             referencedColumns: ["id"]
           },
@@ -1783,9 +1928,11 @@ export type Database = {
           id: string
           message: string
           platform_fee: number
+          reconciled_at: string | null
           session_id: string | null
           status: Database["public"]["Enums"]["tip_status"]
           stripe_account_id: string
+          stripe_charge_id: string | null
           stripe_payment_intent_id: string | null
           succeeded_at: string | null
           tipper_id: string | null
@@ -1803,9 +1950,11 @@ export type Database = {
           id?: string
           message?: string
           platform_fee: number
+          reconciled_at?: string | null
           session_id?: string | null
           status?: Database["public"]["Enums"]["tip_status"]
           stripe_account_id: string
+          stripe_charge_id?: string | null
           stripe_payment_intent_id?: string | null
           succeeded_at?: string | null
           tipper_id?: string | null
@@ -1823,9 +1972,11 @@ export type Database = {
           id?: string
           message?: string
           platform_fee?: number
+          reconciled_at?: string | null
           session_id?: string | null
           status?: Database["public"]["Enums"]["tip_status"]
           stripe_account_id?: string
+          stripe_charge_id?: string | null
           stripe_payment_intent_id?: string | null
           succeeded_at?: string | null
           tipper_id?: string | null

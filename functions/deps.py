@@ -98,6 +98,20 @@ def postgres_text_problem(value: object) -> str | None:
     return None
 
 
+def storable(value: object) -> object:
+    """The decoded JSON made storable in Postgres: NUL removed from every string
+    (keys included), each lone surrogate replaced by U+FFFD."""
+    if isinstance(value, str):
+        if postgres_text_problem(value) is None:
+            return value
+        return "".join("\ufffd" if "\ud800" <= char <= "\udfff" else char for char in value.replace("\x00", ""))
+    if isinstance(value, dict):
+        return {str(storable(key)): storable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [storable(item) for item in value]
+    return value
+
+
 def _storable_text(value: str) -> str:
     problem = postgres_text_problem(value)
     if problem:

@@ -1,5 +1,6 @@
-"""What the app calls for money: create-tip, dj-connect (payout onboarding) and
-web checkout. Each verifies the user's token, validates the body, lets one SQL
+"""What the app calls for money: create-tip, dj-connect (payout onboarding),
+web checkout, and billing self-service (the customer portal, the DJ's
+Express dashboard). Each verifies the user's token, validates the body, lets one SQL
 function decide, and talks to Stripe."""
 
 from __future__ import annotations
@@ -57,6 +58,15 @@ class ConnectResponse(BaseModel):
     expires_at: int
     charges_enabled: bool
     payouts_enabled: bool
+
+
+class PortalResponse(BaseModel):
+    url: str
+
+
+class DashboardLinkResponse(BaseModel):
+    url: str
+    created: int
 
 
 class CheckoutRequest(BaseModel):
@@ -187,3 +197,38 @@ async def checkout(body: CheckoutBody, user: UserDep, pool: PoolDep, settings: S
     except stripe.StripeError as exc:
         raise stripe_failed(exc) from exc
     return CheckoutResponse(checkout_session_id=session.id, url=from_stripe(session.url, "url"))
+
+
+def wrong_state(error: str, message: str) -> HTTPException:
+    return HTTPException(status.HTTP_409_CONFLICT, detail={"error": error, "message": message})
+
+
+@router.post("/billing/portal", response_model=PortalResponse)
+async def billing_portal(user: UserDep, pool: PoolDep, settings: SettingsDep, gateway: Gateway) -> PortalResponse:
+    """A Stripe customer-portal session for your web subscription: change plan,
+    cancel, update the card, download invoices. 409 until you have subscribed
+    on the web (no Stripe customer)."""
+    customer_id = (await one_row(pool, queries.STRIPE_CUSTOMER_OF, {"user_id": user.id}))["customer_id"]
+    if customer_id is None:
+        raise wrong_state("no_stripe_customer", "no web subscription yet: subscribe with POST /checkout first")
+    try:
+        session = await gateway.billing_portal(customer_id, settings.billing_portal_return_url)
+    except stripe.StripeError as exc:
+        raise stripe_failed(exc) from exc
+    return PortalResponse(url=session.url)
+
+
+@router.post("/dj/dashboard-link", response_model=DashboardLinkResponse)
+async def dj_dashboard_link(user: UserDep, pool: PoolDep, gateway: Gateway) -> DashboardLinkResponse:
+    """A single-use login link to the DJ's Stripe Express dashboard (balance,
+    payouts, bank details). 403 for neither DJ nor artist; 409 before onboarding is done."""
+    account = await maybe_row(pool, queries.PAYOUT_ACCOUNT_OF, {"dj_id": user.id})
+    if account is None or account["stripe_account_id"] is None:
+        raise wrong_state("no_payout_account", "set up payouts first: POST /dj/connect")
+    if not account["details_submitted"]:
+        raise wrong_state("onboarding_incomplete", "finish Stripe onboarding first: POST /dj/connect")
+    try:
+        link = await gateway.dashboard_login_link(account["stripe_account_id"])
+    except stripe.StripeError as exc:
+        raise stripe_failed(exc) from exc
+    return DashboardLinkResponse(url=link.url, created=link.created)

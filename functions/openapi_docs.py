@@ -62,7 +62,8 @@ STRIPE_DOWN = {"502": refused("Stripe failed (`stripe_unavailable`): retry with 
 WEBHOOK_ANSWERS = {
     "200": _answer("applied, a duplicate, or deliberately ignored: `outcome` says which", WebhookReceived),
     "400": refused("bad or stale signature, or a body that is not an event (not UTF-8, not JSON, not the "
-                   "event's shape, text Postgres cannot store); nothing recorded"),
+                   "event's shape); nothing recorded. Text Postgres cannot store (NUL, a lone surrogate) is not "
+                   "refused: the body is kept as received and the event applied with that text cleaned"),
     "413": refused("body larger than OPENPARTY_MAX_WEBHOOK_BODY_BYTES (`body_too_large`)"),
     "500": _answer("recorded but not applicable yet (`apply_failed`): the provider's retry applies it", ErrorBody),
     "503": _answer("the database is unreachable (`database_unavailable`) or the endpoint is not configured "
@@ -96,6 +97,15 @@ ROUTES: dict[tuple[str, str], dict[str, Any]] = {
         "422": {"description": "bad body: plan_id is not premium or dj_pro"},
         "502": STRIPE_DOWN["502"],
         "503": refused("Stripe, or a Stripe price for that plan, is not configured here (`not_configured`)")}},
+    ("/billing/portal", "post"): {"responses": {
+        **TOKEN,
+        "409": refused("no web subscription yet: no Stripe customer (`no_stripe_customer`)"),
+        **STRIPE_DOWN}},
+    ("/dj/dashboard-link", "post"): {"responses": {
+        **TOKEN, "403": refused("neither a DJ nor an artist (`refused`)"),
+        "409": refused("no payout account yet (`no_payout_account`) or onboarding not finished "
+                       "(`onboarding_incomplete`)"),
+        "502": STRIPE_DOWN["502"], "503": STRIPE_DOWN["503"]}},
     ("/spotify/link", "post"): {"responses": {
         **TOKEN, **TOO_LARGE,
         "400": refused("Spotify refused the code (`invalid_grant`: invalid, used or expired; `refused`)"),

@@ -2,8 +2,11 @@
 fails), apply it with one SQL function, answer.
 
 200: applied, a duplicate, or deliberately ignored (the outcome says which).
+     An event with text Postgres cannot store (NUL, a lone surrogate) is kept
+     as received (webhook_events.raw_body) and applied with that text cleaned:
+     the provider would only resend the same bytes.
 400: bad signature or a body that is not an event: not UTF-8, not JSON, not
-     the event's shape, or text Postgres cannot store (nothing recorded).
+     the event's shape (nothing recorded).
 401: RevenueCat authorization missing or wrong. 413: body too large.
 500: recorded but could not be applied: the provider retries, the retry applies it.
 503: the database is unreachable or the endpoint is not configured: retried too.
@@ -24,9 +27,10 @@ from fastapi.responses import JSONResponse
 from psycopg_pool import PoolTimeout
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from functions.deps import PoolDep, SettingsDep, postgres_text_problem, read_body_within
+from functions.deps import PoolDep, SettingsDep, postgres_text_problem, read_body_within, storable
 from openparty import queries
 from openparty.db import Pool, fetch_one
+from openparty.settings import Settings
 
 log = logging.getLogger("openparty.webhooks")
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
@@ -75,10 +79,15 @@ def bad_request(error: str, message: str) -> HTTPException:
     return HTTPException(status.HTTP_400_BAD_REQUEST, detail={"error": error, "message": message})
 
 
-def verified_stripe_event(secrets_setting: str, *, connect: bool) -> Callable[..., Awaitable[dict[str, Any]]]:
+class VerifiedEvent(NamedTuple):
+    payload: dict[str, Any]  # storable: text Postgres cannot hold is cleaned
+    raw_body: str | None  # the body as received, when cleaning changed something
+
+
+def verified_stripe_event(secrets_setting: str, *, connect: bool) -> Callable[..., Awaitable[VerifiedEvent]]:
     """A dependency: the event, once its signature verifies with one of the secrets."""
 
-    async def verify(request: Request, settings: SettingsDep) -> dict[str, Any]:
+    async def verify(request: Request, settings: SettingsDep) -> VerifiedEvent:
         secrets = settings.secret_list(getattr(settings, secrets_setting))
         if not secrets:
             raise not_configured(f"OPENPARTY_{secrets_setting.upper()} is not set")
@@ -103,17 +112,21 @@ def verified_stripe_event(secrets_setting: str, *, connect: bool) -> Callable[..
             event = StripeEvent.model_validate(payload)
         except (ValueError, ValidationError) as exc:
             raise bad_request("invalid_event", f"not a Stripe event: {exc}") from exc
-        if problem := postgres_text_problem(payload):
-            raise bad_request("invalid_event", problem)
         if connect and not event.account:
             raise bad_request("invalid_event", "a Connect event carries an account")
-        return payload
+        if problem := postgres_text_problem(payload):
+            # Signed by Stripe, so retrying will not change it: keep the body as
+            # received (JSON text holds \u0000 as an escape) and store clean text.
+            log.warning("webhook.stripe.cleaned id=%s problem=%s", event.id, problem)
+            cleaned: dict[str, Any] = storable(payload)  # type: ignore[assignment]
+            return VerifiedEvent(cleaned, body)
+        return VerifiedEvent(payload, None)
 
     return verify
 
 
 async def record_and_apply(pool: Pool, *, provider: str, event_id: str, event: dict[str, Any],
-                           apply: str, apply_params: dict[str, Any]) -> JSONResponse:
+                           apply: str, apply_params: dict[str, Any], raw_body: str | None = None) -> JSONResponse:
     """Record the event in its own transaction, then apply it in another (not
     one pipeline: that would be one transaction, and a failed apply would take
     the record with it). Applying an event already applied answers 'duplicate';
@@ -121,7 +134,8 @@ async def record_and_apply(pool: Pool, *, provider: str, event_id: str, event: d
     try:
         async with pool.connection() as conn:
             try:
-                await conn.execute(queries.RECORD_WEBHOOK_EVENT, {"provider": provider, "event": json.dumps(event)})
+                await conn.execute(queries.RECORD_WEBHOOK_EVENT,
+                                   {"provider": provider, "event": json.dumps(event), "raw_body": raw_body})
                 outcome = (await fetch_one(conn, apply, {"event_id": event_id, **apply_params}))["outcome"]
             except psycopg.OperationalError:
                 raise
@@ -138,17 +152,24 @@ async def record_and_apply(pool: Pool, *, provider: str, event_id: str, event: d
     return JSONResponse({"received": True, "outcome": outcome})
 
 
-async def apply_stripe_event(pool: Pool, event: dict[str, Any]) -> JSONResponse:
-    return await record_and_apply(pool, provider="stripe", event_id=event["id"], event=event,
-                                  apply=queries.APPLY_STRIPE_EVENT, apply_params={})
+def price_plans(settings: Settings) -> str:
+    """The Stripe price ids we sell, each to its plan ({"price_...": "premium"})."""
+    return json.dumps({price: plan.value for plan, price in settings.stripe_prices.items()})
+
+
+async def apply_stripe_event(pool: Pool, event: VerifiedEvent, settings: Settings) -> JSONResponse:
+    return await record_and_apply(pool, provider="stripe", event_id=event.payload["id"], event=event.payload,
+                                  apply=queries.APPLY_STRIPE_EVENT, apply_params={"prices": price_plans(settings)},
+                                  raw_body=event.raw_body)
 
 
 async def record_only(pool: Pool, *, provider: str, event_id: str, event: dict[str, Any],
-                      reason: str) -> JSONResponse:
+                      reason: str, raw_body: str | None = None) -> JSONResponse:
     """Keep the event (unapplied, the reason noted with it) and answer 200 'ignored'."""
     try:
         async with pool.connection() as conn:
-            await conn.execute(queries.RECORD_WEBHOOK_EVENT, {"provider": provider, "event": json.dumps(event)})
+            await conn.execute(queries.RECORD_WEBHOOK_EVENT,
+                               {"provider": provider, "event": json.dumps(event), "raw_body": raw_body})
             await conn.execute(queries.NOTE_WEBHOOK_EVENT_FAILURE,
                                {"provider": provider, "event_id": event_id, "error": reason})
     except (psycopg.OperationalError, PoolTimeout) as exc:
@@ -158,34 +179,21 @@ async def record_only(pool: Pool, *, provider: str, event_id: str, event: dict[s
     return JSONResponse({"received": True, "outcome": reason})
 
 
-PlatformEvent = Annotated[dict[str, Any], Depends(verified_stripe_event("stripe_webhook_secrets", connect=False))]
-ConnectEvent = Annotated[dict[str, Any], Depends(verified_stripe_event("stripe_connect_webhook_secrets", connect=True))]
+PlatformEvent = Annotated[VerifiedEvent, Depends(verified_stripe_event("stripe_webhook_secrets", connect=False))]
+ConnectEvent = Annotated[VerifiedEvent, Depends(verified_stripe_event("stripe_connect_webhook_secrets", connect=True))]
 
 
 @router.post("/stripe")
-async def stripe_webhook(event: PlatformEvent, pool: PoolDep) -> JSONResponse:
-    return await apply_stripe_event(pool, event)
+async def stripe_webhook(event: PlatformEvent, pool: PoolDep, settings: SettingsDep) -> JSONResponse:
+    return await apply_stripe_event(pool, event, settings)
 
 
 @router.post("/stripe-connect")
-async def stripe_connect_webhook(event: ConnectEvent, pool: PoolDep) -> JSONResponse:
-    if not str(event["type"]).startswith(CONNECT_EVENT_PREFIXES):
-        return await record_only(pool, provider="stripe", event_id=event["id"], event=event, reason=NOT_A_CONNECT_EVENT)
-    return await apply_stripe_event(pool, event)
-
-
-def storable_text(value: Any) -> Any:
-    """The decoded JSON with every string made storable in Postgres text and
-    jsonb: NUL removed, an unpaired surrogate replaced by U+FFFD."""
-    if isinstance(value, str):
-        if postgres_text_problem(value) is None:
-            return value
-        return "".join("\ufffd" if "\ud800" <= char <= "\udfff" else char for char in value.replace("\x00", ""))
-    if isinstance(value, dict):
-        return {storable_text(key): storable_text(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [storable_text(item) for item in value]
-    return value
+async def stripe_connect_webhook(event: ConnectEvent, pool: PoolDep, settings: SettingsDep) -> JSONResponse:
+    if not str(event.payload["type"]).startswith(CONNECT_EVENT_PREFIXES):
+        return await record_only(pool, provider="stripe", event_id=event.payload["id"], event=event.payload,
+                                 reason=NOT_A_CONNECT_EVENT, raw_body=event.raw_body)
+    return await apply_stripe_event(pool, event, settings)
 
 
 class RevenueCatDelivery(NamedTuple):
@@ -216,17 +224,14 @@ async def authorized_revenuecat_event(request: Request, settings: SettingsDep) -
     if postgres_text_problem(event) is None:
         return RevenueCatDelivery(event, None)
     log.warning("webhook.revenuecat.text_cleaned id=%s", event.get("id"))
-    return RevenueCatDelivery(storable_text(event), raw_text)  # JSON text: a NUL in it is the escape \u0000
-
-
-# Where the exact body of a cleaned event is kept, inside the stored payload.
-RAW_BODY_KEY = "_openparty_raw_body"
+    cleaned: dict[str, Any] = storable(event)  # type: ignore[assignment]
+    return RevenueCatDelivery(cleaned, raw_text)  # JSON text: a NUL in it is the escape \u0000
 
 
 @router.post("/revenuecat")
 async def revenuecat_webhook(delivery: Annotated[RevenueCatDelivery, Depends(authorized_revenuecat_event)],
                              pool: PoolDep, settings: SettingsDep) -> JSONResponse:
-    event = delivery.event if delivery.raw_body is None else {**delivery.event, RAW_BODY_KEY: delivery.raw_body}
-    return await record_and_apply(pool, provider="revenuecat", event_id=event["id"], event=event,
+    return await record_and_apply(pool, provider="revenuecat", event_id=delivery.event["id"], event=delivery.event,
                                   apply=queries.APPLY_REVENUECAT_EVENT,
-                                  apply_params={"environment": settings.revenuecat_environment})
+                                  apply_params={"environment": settings.revenuecat_environment},
+                                  raw_body=delivery.raw_body)

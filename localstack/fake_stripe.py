@@ -159,13 +159,27 @@ class FakeStripe:
             "success_url": form.get("success_url"), "url": f"{self.public_url}/_local/checkout/{session_id}",
         }
 
+    def billing_portal_session(self, form: dict[str, Any]) -> dict[str, Any]:
+        session_id = new_id("bps")
+        return {  # shape: stripe/openapi fixtures3.json, billing_portal.session
+            "id": session_id, "object": "billing_portal.session", "configuration": new_id("bpc"),
+            "created": int(time.time()), "customer": form.get("customer"), "flow": None, "livemode": False,
+            "locale": None, "on_behalf_of": None, "return_url": form.get("return_url"),
+            "url": f"{self.public_url}/_local/billing_portal/{session_id}",
+        }
+
+    def login_link(self, account_id: str) -> dict[str, Any]:
+        # shape: stripe/openapi fixtures3.json, login_link
+        return {"object": "login_link", "created": int(time.time()),
+                "url": f"{self.public_url}/_local/express/{account_id}"}
+
     # --- the app ---
 
     def app(self) -> FastAPI:
         app = FastAPI(title="Local Stripe stand-in", docs_url=None, redoc_url=None, openapi_url=None)
         creators = {"payment_intents": self.payment_intent, "accounts": self.account,
                     "account_links": self.account_link, "customers": self.customer,
-                    "checkout/sessions": self.checkout_session}
+                    "checkout/sessions": self.checkout_session, "billing_portal/sessions": self.billing_portal_session}
 
         def authorized(request: Request) -> bool:
             return request.headers.get("authorization", "") == f"Bearer {self.secret_key}"
@@ -188,6 +202,40 @@ class FakeStripe:
 
         for path in creators:
             app.add_api_route(f"/v1/{path}", create, methods=["POST"])
+
+        @app.get("/v1/payment_intents/search")
+        async def search(request: Request) -> JSONResponse:
+            """Only the query reconciliation makes: metadata['tip_id']:'<uuid>'."""
+            if not authorized(request):
+                return stripe_error(401, "Invalid API Key provided.")
+            query = request.query_params.get("query", "")
+            found = [obj for obj in self.objects.values() if obj.get("object") == "payment_intent"
+                     and f"metadata['tip_id']:'{obj.get('metadata', {}).get('tip_id')}'" == query]
+            return JSONResponse({"object": "search_result", "data": found[:1], "has_more": False,
+                                 "next_page": None, "url": "/v1/payment_intents/search"})
+
+        @app.post("/v1/payment_intents/{intent_id}/cancel")
+        async def cancel(request: Request, intent_id: str) -> JSONResponse:
+            if not authorized(request):
+                return stripe_error(401, "Invalid API Key provided.")
+            intent = self.objects.get(intent_id)
+            if intent is None:
+                return stripe_error(404, f"No such payment_intent: '{intent_id}'", code="resource_missing")
+            if intent["status"] in ("succeeded", "canceled"):
+                return stripe_error(400, f"This PaymentIntent's status is {intent['status']}, but must be one of "
+                                         "requires_payment_method, requires_capture, requires_confirmation, "
+                                         "requires_action, processing.", code="payment_intent_unexpected_state")
+            reason = parse_form(await request.body()).get("cancellation_reason")
+            intent.update(status="canceled", canceled_at=int(time.time()), cancellation_reason=reason)
+            return JSONResponse(intent, headers={"request-id": new_id("req")})
+
+        @app.post("/v1/accounts/{account_id}/login_links")
+        async def login_link(request: Request, account_id: str) -> JSONResponse:
+            if not authorized(request):
+                return stripe_error(401, "Invalid API Key provided.")
+            if account_id not in self.objects:
+                return stripe_error(404, f"No such account: '{account_id}'", code="resource_missing")
+            return JSONResponse(self.login_link(account_id), headers={"request-id": new_id("req")})
 
         @app.get("/v1/{kind}/{object_id}")
         async def retrieve(request: Request, kind: str, object_id: str) -> JSONResponse:
@@ -232,6 +280,18 @@ class FakeStripe:
             return JSONResponse({"message": "Local stand-in: no card form. Complete the purchase with "
                                             "scripts/send-event customer.subscription.created --user <username>",
                                  "session": session})
+
+        @app.get("/_local/billing_portal/{session_id}")
+        async def portal_page(session_id: str) -> JSONResponse:
+            session = self.objects.get(session_id)
+            if session is None:
+                return stripe_error(404, f"No such billing_portal.session: '{session_id}'")
+            return JSONResponse({"message": "Local stand-in: no customer portal. Change a plan with "
+                                            "scripts/send-event customer.subscription.updated", "session": session})
+
+        @app.get("/_local/express/{account_id}")
+        async def express_page(account_id: str) -> JSONResponse:
+            return JSONResponse({"message": "Local stand-in: no Express dashboard.", "account": account_id})
 
         @app.api_route("/{path:path}", methods=["GET", "POST", "DELETE"])
         async def unknown(path: str) -> JSONResponse:

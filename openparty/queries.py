@@ -5,9 +5,10 @@ Each calls one function of the private schema, where the rules live.
 
 # Webhooks: record the verified event (committed on its own, so a failed
 # apply keeps it), then apply it; note a failure for the retry.
-RECORD_WEBHOOK_EVENT = "select private.record_webhook_event(%(provider)s, %(event)s::jsonb) as unapplied"
+RECORD_WEBHOOK_EVENT = ("select private.record_webhook_event(%(provider)s, %(event)s::jsonb, %(raw_body)s) "
+                        "as unapplied")
 NOTE_WEBHOOK_EVENT_FAILURE = "select private.note_webhook_event_failure(%(provider)s, %(event_id)s, %(error)s)"
-APPLY_STRIPE_EVENT = "select private.apply_stripe_event(%(event_id)s) as outcome"
+APPLY_STRIPE_EVENT = "select private.apply_stripe_event(%(event_id)s, %(prices)s::jsonb) as outcome"
 APPLY_REVENUECAT_EVENT = "select private.apply_revenuecat_event(%(event_id)s, %(environment)s) as outcome"
 
 # create-tip
@@ -48,7 +49,11 @@ PURGE_NOTIFICATIONS = "select private.purge_notifications(make_interval(days => 
 
 # Reconciliation (workers)
 STALE_PENDING_TIPS = "select * from private.stale_pending_tips(make_interval(mins => %(minutes)s), %(limit)s)"
-RECONCILE_PAYMENT_INTENT = "select private.reconcile_payment_intent(%(payment_intent)s::jsonb) as outcome"
+RECONCILE_PAYMENT_INTENT = ("select private.reconcile_payment_intent(%(payment_intent)s::jsonb, "
+                            "make_interval(mins => %(abandon_minutes)s)) as outcome")
+UNATTACHED_PENDING_TIPS = "select * from private.unattached_pending_tips(make_interval(mins => %(minutes)s), %(limit)s)"
+RECONCILE_UNATTACHED_TIP = ("select private.reconcile_unattached_tip(%(tip_id)s, %(payment_intent)s::jsonb, "
+                            "make_interval(mins => %(abandon_minutes)s)) as outcome")
 CANCEL_UNSUBMITTED_TIPS = ("select private.cancel_unsubmitted_tips(make_interval(mins => %(minutes)s), %(limit)s) "
                            "as handled")
 EXPIRE_ENTITLEMENTS = "select private.expire_entitlements(%(limit)s) as handled"

@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     connect_return_url: str = "openparty://payouts/return"
     checkout_success_url: str = "https://openparty.app/premium/success"
     checkout_cancel_url: str = "https://openparty.app/premium"
+    # Where Stripe's customer portal (POST /billing/portal) sends the user back.
+    billing_portal_return_url: str = "https://openparty.app/account/billing"
 
     # RevenueCat: the Authorization header value set in its dashboard, and the
     # environment this deployment accepts (SANDBOX events are kept apart).
@@ -111,6 +113,11 @@ class Settings(BaseSettings):
     notification_retention_days: int = 30
     reconcile_interval_seconds: float = 600
     reconcile_pending_tip_minutes: int = 60
+    # Pending tips checked at Stripe per round (least recently checked first),
+    # and how long a payment sheet may stay open before the tip counts as
+    # abandoned (its PaymentIntent is canceled at Stripe).
+    reconcile_batch_size: int = Field(default=100, ge=1)
+    reconcile_abandon_tip_minutes: int = Field(default=24 * 60, ge=1)
 
     # Room ticks (worker job room_tick): every tick, each large room's pending
     # changes go out as one batched broadcast. The listener threshold and auto

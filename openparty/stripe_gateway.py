@@ -47,6 +47,19 @@ class StripeGateway:
     async def retrieve_payment_intent(self, payment_intent_id: str) -> stripe.PaymentIntent:
         return await self.client.v1.payment_intents.retrieve_async(payment_intent_id)
 
+    async def find_tip_payment_intent(self, tip_id: UUID) -> stripe.PaymentIntent | None:
+        """The PaymentIntent whose metadata names this tip, if Stripe has one
+        (Search API; its index lags writes by up to a minute)."""
+        found = await self.client.v1.payment_intents.search_async(
+            {"query": f"metadata['tip_id']:'{tip_id}'", "limit": 1})
+        return found.data[0] if found.data else None
+
+    async def cancel_payment_intent(self, payment_intent_id: str) -> stripe.PaymentIntent:
+        """Cancel an abandoned PaymentIntent (reconciliation); Stripe refuses if it was paid meanwhile."""
+        return await self.client.v1.payment_intents.cancel_async(
+            payment_intent_id, {"cancellation_reason": "abandoned"},
+            {"idempotency_key": f"cancel-{payment_intent_id}"})
+
     async def create_express_account(self, dj_id: UUID, email: str | None) -> stripe.Account:
         params: AccountCreateParams = {
             "controller": {
@@ -87,6 +100,15 @@ class StripeGateway:
                 "cancel_url": cancel_url,
             }
         )
+
+    async def billing_portal(self, customer_id: str, return_url: str) -> stripe.billing_portal.Session:
+        """A customer-portal session: the user manages the subscription, payment methods and invoices."""
+        return await self.client.v1.billing_portal.sessions.create_async(
+            {"customer": customer_id, "return_url": return_url})
+
+    async def dashboard_login_link(self, account_id: str) -> stripe.LoginLink:
+        """A single-use link into the Express dashboard of a DJ's connected account."""
+        return await self.client.v1.accounts.login_links.create_async(account_id)
 
     async def artist_transfer(self, statement: dict[str, Any]) -> stripe.Transfer:
         """Pay an artist's statement from the platform balance to their connected

@@ -340,7 +340,9 @@ declare
   v_tip public.tips;
   v_refunded int := (p_charge ->> 'amount_refunded')::int;
 begin
-  select * into v_tip from public.tips t where t.stripe_payment_intent_id = p_charge ->> 'payment_intent' for update;
+  select * into v_tip from public.tips t
+  where t.stripe_payment_intent_id = p_charge ->> 'payment_intent' or t.stripe_charge_id = p_charge ->> 'id'
+  for update;
   if not found then
     return 'ignored: no tip for this charge';
   end if;
@@ -379,62 +381,128 @@ begin
 end;
 $$;
 
-CREATE FUNCTION private.apply_dispute(p_dispute jsonb, p_closed boolean) RETURNS text
+CREATE FUNCTION private.apply_dispute(p_dispute jsonb, p_funds text DEFAULT NULL::text) RETURNS text
     LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
 declare
   v_tip public.tips;
+  v_status text := p_dispute ->> 'status';
+  v_net int;
   v_net_left int;
+  v_withdrawn int;
 begin
-  select * into v_tip from public.tips t where t.stripe_payment_intent_id = p_dispute ->> 'payment_intent' for update;
+  select * into v_tip from public.tips t
+  where t.stripe_payment_intent_id = p_dispute ->> 'payment_intent' or t.stripe_charge_id = p_dispute ->> 'charge'
+  for update;
   if not found then
     return 'ignored: no tip for this dispute';
   end if;
   if v_tip.status not in ('succeeded', 'refunded', 'disputed') then
     return format('unchanged: tip is %s', v_tip.status);
   end if;
-  v_net_left := (v_tip.amount - v_tip.platform_fee)
-                - ((v_tip.amount_refunded::bigint * (v_tip.amount - v_tip.platform_fee)) / v_tip.amount)::int;
-  perform private.credit_earnings(v_tip, 'dispute', -v_net_left, p_dispute ->> 'id');
-  if p_closed and p_dispute ->> 'status' = 'won' then
-    perform private.credit_earnings(v_tip, 'dispute_won', v_net_left, p_dispute ->> 'id');
-  end if;
+
   update public.tips t
-  set status = 'disputed',
-      dispute_status = case
-        when t.dispute_status in ('won', 'lost') then t.dispute_status  -- closed outcomes are final
-        else p_dispute ->> 'status' end
+  set dispute_status = case when private.dispute_status_rank(v_status) > private.dispute_status_rank(t.dispute_status)
+                            then v_status else t.dispute_status end,
+      status = case when private.dispute_status_rank(v_status) >= 4 or p_funds is not null
+                    then 'disputed' else t.status end
   where t.id = v_tip.id;
-  return format('tip disputed (%s)', p_dispute ->> 'status');
+
+  v_net := v_tip.amount - v_tip.platform_fee;
+  if p_funds = 'withdrawn' then
+    v_net_left := v_net - ((v_tip.amount_refunded::bigint * v_net) / v_tip.amount)::int;
+    perform private.credit_earnings(v_tip, 'dispute',
+      -least(v_net_left, ((coalesce((p_dispute ->> 'amount')::bigint, v_tip.amount) * v_net) / v_tip.amount)::int),
+      p_dispute ->> 'id');
+    return format('dispute funds withdrawn (%s)', v_status);
+  elsif p_funds = 'reinstated' then
+    select -e.amount into v_withdrawn from private.earnings_entries e
+    where e.tip_id = v_tip.id and e.kind = 'dispute' and e.reference = p_dispute ->> 'id';
+    if v_withdrawn is null then
+      raise exception 'dispute % reinstated before its withdrawal was applied', p_dispute ->> 'id';  -- retried
+    end if;
+    perform private.credit_earnings(v_tip, 'dispute_won', v_withdrawn, p_dispute ->> 'id');
+    return format('dispute funds reinstated (%s)', v_status);
+  end if;
+  return format('%s %s', case when private.dispute_status_rank(v_status) between 1 and 3 then 'inquiry' else 'dispute' end,
+                v_status);
 end;
 $$;
 
-CREATE FUNCTION private.apply_invoice(p_invoice jsonb, p_paid boolean) RETURNS text
+CREATE FUNCTION private.apply_invoice(p_invoice jsonb, p_event_type text, p_event_at timestamp with time zone) RETURNS text
     LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
 declare
-  v_subscription_id text := p_invoice -> 'parent' -> 'subscription_details' ->> 'subscription';
+  v_user_id uuid;
+  v_subscription_id text := private.invoice_subscription_id(p_invoice);
+  v_paid boolean := p_event_type in ('invoice.paid', 'invoice.payment_succeeded');
+  v_failed boolean := p_event_type = 'invoice.payment_failed';
+  v_period_start timestamptz;
   v_period_end timestamptz;
+  v_status text := p_invoice ->> 'status';
 begin
-  if v_subscription_id is null then
-    return 'ignored: not a subscription invoice';
+  if p_invoice ->> 'id' is null then
+    return 'ignored: an invoice preview (no id)';
   end if;
-  if p_paid then
-    select to_timestamp(max((l -> 'period' ->> 'end')::bigint)) into v_period_end
-    from jsonb_array_elements(p_invoice -> 'lines' -> 'data') as l;
+  -- Our customer, else the user of the subscription's entitlement, else the
+  -- user our checkout put in the subscription's metadata (basil shape).
+  v_user_id := coalesce(
+    (select c.user_id from public.stripe_customers c where c.stripe_customer_id = p_invoice ->> 'customer'),
+    (select e.user_id from public.entitlements e where e.source = 'stripe' and e.source_ref = v_subscription_id),
+    (select p.id from public.profiles p
+     where p.id::text = p_invoice -> 'parent' -> 'subscription_details' -> 'metadata' ->> 'user_id'));
+  if v_user_id is null then
+    return 'ignored: not a customer of ours';
+  end if;
+  select to_timestamp(min((l -> 'period' ->> 'start')::bigint)), to_timestamp(max((l -> 'period' ->> 'end')::bigint))
+  into v_period_start, v_period_end
+  from jsonb_array_elements(p_invoice -> 'lines' -> 'data') as l;
+
+  -- Kept when it carries what every Stripe invoice has (a hand-made or
+  -- truncated object still moves the entitlement below, never a 500).
+  insert into public.invoices as v (id, user_id, stripe_customer_id, subscription_id, number, status, currency,
+                                    total, amount_due, amount_paid, amount_remaining, period_start, period_end,
+                                    payment_failed, attempt_count, next_payment_attempt, paid_at,
+                                    hosted_invoice_url, invoice_pdf, invoice_created_at, last_event_at)
+  select p_invoice ->> 'id', v_user_id, p_invoice ->> 'customer', v_subscription_id, p_invoice ->> 'number', v_status,
+          lower(p_invoice ->> 'currency'), coalesce((p_invoice ->> 'total')::bigint, 0),
+          coalesce((p_invoice ->> 'amount_due')::bigint, 0), coalesce((p_invoice ->> 'amount_paid')::bigint, 0),
+          coalesce((p_invoice ->> 'amount_remaining')::bigint, 0), v_period_start, v_period_end,
+          v_failed, coalesce((p_invoice ->> 'attempt_count')::int, 0),
+          to_timestamp((p_invoice ->> 'next_payment_attempt')::bigint),
+          to_timestamp((p_invoice -> 'status_transitions' ->> 'paid_at')::bigint),
+          p_invoice ->> 'hosted_invoice_url', p_invoice ->> 'invoice_pdf',
+          to_timestamp((p_invoice ->> 'created')::bigint), p_event_at
+  where v_status is not null and p_invoice ->> 'currency' is not null and p_invoice ->> 'created' is not null
+  on conflict (id) do update
+    set status = excluded.status, number = excluded.number, total = excluded.total, amount_due = excluded.amount_due,
+        amount_paid = excluded.amount_paid, amount_remaining = excluded.amount_remaining,
+        period_start = excluded.period_start, period_end = excluded.period_end,
+        payment_failed = excluded.payment_failed and excluded.status <> 'paid',
+        attempt_count = excluded.attempt_count, next_payment_attempt = excluded.next_payment_attempt,
+        paid_at = excluded.paid_at, hosted_invoice_url = excluded.hosted_invoice_url,
+        invoice_pdf = excluded.invoice_pdf, last_event_at = excluded.last_event_at
+    -- newer events win; a settled invoice (paid / void / uncollectible) never reopens
+    where v.last_event_at <= excluded.last_event_at
+      and not (v.status in ('paid', 'void', 'uncollectible') and excluded.status in ('draft', 'open'));
+
+  if v_subscription_id is null or not (v_paid or v_failed) then
+    return format('invoice %s', v_status);
+  end if;
+  if v_paid then
     update public.entitlements e
     set expires_at = greatest(e.expires_at, v_period_end), billing_issue = false
-    where e.source = 'stripe' and e.source_ref = v_subscription_id;
+    where e.source = 'stripe' and e.source_ref = v_subscription_id and e.user_id = v_user_id;
   else
     update public.entitlements e set billing_issue = true
-    where e.source = 'stripe' and e.source_ref = v_subscription_id;
+    where e.source = 'stripe' and e.source_ref = v_subscription_id and e.user_id = v_user_id;
   end if;
   if not found then
-    raise exception 'no entitlement yet for subscription %', v_subscription_id;  -- retried after it exists
+    return format('invoice %s kept: no entitlement for subscription %s (yet)', v_status, v_subscription_id);
   end if;
-  return case when p_paid then 'invoice paid' else 'invoice payment failed' end;
+  return case when v_paid then 'invoice paid' else 'invoice payment failed' end;
 end;
 $$;
 
@@ -474,8 +542,13 @@ begin
 
   update public.tips t
   set status = v_status,
-      failure_reason = case when v_status = 'failed' then p_payment_intent -> 'last_payment_error' ->> 'message' end,
-      succeeded_at = case when v_status = 'succeeded' then now() end
+      failure_reason = case v_status
+        when 'failed' then p_payment_intent -> 'last_payment_error' ->> 'message'
+        when 'canceled' then p_payment_intent ->> 'cancellation_reason' end,  -- e.g. abandoned
+      succeeded_at = case when v_status = 'succeeded' then now() end,
+      -- latest_charge is an id, or the charge itself when expanded
+      stripe_charge_id = case when v_status = 'succeeded'
+        then coalesce(p_payment_intent -> 'latest_charge' ->> 'id', p_payment_intent ->> 'latest_charge') end
   where t.id = v_tip.id
   returning * into v_tip;
 
@@ -492,6 +565,42 @@ begin
       'amount', v_tip.amount, 'currency', v_tip.currency, 'message', v_tip.message));
   end if;
   return format('tip %s', v_status);
+end;
+$$;
+
+CREATE FUNCTION private.apply_payout(p_payout jsonb, p_account text, p_event_at timestamp with time zone) RETURNS text
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_dj_id uuid;
+begin
+  select a.dj_id into v_dj_id from public.payout_accounts a where a.stripe_account_id = p_account;
+  if v_dj_id is null then
+    return 'ignored: not a DJ''s connected account';
+  end if;
+  if p_payout ->> 'id' is null or p_payout ->> 'status' is null or p_payout ->> 'currency' is null
+     or jsonb_typeof(p_payout -> 'amount') is distinct from 'number' then
+    return 'ignored: not a payout object';
+  end if;
+  insert into public.payouts as p (id, dj_id, stripe_account_id, amount, currency, status, arrival_date, method,
+                                   automatic, failure_code, failure_message, payout_created_at, last_event_at)
+  values (p_payout ->> 'id', v_dj_id, p_account, (p_payout ->> 'amount')::bigint, lower(p_payout ->> 'currency'),
+          p_payout ->> 'status', to_timestamp((p_payout ->> 'arrival_date')::bigint), p_payout ->> 'method',
+          (p_payout ->> 'automatic')::boolean, p_payout ->> 'failure_code', p_payout ->> 'failure_message',
+          to_timestamp((p_payout ->> 'created')::bigint), p_event_at)
+  on conflict (id) do update
+    set amount = excluded.amount, currency = excluded.currency, status = excluded.status,
+        arrival_date = excluded.arrival_date, method = excluded.method, automatic = excluded.automatic,
+        failure_code = excluded.failure_code, failure_message = excluded.failure_message,
+        last_event_at = excluded.last_event_at
+    where p.dj_id = excluded.dj_id
+      and p.last_event_at <= excluded.last_event_at
+      and not (p.status in ('paid', 'failed', 'canceled') and excluded.status in ('pending', 'in_transit'));
+  if not found then
+    return 'unchanged: an older event';
+  end if;
+  return format('payout %s', p_payout ->> 'status');
 end;
 $$;
 
@@ -624,7 +733,7 @@ begin
 end;
 $$;
 
-CREATE FUNCTION private.apply_stripe_event(p_event_id text) RETURNS text
+CREATE FUNCTION private.apply_stripe_event(p_event_id text, p_prices jsonb DEFAULT '{}'::jsonb) RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -640,48 +749,70 @@ begin
     when 'payment_intent.payment_failed' then private.apply_payment_intent(v_object)
     when 'payment_intent.canceled' then private.apply_payment_intent(v_object)
     when 'charge.refunded' then private.apply_charge_refund(v_object)
-    when 'charge.dispute.created' then private.apply_dispute(v_object, false)
-    when 'charge.dispute.closed' then private.apply_dispute(v_object, true)
+    when 'charge.dispute.created' then private.apply_dispute(v_object)
+    when 'charge.dispute.updated' then private.apply_dispute(v_object)
+    when 'charge.dispute.closed' then private.apply_dispute(v_object)
+    when 'charge.dispute.funds_withdrawn' then private.apply_dispute(v_object, 'withdrawn')
+    when 'charge.dispute.funds_reinstated' then private.apply_dispute(v_object, 'reinstated')
     when 'account.updated' then private.apply_account(v_object, v_event.event_at)
+    when 'payout.created' then private.apply_payout(v_object, v_event.payload ->> 'account', v_event.event_at)
+    when 'payout.updated' then private.apply_payout(v_object, v_event.payload ->> 'account', v_event.event_at)
+    when 'payout.paid' then private.apply_payout(v_object, v_event.payload ->> 'account', v_event.event_at)
+    when 'payout.failed' then private.apply_payout(v_object, v_event.payload ->> 'account', v_event.event_at)
+    when 'payout.canceled' then private.apply_payout(v_object, v_event.payload ->> 'account', v_event.event_at)
     when 'checkout.session.completed' then private.apply_checkout_session(v_object)
-    when 'customer.subscription.created' then private.apply_subscription(v_object, v_event.event_at)
-    when 'customer.subscription.updated' then private.apply_subscription(v_object, v_event.event_at)
-    when 'customer.subscription.deleted' then private.apply_subscription(v_object, v_event.event_at)
-    when 'invoice.paid' then private.apply_invoice(v_object, true)
-    when 'invoice.payment_failed' then private.apply_invoice(v_object, false)
+    when 'customer.subscription.created' then private.apply_subscription(v_object, v_event.event_at, p_prices)
+    when 'customer.subscription.updated' then private.apply_subscription(v_object, v_event.event_at, p_prices)
+    when 'customer.subscription.deleted' then private.apply_subscription(v_object, v_event.event_at, p_prices)
+    when 'invoice.created' then private.apply_invoice(v_object, v_event.type, v_event.event_at)
+    when 'invoice.finalized' then private.apply_invoice(v_object, v_event.type, v_event.event_at)
+    when 'invoice.updated' then private.apply_invoice(v_object, v_event.type, v_event.event_at)
+    when 'invoice.paid' then private.apply_invoice(v_object, v_event.type, v_event.event_at)
+    when 'invoice.payment_succeeded' then private.apply_invoice(v_object, v_event.type, v_event.event_at)
+    when 'invoice.payment_failed' then private.apply_invoice(v_object, v_event.type, v_event.event_at)
+    when 'invoice.voided' then private.apply_invoice(v_object, v_event.type, v_event.event_at)
+    when 'invoice.marked_uncollectible' then private.apply_invoice(v_object, v_event.type, v_event.event_at)
     else 'ignored: unhandled type'
   end);
 end;
 $$;
 
-CREATE FUNCTION private.apply_subscription(p_subscription jsonb, p_event_at timestamp with time zone) RETURNS text
+CREATE FUNCTION private.apply_subscription(p_subscription jsonb, p_event_at timestamp with time zone, p_prices jsonb) RETURNS text
     LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
 declare
   v_user_id uuid;
-  v_plan_id text := p_subscription -> 'metadata' ->> 'plan_id';
+  v_plan_id text := private.subscription_plan(p_subscription, p_prices);
   v_period_end timestamptz;
 begin
   v_user_id := coalesce(
     (select c.user_id from public.stripe_customers c where c.stripe_customer_id = p_subscription ->> 'customer'),
     (select p.id from public.profiles p where p.id::text = p_subscription -> 'metadata' ->> 'user_id'));
   if v_user_id is null then
-    raise exception 'no user for Stripe customer %', p_subscription ->> 'customer';  -- retried: checkout may land first
+    return 'ignored: not a customer of ours';
   end if;
-  if not exists (select 1 from public.plans p where p.id = v_plan_id) then
-    return format('ignored: unknown plan %s', coalesce(v_plan_id, '(none)'));
+  if v_plan_id is null then
+    return 'ignored: no plan for this subscription''s prices';
   end if;
-  select to_timestamp(max((i ->> 'current_period_end')::bigint)) into v_period_end
+  select to_timestamp(greatest(max((i ->> 'current_period_end')::bigint),
+                               (p_subscription ->> 'current_period_end')::bigint))
+  into v_period_end
   from jsonb_array_elements(p_subscription -> 'items' -> 'data') as i;
+  v_period_end := greatest(v_period_end,
+    (select max(v.period_end) from public.invoices v
+     where v.subscription_id = p_subscription ->> 'id' and v.status = 'paid'));
 
-  insert into public.entitlements as e (user_id, source, source_ref, plan_id, active, expires_at, will_renew, last_event_at)
+  insert into public.entitlements as e (user_id, source, source_ref, plan_id, active, expires_at, will_renew,
+                                        billing_issue, last_event_at)
   values (v_user_id, 'stripe', p_subscription ->> 'id', v_plan_id,
           p_subscription ->> 'status' in ('active', 'trialing', 'past_due'), v_period_end,
-          not coalesce((p_subscription ->> 'cancel_at_period_end')::boolean, false), p_event_at)
+          not coalesce((p_subscription ->> 'cancel_at_period_end')::boolean, false),
+          (p_subscription ->> 'status') = 'past_due', p_event_at)
   on conflict (source, source_ref) do update
-    set plan_id = excluded.plan_id, active = excluded.active, expires_at = excluded.expires_at,
-        will_renew = excluded.will_renew, billing_issue = (p_subscription ->> 'status') = 'past_due',
+    set plan_id = excluded.plan_id, active = excluded.active,
+        expires_at = excluded.expires_at,
+        will_renew = excluded.will_renew, billing_issue = excluded.billing_issue,
         last_event_at = excluded.last_event_at
     where e.last_event_at <= excluded.last_event_at;
   return format('subscription %s', p_subscription ->> 'status');
@@ -720,7 +851,9 @@ CREATE TABLE public.tips (
     failure_reason text,
     client_key text NOT NULL,
     stripe_payment_intent_id text,
+    stripe_charge_id text,
     stripe_account_id text NOT NULL,
+    reconciled_at timestamp with time zone,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     succeeded_at timestamp with time zone,
@@ -735,7 +868,13 @@ CREATE TABLE public.tips (
 
 COMMENT ON TABLE public.tips IS 'A listener''s tip to a DJ: a state machine driven only by verified Stripe events. The tipper and the DJ read it.';
 
+COMMENT ON COLUMN public.tips.dispute_status IS 'the Stripe dispute''s status, only moving forward (private.dispute_status_rank). warning_*: a card inquiry, no money moves; needs_response / under_review / won / lost: a chargeback';
+
 COMMENT ON COLUMN public.tips.client_key IS 'the app''s idempotency key: the same key returns the same tip and PaymentIntent';
+
+COMMENT ON COLUMN public.tips.stripe_charge_id IS 'the PaymentIntent''s charge (latest_charge of its success): refunds and disputes name the charge, and a dispute may carry no payment_intent';
+
+COMMENT ON COLUMN public.tips.reconciled_at IS 'when reconciliation last checked this pending tip at Stripe: each round takes the least recently checked first';
 
 CREATE FUNCTION private.attach_payment_intent(p_tip_id uuid, p_payment_intent_id text) RETURNS public.tips
     LANGUAGE sql SECURITY DEFINER
@@ -1152,6 +1291,7 @@ CREATE TABLE private.webhook_events (
     type text NOT NULL,
     event_at timestamp with time zone NOT NULL,
     payload jsonb NOT NULL,
+    raw_body text,
     received_at timestamp with time zone DEFAULT now() NOT NULL,
     processed_at timestamp with time zone,
     outcome text,
@@ -1163,6 +1303,8 @@ CREATE TABLE private.webhook_events (
 COMMENT ON TABLE private.webhook_events IS 'Every verified Stripe and authorized RevenueCat event, once (deduplicated on the provider''s event id). processed_at null: not applied yet (a failure or a crash), applied when the provider redelivers it.';
 
 COMMENT ON COLUMN private.webhook_events.event_at IS 'when the provider says the event happened (Stripe created, RevenueCat event_timestamp_ms)';
+
+COMMENT ON COLUMN private.webhook_events.raw_body IS 'the body exactly as received, kept when payload had to be cleaned to be stored (jsonb and text cannot hold NUL (\u0000) nor a lone surrogate: payload has NUL removed and lone surrogates replaced by U+FFFD); null when payload is the body';
 
 CREATE FUNCTION private.claim_webhook_event(p_provider text, p_event_id text) RETURNS private.webhook_events
     LANGUAGE plpgsql
@@ -1453,6 +1595,17 @@ begin
   end if;
   return v_message;
 end;
+$$;
+
+CREATE FUNCTION private.dispute_status_rank(p_status text) RETURNS integer
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select case p_status
+    when 'warning_needs_response' then 1 when 'warning_under_review' then 2 when 'warning_closed' then 3
+    when 'needs_response' then 4 when 'under_review' then 5
+    when 'won' then 6 when 'lost' then 6 when 'prevented' then 6
+    else 0 end
 $$;
 
 CREATE FUNCTION private.dj_blocked_terms_normalize() RETURNS trigger
@@ -1986,6 +2139,16 @@ CREATE FUNCTION private.hosting_streak(p_user_id uuid, p_today date DEFAULT ((no
     SET search_path TO ''
     AS $$
   select * from private.streak(array(select d.day from private.hosting_days d where d.user_id = p_user_id), p_today)
+$$;
+
+CREATE FUNCTION private.invoice_subscription_id(p_invoice jsonb) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select coalesce(p_invoice -> 'parent' -> 'subscription_details' -> 'subscription' ->> 'id',
+                  p_invoice -> 'parent' -> 'subscription_details' ->> 'subscription',
+                  p_invoice -> 'subscription' ->> 'id',
+                  p_invoice ->> 'subscription')
 $$;
 
 CREATE FUNCTION private.is_banned(p_session_id uuid, p_user_id uuid) RETURNS boolean
@@ -3382,10 +3545,48 @@ $$;
 
 COMMENT ON FUNCTION private.recommendations(p_session_id uuid, p_limit integer) IS 'Songs to play next in a session from our play history, best first (the scoring is spelled out above).';
 
-CREATE FUNCTION private.reconcile_payment_intent(p_payment_intent jsonb) RETURNS text
-    LANGUAGE sql SECURITY DEFINER
+CREATE FUNCTION private.reconcile_payment_intent(p_payment_intent jsonb, p_abandon_after interval, p_now timestamp with time zone DEFAULT now()) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
-    AS $$ select private.apply_payment_intent(p_payment_intent) $$;
+    AS $$
+begin
+  if p_payment_intent ->> 'status' in ('requires_payment_method', 'requires_confirmation', 'requires_action')
+     and coalesce(p_payment_intent -> 'last_payment_error', 'null'::jsonb) = 'null'::jsonb
+     and exists (select 1 from public.tips t
+                 where t.stripe_payment_intent_id = p_payment_intent ->> 'id' and t.status = 'pending'
+                   and t.amount = (p_payment_intent ->> 'amount')::int
+                   and t.currency = lower(p_payment_intent ->> 'currency')
+                   and t.created_at < p_now - p_abandon_after) then
+    return 'abandoned';
+  end if;
+  return private.apply_payment_intent(p_payment_intent);
+end;
+$$;
+
+CREATE FUNCTION private.reconcile_unattached_tip(p_tip_id uuid, p_payment_intent jsonb, p_abandon_after interval, p_now timestamp with time zone DEFAULT now()) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_tip public.tips;
+begin
+  select * into v_tip from public.tips t where t.id = p_tip_id for update;
+  if not found or v_tip.status <> 'pending' or v_tip.stripe_payment_intent_id is not null then
+    return 'unchanged: no longer a pending tip without a payment intent';
+  end if;
+  if p_payment_intent is null or p_payment_intent = 'null'::jsonb then
+    update public.tips t set status = 'canceled', failure_reason = 'never submitted to Stripe' where t.id = p_tip_id;
+    return 'tip canceled: never submitted to Stripe';
+  end if;
+  if p_payment_intent -> 'metadata' ->> 'tip_id' is distinct from p_tip_id::text
+     or p_payment_intent -> 'amount' is distinct from to_jsonb(v_tip.amount)
+     or lower(p_payment_intent ->> 'currency') is distinct from v_tip.currency then
+    return 'ignored: mismatch';
+  end if;
+  update public.tips t set stripe_payment_intent_id = p_payment_intent ->> 'id' where t.id = p_tip_id;
+  return private.reconcile_payment_intent(p_payment_intent, p_abandon_after, p_now);
+end;
+$$;
 
 CREATE FUNCTION private.record_account_deletion_step(p_user_id uuid, p_step text, p_error text DEFAULT NULL::text, p_files integer DEFAULT 0) RETURNS private.account_deletions
     LANGUAGE plpgsql SECURITY DEFINER
@@ -3437,7 +3638,7 @@ CREATE FUNCTION private.record_artist_transfer(p_statement_id uuid, p_transfer_i
   returning s.status
 $$;
 
-CREATE FUNCTION private.record_webhook_event(p_provider text, p_event jsonb) RETURNS boolean
+CREATE FUNCTION private.record_webhook_event(p_provider text, p_event jsonb, p_raw_body text DEFAULT NULL::text) RETURNS boolean
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -3445,11 +3646,11 @@ declare
   v_processed timestamptz;
 begin
   perform set_config('synchronous_commit', 'off', true);
-  insert into private.webhook_events (provider, id, type, event_at, payload)
+  insert into private.webhook_events (provider, id, type, event_at, payload, raw_body)
   values (p_provider, p_event ->> 'id', p_event ->> 'type',
           case p_provider when 'stripe' then to_timestamp((p_event ->> 'created')::bigint)
                           else to_timestamp((p_event ->> 'event_timestamp_ms')::bigint / 1000.0) end,
-          p_event)
+          p_event, p_raw_body)
   on conflict (provider, id) do nothing;
   select e.processed_at into v_processed from private.webhook_events e
   where e.provider = p_provider and e.id = p_event ->> 'id';
@@ -5073,13 +5274,19 @@ end;
 $$;
 
 CREATE FUNCTION private.stale_pending_tips(p_age interval, p_limit integer, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(tip_id uuid, payment_intent_id text)
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE sql SECURITY DEFINER
     SET search_path TO ''
     AS $$
-  select t.id, t.stripe_payment_intent_id from public.tips t
-  where t.status = 'pending' and t.created_at < p_now - p_age and t.stripe_payment_intent_id is not null
-  order by t.created_at
-  limit p_limit
+  with due as (
+    select t.id from public.tips t
+    where t.status = 'pending' and t.created_at < p_now - p_age and t.stripe_payment_intent_id is not null
+    order by t.reconciled_at nulls first, t.created_at
+    limit p_limit
+    for update skip locked
+  )
+  update public.tips t set reconciled_at = p_now
+  from due where t.id = due.id
+  returning t.id, t.stripe_payment_intent_id
 $$;
 
 CREATE FUNCTION private.start_session(p_session_id uuid) RETURNS public.sessions
@@ -5125,6 +5332,17 @@ begin
   end if;
   return (select c.stripe_customer_id from public.stripe_customers c where c.user_id = p_user_id);
 end;
+$$;
+
+CREATE FUNCTION private.subscription_plan(p_subscription jsonb, p_prices jsonb) RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select coalesce(
+    (select pl.id from jsonb_array_elements(p_subscription -> 'items' -> 'data') as i
+     join public.plans pl on pl.id = coalesce(p_prices, '{}'::jsonb) ->> coalesce(i -> 'price' ->> 'id', i ->> 'price')
+     order by pl.rank desc limit 1),
+    (select pl.id from public.plans pl where pl.id = p_subscription -> 'metadata' ->> 'plan_id'))
 $$;
 
 CREATE FUNCTION private.subscription_revenue(p_from timestamp with time zone, p_to timestamp with time zone, p_currency text) RETURNS TABLE(user_id uuid, amount bigint)
@@ -5247,6 +5465,22 @@ begin
   delete from public.dj_fallback_tracks f where f.provider = 'openparty' and f.provider_ref = old.id::text;
   return null;
 end;
+$$;
+
+CREATE FUNCTION private.unattached_pending_tips(p_age interval, p_limit integer, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(tip_id uuid)
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  with due as (
+    select t.id from public.tips t
+    where t.status = 'pending' and t.created_at < p_now - p_age and t.stripe_payment_intent_id is null
+    order by t.reconciled_at nulls first, t.created_at
+    limit p_limit
+    for update skip locked
+  )
+  update public.tips t set reconciled_at = p_now
+  from due where t.id = due.id
+  returning t.id
 $$;
 
 CREATE FUNCTION private.unban_user(p_session_id uuid, p_user_id uuid) RETURNS boolean
@@ -6423,6 +6657,39 @@ CREATE TABLE public.invite_codes (
 
 COMMENT ON TABLE public.invite_codes IS 'Each user''s invite code (rpc/my_invite_code makes it). You read your own.';
 
+CREATE TABLE public.invoices (
+    id text NOT NULL,
+    user_id uuid NOT NULL,
+    stripe_customer_id text NOT NULL,
+    subscription_id text,
+    number text,
+    status text NOT NULL,
+    currency text NOT NULL,
+    total bigint NOT NULL,
+    amount_due bigint NOT NULL,
+    amount_paid bigint NOT NULL,
+    amount_remaining bigint NOT NULL,
+    period_start timestamp with time zone,
+    period_end timestamp with time zone,
+    payment_failed boolean DEFAULT false NOT NULL,
+    attempt_count integer DEFAULT 0 NOT NULL,
+    next_payment_attempt timestamp with time zone,
+    paid_at timestamp with time zone,
+    hosted_invoice_url text,
+    invoice_pdf text,
+    invoice_created_at timestamp with time zone NOT NULL,
+    last_event_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+COMMENT ON TABLE public.invoices IS 'A user''s Stripe invoices and their payment state (from invoice.* events of their own customer). Readable by the user.';
+
+COMMENT ON COLUMN public.invoices.status IS 'Stripe''s: draft → open → paid / void / uncollectible; never moves back';
+
+COMMENT ON COLUMN public.invoices.period_end IS 'end of the period the invoice''s lines bill (for a subscription invoice: the period it pays for)';
+
+COMMENT ON COLUMN public.invoices.payment_failed IS 'the last payment attempt failed (invoice.payment_failed); cleared when the invoice is paid';
+
 ALTER TABLE public.messages ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME public.messages_id_seq
     START WITH 1
@@ -6454,6 +6721,30 @@ ALTER TABLE public.moderation_actions ALTER COLUMN id ADD GENERATED ALWAYS AS ID
     NO MAXVALUE
     CACHE 1
 );
+
+CREATE TABLE public.payouts (
+    id text NOT NULL,
+    dj_id uuid NOT NULL,
+    stripe_account_id text NOT NULL,
+    amount bigint NOT NULL,
+    currency text NOT NULL,
+    status text NOT NULL,
+    arrival_date timestamp with time zone,
+    method text,
+    automatic boolean,
+    failure_code text,
+    failure_message text,
+    payout_created_at timestamp with time zone,
+    last_event_at timestamp with time zone NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+COMMENT ON TABLE public.payouts IS 'A DJ''s payout history (Stripe payouts of their connected account, from payout.* Connect events). Readable by the DJ alone.';
+
+COMMENT ON COLUMN public.payouts.amount IS 'minor units of currency';
+
+COMMENT ON COLUMN public.payouts.status IS 'pending → in_transit → paid, or failed / canceled (failure_code, failure_message say why); never moves back';
 
 CREATE TABLE public.play_listeners (
     id bigint NOT NULL,
@@ -6826,6 +7117,9 @@ ALTER TABLE ONLY public.invite_codes
 ALTER TABLE ONLY public.invite_codes
     ADD CONSTRAINT invite_codes_pkey PRIMARY KEY (user_id);
 
+ALTER TABLE ONLY public.invoices
+    ADD CONSTRAINT invoices_pkey PRIMARY KEY (id);
+
 ALTER TABLE ONLY public.messages
     ADD CONSTRAINT messages_pkey PRIMARY KEY (id);
 
@@ -6840,6 +7134,9 @@ ALTER TABLE ONLY public.payout_accounts
 
 ALTER TABLE ONLY public.payout_accounts
     ADD CONSTRAINT payout_accounts_stripe_account_id_key UNIQUE (stripe_account_id);
+
+ALTER TABLE ONLY public.payouts
+    ADD CONSTRAINT payouts_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.plans
     ADD CONSTRAINT plans_pkey PRIMARY KEY (id);
@@ -6930,6 +7227,9 @@ ALTER TABLE ONLY public.stripe_customers
 
 ALTER TABLE ONLY public.tips
     ADD CONSTRAINT tips_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.tips
+    ADD CONSTRAINT tips_stripe_charge_id_key UNIQUE (stripe_charge_id);
 
 ALTER TABLE ONLY public.tips
     ADD CONSTRAINT tips_stripe_payment_intent_id_key UNIQUE (stripe_payment_intent_id);
@@ -7025,6 +7325,10 @@ CREATE INDEX follows_followee ON public.follows USING btree (followee_id, create
 
 CREATE INDEX follows_follower_recent ON public.follows USING btree (follower_id, created_at DESC);
 
+CREATE INDEX invoices_subscription ON public.invoices USING btree (subscription_id) WHERE (subscription_id IS NOT NULL);
+
+CREATE INDEX invoices_user ON public.invoices USING btree (user_id, invoice_created_at DESC);
+
 CREATE INDEX messages_deleted_by ON public.messages USING btree (deleted_by);
 
 CREATE INDEX messages_sender ON public.messages USING btree (sender_id);
@@ -7036,6 +7340,8 @@ CREATE INDEX moderation_actions_actor ON public.moderation_actions USING btree (
 CREATE INDEX moderation_actions_session ON public.moderation_actions USING btree (session_id, created_at DESC);
 
 CREATE INDEX moderation_actions_target ON public.moderation_actions USING btree (target_user_id);
+
+CREATE INDEX payouts_dj ON public.payouts USING btree (dj_id, arrival_date DESC);
 
 CREATE INDEX play_listeners_user ON public.play_listeners USING btree (user_id, play_id DESC);
 
@@ -7141,7 +7447,7 @@ CREATE INDEX tips_currency ON public.tips USING btree (currency);
 
 CREATE INDEX tips_dj ON public.tips USING btree (dj_id, created_at DESC);
 
-CREATE INDEX tips_pending ON public.tips USING btree (created_at) WHERE (status = 'pending'::public.tip_status);
+CREATE INDEX tips_pending ON public.tips USING btree (reconciled_at NULLS FIRST, created_at) WHERE (status = 'pending'::public.tip_status);
 
 CREATE INDEX tips_session ON public.tips USING btree (session_id);
 
@@ -7177,6 +7483,8 @@ CREATE TRIGGER follows_broadcast AFTER INSERT ON public.follows FOR EACH ROW EXE
 
 CREATE TRIGGER follows_maintain_counts AFTER INSERT OR DELETE ON public.follows FOR EACH ROW EXECUTE FUNCTION private.follows_maintain_counts();
 
+CREATE TRIGGER invoices_set_updated_at BEFORE UPDATE ON public.invoices FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
 CREATE TRIGGER messages_broadcast_deletion AFTER UPDATE OF deleted_at ON public.messages FOR EACH ROW WHEN (((old.deleted_at IS NULL) AND (new.deleted_at IS NOT NULL))) EXECUTE FUNCTION private.messages_broadcast_deletion();
 
 CREATE TRIGGER messages_enforce_rules_and_broadcast BEFORE INSERT ON public.messages FOR EACH ROW EXECUTE FUNCTION private.messages_enforce_rules_and_broadcast();
@@ -7186,6 +7494,8 @@ CREATE TRIGGER messages_notify_mentions AFTER INSERT ON public.messages FOR EACH
 CREATE TRIGGER notification_preferences_before_write BEFORE INSERT OR UPDATE ON public.notification_preferences FOR EACH ROW EXECUTE FUNCTION private.notification_preferences_before_write();
 
 CREATE TRIGGER payout_accounts_set_updated_at BEFORE UPDATE ON public.payout_accounts FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+CREATE TRIGGER payouts_set_updated_at BEFORE UPDATE ON public.payouts FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
 CREATE TRIGGER playlist_items_before_insert BEFORE INSERT ON public.playlist_items FOR EACH ROW EXECUTE FUNCTION private.playlist_items_before_insert();
 
@@ -7377,6 +7687,9 @@ ALTER TABLE ONLY public.follows
 ALTER TABLE ONLY public.invite_codes
     ADD CONSTRAINT invite_codes_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 
+ALTER TABLE ONLY public.invoices
+    ADD CONSTRAINT invoices_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
 ALTER TABLE ONLY public.messages
     ADD CONSTRAINT messages_deleted_by_fkey FOREIGN KEY (deleted_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
 
@@ -7400,6 +7713,9 @@ ALTER TABLE ONLY public.notification_preferences
 
 ALTER TABLE ONLY public.payout_accounts
     ADD CONSTRAINT payout_accounts_dj_id_fkey FOREIGN KEY (dj_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.payouts
+    ADD CONSTRAINT payouts_dj_id_fkey FOREIGN KEY (dj_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.play_listeners
     ADD CONSTRAINT play_listeners_play_id_fkey FOREIGN KEY (play_id) REFERENCES public.plays(id) ON DELETE CASCADE;
@@ -7648,6 +7964,10 @@ ALTER TABLE public.invite_codes ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY invite_codes_select ON public.invite_codes FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 
+ALTER TABLE public.invoices ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY invoices_select ON public.invoices FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
 ALTER TABLE public.messages ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY messages_insert ON public.messages FOR INSERT TO authenticated WITH CHECK (((sender_id = ( SELECT auth.uid() AS uid)) AND (kind = 'text'::text)));
@@ -7669,6 +7989,10 @@ CREATE POLICY notification_preferences_update ON public.notification_preferences
 ALTER TABLE public.payout_accounts ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY payout_accounts_select ON public.payout_accounts FOR SELECT TO authenticated USING ((dj_id = ( SELECT auth.uid() AS uid)));
+
+ALTER TABLE public.payouts ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY payouts_select ON public.payouts FOR SELECT TO authenticated USING ((dj_id = ( SELECT auth.uid() AS uid)));
 
 ALTER TABLE public.plans ENABLE ROW LEVEL SECURITY;
 
@@ -7915,11 +8239,13 @@ REVOKE ALL ON FUNCTION private.apply_charge_refund(p_charge jsonb) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.apply_checkout_session(p_session jsonb) FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION private.apply_dispute(p_dispute jsonb, p_closed boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.apply_dispute(p_dispute jsonb, p_funds text) FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION private.apply_invoice(p_invoice jsonb, p_paid boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.apply_invoice(p_invoice jsonb, p_event_type text, p_event_at timestamp with time zone) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.apply_payment_intent(p_payment_intent jsonb) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.apply_payout(p_payout jsonb, p_account text, p_event_at timestamp with time zone) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.apply_revenuecat(p_event jsonb, p_event_at timestamp with time zone, p_environment text) FROM PUBLIC;
 
@@ -7927,11 +8253,11 @@ REVOKE ALL ON FUNCTION private.apply_revenuecat_event(p_event_id text, p_environ
 GRANT ALL ON FUNCTION private.apply_revenuecat_event(p_event_id text, p_environment text) TO openparty_edge;
 GRANT ALL ON FUNCTION private.apply_revenuecat_event(p_event_id text, p_environment text) TO service_role;
 
-REVOKE ALL ON FUNCTION private.apply_stripe_event(p_event_id text) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.apply_stripe_event(p_event_id text) TO openparty_edge;
-GRANT ALL ON FUNCTION private.apply_stripe_event(p_event_id text) TO service_role;
+REVOKE ALL ON FUNCTION private.apply_stripe_event(p_event_id text, p_prices jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.apply_stripe_event(p_event_id text, p_prices jsonb) TO openparty_edge;
+GRANT ALL ON FUNCTION private.apply_stripe_event(p_event_id text, p_prices jsonb) TO service_role;
 
-REVOKE ALL ON FUNCTION private.apply_subscription(p_subscription jsonb, p_event_at timestamp with time zone) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.apply_subscription(p_subscription jsonb, p_event_at timestamp with time zone, p_prices jsonb) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.apportion(p_total bigint, p_keys uuid[], p_weights numeric[]) FROM PUBLIC;
 
@@ -8083,6 +8409,8 @@ REVOKE ALL ON FUNCTION private.credit_earnings(p_tip public.tips, p_kind text, p
 REVOKE ALL ON FUNCTION private.delete_message(p_message_id bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.delete_message(p_message_id bigint) TO authenticated;
 
+REVOKE ALL ON FUNCTION private.dispute_status_rank(p_status text) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION private.dj_blocked_terms_normalize() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.dj_fallback_tracks_owner() FROM PUBLIC;
@@ -8147,6 +8475,8 @@ GRANT ALL ON FUNCTION private.go_live(p_title text, p_description text, p_genres
 REVOKE ALL ON FUNCTION private.handle_new_user() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.hosting_streak(p_user_id uuid, p_today date, OUT current_days integer, OUT longest_days integer) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.invoice_subscription_id(p_invoice jsonb) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.is_banned(p_session_id uuid, p_user_id uuid) FROM PUBLIC;
 
@@ -8347,9 +8677,13 @@ GRANT ALL ON FUNCTION private.react(p_session_id uuid, p_kind text) TO authentic
 
 REVOKE ALL ON FUNCTION private.recommendations(p_session_id uuid, p_limit integer) FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION private.reconcile_payment_intent(p_payment_intent jsonb) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.reconcile_payment_intent(p_payment_intent jsonb) TO openparty_worker;
-GRANT ALL ON FUNCTION private.reconcile_payment_intent(p_payment_intent jsonb) TO service_role;
+REVOKE ALL ON FUNCTION private.reconcile_payment_intent(p_payment_intent jsonb, p_abandon_after interval, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.reconcile_payment_intent(p_payment_intent jsonb, p_abandon_after interval, p_now timestamp with time zone) TO openparty_worker;
+GRANT ALL ON FUNCTION private.reconcile_payment_intent(p_payment_intent jsonb, p_abandon_after interval, p_now timestamp with time zone) TO service_role;
+
+REVOKE ALL ON FUNCTION private.reconcile_unattached_tip(p_tip_id uuid, p_payment_intent jsonb, p_abandon_after interval, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.reconcile_unattached_tip(p_tip_id uuid, p_payment_intent jsonb, p_abandon_after interval, p_now timestamp with time zone) TO openparty_worker;
+GRANT ALL ON FUNCTION private.reconcile_unattached_tip(p_tip_id uuid, p_payment_intent jsonb, p_abandon_after interval, p_now timestamp with time zone) TO service_role;
 
 REVOKE ALL ON FUNCTION private.record_account_deletion_step(p_user_id uuid, p_step text, p_error text, p_files integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.record_account_deletion_step(p_user_id uuid, p_step text, p_error text, p_files integer) TO openparty_worker;
@@ -8359,9 +8693,9 @@ REVOKE ALL ON FUNCTION private.record_artist_transfer(p_statement_id uuid, p_tra
 GRANT ALL ON FUNCTION private.record_artist_transfer(p_statement_id uuid, p_transfer_id text, p_error text, p_permanent boolean) TO openparty_worker;
 GRANT ALL ON FUNCTION private.record_artist_transfer(p_statement_id uuid, p_transfer_id text, p_error text, p_permanent boolean) TO service_role;
 
-REVOKE ALL ON FUNCTION private.record_webhook_event(p_provider text, p_event jsonb) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.record_webhook_event(p_provider text, p_event jsonb) TO openparty_edge;
-GRANT ALL ON FUNCTION private.record_webhook_event(p_provider text, p_event jsonb) TO service_role;
+REVOKE ALL ON FUNCTION private.record_webhook_event(p_provider text, p_event jsonb, p_raw_body text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.record_webhook_event(p_provider text, p_event jsonb, p_raw_body text) TO openparty_edge;
+GRANT ALL ON FUNCTION private.record_webhook_event(p_provider text, p_event jsonb, p_raw_body text) TO service_role;
 
 GRANT SELECT ON TABLE public.referrals TO authenticated;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.referrals TO service_role;
@@ -8587,6 +8921,8 @@ REVOKE ALL ON FUNCTION private.stripe_customer_of(p_user_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.stripe_customer_of(p_user_id uuid) TO openparty_edge;
 GRANT ALL ON FUNCTION private.stripe_customer_of(p_user_id uuid) TO service_role;
 
+REVOKE ALL ON FUNCTION private.subscription_plan(p_subscription jsonb, p_prices jsonb) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION private.subscription_revenue(p_from timestamp with time zone, p_to timestamp with time zone, p_currency text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.timeout_user(p_session_id uuid, p_user_id uuid, p_seconds integer, p_reason text) FROM PUBLIC;
@@ -8599,6 +8935,10 @@ REVOKE ALL ON FUNCTION private.tips_notify() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.tracks_protect_server_fields() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.tracks_withdraw_unpublished() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.unattached_pending_tips(p_age interval, p_limit integer, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.unattached_pending_tips(p_age interval, p_limit integer, p_now timestamp with time zone) TO openparty_worker;
+GRANT ALL ON FUNCTION private.unattached_pending_tips(p_age interval, p_limit integer, p_now timestamp with time zone) TO service_role;
 
 REVOKE ALL ON FUNCTION private.unban_user(p_session_id uuid, p_user_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.unban_user(p_session_id uuid, p_user_id uuid) TO authenticated;
@@ -8824,6 +9164,9 @@ GRANT INSERT(followee_id) ON TABLE public.follows TO authenticated;
 GRANT SELECT ON TABLE public.invite_codes TO authenticated;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.invite_codes TO service_role;
 
+GRANT SELECT ON TABLE public.invoices TO authenticated;
+GRANT SELECT ON TABLE public.invoices TO service_role;
+
 GRANT ALL ON SEQUENCE public.messages_id_seq TO anon;
 GRANT ALL ON SEQUENCE public.messages_id_seq TO authenticated;
 GRANT ALL ON SEQUENCE public.messages_id_seq TO service_role;
@@ -8834,6 +9177,9 @@ GRANT SELECT,INSERT ON TABLE public.moderation_actions TO service_role;
 GRANT ALL ON SEQUENCE public.moderation_actions_id_seq TO anon;
 GRANT ALL ON SEQUENCE public.moderation_actions_id_seq TO authenticated;
 GRANT ALL ON SEQUENCE public.moderation_actions_id_seq TO service_role;
+
+GRANT SELECT ON TABLE public.payouts TO authenticated;
+GRANT SELECT ON TABLE public.payouts TO service_role;
 
 GRANT SELECT ON TABLE public.play_listeners TO authenticated;
 GRANT SELECT ON TABLE public.play_listeners TO service_role;

@@ -84,6 +84,8 @@ TABLES: dict[str, Rules] = {
     "payout_accounts": Rules("dj_id", only("dj")),
     "tips": Rules("tipper_id", only("listener", "dj")),
     "stripe_customers": Rules("user_id", only("listener")),
+    "invoices": Rules("user_id", only("listener")),
+    "payouts": Rules("dj_id", only("dj")),
     "push_tokens": Rules("user_id", only("listener"), delete=only("listener")),
     "notification_preferences": Rules("user_id", only("listener"), insert=True, update=only("listener")),
     # the DJ is also an artist: one published track (everyone), one in review (the artist only)
@@ -111,7 +113,8 @@ TABLES: dict[str, Rules] = {
 
 # Columns no app role reads, whoever owns the row (column grants leave them out).
 HIDDEN_COLUMNS = {
-    "tips": {"client_key", "stripe_account_id"},  # the tipper's key, the DJ's account: each the other's secret
+    "tips": {"client_key", "stripe_account_id",  # the tipper's key, the DJ's account: each the other's secret
+             "stripe_charge_id", "reconciled_at"},  # bookkeeping of the webhooks and the reconciliation
     "session_sanctions": {"created_by"},  # who sanctioned you is not revealed (moderation_actions has it)
 }
 
@@ -257,6 +260,11 @@ def build_room(db: conftest.TestDatabase) -> Room:
     db.admin.execute("insert into public.stripe_customers (user_id, stripe_customer_id) values (%s, 'cus_l')",
                      (listener,))
     db.admin.execute("select private.create_tip(%s, %s, 500, 'usd', 'hi', 'client-key-adv', 1000)", (listener, session))
+    db.admin.execute("insert into public.invoices (id, user_id, stripe_customer_id, status, currency, total, amount_due, "
+                     "amount_paid, amount_remaining, invoice_created_at, last_event_at) "
+                     "values ('in_l', %s, 'cus_l', 'paid', 'usd', 499, 499, 499, 0, now(), now())", (listener,))
+    db.admin.execute("insert into public.payouts (id, dj_id, stripe_account_id, amount, currency, status, last_event_at) "
+                     "values ('po_dj', %s, 'acct_dj', 900, 'usd', 'paid', now())", (dj,))
     # the catalog: the DJ is an artist too; a play of their track, heard by the listener and the moderator
     as_dj.sql("update public.profiles set is_artist = true where id = %s", (dj,))
     track = upload_track(db, dj, "Own song")

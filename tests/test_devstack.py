@@ -194,6 +194,8 @@ def test_the_stripe_stand_in_answers_only_fields_stripe_python_knows():
         stripe.AccountLink: fake.account_link({"account": "acct_1"}),
         stripe.Customer: fake.customer({}),
         stripe.checkout.Session: fake.checkout_session({"mode": "subscription"}),
+        stripe.billing_portal.Session: fake.billing_portal_session({"customer": "cus_1", "return_url": "x"}),
+        stripe.LoginLink: fake.login_link("acct_1"),
     }
     for cls, obj in made.items():
         assert set(obj) <= fields(cls), (cls.__name__, set(obj) - fields(cls))

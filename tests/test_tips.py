@@ -243,13 +243,18 @@ async def test_refunds_partial_then_full_in_any_order(db, tip_room):
     assert earnings(db, tip_room["dj"])["usd"] == (900, -900, 0, 0)
 
 
-async def test_disputes_hold_back_and_a_won_dispute_gives_back(db, tip_room):
+async def test_disputes_hold_back_on_funds_withdrawn_and_give_back_on_funds_reinstated(db, tip_room):
+    """The money follows the funds events, not the status (an inquiry moves none:
+    tests/test_stripe_corpus.py)."""
     tip = pending_tip(db, tip_room)
     async with client_for(db, **MONEY_SETTINGS) as client:
         await deliver(client, stripe_event("payment_intent.succeeded", payment_intent(tip, "succeeded")))
         await deliver(client, stripe_event("charge.dispute.created", dispute(tip, "needs_response")))
         assert tip_state(db, tip)[0::2] == ("disputed", "needs_response")
+        assert earnings(db, tip_room["dj"])["usd"][3] == 900
+        await deliver(client, stripe_event("charge.dispute.funds_withdrawn", dispute(tip, "needs_response")))
         assert earnings(db, tip_room["dj"])["usd"][3] == 0
+        await deliver(client, stripe_event("charge.dispute.funds_reinstated", dispute(tip, "won")))
         await deliver(client, stripe_event("charge.dispute.closed", dispute(tip, "won")))
         await deliver(client, stripe_event("charge.dispute.created", dispute(tip, "needs_response")))  # late copy
     assert tip_state(db, tip)[0::2] == ("disputed", "won")

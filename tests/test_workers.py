@@ -97,6 +97,10 @@ async def test_reconciliation_checks_stuck_tips_against_stripe(db):
         router.get(f"{STRIPE_API}/v1/payment_intents/pi_paid").mock(return_value=stripe_object_response(
             {"id": "pi_paid", "object": "payment_intent", "status": "succeeded", "amount": 500, "currency": "usd",
              "metadata": {}, "last_payment_error": None}))
+        # The tip without a PaymentIntent: Stripe's search finds none, so it never reached Stripe.
+        router.get(f"{STRIPE_API}/v1/payment_intents/search").mock(return_value=stripe_object_response(
+            {"object": "search_result", "data": [], "has_more": False, "next_page": None,
+             "url": "/v1/payment_intents/search"}))
         async with worker_context(db, None, **MONEY_SETTINGS) as ctx:
             handled = await maintenance.reconcile(ctx)
     assert handled == 3  # one canceled, one entitlement expired, one tip reconciled

@@ -81,6 +81,78 @@ end;
 $$;
 revoke all on function private.apply_account(jsonb, timestamp with time zone) from public, anon, authenticated, service_role;
 
+-- Payouts of the DJs' connected accounts to their banks, from payout.* events
+-- on the Connect endpoint (event.account names the account).
+create table public.payouts (
+  id text primary key,
+  dj_id uuid not null references public.profiles (id) on delete cascade,
+  stripe_account_id text not null,
+  amount bigint not null,
+  currency text not null,
+  status text not null,
+  arrival_date timestamptz,
+  method text,
+  automatic boolean,
+  failure_code text,
+  failure_message text,
+  payout_created_at timestamptz,
+  last_event_at timestamptz not null,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now()
+);
+comment on table public.payouts is 'A DJ''s payout history (Stripe payouts of their connected account, from payout.* Connect events). Readable by the DJ alone.';
+comment on column public.payouts.status is 'pending → in_transit → paid, or failed / canceled (failure_code, failure_message say why); never moves back';
+comment on column public.payouts.amount is 'minor units of currency';
+create index payouts_dj on public.payouts (dj_id, arrival_date desc);
+revoke all on public.payouts from anon, authenticated, service_role;
+grant select on public.payouts to authenticated;
+grant select on public.payouts to service_role;
+alter table public.payouts enable row level security;
+
+create trigger payouts_set_updated_at
+before update on public.payouts
+for each row execute function private.set_updated_at();
+
+-- Newer events win; a settled payout (paid / failed / canceled) never goes back
+-- to pending or in_transit, whatever the arrival order. A payout of an
+-- account that is no DJ's (or the platform's own: no account) is ignored.
+create function private.apply_payout(p_payout jsonb, p_account text, p_event_at timestamptz) returns text
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_dj_id uuid;
+begin
+  select a.dj_id into v_dj_id from public.payout_accounts a where a.stripe_account_id = p_account;
+  if v_dj_id is null then
+    return 'ignored: not a DJ''s connected account';
+  end if;
+  if p_payout ->> 'id' is null or p_payout ->> 'status' is null or p_payout ->> 'currency' is null
+     or jsonb_typeof(p_payout -> 'amount') is distinct from 'number' then
+    return 'ignored: not a payout object';
+  end if;
+  insert into public.payouts as p (id, dj_id, stripe_account_id, amount, currency, status, arrival_date, method,
+                                   automatic, failure_code, failure_message, payout_created_at, last_event_at)
+  values (p_payout ->> 'id', v_dj_id, p_account, (p_payout ->> 'amount')::bigint, lower(p_payout ->> 'currency'),
+          p_payout ->> 'status', to_timestamp((p_payout ->> 'arrival_date')::bigint), p_payout ->> 'method',
+          (p_payout ->> 'automatic')::boolean, p_payout ->> 'failure_code', p_payout ->> 'failure_message',
+          to_timestamp((p_payout ->> 'created')::bigint), p_event_at)
+  on conflict (id) do update
+    set amount = excluded.amount, currency = excluded.currency, status = excluded.status,
+        arrival_date = excluded.arrival_date, method = excluded.method, automatic = excluded.automatic,
+        failure_code = excluded.failure_code, failure_message = excluded.failure_message,
+        last_event_at = excluded.last_event_at
+    where p.dj_id = excluded.dj_id
+      and p.last_event_at <= excluded.last_event_at
+      and not (p.status in ('paid', 'failed', 'canceled') and excluded.status in ('pending', 'in_transit'));
+  if not found then
+    return 'unchanged: an older event';
+  end if;
+  return format('payout %s', p_payout ->> 'status');
+end;
+$$;
+revoke all on function private.apply_payout(jsonb, text, timestamp with time zone) from public, anon, authenticated, service_role;
+
 ------------------------------------------------------------------------------
 -- Tips
 ------------------------------------------------------------------------------
@@ -115,7 +187,9 @@ create table public.tips (
   failure_reason text,
   client_key text not null constraint tips_client_key_length check (char_length(client_key) between 8 and 100),
   stripe_payment_intent_id text unique,
+  stripe_charge_id text unique,
   stripe_account_id text not null,
+  reconciled_at timestamptz,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
   succeeded_at timestamptz,
@@ -125,9 +199,12 @@ create table public.tips (
 );
 comment on table public.tips is 'A listener''s tip to a DJ: a state machine driven only by verified Stripe events. The tipper and the DJ read it.';
 comment on column public.tips.client_key is 'the app''s idempotency key: the same key returns the same tip and PaymentIntent';
+comment on column public.tips.stripe_charge_id is 'the PaymentIntent''s charge (latest_charge of its success): refunds and disputes name the charge, and a dispute may carry no payment_intent';
+comment on column public.tips.reconciled_at is 'when reconciliation last checked this pending tip at Stripe: each round takes the least recently checked first';
+comment on column public.tips.dispute_status is 'the Stripe dispute''s status, only moving forward (private.dispute_status_rank). warning_*: a card inquiry, no money moves; needs_response / under_review / won / lost: a chargeback';
 create index tips_session on public.tips (session_id);
 create index tips_dj on public.tips (dj_id, created_at desc);
-create index tips_pending on public.tips (created_at) where status = 'pending';
+create index tips_pending on public.tips (reconciled_at nulls first, created_at) where status = 'pending';
 create index tips_currency on public.tips (currency);
 revoke all on public.tips from anon, authenticated, service_role;
 -- The tipper and the DJ read the same row, so neither may read the other's
@@ -296,8 +373,13 @@ begin
 
   update public.tips t
   set status = v_status,
-      failure_reason = case when v_status = 'failed' then p_payment_intent -> 'last_payment_error' ->> 'message' end,
-      succeeded_at = case when v_status = 'succeeded' then now() end
+      failure_reason = case v_status
+        when 'failed' then p_payment_intent -> 'last_payment_error' ->> 'message'
+        when 'canceled' then p_payment_intent ->> 'cancellation_reason' end,  -- e.g. abandoned
+      succeeded_at = case when v_status = 'succeeded' then now() end,
+      -- latest_charge is an id, or the charge itself when expanded
+      stripe_charge_id = case when v_status = 'succeeded'
+        then coalesce(p_payment_intent -> 'latest_charge' ->> 'id', p_payment_intent ->> 'latest_charge') end
   where t.id = v_tip.id
   returning * into v_tip;
 
@@ -329,7 +411,9 @@ declare
   v_tip public.tips;
   v_refunded int := (p_charge ->> 'amount_refunded')::int;
 begin
-  select * into v_tip from public.tips t where t.stripe_payment_intent_id = p_charge ->> 'payment_intent' for update;
+  select * into v_tip from public.tips t
+  where t.stripe_payment_intent_id = p_charge ->> 'payment_intent' or t.stripe_charge_id = p_charge ->> 'id'
+  for update;
   if not found then
     return 'ignored: no tip for this charge';
   end if;
@@ -347,53 +431,102 @@ end;
 $$;
 revoke all on function private.apply_charge_refund(jsonb) from public, anon, authenticated, service_role;
 
--- A dispute holds back what the DJ still had of the tip; winning it gives it back.
-create function private.apply_dispute(p_dispute jsonb, p_closed boolean) returns text
+-- Disputes. Stripe's dispute statuses, in the order they can follow each
+-- other: a card inquiry (warning_needs_response → warning_under_review →
+-- warning_closed) moves no money and may escalate into a chargeback
+-- (needs_response → under_review → won / lost). A status never moves back.
+create function private.dispute_status_rank(p_status text) returns int
+language sql immutable
+set search_path = ''
+as $$
+  select case p_status
+    when 'warning_needs_response' then 1 when 'warning_under_review' then 2 when 'warning_closed' then 3
+    when 'needs_response' then 4 when 'under_review' then 5
+    when 'won' then 6 when 'lost' then 6 when 'prevented' then 6
+    else 0 end
+$$;
+revoke all on function private.dispute_status_rank(text) from public, anon, authenticated, service_role;
+
+-- charge.dispute.created / .updated / .closed (p_funds null) track the status:
+-- an inquiry leaves the tip and the DJ's balance alone; a chargeback marks the
+-- tip disputed. The money follows charge.dispute.funds_withdrawn (the DJ's
+-- share of the disputed amount, at most what refunds left them) and
+-- charge.dispute.funds_reinstated (what was withdrawn, given back), once per
+-- dispute each. A dispute names its charge; payment_intent may be null.
+create function private.apply_dispute(p_dispute jsonb, p_funds text default null) returns text
 language plpgsql
 set search_path = ''
 as $$
 declare
   v_tip public.tips;
+  v_status text := p_dispute ->> 'status';
+  v_net int;
   v_net_left int;
+  v_withdrawn int;
 begin
-  select * into v_tip from public.tips t where t.stripe_payment_intent_id = p_dispute ->> 'payment_intent' for update;
+  select * into v_tip from public.tips t
+  where t.stripe_payment_intent_id = p_dispute ->> 'payment_intent' or t.stripe_charge_id = p_dispute ->> 'charge'
+  for update;
   if not found then
     return 'ignored: no tip for this dispute';
   end if;
   if v_tip.status not in ('succeeded', 'refunded', 'disputed') then
     return format('unchanged: tip is %s', v_tip.status);
   end if;
-  v_net_left := (v_tip.amount - v_tip.platform_fee)
-                - ((v_tip.amount_refunded::bigint * (v_tip.amount - v_tip.platform_fee)) / v_tip.amount)::int;
-  perform private.credit_earnings(v_tip, 'dispute', -v_net_left, p_dispute ->> 'id');
-  if p_closed and p_dispute ->> 'status' = 'won' then
-    perform private.credit_earnings(v_tip, 'dispute_won', v_net_left, p_dispute ->> 'id');
-  end if;
+
   update public.tips t
-  set status = 'disputed',
-      dispute_status = case
-        when t.dispute_status in ('won', 'lost') then t.dispute_status  -- closed outcomes are final
-        else p_dispute ->> 'status' end
+  set dispute_status = case when private.dispute_status_rank(v_status) > private.dispute_status_rank(t.dispute_status)
+                            then v_status else t.dispute_status end,
+      status = case when private.dispute_status_rank(v_status) >= 4 or p_funds is not null
+                    then 'disputed' else t.status end
   where t.id = v_tip.id;
-  return format('tip disputed (%s)', p_dispute ->> 'status');
+
+  v_net := v_tip.amount - v_tip.platform_fee;
+  if p_funds = 'withdrawn' then
+    v_net_left := v_net - ((v_tip.amount_refunded::bigint * v_net) / v_tip.amount)::int;
+    perform private.credit_earnings(v_tip, 'dispute',
+      -least(v_net_left, ((coalesce((p_dispute ->> 'amount')::bigint, v_tip.amount) * v_net) / v_tip.amount)::int),
+      p_dispute ->> 'id');
+    return format('dispute funds withdrawn (%s)', v_status);
+  elsif p_funds = 'reinstated' then
+    select -e.amount into v_withdrawn from private.earnings_entries e
+    where e.tip_id = v_tip.id and e.kind = 'dispute' and e.reference = p_dispute ->> 'id';
+    if v_withdrawn is null then
+      raise exception 'dispute % reinstated before its withdrawal was applied', p_dispute ->> 'id';  -- retried
+    end if;
+    perform private.credit_earnings(v_tip, 'dispute_won', v_withdrawn, p_dispute ->> 'id');
+    return format('dispute funds reinstated (%s)', v_status);
+  end if;
+  return format('%s %s', case when private.dispute_status_rank(v_status) between 1 and 3 then 'inquiry' else 'dispute' end,
+                v_status);
 end;
 $$;
-revoke all on function private.apply_dispute(jsonb, boolean) from public, anon, authenticated, service_role;
+revoke all on function private.apply_dispute(jsonb, text) from public, anon, authenticated, service_role;
 
 ------------------------------------------------------------------------------
 -- Reconciliation: tips still pending after p_age. Those with a PaymentIntent
 -- are checked against Stripe by the worker; those without one never reached
 -- Stripe (the app gave up) and are canceled here.
 ------------------------------------------------------------------------------
+-- Claims the next batch to check and records the check: the least recently
+-- checked first, so every pending tip gets its turn however many others stay
+-- pending (the worker holds an advisory lock; skip locked spares a tip a
+-- webhook is applying right now).
 create function private.stale_pending_tips(p_age interval, p_limit int, p_now timestamptz default now())
 returns table (tip_id uuid, payment_intent_id text)
-language sql stable security definer
+language sql security definer
 set search_path = ''
 as $$
-  select t.id, t.stripe_payment_intent_id from public.tips t
-  where t.status = 'pending' and t.created_at < p_now - p_age and t.stripe_payment_intent_id is not null
-  order by t.created_at
-  limit p_limit
+  with due as (
+    select t.id from public.tips t
+    where t.status = 'pending' and t.created_at < p_now - p_age and t.stripe_payment_intent_id is not null
+    order by t.reconciled_at nulls first, t.created_at
+    limit p_limit
+    for update skip locked
+  )
+  update public.tips t set reconciled_at = p_now
+  from due where t.id = due.id
+  returning t.id, t.stripe_payment_intent_id
 $$;
 revoke all on function private.stale_pending_tips(interval, integer, timestamp with time zone) from public, anon, authenticated, service_role;
 grant execute on function private.stale_pending_tips(interval, integer, timestamp with time zone) to openparty_worker, service_role;
@@ -419,13 +552,90 @@ $$;
 revoke all on function private.cancel_unsubmitted_tips(interval, integer, timestamp with time zone) from public, anon, authenticated, service_role;
 grant execute on function private.cancel_unsubmitted_tips(interval, integer, timestamp with time zone) to openparty_worker, service_role;
 
--- A PaymentIntent fetched from Stripe, applied exactly as its webhook would be.
-create function private.reconcile_payment_intent(p_payment_intent jsonb) returns text
+-- A PaymentIntent fetched from Stripe, applied exactly as its webhook would
+-- be; except that one of a pending tip older than p_abandon_after still
+-- waiting for the payer (requires_payment_method with no error: the payment
+-- sheet was closed; requires_confirmation; requires_action) answers
+-- 'abandoned' and changes nothing: the worker cancels it at Stripe and
+-- applies the canceled PaymentIntent Stripe returns (so a payer who completes
+-- it meanwhile is never left with a canceled tip).
+create function private.reconcile_payment_intent(p_payment_intent jsonb, p_abandon_after interval,
+                                                 p_now timestamptz default now()) returns text
+language plpgsql security definer
+set search_path = ''
+as $$
+begin
+  if p_payment_intent ->> 'status' in ('requires_payment_method', 'requires_confirmation', 'requires_action')
+     and coalesce(p_payment_intent -> 'last_payment_error', 'null'::jsonb) = 'null'::jsonb
+     and exists (select 1 from public.tips t
+                 where t.stripe_payment_intent_id = p_payment_intent ->> 'id' and t.status = 'pending'
+                   and t.amount = (p_payment_intent ->> 'amount')::int
+                   and t.currency = lower(p_payment_intent ->> 'currency')
+                   and t.created_at < p_now - p_abandon_after) then
+    return 'abandoned';
+  end if;
+  return private.apply_payment_intent(p_payment_intent);
+end;
+$$;
+revoke all on function private.reconcile_payment_intent(jsonb, interval, timestamp with time zone) from public, anon, authenticated, service_role;
+grant execute on function private.reconcile_payment_intent(jsonb, interval, timestamp with time zone) to openparty_worker, service_role;
+
+-- Tips without a PaymentIntent: create-tip may have created one at Stripe and
+-- failed before storing it, and the payer may still pay it. With Stripe
+-- configured, the worker claims them here (least recently checked first,
+-- the check recorded), looks each up at Stripe by metadata.tip_id (Search
+-- API) and hands the result to reconcile_unattached_tip; without Stripe,
+-- cancel_unsubmitted_tips cancels them outright.
+create function private.unattached_pending_tips(p_age interval, p_limit int, p_now timestamptz default now())
+returns table (tip_id uuid)
 language sql security definer
 set search_path = ''
-as $$ select private.apply_payment_intent(p_payment_intent) $$;
-revoke all on function private.reconcile_payment_intent(jsonb) from public, anon, authenticated, service_role;
-grant execute on function private.reconcile_payment_intent(jsonb) to openparty_worker, service_role;
+as $$
+  with due as (
+    select t.id from public.tips t
+    where t.status = 'pending' and t.created_at < p_now - p_age and t.stripe_payment_intent_id is null
+    order by t.reconciled_at nulls first, t.created_at
+    limit p_limit
+    for update skip locked
+  )
+  update public.tips t set reconciled_at = p_now
+  from due where t.id = due.id
+  returning t.id
+$$;
+revoke all on function private.unattached_pending_tips(interval, integer, timestamp with time zone) from public, anon, authenticated, service_role;
+grant execute on function private.unattached_pending_tips(interval, integer, timestamp with time zone) to openparty_worker, service_role;
+
+-- What Stripe's search found for a tip without a PaymentIntent: nothing →
+-- the tip never reached Stripe and is canceled; a PaymentIntent naming this
+-- tip in its metadata with the tip's amount and currency → attached, then
+-- reconciled as any other (it may be paid, failed, or abandoned).
+create function private.reconcile_unattached_tip(p_tip_id uuid, p_payment_intent jsonb, p_abandon_after interval,
+                                                 p_now timestamptz default now()) returns text
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_tip public.tips;
+begin
+  select * into v_tip from public.tips t where t.id = p_tip_id for update;
+  if not found or v_tip.status <> 'pending' or v_tip.stripe_payment_intent_id is not null then
+    return 'unchanged: no longer a pending tip without a payment intent';
+  end if;
+  if p_payment_intent is null or p_payment_intent = 'null'::jsonb then
+    update public.tips t set status = 'canceled', failure_reason = 'never submitted to Stripe' where t.id = p_tip_id;
+    return 'tip canceled: never submitted to Stripe';
+  end if;
+  if p_payment_intent -> 'metadata' ->> 'tip_id' is distinct from p_tip_id::text
+     or p_payment_intent -> 'amount' is distinct from to_jsonb(v_tip.amount)
+     or lower(p_payment_intent ->> 'currency') is distinct from v_tip.currency then
+    return 'ignored: mismatch';
+  end if;
+  update public.tips t set stripe_payment_intent_id = p_payment_intent ->> 'id' where t.id = p_tip_id;
+  return private.reconcile_payment_intent(p_payment_intent, p_abandon_after, p_now);
+end;
+$$;
+revoke all on function private.reconcile_unattached_tip(uuid, jsonb, interval, timestamp with time zone) from public, anon, authenticated, service_role;
+grant execute on function private.reconcile_unattached_tip(uuid, jsonb, interval, timestamp with time zone) to openparty_worker, service_role;
 
 ------------------------------------------------------------------------------
 -- What the app reads

@@ -69,75 +69,210 @@ end;
 $$;
 revoke all on function private.apply_checkout_session(jsonb) from public, anon, authenticated, service_role;
 
+-- A user's Stripe invoices (web subscriptions), kept from invoice.* events so
+-- the app can show what was billed and paid.
+create table public.invoices (
+  id text primary key,
+  user_id uuid not null references public.profiles (id) on delete cascade,
+  stripe_customer_id text not null,
+  subscription_id text,
+  number text,
+  status text not null,
+  currency text not null,
+  total bigint not null,
+  amount_due bigint not null,
+  amount_paid bigint not null,
+  amount_remaining bigint not null,
+  period_start timestamptz,
+  period_end timestamptz,
+  payment_failed boolean not null default false,
+  attempt_count int not null default 0,
+  next_payment_attempt timestamptz,
+  paid_at timestamptz,
+  hosted_invoice_url text,
+  invoice_pdf text,
+  invoice_created_at timestamptz not null,
+  last_event_at timestamptz not null,
+  updated_at timestamptz not null default now()
+);
+comment on table public.invoices is 'A user''s Stripe invoices and their payment state (from invoice.* events of their own customer). Readable by the user.';
+comment on column public.invoices.status is 'Stripe''s: draft → open → paid / void / uncollectible; never moves back';
+comment on column public.invoices.payment_failed is 'the last payment attempt failed (invoice.payment_failed); cleared when the invoice is paid';
+comment on column public.invoices.period_end is 'end of the period the invoice''s lines bill (for a subscription invoice: the period it pays for)';
+create index invoices_user on public.invoices (user_id, invoice_created_at desc);
+create index invoices_subscription on public.invoices (subscription_id) where subscription_id is not null;
+revoke all on public.invoices from anon, authenticated, service_role;
+grant select on public.invoices to authenticated, service_role;
+alter table public.invoices enable row level security;
+
+create trigger invoices_set_updated_at
+before update on public.invoices
+for each row execute function private.set_updated_at();
+
+-- The subscription of an invoice, in either API-version shape: before
+-- 2025-03-31 (basil) `invoice.subscription`, after it
+-- `invoice.parent.subscription_details.subscription`. An expanded object
+-- counts by its id.
+create function private.invoice_subscription_id(p_invoice jsonb) returns text
+language sql immutable
+set search_path = ''
+as $$
+  select coalesce(p_invoice -> 'parent' -> 'subscription_details' -> 'subscription' ->> 'id',
+                  p_invoice -> 'parent' -> 'subscription_details' ->> 'subscription',
+                  p_invoice -> 'subscription' ->> 'id',
+                  p_invoice ->> 'subscription')
+$$;
+revoke all on function private.invoice_subscription_id(jsonb) from public, anon, authenticated, service_role;
+
+-- The plan a subscription sells: the highest-ranked plan among its items'
+-- prices (p_prices maps Stripe price ids to plans, from the settings: a plan
+-- switch in the customer portal changes the price, not our metadata); our
+-- metadata.plan_id only when no item's price is mapped.
+create function private.subscription_plan(p_subscription jsonb, p_prices jsonb) returns text
+language sql stable
+set search_path = ''
+as $$
+  select coalesce(
+    (select pl.id from jsonb_array_elements(p_subscription -> 'items' -> 'data') as i
+     join public.plans pl on pl.id = coalesce(p_prices, '{}'::jsonb) ->> coalesce(i -> 'price' ->> 'id', i ->> 'price')
+     order by pl.rank desc limit 1),
+    (select pl.id from public.plans pl where pl.id = p_subscription -> 'metadata' ->> 'plan_id'))
+$$;
+revoke all on function private.subscription_plan(jsonb, jsonb) from public, anon, authenticated, service_role;
+
 -- Web subscriptions (Stripe Checkout)
 -- Statuses that grant access until the current period ends: active, trialing,
 -- past_due (Stripe is still retrying payment). The rest grant nothing:
--- incomplete, incomplete_expired, unpaid, canceled, paused.
-create function private.apply_subscription(p_subscription jsonb, p_event_at timestamptz) returns text
+-- incomplete, incomplete_expired, unpaid, canceled, paused. The period end
+-- is read in both API-version shapes (items.data[].current_period_end since
+-- basil, current_period_end before), and a paid invoice already kept for the
+-- subscription (invoice.paid may arrive first) extends it. A subscription of
+-- a customer we did not create, without our metadata, is ignored.
+create function private.apply_subscription(p_subscription jsonb, p_event_at timestamptz, p_prices jsonb) returns text
 language plpgsql
 set search_path = ''
 as $$
 declare
   v_user_id uuid;
-  v_plan_id text := p_subscription -> 'metadata' ->> 'plan_id';
+  v_plan_id text := private.subscription_plan(p_subscription, p_prices);
   v_period_end timestamptz;
 begin
   v_user_id := coalesce(
     (select c.user_id from public.stripe_customers c where c.stripe_customer_id = p_subscription ->> 'customer'),
     (select p.id from public.profiles p where p.id::text = p_subscription -> 'metadata' ->> 'user_id'));
   if v_user_id is null then
-    raise exception 'no user for Stripe customer %', p_subscription ->> 'customer';  -- retried: checkout may land first
+    return 'ignored: not a customer of ours';
   end if;
-  if not exists (select 1 from public.plans p where p.id = v_plan_id) then
-    return format('ignored: unknown plan %s', coalesce(v_plan_id, '(none)'));
+  if v_plan_id is null then
+    return 'ignored: no plan for this subscription''s prices';
   end if;
-  select to_timestamp(max((i ->> 'current_period_end')::bigint)) into v_period_end
+  select to_timestamp(greatest(max((i ->> 'current_period_end')::bigint),
+                               (p_subscription ->> 'current_period_end')::bigint))
+  into v_period_end
   from jsonb_array_elements(p_subscription -> 'items' -> 'data') as i;
+  v_period_end := greatest(v_period_end,
+    (select max(v.period_end) from public.invoices v
+     where v.subscription_id = p_subscription ->> 'id' and v.status = 'paid'));
 
-  insert into public.entitlements as e (user_id, source, source_ref, plan_id, active, expires_at, will_renew, last_event_at)
+  insert into public.entitlements as e (user_id, source, source_ref, plan_id, active, expires_at, will_renew,
+                                        billing_issue, last_event_at)
   values (v_user_id, 'stripe', p_subscription ->> 'id', v_plan_id,
           p_subscription ->> 'status' in ('active', 'trialing', 'past_due'), v_period_end,
-          not coalesce((p_subscription ->> 'cancel_at_period_end')::boolean, false), p_event_at)
+          not coalesce((p_subscription ->> 'cancel_at_period_end')::boolean, false),
+          (p_subscription ->> 'status') = 'past_due', p_event_at)
   on conflict (source, source_ref) do update
-    set plan_id = excluded.plan_id, active = excluded.active, expires_at = excluded.expires_at,
-        will_renew = excluded.will_renew, billing_issue = (p_subscription ->> 'status') = 'past_due',
+    set plan_id = excluded.plan_id, active = excluded.active,
+        expires_at = excluded.expires_at,
+        will_renew = excluded.will_renew, billing_issue = excluded.billing_issue,
         last_event_at = excluded.last_event_at
     where e.last_event_at <= excluded.last_event_at;
   return format('subscription %s', p_subscription ->> 'status');
 end;
 $$;
-revoke all on function private.apply_subscription(jsonb, timestamp with time zone) from public, anon, authenticated, service_role;
+revoke all on function private.apply_subscription(jsonb, timestamp with time zone, jsonb) from public, anon, authenticated, service_role;
 
--- invoice.paid extends the grant to the end of the paid period; a failed
--- payment only flags it (the subscription's own status decides access).
-create function private.apply_invoice(p_invoice jsonb, p_paid boolean) returns text
+-- invoice.* events: the invoice is kept for its user (an invoice of a
+-- customer or subscription we did not create: ignored), then invoice.paid extends the subscription's grant to the
+-- end of the paid period and invoice.payment_failed flags a billing issue
+-- (the subscription's own status decides access). An invoice that arrives
+-- before its subscription is kept, and the subscription reads it when it
+-- lands (nothing to retry).
+create function private.apply_invoice(p_invoice jsonb, p_event_type text, p_event_at timestamptz) returns text
 language plpgsql
 set search_path = ''
 as $$
 declare
-  v_subscription_id text := p_invoice -> 'parent' -> 'subscription_details' ->> 'subscription';
+  v_user_id uuid;
+  v_subscription_id text := private.invoice_subscription_id(p_invoice);
+  v_paid boolean := p_event_type in ('invoice.paid', 'invoice.payment_succeeded');
+  v_failed boolean := p_event_type = 'invoice.payment_failed';
+  v_period_start timestamptz;
   v_period_end timestamptz;
+  v_status text := p_invoice ->> 'status';
 begin
-  if v_subscription_id is null then
-    return 'ignored: not a subscription invoice';
+  if p_invoice ->> 'id' is null then
+    return 'ignored: an invoice preview (no id)';
   end if;
-  if p_paid then
-    select to_timestamp(max((l -> 'period' ->> 'end')::bigint)) into v_period_end
-    from jsonb_array_elements(p_invoice -> 'lines' -> 'data') as l;
+  -- Our customer, else the user of the subscription's entitlement, else the
+  -- user our checkout put in the subscription's metadata (basil shape).
+  v_user_id := coalesce(
+    (select c.user_id from public.stripe_customers c where c.stripe_customer_id = p_invoice ->> 'customer'),
+    (select e.user_id from public.entitlements e where e.source = 'stripe' and e.source_ref = v_subscription_id),
+    (select p.id from public.profiles p
+     where p.id::text = p_invoice -> 'parent' -> 'subscription_details' -> 'metadata' ->> 'user_id'));
+  if v_user_id is null then
+    return 'ignored: not a customer of ours';
+  end if;
+  select to_timestamp(min((l -> 'period' ->> 'start')::bigint)), to_timestamp(max((l -> 'period' ->> 'end')::bigint))
+  into v_period_start, v_period_end
+  from jsonb_array_elements(p_invoice -> 'lines' -> 'data') as l;
+
+  -- Kept when it carries what every Stripe invoice has (a hand-made or
+  -- truncated object still moves the entitlement below, never a 500).
+  insert into public.invoices as v (id, user_id, stripe_customer_id, subscription_id, number, status, currency,
+                                    total, amount_due, amount_paid, amount_remaining, period_start, period_end,
+                                    payment_failed, attempt_count, next_payment_attempt, paid_at,
+                                    hosted_invoice_url, invoice_pdf, invoice_created_at, last_event_at)
+  select p_invoice ->> 'id', v_user_id, p_invoice ->> 'customer', v_subscription_id, p_invoice ->> 'number', v_status,
+          lower(p_invoice ->> 'currency'), coalesce((p_invoice ->> 'total')::bigint, 0),
+          coalesce((p_invoice ->> 'amount_due')::bigint, 0), coalesce((p_invoice ->> 'amount_paid')::bigint, 0),
+          coalesce((p_invoice ->> 'amount_remaining')::bigint, 0), v_period_start, v_period_end,
+          v_failed, coalesce((p_invoice ->> 'attempt_count')::int, 0),
+          to_timestamp((p_invoice ->> 'next_payment_attempt')::bigint),
+          to_timestamp((p_invoice -> 'status_transitions' ->> 'paid_at')::bigint),
+          p_invoice ->> 'hosted_invoice_url', p_invoice ->> 'invoice_pdf',
+          to_timestamp((p_invoice ->> 'created')::bigint), p_event_at
+  where v_status is not null and p_invoice ->> 'currency' is not null and p_invoice ->> 'created' is not null
+  on conflict (id) do update
+    set status = excluded.status, number = excluded.number, total = excluded.total, amount_due = excluded.amount_due,
+        amount_paid = excluded.amount_paid, amount_remaining = excluded.amount_remaining,
+        period_start = excluded.period_start, period_end = excluded.period_end,
+        payment_failed = excluded.payment_failed and excluded.status <> 'paid',
+        attempt_count = excluded.attempt_count, next_payment_attempt = excluded.next_payment_attempt,
+        paid_at = excluded.paid_at, hosted_invoice_url = excluded.hosted_invoice_url,
+        invoice_pdf = excluded.invoice_pdf, last_event_at = excluded.last_event_at
+    -- newer events win; a settled invoice (paid / void / uncollectible) never reopens
+    where v.last_event_at <= excluded.last_event_at
+      and not (v.status in ('paid', 'void', 'uncollectible') and excluded.status in ('draft', 'open'));
+
+  if v_subscription_id is null or not (v_paid or v_failed) then
+    return format('invoice %s', v_status);
+  end if;
+  if v_paid then
     update public.entitlements e
     set expires_at = greatest(e.expires_at, v_period_end), billing_issue = false
-    where e.source = 'stripe' and e.source_ref = v_subscription_id;
+    where e.source = 'stripe' and e.source_ref = v_subscription_id and e.user_id = v_user_id;
   else
     update public.entitlements e set billing_issue = true
-    where e.source = 'stripe' and e.source_ref = v_subscription_id;
+    where e.source = 'stripe' and e.source_ref = v_subscription_id and e.user_id = v_user_id;
   end if;
   if not found then
-    raise exception 'no entitlement yet for subscription %', v_subscription_id;  -- retried after it exists
+    return format('invoice %s kept: no entitlement for subscription %s (yet)', v_status, v_subscription_id);
   end if;
-  return case when p_paid then 'invoice paid' else 'invoice payment failed' end;
+  return case when v_paid then 'invoice paid' else 'invoice payment failed' end;
 end;
 $$;
-revoke all on function private.apply_invoice(jsonb, boolean) from public, anon, authenticated, service_role;
+revoke all on function private.apply_invoice(jsonb, text, timestamp with time zone) from public, anon, authenticated, service_role;
 
 ------------------------------------------------------------------------------
 -- App-store subscriptions (RevenueCat)

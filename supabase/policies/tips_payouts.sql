@@ -12,3 +12,9 @@ drop policy if exists tips_select on public.tips;
 create policy tips_select on public.tips
   for select to authenticated
   using (tipper_id = (select auth.uid()) or dj_id = (select auth.uid()));
+
+-- payouts: the DJ's own payout history.
+drop policy if exists payouts_select on public.payouts;
+create policy payouts_select on public.payouts
+  for select to authenticated
+  using (dj_id = (select auth.uid()));
