@@ -521,7 +521,7 @@ export type Database = {
           subscription_id: string | null
           total: number
           updated_at: string
-          user_id: string
+          user_id: string | null
         }
         Insert: {
           amount_due: number
@@ -545,7 +545,7 @@ export type Database = {
           subscription_id?: string | null
           total: number
           updated_at?: string
-          user_id: string
+          user_id?: string | null
         }
         Update: {
           amount_due?: number
@@ -569,7 +569,7 @@ export type Database = {
           subscription_id?: string | null
           total?: number
           updated_at?: string
-          user_id?: string
+          user_id?: string | null
         }
         Relationships: [
           {
@@ -804,7 +804,7 @@ export type Database = {
           automatic: boolean | null
           created_at: string
           currency: string
-          dj_id: string
+          dj_id: string | null
           failure_code: string | null
           failure_message: string | null
           id: string
@@ -821,7 +821,7 @@ export type Database = {
           automatic?: boolean | null
           created_at?: string
           currency: string
-          dj_id: string
+          dj_id?: string | null
           failure_code?: string | null
           failure_message?: string | null
           id: string
@@ -838,7 +838,7 @@ export type Database = {
           automatic?: boolean | null
           created_at?: string
           currency?: string
-          dj_id?: string
+          dj_id?: string | null
           failure_code?: string | null
           failure_message?: string | null
           id?: string

@@ -1881,6 +1881,10 @@ begin
                                                                        'is_stream', l.is_stream) order by p.started_at)
                                    from public.play_listeners l join public.plays p on p.id = l.play_id
                                    where l.user_id = p_user_id), '[]'),
+    'invoices', coalesce((select jsonb_agg(to_jsonb(i) - 'user_id' order by i.invoice_created_at)
+                          from public.invoices i where i.user_id = p_user_id), '[]'),
+    'payouts', coalesce((select jsonb_agg(to_jsonb(o) - 'dj_id' order by o.payout_created_at)
+                         from public.payouts o where o.dj_id = p_user_id), '[]'),
     'saved_songs', coalesce((select jsonb_agg(jsonb_build_object('title', s.title, 'artist', s.artist,
                                                                  'provider', s.provider, 'provider_ref', s.provider_ref,
                                                                  'heard_at', s.session_title, 'played_by', s.dj_username,
@@ -6659,7 +6663,7 @@ COMMENT ON TABLE public.invite_codes IS 'Each user''s invite code (rpc/my_invite
 
 CREATE TABLE public.invoices (
     id text NOT NULL,
-    user_id uuid NOT NULL,
+    user_id uuid,
     stripe_customer_id text NOT NULL,
     subscription_id text,
     number text,
@@ -6724,7 +6728,7 @@ ALTER TABLE public.moderation_actions ALTER COLUMN id ADD GENERATED ALWAYS AS ID
 
 CREATE TABLE public.payouts (
     id text NOT NULL,
-    dj_id uuid NOT NULL,
+    dj_id uuid,
     stripe_account_id text NOT NULL,
     amount bigint NOT NULL,
     currency text NOT NULL,
@@ -7688,7 +7692,7 @@ ALTER TABLE ONLY public.invite_codes
     ADD CONSTRAINT invite_codes_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.invoices
-    ADD CONSTRAINT invoices_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+    ADD CONSTRAINT invoices_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE SET NULL;
 
 ALTER TABLE ONLY public.messages
     ADD CONSTRAINT messages_deleted_by_fkey FOREIGN KEY (deleted_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
@@ -7715,7 +7719,7 @@ ALTER TABLE ONLY public.payout_accounts
     ADD CONSTRAINT payout_accounts_dj_id_fkey FOREIGN KEY (dj_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.payouts
-    ADD CONSTRAINT payouts_dj_id_fkey FOREIGN KEY (dj_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+    ADD CONSTRAINT payouts_dj_id_fkey FOREIGN KEY (dj_id) REFERENCES public.profiles(id) ON DELETE SET NULL;
 
 ALTER TABLE ONLY public.play_listeners
     ADD CONSTRAINT play_listeners_play_id_fkey FOREIGN KEY (play_id) REFERENCES public.plays(id) ON DELETE CASCADE;

@@ -182,6 +182,11 @@ def test_a_dj_with_tips_and_sessions_can_be_deleted_directly(db, tip_room):
     """What the Auth admin API does: delete from auth.users. It used to fail on
     tips_tipper_id_fkey / tips_dj_id_fkey (RESTRICT); money now outlives people."""
     paid_tip(db, tip_room, tip_room["listener"])
+    db.admin.execute("insert into public.payouts (id, dj_id, stripe_account_id, amount, currency, status, last_event_at) "
+                     "values ('po_1', %s, 'acct_1', 630, 'usd', 'paid', now())", (tip_room["dj"],))
+    db.admin.execute("insert into public.invoices (id, user_id, stripe_customer_id, status, currency, total, amount_due, "
+                     "amount_paid, amount_remaining, invoice_created_at, last_event_at) "
+                     "values ('in_1', %s, 'cus_1', 'paid', 'usd', 999, 999, 999, 0, now(), now())", (tip_room["listener"],))
     for user in (tip_room["dj"], tip_room["listener"]):
         with db.admin.transaction():
             db.admin.execute("set local role supabase_auth_admin")
@@ -189,6 +194,8 @@ def test_a_dj_with_tips_and_sessions_can_be_deleted_directly(db, tip_room):
     tip = db.service().one("select amount, status::text, tipper_id, dj_id, session_id from public.tips")
     assert tip == {"amount": 700, "status": "succeeded", "tipper_id": None, "dj_id": None, "session_id": None}
     assert db.admin.execute("select sum(amount) from private.earnings_entries where dj_id is null").fetchone()[0] == 630
+    assert db.admin.execute("select dj_id, amount from public.payouts").fetchall() == [(None, 630)]
+    assert db.admin.execute("select user_id, amount_paid from public.invoices").fetchall() == [(None, 999)]
 
 
 def test_tracks_objects_are_found_for_deletion(db):

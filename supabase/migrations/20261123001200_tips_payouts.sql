@@ -85,7 +85,8 @@ revoke all on function private.apply_account(jsonb, timestamp with time zone) fr
 -- on the Connect endpoint (event.account names the account).
 create table public.payouts (
   id text primary key,
-  dj_id uuid not null references public.profiles (id) on delete cascade,
+  -- A money record: kept when the DJ deletes their account, without its owner.
+  dj_id uuid references public.profiles (id) on delete set null,
   stripe_account_id text not null,
   amount bigint not null,
   currency text not null,

@@ -73,7 +73,8 @@ revoke all on function private.apply_checkout_session(jsonb) from public, anon, 
 -- the app can show what was billed and paid.
 create table public.invoices (
   id text primary key,
-  user_id uuid not null references public.profiles (id) on delete cascade,
+  -- A money record: kept when the user deletes their account, without its owner.
+  user_id uuid references public.profiles (id) on delete set null,
   stripe_customer_id text not null,
   subscription_id text,
   number text,

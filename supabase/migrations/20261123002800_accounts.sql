@@ -7,7 +7,8 @@
 --      messages, votes, sessions they hosted, tokens, preferences, tracks,
 --      listening history rows ...). Money records are kept and anonymised:
 --      tips keep amounts and states but lose the tipper / DJ (and the tipper's
---      message), the DJ ledger and artist statements lose their owner. From
+--      message); the DJ ledger, payouts, invoices and artist statements lose
+--      their owner. From
 --      here on the user's still-valid token can do nothing: every write needs
 --      the profile, every read of their own rows finds none.
 --   2. storage (worker): the user's files in avatars, covers and tracks are
@@ -211,6 +212,10 @@ begin
                                                                        'is_stream', l.is_stream) order by p.started_at)
                                    from public.play_listeners l join public.plays p on p.id = l.play_id
                                    where l.user_id = p_user_id), '[]'),
+    'invoices', coalesce((select jsonb_agg(to_jsonb(i) - 'user_id' order by i.invoice_created_at)
+                          from public.invoices i where i.user_id = p_user_id), '[]'),
+    'payouts', coalesce((select jsonb_agg(to_jsonb(o) - 'dj_id' order by o.payout_created_at)
+                         from public.payouts o where o.dj_id = p_user_id), '[]'),
     'saved_songs', coalesce((select jsonb_agg(jsonb_build_object('title', s.title, 'artist', s.artist,
                                                                  'provider', s.provider, 'provider_ref', s.provider_ref,
                                                                  'heard_at', s.session_title, 'played_by', s.dj_username,
