@@ -20,11 +20,9 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-from localstack.postgres import FAST_UNSAFE_SETTINGS, LocalPostgres
-from openparty.migrate import migrate
+from localstack.database import scratch_database
 
 APP_TYPES = Path(__file__).resolve().parent.parent / "app-types"
 TYPES_FILE = APP_TYPES / "database.ts"
@@ -72,14 +70,8 @@ def generate(database_url: str) -> str:
 
 def build() -> str:
     """Migrate a throwaway database from supabase/ and generate its types."""
-    with tempfile.TemporaryDirectory(prefix="openparty-types-") as base:
-        server = LocalPostgres(Path(base), settings=FAST_UNSAFE_SETTINGS)
-        server.start()
-        try:
-            migrate(server.url(), stand_ins=True)
-            return generate(server.url())
-        finally:
-            server.stop()
+    with scratch_database("openparty-types-") as url:
+        return generate(url)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,12 +5,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 
-from localstack.postgres import LocalPostgres
+from localstack.postgres import FAST_UNSAFE_SETTINGS, LocalPostgres
+from openparty.migrate import migrate
 from openparty.settings import get_settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -45,3 +49,17 @@ def enable_service_logins(admin_url: str) -> None:
     with psycopg.connect(admin_url, autocommit=True) as conn:
         for role in SERVICE_ROLES:
             conn.execute(f"alter role {role} login")
+
+
+@contextlib.contextmanager
+def scratch_database(prefix: str) -> Iterator[str]:
+    """A throwaway server with a database migrated from supabase/ (stand-ins
+    included): its URL, for tools that read the schema (snapshot, app types)."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as base:
+        server = LocalPostgres(Path(base), settings=FAST_UNSAFE_SETTINGS)
+        server.start()
+        try:
+            migrate(server.url(), stand_ins=True)
+            yield server.url()
+        finally:
+            server.stop()

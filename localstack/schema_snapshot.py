@@ -17,13 +17,12 @@ import argparse
 import re
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
 import psycopg
 
-from localstack.postgres import FAST_UNSAFE_SETTINGS, LocalPostgres, binary
-from openparty.migrate import SUPABASE_DIR, migrate
+from localstack.database import scratch_database
+from localstack.postgres import binary
+from openparty.migrate import SUPABASE_DIR
 
 SNAPSHOT = SUPABASE_DIR / "schema.sql"
 
@@ -65,14 +64,8 @@ def dump(database_url: str) -> str:
 
 def build() -> str:
     """Migrate a throwaway database from supabase/ and snapshot it."""
-    with tempfile.TemporaryDirectory(prefix="openparty-snapshot-") as base:
-        server = LocalPostgres(Path(base), settings=FAST_UNSAFE_SETTINGS)
-        server.start()
-        try:
-            migrate(server.url(), stand_ins=True)
-            return dump(server.url())
-        finally:
-            server.stop()
+    with scratch_database("openparty-snapshot-") as url:
+        return dump(url)
 
 
 def main(argv: list[str] | None = None) -> int:
