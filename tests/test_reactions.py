@@ -2,11 +2,13 @@
 durable per-room counters and broadcast aggregated (at most one `reactions`
 event per room per second), exact under concurrency."""
 
+import threading
+
 import pytest
 
 from tests.room import broadcasts, go_live, join, make_dj, refused
 from tests.test_holes import race
-from tests.test_room_ticks import SEND, batches, due_again, threshold, tick
+from tests.test_room_ticks import SEND, TICK, batches, due_again, threshold, tick
 
 
 @pytest.fixture
@@ -143,4 +145,30 @@ def test_concurrent_reactions_in_a_large_room_reach_the_batches_exactly(db, room
     tick(db)
     sent = [c["payload"]["counts"] for b in batches(db, room["session"]) for c in b if c["event"] == "reactions"]
     assert sum(c["fire"] for c in sent) == 24  # every one, none twice
+    assert events(db, room) == []
+
+
+def test_a_flush_while_the_ticker_sends_the_pending_reactions_loses_nothing(db, room):
+    """The ticker is sending the room's pending `reactions` change when a new
+    flush comes: the flush waits for it, finds it sent, and publishes only
+    what is new, into the next batch (never counted twice, never dropped)."""
+    threshold(db, 1)
+    db.as_user(room["listener"]).rpc("react", p_session_id=room["session"], p_kind="fire")  # pending
+    a_second_passes(db, room)
+    flushed: list[bool] = []
+    with db.connect() as ticker, db.connect("authenticator") as conn, db.connect() as watcher:
+        ticker.execute("begin")
+        assert ticker.execute(TICK).fetchone()[0] >= 1  # the batch is taken, not yet committed
+        reacting = threading.Thread(target=lambda: flushed.append(
+            db.as_user(room["listener"], conn).rpc("react", p_session_id=room["session"], p_kind="heart")))
+        reacting.start()
+        while not watcher.execute("select exists (select 1 from pg_locks where not granted)").fetchone()[0]:
+            assert reacting.is_alive()  # the flush waits for the ticker's transaction
+        ticker.execute("commit")
+        reacting.join()
+    assert flushed == [True]
+    due_again(db)
+    tick(db)
+    sent = [[c["payload"]["counts"] for c in b if c["event"] == "reactions"] for b in batches(db, room["session"])]
+    assert [s for s in sent if s] == [[{"fire": 1}], [{"heart": 1}]]
     assert events(db, room) == []
