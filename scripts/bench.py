@@ -598,8 +598,9 @@ def social_raw_tps(url: str, seconds: int) -> float:
 
 
 def bench_reactions(url: str, seconds: int) -> None:
-    """Reactions in one hot room: every call counted (rate limit, sharded counter), at most one
-    `reactions` broadcast per second for the room, and the counts exact."""
+    """Reactions in one hot (large) room, with the ticker running as in production: every call
+    counted (rate limit, sharded counter), at most one broadcast per second for the room (its
+    `room_batch`, where the `reactions` change rides), and the counts exact."""
     users = 40_000  # each user reacts once per 40k calls: under the 10 per 5 s limit
     with psycopg.connect(url, autocommit=True) as conn:
         session_id = live_room(conn, users, "react")
@@ -608,19 +609,41 @@ def bench_reactions(url: str, seconds: int) -> None:
     kinds = "array['fire', 'heart', 'laugh', 'clap', 'wow', 'hundred']"
     script = AS_NEXT_USER.format(prefix="react", n=users) + (
         f"select public.react('{session_id}', ({kinds})[1 + currval('public.bench_seq') % 6]) \\; commit;\n")
+    import threading
+
+    stop = threading.Event()
+
+    def ticker() -> None:
+        with psycopg.connect(url, autocommit=True) as conn:
+            while not stop.is_set():
+                conn.execute("select private.room_tick(interval '0.9 seconds', 500, 500)")
+                stop.wait(1.0)
+
+    ticking = threading.Thread(target=ticker)
+    ticking.start()
     started = time.monotonic()
-    tps = pgbench(url, script, seconds)
+    try:
+        tps = pgbench(url, script, seconds)
+    finally:
+        stop.set()
+        ticking.join()
     elapsed = time.monotonic() - started
     with psycopg.connect(url, autocommit=True) as conn:
+        events = one(conn.execute("select count(*) from realtime.messages where topic = %s "
+                                  "and (event = 'reactions' or event = 'room_batch')", (f"session:{session_id}",)))[0]
         conn.execute("update private.room_event_gates set last_sent_at = '-infinity'")
         conn.execute("select private.flush_room_reactions(%s)", (session_id,))
+    drain_ticks(url)
+    with psycopg.connect(url, autocommit=True) as conn:
         sent = one(conn.execute(
             "select coalesce(sum(c.v::int), 0) from realtime.messages m "
-            "cross join lateral jsonb_each_text(m.payload -> 'counts') c(k, v) "
-            "where m.event = 'reactions' and m.topic = %s", (f"session:{session_id}",)))[0]
+            "cross join lateral (select m.payload -> 'counts' as counts where m.event = 'reactions' "
+            "                    union all select ch -> 'payload' -> 'counts' "
+            "                    from jsonb_array_elements(m.payload -> 'changes') ch "
+            "                    where m.event = 'room_batch' and ch ->> 'event' = 'reactions') r "
+            "cross join lateral jsonb_each_text(r.counts) c(k, v) "
+            "where m.topic = %s", (f"session:{session_id}",)))[0]
         counted = one(conn.execute("select coalesce(sum(total), 0) from private.room_reactions"))[0]
-        events = one(conn.execute("select count(*) from realtime.messages where event = 'reactions' and topic = %s",
-                                  (f"session:{session_id}",)))[0]
     raw = social_raw_tps(url, seconds)
     exact = sent == counted
     report("reactions in one room vs raw insert",

@@ -1358,7 +1358,7 @@ begin
       set challenger_votes = v_c, opponent_votes = v_o, closed_at = p_now,
           winner_id = case when v_c > v_o then v_battle.challenger_id when v_o > v_c then v_battle.opponent_id end
       where r.battle_id = v_battle.id and r.round = v_round.round;
-      perform private.broadcast('session:' || v_battle.session_id, 'battle_round_ended',
+      perform private.room_publish(v_battle.session_id, 'battle_round_ended',
         jsonb_build_object('battle_id', v_battle.id, 'round', v_round.round, 'challenger_votes', v_c,
                            'opponent_votes', v_o,
                            'winner_id', case when v_c > v_o then v_battle.challenger_id
@@ -1379,7 +1379,7 @@ begin
             from public.battle_rounds r where r.battle_id = v_battle.id) x
       where b.id = v_battle.id
       returning b.* into v_battle;
-      perform private.broadcast('session:' || v_battle.session_id, 'battle_ended', private.battle_json(v_battle));
+      perform private.room_publish(v_battle.session_id, 'battle_ended', private.battle_json(v_battle));
       perform private.broadcast('user:' || v_battle.challenger_id, 'battle_ended', private.battle_json(v_battle));
       perform private.broadcast('user:' || v_battle.opponent_id, 'battle_ended', private.battle_json(v_battle));
     end if;
@@ -1938,7 +1938,8 @@ begin
   if not private.pass_event_gate('session:' || p_session_id, 'battle_tally:' || p_battle_id, interval '1 second') then
     return false;
   end if;
-  perform private.broadcast('session:' || p_session_id, 'battle_tally', private.battle_tally(p_battle_id, p_round));
+  perform private.room_publish(p_session_id, 'battle_tally', private.battle_tally(p_battle_id, p_round),
+                               'battle:' || p_battle_id, 'last');
   return true;
 end;
 $$;
@@ -1992,13 +1993,28 @@ begin
     where g.topic = 'session:' || p_session_id and g.event = 'reactions';
     return null;
   end if;
-  perform private.broadcast('session:' || p_session_id, 'reactions',
-    jsonb_build_object('session_id', p_session_id, 'counts', v_counts));
+  -- A `reactions` change still waiting for the room's tick is taken back and
+  -- its counts added to these: the batch carries one change with the sum, at
+  -- the position of the latest ('last' under the key 'reactions'). Flushes of
+  -- a room are serialised by its gate (held until commit); a change the
+  -- ticker is sending is waited for, then found gone (already sent).
+  with taken as (
+    delete from private.room_changes c
+    where c.session_id = p_session_id and c.coalesce_key = 'reactions'
+    returning c.payload -> 'counts' as counts
+  )
+  select jsonb_object_agg(x.kind, x.n) into v_counts
+  from (select e.key as kind, sum(e.value::int)::int as n
+        from (select v_counts as counts union all select t.counts from taken t) c
+        cross join lateral jsonb_each_text(c.counts) e
+        group by e.key) x;
+  perform private.room_publish(p_session_id, 'reactions',
+    jsonb_build_object('session_id', p_session_id, 'counts', v_counts), 'reactions', 'last');
   return v_counts;
 end;
 $$;
 
-COMMENT ON FUNCTION private.flush_room_reactions(p_session_id uuid) IS 'Send one aggregated `reactions` event for a room if a second has passed since the last: the only sender of reaction events (the room tick takes it over).';
+COMMENT ON FUNCTION private.flush_room_reactions(p_session_id uuid) IS 'Publish one aggregated `reactions` event for a room (private.room_publish: at once in a small room, in the next room_batch in a large one) if a second has passed since the last: the only sender of reaction events.';
 
 CREATE FUNCTION private.fold_vote_deltas(p_session_id uuid) RETURNS integer
     LANGUAGE plpgsql
@@ -4000,7 +4016,7 @@ begin
   select v_battle.id, r, v_battle.started_at + make_interval(secs => (r - 1) * v_battle.round_seconds),
          v_battle.started_at + make_interval(secs => r * v_battle.round_seconds)
   from generate_series(1, v_battle.rounds) r;
-  perform private.broadcast('session:' || v_battle.session_id, 'battle_started', private.battle_json(v_battle));
+  perform private.room_publish(v_battle.session_id, 'battle_started', private.battle_json(v_battle));
   perform private.broadcast('user:' || v_battle.challenger_id, 'battle_started', private.battle_json(v_battle));
   -- Both DJs' followers hear about it (preferences, blocks and quiet hours honoured).
   select string_agg(coalesce(p.display_name, p.username), ' vs ' order by p.id = v_battle.opponent_id) into v_names
@@ -5953,7 +5969,7 @@ CREATE FUNCTION public.react(p_session_id uuid, p_kind text) RETURNS boolean
     SET search_path TO ''
     AS $$ select private.react(p_session_id, p_kind) $$;
 
-COMMENT ON FUNCTION public.react(p_session_id uuid, p_kind text) IS 'Send a reaction (fire, heart, laugh, clap, wow, hundred) in a live room you are in. 10 per 5 s (PT429). Broadcast aggregated: `reactions` {session_id, counts} at most once a second.';
+COMMENT ON FUNCTION public.react(p_session_id uuid, p_kind text) IS 'Send a reaction (fire, heart, laugh, clap, wow, hundred) in a live room you are in. 10 per 5 s (PT429). Published aggregated (private.room_publish): `reactions` {session_id, counts} at most once a second, or once per room_batch in a large room.';
 
 CREATE FUNCTION public.recommendations(p_session_id uuid, p_limit integer DEFAULT 10) RETURNS TABLE(title text, artist text, album_art_url text, duration_ms integer, provider text, provider_ref text, spotify_id text, apple_music_id text, isrc text, score bigint)
     LANGUAGE sql STABLE

@@ -10,6 +10,7 @@ import pytest
 from tests.pgrest import claims_for
 from tests.room import broadcasts, go_live, join, make_dj, refused
 from tests.test_holes import race
+from tests.test_room_ticks import SEND, batches, due_again, threshold, tick
 from tests.workerhelpers import outbox
 
 
@@ -162,3 +163,42 @@ def test_a_vote_in_flight_when_the_round_closes_is_in_the_result(db, arena):
     assert closed == [1]
     assert db.anon().one("select opponent_votes, winner_id from public.battles") == \
         {"opponent_votes": 1, "winner_id": arena["kai"]}
+
+
+def test_a_large_room_gets_battle_events_in_the_tick_batch_with_tallies_coalesced(db, arena):
+    """Above the listener threshold, a battle's room events ride the room's
+    `room_batch` in order with chat; its tallies coalesce to the latest
+    (key 'battle:<id>'); the two DJs' own events stay immediate."""
+    voters = [join(db, arena["session"], f"l{n}") for n in range(3)]
+    threshold(db, 3)
+    topic = f"session:{arena['session']}"
+    before = len(broadcasts(db, topic))
+    battle = start(db, arena, rounds=1)
+    assert broadcasts(db, f"user:{arena['nova']}", "battle_started")  # personal: at once
+    nova = db.as_user(arena["nova"])
+    for n, voter in enumerate(voters):
+        if n:
+            a_second_passes(db, arena)  # the tally throttle: each vote publishes one
+        db.as_user(voter).rpc("vote_battle", p_battle_id=battle["id"], p_dj_id=arena["nova" if n < 2 else "kai"])
+        if n == 0:
+            nova.one(SEND, (arena["session"], "vote now"))
+    assert len(broadcasts(db, topic)) == before  # nothing at once
+    tick(db)
+    (batch,) = batches(db, arena["session"])
+    assert [c["event"] for c in batch] == ["battle_started", "message_created", "battle_tally"]
+    assert batch[0]["payload"]["battle_id"] == str(battle["id"])
+    assert {k: batch[2]["payload"][k] for k in ("round", "challenger_votes", "opponent_votes")} == \
+        {"round": 1, "challenger_votes": 2, "opponent_votes": 1}
+    # The round closes: its result and the battle's end come with the next tick, after the last tally.
+    end_round(db, battle["id"], 1)
+    assert broadcasts(db, topic, "battle_round_ended") == [] and broadcasts(db, topic, "battle_ended") == []
+    assert broadcasts(db, f"user:{arena['kai']}", "battle_ended")
+    due_again(db)
+    tick(db)
+    assert [c["event"] for c in batches(db, arena["session"])[-1]] == ["battle_round_ended", "battle_ended"]
+    assert batches(db, arena["session"])[-1][1]["payload"]["winner_id"] == str(arena["nova"])
+
+
+def a_second_passes(db, arena):
+    db.admin.execute("update private.room_event_gates set last_sent_at = last_sent_at - interval '1 second' "
+                     "where topic = %s", (f"session:{arena['session']}",))

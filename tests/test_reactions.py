@@ -2,10 +2,13 @@
 durable per-room counters and broadcast aggregated (at most one `reactions`
 event per room per second), exact under concurrency."""
 
+import threading
+
 import pytest
 
 from tests.room import broadcasts, go_live, join, make_dj, refused
 from tests.test_holes import race
+from tests.test_room_ticks import SEND, TICK, batches, due_again, threshold, tick
 
 
 @pytest.fixture
@@ -87,3 +90,85 @@ def test_gates_of_quiet_rooms_are_purged(db, room):
     assert db.admin.execute("select count(*) from private.room_event_gates").fetchone()[0] == 0
     db.as_user(room["listener"]).rpc("react", p_session_id=room["session"], p_kind="fire")  # made again, sent at once
     assert len(events(db, room)) == 2
+
+
+def test_a_large_room_gets_its_reactions_in_the_tick_batch_coalesced_in_order_with_chat(db):
+    """Above the listener threshold, reactions ride the room's `room_batch`: one
+    `reactions` change per batch carrying every reaction since the last one
+    (two flushes within one tick are summed, none lost), at its place among
+    the chat lines."""
+    dj_id = make_dj(db)
+    session = go_live(db, dj_id)["id"]
+    first = join(db, session, "first")
+    threshold(db, 2)
+    second = join(db, session, "second")  # the room is now large
+    room = {"session": session}
+    before = len(broadcasts(db, f"session:{session}"))
+    dj, me, other = db.as_user(dj_id), db.as_user(first), db.as_user(second)
+    dj.one(SEND, (session, "one"))
+    me.rpc("react", p_session_id=session, p_kind="fire")  # the room's first: published, waits for the tick
+    other.rpc("react", p_session_id=session, p_kind="heart")  # within the second: counted, not yet published
+    other.rpc("react", p_session_id=session, p_kind="heart")
+    a_second_passes(db, room)
+    me.rpc("react", p_session_id=session, p_kind="fire")  # published again: merged with the pending change
+    dj.one(SEND, (session, "two"))
+    assert len(broadcasts(db, f"session:{session}")) == before  # nothing at once
+    tick(db)
+    (batch,) = batches(db, session)
+    assert [c["event"] for c in batch] == ["listener_joined", "listener_count", "message_created", "reactions",
+                                           "message_created"]
+    assert batch[3]["payload"] == {"session_id": str(session), "counts": {"fire": 2, "heart": 2}}
+    assert [c["payload"]["body"] for c in batch if c["event"] == "message_created"] == ["one", "two"]
+    # The sweep publishes what is left into the next batch; nothing goes out on its own.
+    me.rpc("react", p_session_id=session, p_kind="wow")
+    a_second_passes(db, room)
+    assert db.admin.execute("select private.flush_pending_reactions(100)").fetchone()[0] == 1
+    assert events(db, room) == []
+    due_again(db)
+    tick(db)
+    assert batches(db, session)[-1] == [{"event": "reactions",
+                                         "payload": {"session_id": str(session), "counts": {"wow": 1}}}]
+    assert db.admin.execute("select sum(total), sum(pending) from private.room_reactions").fetchone() == (5, 0)
+
+
+def test_concurrent_reactions_in_a_large_room_reach_the_batches_exactly(db, room):
+    threshold(db, 1)
+    listeners = [join(db, room["session"], f"l{n}") for n in range(8)]
+
+    def react_three(client, n):
+        for _ in range(3):
+            client.rpc("react", p_session_id=room["session"], p_kind="fire")
+
+    assert race(db, listeners, react_three) == ["ok"] * 8
+    a_second_passes(db, room)
+    db.admin.execute("select private.flush_pending_reactions(100)")
+    tick(db)
+    sent = [c["payload"]["counts"] for b in batches(db, room["session"]) for c in b if c["event"] == "reactions"]
+    assert sum(c["fire"] for c in sent) == 24  # every one, none twice
+    assert events(db, room) == []
+
+
+def test_a_flush_while_the_ticker_sends_the_pending_reactions_loses_nothing(db, room):
+    """The ticker is sending the room's pending `reactions` change when a new
+    flush comes: the flush waits for it, finds it sent, and publishes only
+    what is new, into the next batch (never counted twice, never dropped)."""
+    threshold(db, 1)
+    db.as_user(room["listener"]).rpc("react", p_session_id=room["session"], p_kind="fire")  # pending
+    a_second_passes(db, room)
+    flushed: list[bool] = []
+    with db.connect() as ticker, db.connect("authenticator") as conn, db.connect() as watcher:
+        ticker.execute("begin")
+        assert ticker.execute(TICK).fetchone()[0] >= 1  # the batch is taken, not yet committed
+        reacting = threading.Thread(target=lambda: flushed.append(
+            db.as_user(room["listener"], conn).rpc("react", p_session_id=room["session"], p_kind="heart")))
+        reacting.start()
+        while not watcher.execute("select exists (select 1 from pg_locks where not granted)").fetchone()[0]:
+            assert reacting.is_alive()  # the flush waits for the ticker's transaction
+        ticker.execute("commit")
+        reacting.join()
+    assert flushed == [True]
+    due_again(db)
+    tick(db)
+    sent = [[c["payload"]["counts"] for c in b if c["event"] == "reactions"] for b in batches(db, room["session"])]
+    assert [s for s in sent if s] == [[{"fire": 1}], [{"heart": 1}]]
+    assert events(db, room) == []

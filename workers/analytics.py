@@ -1,5 +1,5 @@
 """Social jobs: the per-second room sweep (aggregated reactions, battle
-tallies, closing battle rounds) and the creator analytics rollup, each one
+tallies, expiring challenges, closing battle rounds) and the creator analytics rollup, each one
 call of a SQL function. `python -m workers.analytics FROM TO` recomputes the
 daily rollups of a range of days (a backfill; idempotent)."""
 
@@ -21,9 +21,12 @@ ROLLUP_LOCK = 7_246_513_103
 
 
 async def room_events(ctx: JobContext) -> int:
-    """Every second: pending reactions and battle tallies go out (at most one
-    event per room per second each), and battle rounds whose time is up close.
-    Safe on several replicas (event gates and row locks are skip-locked)."""
+    """Every second: pending reactions and battle tallies are published (at
+    most one event per room per second each), unanswered challenges expire and
+    battle rounds whose time is up close. Everything for a room goes through
+    `private.room_publish`: a small room gets it at once, a large room with its
+    next `room_batch` (the `room_tick` job). Safe on several replicas (event
+    gates and row locks are skip-locked)."""
     async with ctx.pool.connection() as conn:
         handled: int = (await fetch_one(conn, queries.ROOM_EVENTS_TICK,
                                         {"limit": ctx.settings.room_events_batch_size}))["handled"]

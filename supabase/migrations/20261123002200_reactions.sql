@@ -1,13 +1,18 @@
 -- Reactions: listeners send emoji reactions in a room (a fixed set),
 -- rate-limited per listener, counted in small durable per-room counters and
--- broadcast aggregated: at most one `reactions` event per room per second.
+-- published aggregated: at most one `reactions` event per room per second
+-- (small rooms), at most one per room_batch (large rooms).
 -- A reaction is not a row: only the counters (pending since the last event,
 -- and a running total per session for analytics) are kept.
 --
 -- The one place that turns counters into an event is
--- private.flush_room_reactions(session_id): the room tick (fan-out issue)
--- takes it over; until then react() calls it opportunistically and the
--- `room_events` worker job flushes what is left every second.
+-- private.flush_room_reactions(session_id): react() calls it opportunistically
+-- and the `room_events` worker job flushes what is left every second. It
+-- publishes through private.room_publish (sessions.sql, README "Room ticks"):
+-- a small room gets the event at once; a large room (or one with changes
+-- pending) gets it in its next `room_batch`, one `reactions` change per batch
+-- carrying every reaction since the room's last one (merged with a change
+-- still pending, so nothing is lost when two flushes fall in one tick).
 
 ------------------------------------------------------------------------------
 -- Event gates: at most one event of a kind per topic per interval, across
@@ -97,7 +102,7 @@ create index reaction_senders_user on private.reaction_senders (user_id);
 alter table private.reaction_senders enable row level security;
 
 ------------------------------------------------------------------------------
--- The flush: pending counts -> one `reactions` event (the tick takes this over)
+-- The flush: pending counts -> one `reactions` event (through room_publish)
 ------------------------------------------------------------------------------
 create function private.flush_room_reactions(p_session_id uuid) returns jsonb
 language plpgsql security definer
@@ -129,12 +134,27 @@ begin
     where g.topic = 'session:' || p_session_id and g.event = 'reactions';
     return null;
   end if;
-  perform private.broadcast('session:' || p_session_id, 'reactions',
-    jsonb_build_object('session_id', p_session_id, 'counts', v_counts));
+  -- A `reactions` change still waiting for the room's tick is taken back and
+  -- its counts added to these: the batch carries one change with the sum, at
+  -- the position of the latest ('last' under the key 'reactions'). Flushes of
+  -- a room are serialised by its gate (held until commit); a change the
+  -- ticker is sending is waited for, then found gone (already sent).
+  with taken as (
+    delete from private.room_changes c
+    where c.session_id = p_session_id and c.coalesce_key = 'reactions'
+    returning c.payload -> 'counts' as counts
+  )
+  select jsonb_object_agg(x.kind, x.n) into v_counts
+  from (select e.key as kind, sum(e.value::int)::int as n
+        from (select v_counts as counts union all select t.counts from taken t) c
+        cross join lateral jsonb_each_text(c.counts) e
+        group by e.key) x;
+  perform private.room_publish(p_session_id, 'reactions',
+    jsonb_build_object('session_id', p_session_id, 'counts', v_counts), 'reactions', 'last');
   return v_counts;
 end;
 $$;
-comment on function private.flush_room_reactions(uuid) is 'Send one aggregated `reactions` event for a room if a second has passed since the last: the only sender of reaction events (the room tick takes it over).';
+comment on function private.flush_room_reactions(uuid) is 'Publish one aggregated `reactions` event for a room (private.room_publish: at once in a small room, in the next room_batch in a large one) if a second has passed since the last: the only sender of reaction events.';
 revoke all on function private.flush_room_reactions(uuid) from public, anon, authenticated, service_role;
 
 -- Every room with pending reactions (the worker's per-second sweep).
@@ -210,6 +230,6 @@ grant execute on function private.react(uuid, text) to authenticated;
 create function public.react(p_session_id uuid, p_kind text)
 returns boolean language sql security invoker set search_path = ''
 as $$ select private.react(p_session_id, p_kind) $$;
-comment on function public.react(uuid, text) is 'Send a reaction (fire, heart, laugh, clap, wow, hundred) in a live room you are in. 10 per 5 s (PT429). Broadcast aggregated: `reactions` {session_id, counts} at most once a second.';
+comment on function public.react(uuid, text) is 'Send a reaction (fire, heart, laugh, clap, wow, hundred) in a live room you are in. 10 per 5 s (PT429). Published aggregated (private.room_publish): `reactions` {session_id, counts} at most once a second, or once per room_batch in a large room.';
 revoke all on function public.react(uuid, text) from public, anon, authenticated, service_role;
 grant execute on function public.react(uuid, text) to authenticated;

@@ -7,8 +7,15 @@
 -- Votes: one row per listener per round (primary key), so a vote is exact
 -- under any concurrency; a listener who joins mid-battle votes in the round
 -- open at that moment. Votes do not update a shared counter (no hot row): the
--- tally is counted when it is broadcast (at most once a second per battle,
+-- tally is counted when it is published (at most once a second per battle,
 -- private.pass_event_gate from reactions.sql) and stored when the round closes.
+--
+-- Room events (`battle_started`, `battle_tally`, `battle_round_ended`,
+-- `battle_ended` on session:<id>) go through private.room_publish
+-- (sessions.sql, README "Room ticks"): at once in a small room, in the next
+-- room_batch in a large one, in order with the room's other events; a
+-- battle's tallies coalesce there under the key 'battle:<id>' ('last').
+-- user:<id> events stay immediate (private.broadcast).
 
 create type public.battle_status as enum ('pending', 'declined', 'canceled', 'live', 'finished');
 comment on type public.battle_status is 'pending: challenged, awaiting the opponent (expires after 10 min); declined: the opponent said no; canceled: withdrawn, expired, or the room was no longer live; live: rounds running; finished: over, with results';
@@ -166,7 +173,7 @@ begin
   select v_battle.id, r, v_battle.started_at + make_interval(secs => (r - 1) * v_battle.round_seconds),
          v_battle.started_at + make_interval(secs => r * v_battle.round_seconds)
   from generate_series(1, v_battle.rounds) r;
-  perform private.broadcast('session:' || v_battle.session_id, 'battle_started', private.battle_json(v_battle));
+  perform private.room_publish(v_battle.session_id, 'battle_started', private.battle_json(v_battle));
   perform private.broadcast('user:' || v_battle.challenger_id, 'battle_started', private.battle_json(v_battle));
   -- Both DJs' followers hear about it (preferences, blocks and quiet hours honoured).
   select string_agg(coalesce(p.display_name, p.username), ' vs ' order by p.id = v_battle.opponent_id) into v_names
@@ -225,7 +232,10 @@ as $$
 $$;
 revoke all on function private.battle_tally(uuid, integer) from public, anon, authenticated, service_role;
 
--- At most one `battle_tally` per battle per second (the room tick may take this over).
+-- At most one `battle_tally` per battle per second: the gate keeps a vote from
+-- counting the round's votes more than once a second. In a large room the
+-- tally rides the next room_batch, where a battle's tallies coalesce (the
+-- latest, under 'battle:<id>').
 create function private.flush_battle_tally(p_battle_id uuid, p_session_id uuid, p_round int) returns boolean
 language plpgsql
 set search_path = ''
@@ -234,7 +244,8 @@ begin
   if not private.pass_event_gate('session:' || p_session_id, 'battle_tally:' || p_battle_id, interval '1 second') then
     return false;
   end if;
-  perform private.broadcast('session:' || p_session_id, 'battle_tally', private.battle_tally(p_battle_id, p_round));
+  perform private.room_publish(p_session_id, 'battle_tally', private.battle_tally(p_battle_id, p_round),
+                               'battle:' || p_battle_id, 'last');
   return true;
 end;
 $$;
@@ -354,7 +365,7 @@ begin
       set challenger_votes = v_c, opponent_votes = v_o, closed_at = p_now,
           winner_id = case when v_c > v_o then v_battle.challenger_id when v_o > v_c then v_battle.opponent_id end
       where r.battle_id = v_battle.id and r.round = v_round.round;
-      perform private.broadcast('session:' || v_battle.session_id, 'battle_round_ended',
+      perform private.room_publish(v_battle.session_id, 'battle_round_ended',
         jsonb_build_object('battle_id', v_battle.id, 'round', v_round.round, 'challenger_votes', v_c,
                            'opponent_votes', v_o,
                            'winner_id', case when v_c > v_o then v_battle.challenger_id
@@ -375,7 +386,7 @@ begin
             from public.battle_rounds r where r.battle_id = v_battle.id) x
       where b.id = v_battle.id
       returning b.* into v_battle;
-      perform private.broadcast('session:' || v_battle.session_id, 'battle_ended', private.battle_json(v_battle));
+      perform private.room_publish(v_battle.session_id, 'battle_ended', private.battle_json(v_battle));
       perform private.broadcast('user:' || v_battle.challenger_id, 'battle_ended', private.battle_json(v_battle));
       perform private.broadcast('user:' || v_battle.opponent_id, 'battle_ended', private.battle_json(v_battle));
     end if;
@@ -388,8 +399,9 @@ revoke all on function private.close_battle_rounds(integer, timestamptz) from pu
 grant execute on function private.close_battle_rounds(integer, timestamptz) to openparty_worker, service_role;
 
 -- The per-second room sweep (job `room_events`): pending reactions, battle
--- tallies not yet sent, rounds that ended, gates quiet for a day. The room
--- tick takes the first two over.
+-- tallies not yet published, challenges that expired, rounds that ended,
+-- gates quiet for a day. What it publishes to a large room goes out with that
+-- room's next tick (private.room_publish).
 create function private.room_events_tick(p_limit int) returns int
 language plpgsql security definer
 set search_path = ''
