@@ -2334,14 +2334,14 @@ CREATE FUNCTION private.listening_streak(p_user_id uuid, p_today date DEFAULT ((
   select * from private.streak(array(select d.day from private.listening_days d where d.user_id = p_user_id), p_today)
 $$;
 
-CREATE FUNCTION private.live_now_playing(p_session_id uuid) RETURNS TABLE(title text, artist text, album_art_url text, spotify_id text, apple_music_id text, started_at timestamp with time zone)
+CREATE FUNCTION private.live_now_playing(p_session_ids uuid[]) RETURNS TABLE(session_id uuid, title text, artist text, album_art_url text, spotify_id text, apple_music_id text, started_at timestamp with time zone)
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO ''
     AS $$
-  select q.title, q.artist, q.album_art_url, q.spotify_id, q.apple_music_id, q.started_at
-  from public.queue_items q
-  where q.session_id = p_session_id and q.status = 'playing'
-    and exists (select 1 from public.sessions s where s.id = p_session_id and s.status = 'live')
+  select q.session_id, q.title, q.artist, q.album_art_url, q.spotify_id, q.apple_music_id, q.started_at
+  from public.sessions s
+  join public.queue_items q on q.session_id = s.id and q.status = 'playing'
+  where s.id = any(p_session_ids) and s.status = 'live'
 $$;
 
 CREATE FUNCTION private.lock_live_session(p_session_id uuid) RETURNS public.sessions
@@ -5852,7 +5852,7 @@ CREATE FUNCTION public.live_now(p_genre text DEFAULT NULL::text, p_limit integer
   -- limit 1 keeps this a per-row index lookup (the planner may not flatten it)
   cross join lateral (select p.username, p.display_name, p.avatar_url from public.profiles p
                       where p.id = pg.dj_id limit 1) p
-  left join lateral private.live_now_playing(pg.id) np on true
+  left join private.live_now_playing(array(select id from page)) np on np.session_id = pg.id
   order by pg.followed desc, pg.listener_count desc, pg.started_at
 $$;
 
@@ -8519,9 +8519,9 @@ REVOKE ALL ON FUNCTION private.listening_days_award() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.listening_streak(p_user_id uuid, p_today date, OUT current_days integer, OUT longest_days integer) FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION private.live_now_playing(p_session_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.live_now_playing(p_session_id uuid) TO anon;
-GRANT ALL ON FUNCTION private.live_now_playing(p_session_id uuid) TO authenticated;
+REVOKE ALL ON FUNCTION private.live_now_playing(p_session_ids uuid[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.live_now_playing(p_session_ids uuid[]) TO anon;
+GRANT ALL ON FUNCTION private.live_now_playing(p_session_ids uuid[]) TO authenticated;
 
 REVOKE ALL ON FUNCTION private.lock_live_session(p_session_id uuid) FROM PUBLIC;
 

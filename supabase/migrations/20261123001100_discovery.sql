@@ -6,23 +6,24 @@ create index profiles_display_name_trgm on public.profiles using gin (display_na
 create index profiles_djs on public.profiles (follower_count desc) where is_dj;
 create index profiles_genres on public.profiles using gin (genres);
 
--- What a live room plays, for people browsing before they join (the queue
+-- What live rooms play, for people browsing before they join (the queue
 -- itself is for the room only). Security definer: it reads one row of
--- queue_items, which RLS hides from outsiders; only live sessions answer.
-create function private.live_now_playing(p_session_id uuid)
-returns table (title text, artist text, album_art_url text, spotify_id text, apple_music_id text,
-               started_at timestamptz)
+-- queue_items per room, which RLS hides from outsiders; only live sessions
+-- answer. Takes a page of rooms at once: one query, not one call per room.
+create function private.live_now_playing(p_session_ids uuid[])
+returns table (session_id uuid, title text, artist text, album_art_url text, spotify_id text,
+               apple_music_id text, started_at timestamptz)
 language sql stable security definer
 set search_path = ''
 as $$
-  select q.title, q.artist, q.album_art_url, q.spotify_id, q.apple_music_id, q.started_at
-  from public.queue_items q
-  where q.session_id = p_session_id and q.status = 'playing'
-    and exists (select 1 from public.sessions s where s.id = p_session_id and s.status = 'live')
+  select q.session_id, q.title, q.artist, q.album_art_url, q.spotify_id, q.apple_music_id, q.started_at
+  from public.sessions s
+  join public.queue_items q on q.session_id = s.id and q.status = 'playing'
+  where s.id = any(p_session_ids) and s.status = 'live'
 $$;
-revoke all on function private.live_now_playing(uuid) from public, anon, authenticated, service_role;
+revoke all on function private.live_now_playing(uuid[]) from public, anon, authenticated, service_role;
 -- anon, authenticated: public.live_now() (security invoker) shows what each live room plays with it.
-grant execute on function private.live_now_playing(uuid) to anon, authenticated;
+grant execute on function private.live_now_playing(uuid[]) to anon, authenticated;
 
 -- Live sessions, biggest first; a signed-in user's followed DJs come first.
 -- Planned per call (force_custom_plan): the page size and the caller decide
@@ -72,7 +73,7 @@ as $$
   -- limit 1 keeps this a per-row index lookup (the planner may not flatten it)
   cross join lateral (select p.username, p.display_name, p.avatar_url from public.profiles p
                       where p.id = pg.dj_id limit 1) p
-  left join lateral private.live_now_playing(pg.id) np on true
+  left join private.live_now_playing(array(select id from page)) np on np.session_id = pg.id
   order by pg.followed desc, pg.listener_count desc, pg.started_at
 $$;
 comment on function public.live_now(text, int, int) is 'The live-now feed: followed DJs first (signed in), then by listener count; optional genre; with what each room plays now.';
