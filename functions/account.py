@@ -12,8 +12,7 @@ from fastapi import APIRouter, Depends, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from functions.deps import PoolDep, UserDep, authenticated_json
-from functions.money import json_body_doc, one_row
+from functions.deps import PoolDep, UserDep, authenticated_json, json_body_doc, one_row
 from openparty import queries
 
 log = logging.getLogger("openparty.account")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
+import psycopg
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -163,3 +164,42 @@ def stripe_gateway(request: Request) -> StripeGateway:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
                             detail={"error": "not_configured", "message": "Stripe is not configured"})
     return gateway
+
+
+def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return _inline_refs(defs[ref.removeprefix("#/$defs/")], defs)
+        return {key: _inline_refs(value, defs) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_inline_refs(item, defs) for item in node]
+    return node
+
+
+def json_body_doc(model: type[BaseModel]) -> dict[str, Any]:
+    """The request body in the OpenAPI document (the routes read it themselves),
+    its $defs inlined: a '#/$defs/...' reference means nothing in the document."""
+    schema = model.model_json_schema()
+    schema = _inline_refs(schema, schema.pop("$defs", {}))
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+async def maybe_row(pool: Pool, query: str, params: dict[str, Any]) -> dict[str, Any] | None:
+    """Run one private function; a rule's refusal becomes its HTTP error."""
+    try:
+        async with pool.connection() as conn:
+            return await (await conn.execute(query, params)).fetchone()
+    except psycopg.Error as exc:
+        refusal = database_refusal(exc)
+        if refusal is not None:
+            raise refusal from exc
+        raise
+
+
+async def one_row(pool: Pool, query: str, params: dict[str, Any]) -> dict[str, Any]:
+    """As maybe_row, for the functions that always return a row."""
+    row = await maybe_row(pool, query, params)
+    if row is None:
+        raise LookupError("the function returned no row")
+    return row

@@ -6,10 +6,9 @@ function decide, and talks to Stripe."""
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 from uuid import UUID
 
-import psycopg
 import stripe
 from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, Field
@@ -20,11 +19,12 @@ from functions.deps import (
     StorableText,
     UserDep,
     authenticated_json,
-    database_refusal,
+    json_body_doc,
+    maybe_row,
+    one_row,
     stripe_gateway,
 )
 from openparty import queries
-from openparty.db import Pool
 from openparty.plans import PaidPlan
 from openparty.stripe_gateway import StripeGateway
 
@@ -81,45 +81,6 @@ class CheckoutResponse(BaseModel):
 # Bodies are read after the token verifies, and only up to a small size.
 TipBody = Annotated[TipRequest, Depends(authenticated_json(TipRequest))]
 CheckoutBody = Annotated[CheckoutRequest, Depends(authenticated_json(CheckoutRequest))]
-
-
-def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
-    if isinstance(node, dict):
-        ref = node.get("$ref")
-        if isinstance(ref, str) and ref.startswith("#/$defs/"):
-            return _inline_refs(defs[ref.removeprefix("#/$defs/")], defs)
-        return {key: _inline_refs(value, defs) for key, value in node.items()}
-    if isinstance(node, list):
-        return [_inline_refs(item, defs) for item in node]
-    return node
-
-
-def json_body_doc(model: type[BaseModel]) -> dict[str, Any]:
-    """The request body in the OpenAPI document (the routes read it themselves),
-    its $defs inlined: a '#/$defs/...' reference means nothing in the document."""
-    schema = model.model_json_schema()
-    schema = _inline_refs(schema, schema.pop("$defs", {}))
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
-
-
-async def maybe_row(pool: Pool, query: str, params: dict[str, Any]) -> dict[str, Any] | None:
-    """Run one private function; a rule's refusal becomes its HTTP error."""
-    try:
-        async with pool.connection() as conn:
-            return await (await conn.execute(query, params)).fetchone()
-    except psycopg.Error as exc:
-        refusal = database_refusal(exc)
-        if refusal is not None:
-            raise refusal from exc
-        raise
-
-
-async def one_row(pool: Pool, query: str, params: dict[str, Any]) -> dict[str, Any]:
-    """As maybe_row, for the functions that always return a row."""
-    row = await maybe_row(pool, query, params)
-    if row is None:
-        raise LookupError("the function returned no row")
-    return row
 
 
 def from_stripe(value: T | None, what: str) -> T:

@@ -14,8 +14,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, Field, model_validator
 
-from functions.deps import PoolDep, SettingsDep, UserDep, authenticated_json
-from functions.money import json_body_doc, maybe_row, one_row
+from functions.deps import PoolDep, SettingsDep, UserDep, authenticated_json, json_body_doc, maybe_row, one_row
 from openparty import queries
 from openparty.spotify import (
     SpotifyClient,
