@@ -940,7 +940,7 @@ begin
     order by q.started_at nulls first
     limit p_limit
   loop
-    select * into v_session from public.sessions s where s.id = v_id for update skip locked;
+    select * into v_session from public.sessions s where s.id = v_id for no key update skip locked;
     continue when not found or v_session.status <> 'live' or v_session.plays_from <> 'queue'
                   or v_session.paused_at is not null;
     v_current := null;
@@ -1405,7 +1405,7 @@ begin
     limit p_limit
   loop
     -- The session lock first, as every change of listeners takes it.
-    perform 1 from public.sessions s where s.id = v_session_id for update skip locked;
+    perform 1 from public.sessions s where s.id = v_session_id for no key update skip locked;
     continue when not found;
     if private.close_participation(v_session_id, v_user_id) then
       v_count := v_count + 1;
@@ -1656,7 +1656,7 @@ CREATE FUNCTION private.end_abandoned_sessions(p_idle interval, p_limit integer,
                                                           and q.origin not in ('fallback', 'recommendation'))
     order by s.started_at
     limit p_limit
-    for update skip locked), 'abandoned')
+    for no key update skip locked), 'abandoned')
 $$;
 
 CREATE FUNCTION private.end_own_session(p_session_id uuid) RETURNS public.sessions
@@ -1716,7 +1716,7 @@ CREATE FUNCTION private.end_silent_sessions(p_silence interval, p_limit integer,
     where s.status = 'live' and coalesce(s.last_heartbeat_at, s.started_at) < p_now - p_silence
     order by s.last_heartbeat_at
     limit p_limit
-    for update skip locked), 'heartbeat_lost')
+    for no key update skip locked), 'heartbeat_lost')
 $$;
 
 COMMENT ON FUNCTION private.end_silent_sessions(p_silence interval, p_limit integer, p_now timestamp with time zone) IS 'Ends up to p_limit live sessions without a DJ heartbeat for p_silence; returns how many.';
@@ -1730,7 +1730,7 @@ CREATE FUNCTION private.end_stale_scheduled_sessions(p_grace interval, p_limit i
     where s.status = 'scheduled' and s.scheduled_for < p_now - p_grace
     order by s.scheduled_for
     limit p_limit
-    for update skip locked), 'never_started')
+    for no key update skip locked), 'never_started')
 $$;
 
 CREATE FUNCTION private.enqueue_notifications(p_user_ids uuid[], p_kind text, p_title text, p_body text, p_data jsonb, p_collapse_key text, p_actor uuid DEFAULT NULL::uuid) RETURNS integer
@@ -2380,7 +2380,7 @@ CREATE FUNCTION private.lock_session(p_session_id uuid) RETURNS public.sessions
 declare
   v_session public.sessions;
 begin
-  select * into v_session from public.sessions s where s.id = p_session_id for update;
+  select * into v_session from public.sessions s where s.id = p_session_id for no key update;
   if not found then
     raise exception using errcode = 'PT404', message = 'session not found';
   end if;
@@ -2750,39 +2750,24 @@ end;
 $$;
 
 CREATE FUNCTION private.pending_votes(p_session_id uuid) RETURNS TABLE(item_id bigint, up_votes integer, down_votes integer)
-    LANGUAGE sql STABLE SECURITY DEFINER ROWS 10
+    LANGUAGE sql STABLE ROWS 10
     SET search_path TO ''
     AS $$
   select d.item_id, sum(d.up_delta)::int, sum(d.down_delta)::int
   from private.queue_vote_deltas d
   join public.queue_items q on q.id = d.item_id
   where q.session_id = p_session_id
-    and ((select auth.uid()) is null or p_session_id in (select private.my_session_ids()))
   group by d.item_id
 $$;
 
 COMMENT ON FUNCTION private.pending_votes(p_session_id uuid) IS 'Per song of the session: vote changes not yet folded into queue_items (add them to the row for the exact tally).';
 
 CREATE FUNCTION private.pending_votes_of(p_item_id bigint, OUT up_votes integer, OUT down_votes integer) RETURNS record
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    LANGUAGE sql STABLE
     SET search_path TO ''
     AS $$
-declare
-  v_uid uuid := (select auth.uid());
-begin
-  up_votes := 0;
-  down_votes := 0;
-  if v_uid is not null
-     and not exists (select 1 from public.queue_items q
-                     join public.session_participants p on p.session_id = q.session_id
-                     where q.id = p_item_id and p.user_id = v_uid and p.left_at is null)
-     and not exists (select 1 from public.queue_items q join public.sessions s on s.id = q.session_id
-                     where q.id = p_item_id and s.dj_id = v_uid) then
-    return;  -- not in the song's room: nothing to add
-  end if;
-  select coalesce(sum(d.up_delta), 0)::int, coalesce(sum(d.down_delta), 0)::int into up_votes, down_votes
-  from private.queue_vote_deltas d where d.item_id = p_item_id;
-end;
+  select coalesce(sum(d.up_delta), 0)::int, coalesce(sum(d.down_delta), 0)::int
+  from private.queue_vote_deltas d where d.item_id = p_item_id
 $$;
 
 CREATE FUNCTION private.pin_next(p_item_id bigint, p_pinned boolean) RETURNS public.queue_items
@@ -3341,7 +3326,12 @@ declare
 begin
   new.user_id := coalesce(v_uid, new.user_id);
   new.updated_at := now();
-  select q.status, s.voting_enabled, s.status as session_status, q.session_id into v_item
+  -- Everything the rules need, in one query (votes are a hot path).
+  select q.status, s.voting_enabled, s.status as session_status,
+         exists (select 1 from public.session_participants p
+                 where p.session_id = q.session_id and p.user_id = new.user_id and p.left_at is null)
+           and not private.is_banned(q.session_id, new.user_id) as may_vote  -- a ban holds even if a participation was left open
+  into v_item
   from public.queue_items q join public.sessions s on s.id = q.session_id
   where q.id = new.item_id;
   if not found then
@@ -3353,9 +3343,7 @@ begin
   if not v_item.voting_enabled then
     raise exception using errcode = 'PT403', message = 'the DJ has turned voting off';
   end if;
-  if not exists (select 1 from public.session_participants p
-                 where p.session_id = v_item.session_id and p.user_id = new.user_id and p.left_at is null)
-     or private.is_banned(v_item.session_id, new.user_id) then  -- a ban holds even if a participation was left open
+  if not v_item.may_vote then
     raise exception using errcode = 'PT403', message = 'join the session to vote';
   end if;
   return new;
@@ -3374,6 +3362,7 @@ declare
   v_up int := (v_new = 1)::int - (v_old = 1)::int;
   v_down int := (v_new = -1)::int - (v_old = -1)::int;
   v_session_id uuid;
+  v_ticked boolean;
   v_item record;
   v_throttled boolean := false;
 begin
@@ -3381,8 +3370,13 @@ begin
     return null;
   end if;
   perform set_config('synchronous_commit', 'off', true);
-  select q.session_id into v_session_id from public.queue_items q where q.id = v_item_id;
-  if private.room_ticked(v_session_id) then
+  -- The song's room, and whether it is large (private.room_ticked), in one query.
+  select q.session_id, coalesce(s.listener_count >= c.listener_threshold, false) into v_session_id, v_ticked
+  from public.queue_items q
+  join public.sessions s on s.id = q.session_id
+  cross join private.room_tick_settings c
+  where q.id = v_item_id;
+  if v_ticked then
     insert into private.queue_vote_deltas as d (item_id, shard, up_delta, down_delta)
     values (v_item_id, (pg_catalog.pg_backend_pid() % 16)::smallint, v_up, v_down)
     on conflict (item_id, shard) do update
@@ -6385,7 +6379,7 @@ CREATE TABLE private.queue_vote_deltas (
     CONSTRAINT queue_vote_deltas_shard CHECK (((shard >= 0) AND (shard <= 15)))
 );
 
-COMMENT ON TABLE private.queue_vote_deltas IS 'Vote changes not yet folded into queue_items tallies (large rooms), up to 16 shard rows per song. Internal: RLS on, no policies.';
+COMMENT ON TABLE private.queue_vote_deltas IS 'Vote changes not yet folded into queue_items tallies (large rooms), up to 16 shard rows per song. The room reads them (with the song''s row: the exact tally); only triggers and the ticker write.';
 
 CREATE TABLE private.reaction_senders (
     session_id uuid NOT NULL,
@@ -7349,7 +7343,7 @@ CREATE INDEX invoices_subscription ON public.invoices USING btree (subscription_
 
 CREATE INDEX invoices_user ON public.invoices USING btree (user_id, invoice_created_at DESC);
 
-CREATE INDEX messages_deleted_by ON public.messages USING btree (deleted_by);
+CREATE INDEX messages_deleted_by ON public.messages USING btree (deleted_by) WHERE (deleted_by IS NOT NULL);
 
 CREATE INDEX messages_sender ON public.messages USING btree (sender_id);
 
@@ -7907,6 +7901,10 @@ ALTER TABLE private.notification_outbox ENABLE ROW LEVEL SECURITY;
 ALTER TABLE private.push_deliveries ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.queue_vote_deltas ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY queue_vote_deltas_select ON private.queue_vote_deltas FOR SELECT TO authenticated USING ((EXISTS ( SELECT 1
+   FROM public.queue_items q
+  WHERE (q.id = queue_vote_deltas.item_id))));
 
 ALTER TABLE private.reaction_senders ENABLE ROW LEVEL SECURITY;
 
@@ -9145,6 +9143,8 @@ GRANT ALL ON FUNCTION public.vote_skip(p_session_id uuid) TO authenticated;
 REVOKE ALL ON FUNCTION public.weekly_leaderboard(p_metric text, p_genre text, p_week date, p_limit integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.weekly_leaderboard(p_metric text, p_genre text, p_week date, p_limit integer) TO anon;
 GRANT ALL ON FUNCTION public.weekly_leaderboard(p_metric text, p_genre text, p_week date, p_limit integer) TO authenticated;
+
+GRANT SELECT ON TABLE private.queue_vote_deltas TO authenticated;
 
 GRANT SELECT ON TABLE public.artist_statements TO authenticated;
 GRANT SELECT ON TABLE public.artist_statements TO service_role;
