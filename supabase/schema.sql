@@ -5800,6 +5800,9 @@ begin
   if v_message.deleted_at is null then
     update public.messages m set deleted_at = now() where m.id = p_message_id and m.deleted_at is null;
     select * into v_message from public.messages m where m.id = p_message_id;
+    if not found then  -- a moderator removed it meanwhile: hidden from its sender now
+      raise exception using errcode = 'PT404', message = 'message not found';
+    end if;
   end if;
   return v_message;
 end;

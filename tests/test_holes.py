@@ -510,3 +510,74 @@ def test_messages_take_only_a_soft_deletion_directly(db, room):
                      (room["session"], moderator))
     assert db.as_user(moderator).sql("update public.messages set deleted_at = now() where id = %s returning id",
                                      (live["id"],)) == []
+
+
+def wait_until_a_request_waits_on_a_lock(db):
+    """Synchronisation, not timing: returns once another connection waits on a lock."""
+    with db.connect() as watcher:
+        for _ in range(1000):
+            if watcher.execute("select count(*) from pg_stat_activity where wait_event_type = 'Lock' "
+                               "and datname = current_database()").fetchone()[0]:
+                return
+            threading.Event().wait(0.01)
+    pytest.fail("no request ever waited on the lock")
+
+
+def test_a_moderator_banned_meanwhile_applies_nothing(db, room):
+    """The policy admits the moderator on a snapshot taken while the DJ's ban of
+    them is not yet committed; the apply trigger waits for the room's lock, checks
+    again, and refuses: the listener stays unsanctioned and nothing is logged."""
+    moderator = join(db, room["session"], "moderator")
+    appoint(db, room, moderator)
+    outcome: list[str] = []
+    with db.connect("authenticator") as dj_conn:
+        with dj_conn.transaction():
+            db.as_user(room["dj"], dj_conn).rpc_rows("ban_user", p_session_id=room["session"], p_user_id=moderator)
+
+            def moderator_bans():
+                with db.connect("authenticator") as conn:
+                    try:
+                        db.as_user(moderator, conn).rpc_rows("ban_user", p_session_id=room["session"],
+                                                             p_user_id=room["listener"])
+                        outcome.append("ok")
+                    except psycopg.Error as exc:
+                        outcome.append(f"{exc.sqlstate} {exc}")
+
+            thread = threading.Thread(target=moderator_bans)
+            thread.start()
+            wait_until_a_request_waits_on_a_lock(db)
+        thread.join()
+    assert outcome and outcome[0].startswith("PT403 only the DJ and moderators"), outcome
+    assert sanction_of(db, room, room["listener"]) is None
+    assert db.admin.execute("select count(*) from public.moderation_actions where actor_id = %s",
+                            (moderator,)).fetchone()[0] == 0
+
+
+def test_a_sender_deleting_what_a_moderator_just_removed_learns_nothing_more(db, room):
+    """Both delete at once: the moderator's deletion commits first; the sender's
+    finds the row gone from their view (404), and one deletion is logged."""
+    moderator = join(db, room["session"], "moderator")
+    appoint(db, room, moderator)
+    message = db.as_user(room["listener"]).one(SEND, (room["session"], "rude"))
+    outcome: list[str] = []
+    with db.connect("authenticator") as mod_conn:
+        with mod_conn.transaction():
+            db.as_user(moderator, mod_conn).rpc_rows("delete_message", p_message_id=message["id"])
+
+            def sender_deletes():
+                with db.connect("authenticator") as conn:
+                    try:
+                        outcome.append(str(db.as_user(room["listener"], conn).rpc_rows(
+                            "delete_message", p_message_id=message["id"])))
+                    except psycopg.Error as exc:
+                        outcome.append(f"{exc.sqlstate} {exc}")
+
+            thread = threading.Thread(target=sender_deletes)
+            thread.start()
+            wait_until_a_request_waits_on_a_lock(db)
+        thread.join()
+    assert outcome and outcome[0].startswith("PT404 message not found"), outcome
+    assert db.admin.execute("select deleted_by from public.messages where id = %s", (message["id"],)).fetchone()[0] \
+        == moderator
+    assert db.admin.execute("select count(*) from public.moderation_actions where action = 'delete_message'"
+                            ).fetchone()[0] == 1
