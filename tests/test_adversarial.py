@@ -74,8 +74,10 @@ TABLES: dict[str, Rules] = {
     "session_participants": Rules("user_id", ROOM | only("banned")),  # the banned user: their own row
     "session_moderators": Rules("user_id", ROOM, insert=True, delete=only("dj"), delete_others=only("dj")),
     "session_sanctions": Rules("user_id", only("banned", "moderator", "dj")),
-    "moderation_actions": Rules("actor_id", only("moderator", "dj")),
-    "messages": Rules("sender_id", ROOM, insert=True),
+    # a timeout / ban / unban is asked for by inserting its row (the insert policy says who; tests/test_holes.py)
+    "moderation_actions": Rules("actor_id", only("moderator", "dj"), insert=True),
+    # soft deletion (deleted_at only): the sender their own, the DJ and moderators any in their room
+    "messages": Rules("sender_id", ROOM, insert=True, update=ROOM, update_others=only("moderator", "dj")),
     "dj_blocked_terms": Rules("dj_id", only("dj"), insert=True, delete=only("dj")),
     "reports": Rules("reporter_id", only("listener"), insert=True),
     "queue_items": Rules("added_by", ROOM, insert=True),
@@ -193,7 +195,7 @@ PRIVATE_DEFINER_CALLABLE = {
     "can_receive_topic", "skip_progress",
     # the bodies behind public security-invoker RPCs: each checks the caller itself
     "go_live", "start_session", "end_own_session", "session_heartbeat", "join_session", "leave_session",
-    "timeout_user", "ban_user", "unban_user", "delete_message", "advance", "vote_skip", "remove_from_queue",
+    "advance", "vote_skip", "remove_from_queue",
     "pin_next", "reorder_queue", "register_push_token", "my_earnings", "plan_of", "my_track_stats",
     "set_paused", "report_track", "session_recommendations",
     # what a live room plays, shown in live_now to anyone browsing (one row of queue_items)

@@ -83,10 +83,11 @@ def test_private_functions_the_app_may_call_are_few_and_named(db):
         "private.plan_of", "private.my_blocked_ids", "private.blocked_me_ids", "private.my_session_ids",
         "private.my_moderated_session_ids", "private.my_hosted_session_ids", "private.can_receive_topic",
         "private.queue_order", "private.skip_progress", "private.advance",
+        # security invoker: the checks timeout_user / ban_user / unban_user make on what the caller reads
+        "private.check_may_sanction",
         # the private halves of public RPC wrappers (each checks the caller itself)
         "private.go_live", "private.start_session", "private.end_own_session", "private.session_heartbeat",
-        "private.join_session", "private.leave_session", "private.timeout_user", "private.ban_user",
-        "private.unban_user", "private.delete_message", "private.vote_skip", "private.remove_from_queue",
+        "private.join_session", "private.leave_session", "private.vote_skip", "private.remove_from_queue",
         "private.pin_next", "private.reorder_queue", "private.my_earnings", "private.register_push_token",
         "private.my_track_stats",
         "private.set_paused", "private.report_track", "private.session_recommendations",
