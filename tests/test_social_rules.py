@@ -171,7 +171,7 @@ def test_an_artist_counts_listeners_without_learning_who_they_are(db):
     dj_id = make_dj(db)
     session = go_live(db, dj_id)["id"]
     fans = [join(db, session, f"fan{n}") for n in range(2)]
-    for n, (owner, played) in enumerate(((artist, track), (artist, track), (rival, rival_track))):
+    for played in (track, track, rival_track):
         play = db.admin.execute(
             "insert into public.plays (session_id, dj_id, provider, provider_ref, track_id, title, artist, started_at, "
             "ended_at, ms_played) values (%s, %s, 'openparty', %s, %s, 'T', 'A', now() - interval '3 minutes', now(), "
