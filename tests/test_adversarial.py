@@ -186,8 +186,7 @@ FUNCTIONS: dict[str, dict] = {
 PRIVATE_DEFINER_CALLABLE = {
     # set-returning helpers the RLS policies call (security definer so a policy
     # on one table reads another without recursing through its policies)
-    "my_session_ids", "my_moderated_session_ids", "my_hosted_session_ids", "my_blocked_ids", "blocked_me_ids",
-    "can_receive_topic", "skip_progress",
+    "my_blocked_ids", "blocked_me_ids", "skip_progress",
     # exact tallies: vote changes of a large room not yet folded (only rooms the caller is in)
     "pending_votes", "pending_votes_of",
     # the bodies behind public security-invoker RPCs: each checks the caller itself
