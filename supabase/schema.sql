@@ -4203,15 +4203,19 @@ begin
       set hosts = a.hosts or excluded.hosts, present = a.present or excluded.present,
           moderates = a.moderates or excluded.moderates, banned = a.banned or excluded.banned;
   else
-    -- Update, then delete what is left with no fact: whoever clears the last
-    -- fact holds the row's lock and sees the others cleared.
-    update private.room_access a
-    set hosts = a.hosts and p_fact <> 'hosts', present = a.present and p_fact <> 'present',
-        moderates = a.moderates and p_fact <> 'moderates', banned = a.banned and p_fact <> 'banned'
-    where a.user_id = p_user_id and a.session_id = p_session_id;
-    delete from private.room_access a
-    where a.user_id = p_user_id and a.session_id = p_session_id
-      and not (a.hosts or a.present or a.moderates or a.banned);
+    -- One statement: the row goes if this was its last fact, else loses it.
+    -- Under a concurrent change of the same row MERGE waits, then re-reads the
+    -- latest version and picks its action again, so the last fact cleared
+    -- always deletes the row.
+    merge into private.room_access as a
+    using (select p_user_id as user_id, p_session_id as session_id) as v
+    on a.user_id = v.user_id and a.session_id = v.session_id
+    when matched and not ((a.hosts and p_fact <> 'hosts') or (a.present and p_fact <> 'present')
+                          or (a.moderates and p_fact <> 'moderates') or (a.banned and p_fact <> 'banned')) then
+      delete
+    when matched then
+      update set hosts = a.hosts and p_fact <> 'hosts', present = a.present and p_fact <> 'present',
+                 moderates = a.moderates and p_fact <> 'moderates', banned = a.banned and p_fact <> 'banned';
   end if;
 end;
 $$;
@@ -4718,11 +4722,18 @@ CREATE FUNCTION private.session_participants_room_access() RETURNS trigger
     SET search_path TO ''
     AS $$
 begin
+  -- room_access_set's two statements, written out for `present`: ending a
+  -- room closes every participation, one row at a time.
   if tg_op in ('UPDATE', 'DELETE') and old.left_at is null then
-    perform private.room_access_set(old.user_id, old.session_id, 'present', false);
+    merge into private.room_access as a
+    using (select old.user_id as user_id, old.session_id as session_id) as v
+    on a.user_id = v.user_id and a.session_id = v.session_id
+    when matched and not (a.hosts or a.moderates or a.banned) then delete
+    when matched then update set present = false;
   end if;
   if tg_op in ('INSERT', 'UPDATE') and new.left_at is null then
-    perform private.room_access_set(new.user_id, new.session_id, 'present', true);
+    insert into private.room_access as a (user_id, session_id, present) values (new.user_id, new.session_id, true)
+    on conflict (user_id, session_id) do update set present = true;
   end if;
   return null;
 end;
