@@ -439,8 +439,8 @@ revoke all on function private.is_banned(uuid, uuid) from public, anon, authenti
 -- policies of the room's tables read it through the helpers below, as the
 -- caller: room_access's own policy is `user_id = auth.uid()`, so a policy on
 -- session_participants can read it without recursing through itself.
--- Each trigger turns only its own fact on or off (an upsert or an update of one
--- column), so concurrent changes to one user's standing in one room (a join
+-- Each trigger turns only its own fact on or off (an upsert, or a MERGE that
+-- clears it), so concurrent changes to one user's standing in one room (a join
 -- and an appointment) serialize on the row and neither undoes the other; a row
 -- left with no fact is deleted. Account and session deletion cascade.
 ------------------------------------------------------------------------------
