@@ -112,8 +112,10 @@ TABLES: dict[str, Rules] = {
     "user_badges": Rules("user_id", EVERYONE),  # shown on profiles; written only by the system
     "invite_codes": Rules("user_id", only("listener")),
     "referrals": Rules("referrer_id", only("listener", "stranger")),  # the stranger redeemed the listener's code
-    # private tables an app role reads: a song's unfolded vote changes, to its room
+    # private tables an app role reads: a song's unfolded vote changes, to its room;
+    # each user's own standing in rooms (the room policy helpers read it)
     "private.queue_vote_deltas": Rules(None, ROOM),
+    "private.room_access": Rules("user_id", SIGNED_IN - {"stranger"}),
 }
 
 # Columns no app role reads, whoever owns the row (column grants leave them out).
@@ -191,8 +193,7 @@ FUNCTIONS: dict[str, dict] = {
 PRIVATE_DEFINER_CALLABLE = {
     # set-returning helpers the RLS policies call (security definer so a policy
     # on one table reads another without recursing through its policies)
-    "my_session_ids", "my_moderated_session_ids", "my_hosted_session_ids", "my_blocked_ids", "blocked_me_ids",
-    "can_receive_topic", "skip_progress",
+    "my_blocked_ids", "blocked_me_ids", "skip_progress",
     # the bodies behind public security-invoker RPCs: each checks the caller itself
     "go_live", "start_session", "end_own_session", "session_heartbeat", "join_session", "leave_session",
     "advance", "vote_skip", "remove_from_queue",

@@ -78,6 +78,7 @@ def test_private_functions_the_app_may_call_are_few_and_named(db):
     # private tables the app reads, each under RLS and in the adversarial matrix (tests/test_adversarial.py)
     assert {line.split()[2] for line in app_private if line.split()[1] != "execute"} == {
         "private.queue_vote_deltas",  # a song's unfolded vote changes, to its room
+        "private.room_access",  # your own standing in rooms, read by the room policy helpers (security invoker)
     }
     assert {line.split()[2].split("(")[0] for line in app_private if line.split()[1] == "execute"} == {
         "private.plan_of", "private.my_blocked_ids", "private.blocked_me_ids", "private.my_session_ids",
