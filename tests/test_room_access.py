@@ -254,10 +254,6 @@ def test_deleting_a_listeners_account(db, room):
 
 
 def test_deleting_a_djs_account_takes_their_rooms_with_it(db, room):
-    # (Deleting the account of a moderator, or of a DJ whose room has one, fails
-    # today on main, in moderation.sql's session_moderators_log: reported, not
-    # this module's. The appointment is lifted first.)
-    db.as_user(room["dj"]).sql("delete from public.session_moderators")
     other_dj = make_dj(db, "other_dj")
     other = go_live(db, other_dj, "Another room")["id"]
     db.as_user(room["listener"]).rpc_rows("join_session", p_session_id=other)
