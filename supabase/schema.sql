@@ -1108,7 +1108,7 @@ CREATE FUNCTION private.broadcast_message(p_message public.messages, p_sender_us
 $$;
 
 CREATE FUNCTION private.can_receive_topic(p_topic text) RETURNS boolean
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE sql STABLE
     SET search_path TO ''
     AS $_$
   select case
@@ -2564,9 +2564,11 @@ CREATE FUNCTION private.my_blocked_ids() RETURNS SETOF uuid
 COMMENT ON FUNCTION private.my_blocked_ids() IS 'Users the caller blocked.';
 
 CREATE FUNCTION private.my_hosted_session_ids() RETURNS SETOF uuid
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE sql STABLE
     SET search_path TO ''
-    AS $$ select s.id from public.sessions s where s.dj_id = (select auth.uid()) $$;
+    AS $$ select a.session_id from private.room_access a where a.user_id = (select auth.uid()) and a.hosts $$;
+
+COMMENT ON FUNCTION private.my_hosted_session_ids() IS 'Sessions the caller hosts (a ban, were there one, does not change it).';
 
 CREATE FUNCTION private.my_invite_code() RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER
@@ -2611,14 +2613,10 @@ CREATE FUNCTION private.my_listening_stats(p_from timestamp with time zone, p_to
 $$;
 
 CREATE FUNCTION private.my_moderated_session_ids() RETURNS SETOF uuid
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE sql STABLE
     SET search_path TO ''
     AS $$
-  select s.id from public.sessions s where s.dj_id = (select auth.uid())
-  union
-  select m.session_id from public.session_moderators m where m.user_id = (select auth.uid())
-  except
-  select x.session_id from public.session_sanctions x where x.user_id = (select auth.uid()) and x.kind = 'ban'
+  select a.session_id from private.room_access a where a.user_id = (select auth.uid()) and a.can_moderate
 $$;
 
 COMMENT ON FUNCTION private.my_moderated_session_ids() IS 'Sessions the caller hosts or moderates, less those they are banned from.';
@@ -2634,17 +2632,10 @@ CREATE FUNCTION private.my_saved_song_ids() RETURNS SETOF bigint
     AS $$ select s.id from public.saved_songs s where s.user_id = (select auth.uid()) $$;
 
 CREATE FUNCTION private.my_session_ids() RETURNS SETOF uuid
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE sql STABLE
     SET search_path TO ''
     AS $$
-  select p.session_id from public.session_participants p
-  where p.user_id = (select auth.uid()) and p.left_at is null
-  union
-  select s.id from public.sessions s where s.dj_id = (select auth.uid())
-  union
-  select m.session_id from public.session_moderators m where m.user_id = (select auth.uid())
-  except
-  select x.session_id from public.session_sanctions x where x.user_id = (select auth.uid()) and x.kind = 'ban'
+  select a.session_id from private.room_access a where a.user_id = (select auth.uid()) and a.can_read
 $$;
 
 COMMENT ON FUNCTION private.my_session_ids() IS 'Sessions the caller is present in, hosts, or moderates, less those they are banned from.';
@@ -4187,6 +4178,38 @@ begin
 end;
 $$;
 
+CREATE FUNCTION private.room_access_set(p_user_id uuid, p_session_id uuid, p_fact text, p_on boolean) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  if p_fact not in ('hosts', 'present', 'moderates', 'banned') then
+    raise exception 'unknown room access fact %', p_fact;
+  end if;
+  if p_on then
+    insert into private.room_access as a (user_id, session_id, hosts, present, moderates, banned)
+    values (p_user_id, p_session_id, p_fact = 'hosts', p_fact = 'present', p_fact = 'moderates', p_fact = 'banned')
+    on conflict (user_id, session_id) do update
+      set hosts = a.hosts or excluded.hosts, present = a.present or excluded.present,
+          moderates = a.moderates or excluded.moderates, banned = a.banned or excluded.banned;
+  else
+    -- One statement: the row goes if this was its last fact, else loses it.
+    -- Under a concurrent change of the same row MERGE waits, then re-reads the
+    -- latest version and picks its action again, so the last fact cleared
+    -- always deletes the row.
+    merge into private.room_access as a
+    using (select p_user_id as user_id, p_session_id as session_id) as v
+    on a.user_id = v.user_id and a.session_id = v.session_id
+    when matched and not ((a.hosts and p_fact <> 'hosts') or (a.present and p_fact <> 'present')
+                          or (a.moderates and p_fact <> 'moderates') or (a.banned and p_fact <> 'banned')) then
+      delete
+    when matched then
+      update set hosts = a.hosts and p_fact <> 'hosts', present = a.present and p_fact <> 'present',
+                 moderates = a.moderates and p_fact <> 'moderates', banned = a.banned and p_fact <> 'banned';
+  end if;
+end;
+$$;
+
 CREATE FUNCTION private.room_events_tick(p_limit integer) RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -4616,8 +4639,29 @@ begin
     perform private.log_moderation(new.session_id, 'appoint_moderator', new.user_id);
     return new;
   end if;
+  -- Deleting the moderator's account or the room cascades here: a log row
+  -- could reference neither (and the room's log goes with the room).
+  if not exists (select 1 from public.profiles p where p.id = old.user_id)
+     or not exists (select 1 from public.sessions s where s.id = old.session_id) then
+    return old;
+  end if;
   perform private.log_moderation(old.session_id, 'remove_moderator', old.user_id);
   return old;
+end;
+$$;
+
+CREATE FUNCTION private.session_moderators_room_access() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if tg_op in ('UPDATE', 'DELETE') then
+    perform private.room_access_set(old.user_id, old.session_id, 'moderates', false);
+  end if;
+  if tg_op in ('INSERT', 'UPDATE') then
+    perform private.room_access_set(new.user_id, new.session_id, 'moderates', true);
+  end if;
+  return null;
 end;
 $$;
 
@@ -4665,6 +4709,28 @@ begin
   perform private.room_publish(new.session_id, 'listener_count',
     jsonb_build_object('listener_count', v_session.listener_count, 'peak_listener_count', v_session.peak_listener_count),
     'listener_count', 'last', not v_announced);
+  return null;
+end;
+$$;
+
+CREATE FUNCTION private.session_participants_room_access() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  -- room_access_set's two statements, written out for `present`: ending a
+  -- room closes every participation, one row at a time.
+  if tg_op in ('UPDATE', 'DELETE') and old.left_at is null then
+    merge into private.room_access as a
+    using (select old.user_id as user_id, old.session_id as session_id) as v
+    on a.user_id = v.user_id and a.session_id = v.session_id
+    when matched and not (a.hosts or a.moderates or a.banned) then delete
+    when matched then update set present = false;
+  end if;
+  if tg_op in ('INSERT', 'UPDATE') and new.left_at is null then
+    insert into private.room_access as a (user_id, session_id, present) values (new.user_id, new.session_id, true)
+    on conflict (user_id, session_id) do update set present = true;
+  end if;
   return null;
 end;
 $$;
@@ -4728,6 +4794,21 @@ begin
     coalesce(nullif(new.reason, ''), 'A moderator took action on your account in this session.'),
     jsonb_build_object('session_id', new.session_id, 'sanction', new.kind), 'sanction:' || new.session_id || ':' || new.kind,
     null);
+  return null;
+end;
+$$;
+
+CREATE FUNCTION private.session_sanctions_room_access() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if tg_op in ('UPDATE', 'DELETE') and old.kind = 'ban' then
+    perform private.room_access_set(old.user_id, old.session_id, 'banned', false);
+  end if;
+  if tg_op in ('INSERT', 'UPDATE') and new.kind = 'ban' then
+    perform private.room_access_set(new.user_id, new.session_id, 'banned', true);
+  end if;
   return null;
 end;
 $$;
@@ -4904,6 +4985,21 @@ begin
     array(select f.follower_id from public.follows f where f.followee_id = new.dj_id),
     'followed_dj_live', format('%s is live', v_dj), new.title,
     jsonb_build_object('session_id', new.id, 'dj_id', new.dj_id), 'live:' || new.dj_id, new.dj_id);
+  return null;
+end;
+$$;
+
+CREATE FUNCTION private.sessions_room_access() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  -- A deleted session takes its rows with it (on delete cascade); its id never
+  -- changes (room_access's foreign key, like every other, forbids it).
+  if tg_op = 'UPDATE' then
+    perform private.room_access_set(old.dj_id, old.id, 'hosts', false);
+  end if;
+  perform private.room_access_set(new.dj_id, new.id, 'hosts', true);
   return null;
 end;
 $$;
@@ -6549,6 +6645,31 @@ CREATE TABLE private.rollup_progress (
 
 COMMENT ON TABLE private.rollup_progress IS 'Where the creator rollup resumes: the first day not yet final. Internal: RLS on, no policies.';
 
+CREATE TABLE private.room_access (
+    user_id uuid NOT NULL,
+    session_id uuid NOT NULL,
+    hosts boolean DEFAULT false NOT NULL,
+    present boolean DEFAULT false NOT NULL,
+    moderates boolean DEFAULT false NOT NULL,
+    banned boolean DEFAULT false NOT NULL,
+    can_read boolean GENERATED ALWAYS AS (((hosts OR present OR moderates) AND (NOT banned))) STORED NOT NULL,
+    can_moderate boolean GENERATED ALWAYS AS (((hosts OR moderates) AND (NOT banned))) STORED NOT NULL
+);
+
+COMMENT ON TABLE private.room_access IS 'Who may see which room (private.my_session_ids and co.): one row per user and session with a standing in it, kept by the room_access triggers on sessions, session_participants, session_moderators and session_sanctions. Each user reads their own rows.';
+
+COMMENT ON COLUMN private.room_access.hosts IS 'the user is the session''s DJ (sessions.dj_id)';
+
+COMMENT ON COLUMN private.room_access.present IS 'the user is in the room now (a session_participants row with left_at null)';
+
+COMMENT ON COLUMN private.room_access.moderates IS 'the DJ appointed the user (a session_moderators row)';
+
+COMMENT ON COLUMN private.room_access.banned IS 'the user is banned from the room (a session_sanctions row of kind ban; a timeout is not a ban)';
+
+COMMENT ON COLUMN private.room_access.can_read IS 'sees the room: chat, queue, participants, moderators, its Realtime topic';
+
+COMMENT ON COLUMN private.room_access.can_moderate IS 'moderates the room: deleted messages, sanctions, the moderation log';
+
 CREATE TABLE private.room_changes (
     session_id uuid NOT NULL,
     id bigint NOT NULL,
@@ -7236,6 +7357,9 @@ ALTER TABLE ONLY private.reaction_senders
 ALTER TABLE ONLY private.rollup_progress
     ADD CONSTRAINT rollup_progress_pkey PRIMARY KEY (job);
 
+ALTER TABLE ONLY private.room_access
+    ADD CONSTRAINT room_access_pkey PRIMARY KEY (user_id, session_id);
+
 ALTER TABLE ONLY private.room_changes
     ADD CONSTRAINT room_changes_pkey PRIMARY KEY (session_id, id);
 
@@ -7469,6 +7593,8 @@ CREATE INDEX push_deliveries_receipts_due ON private.push_deliveries USING btree
 CREATE INDEX push_deliveries_token ON private.push_deliveries USING btree (token_id);
 
 CREATE INDEX reaction_senders_user ON private.reaction_senders USING btree (user_id);
+
+CREATE INDEX room_access_session ON private.room_access USING btree (session_id);
 
 CREATE INDEX room_event_gates_stale ON private.room_event_gates USING btree (last_sent_at);
 
@@ -7750,15 +7876,27 @@ CREATE TRIGGER session_moderators_guard BEFORE INSERT ON public.session_moderato
 
 CREATE TRIGGER session_moderators_log AFTER INSERT OR DELETE ON public.session_moderators FOR EACH ROW EXECUTE FUNCTION private.session_moderators_log();
 
+CREATE TRIGGER session_moderators_room_access AFTER INSERT OR DELETE ON public.session_moderators FOR EACH ROW EXECUTE FUNCTION private.session_moderators_room_access();
+
+CREATE TRIGGER session_moderators_room_access_moved AFTER UPDATE OF session_id, user_id ON public.session_moderators FOR EACH ROW WHEN (((old.session_id IS DISTINCT FROM new.session_id) OR (old.user_id IS DISTINCT FROM new.user_id))) EXECUTE FUNCTION private.session_moderators_room_access();
+
 CREATE TRIGGER session_participants_announce BEFORE UPDATE OF left_at ON public.session_participants FOR EACH ROW EXECUTE FUNCTION private.session_participants_announce();
 
 CREATE TRIGGER session_participants_broadcast AFTER INSERT OR UPDATE OF left_at ON public.session_participants FOR EACH ROW EXECUTE FUNCTION private.session_participants_broadcast();
+
+CREATE TRIGGER session_participants_room_access AFTER INSERT OR DELETE ON public.session_participants FOR EACH ROW EXECUTE FUNCTION private.session_participants_room_access();
+
+CREATE TRIGGER session_participants_room_access_changed AFTER UPDATE OF left_at, session_id, user_id ON public.session_participants FOR EACH ROW WHEN ((((old.left_at IS NULL) IS DISTINCT FROM (new.left_at IS NULL)) OR (old.session_id IS DISTINCT FROM new.session_id) OR (old.user_id IS DISTINCT FROM new.user_id))) EXECUTE FUNCTION private.session_participants_room_access();
 
 CREATE TRIGGER session_participants_track_listening AFTER INSERT OR UPDATE OF left_at ON public.session_participants FOR EACH ROW EXECUTE FUNCTION private.session_participants_track_listening();
 
 CREATE TRIGGER session_sanctions_broadcast AFTER INSERT OR UPDATE ON public.session_sanctions FOR EACH ROW EXECUTE FUNCTION private.session_sanctions_broadcast();
 
 CREATE TRIGGER session_sanctions_notify AFTER INSERT OR UPDATE ON public.session_sanctions FOR EACH ROW EXECUTE FUNCTION private.session_sanctions_notify();
+
+CREATE TRIGGER session_sanctions_room_access AFTER INSERT OR DELETE ON public.session_sanctions FOR EACH ROW EXECUTE FUNCTION private.session_sanctions_room_access();
+
+CREATE TRIGGER session_sanctions_room_access_changed AFTER UPDATE OF kind, session_id, user_id ON public.session_sanctions FOR EACH ROW WHEN (((old.kind IS DISTINCT FROM new.kind) OR (old.session_id IS DISTINCT FROM new.session_id) OR (old.user_id IS DISTINCT FROM new.user_id))) EXECUTE FUNCTION private.session_sanctions_room_access();
 
 CREATE TRIGGER sessions_announce_live AFTER INSERT OR UPDATE OF status ON public.sessions FOR EACH ROW EXECUTE FUNCTION private.sessions_announce_live();
 
@@ -7775,6 +7913,10 @@ CREATE TRIGGER sessions_close_plays AFTER UPDATE OF status ON public.sessions FO
 CREATE TRIGGER sessions_guard_transitions BEFORE UPDATE ON public.sessions FOR EACH ROW EXECUTE FUNCTION private.sessions_guard_transitions();
 
 CREATE TRIGGER sessions_notify_live AFTER INSERT OR UPDATE OF status ON public.sessions FOR EACH ROW WHEN ((new.status = 'live'::public.session_status)) EXECUTE FUNCTION private.sessions_notify_live();
+
+CREATE TRIGGER sessions_room_access AFTER INSERT ON public.sessions FOR EACH ROW EXECUTE FUNCTION private.sessions_room_access();
+
+CREATE TRIGGER sessions_room_access_moved AFTER UPDATE OF dj_id ON public.sessions FOR EACH ROW WHEN ((old.dj_id IS DISTINCT FROM new.dj_id)) EXECUTE FUNCTION private.sessions_room_access();
 
 CREATE TRIGGER sessions_set_updated_at BEFORE UPDATE ON public.sessions FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
@@ -7856,6 +7998,12 @@ ALTER TABLE ONLY private.reaction_senders
 
 ALTER TABLE ONLY private.reaction_senders
     ADD CONSTRAINT reaction_senders_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY private.room_access
+    ADD CONSTRAINT room_access_session_id_fkey FOREIGN KEY (session_id) REFERENCES public.sessions(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY private.room_access
+    ADD CONSTRAINT room_access_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY private.room_reactions
     ADD CONSTRAINT room_reactions_session_id_fkey FOREIGN KEY (session_id) REFERENCES public.sessions(id) ON DELETE CASCADE;
@@ -8159,6 +8307,10 @@ CREATE POLICY queue_vote_deltas_select ON private.queue_vote_deltas FOR SELECT T
 ALTER TABLE private.reaction_senders ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.rollup_progress ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE private.room_access ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY room_access_select ON private.room_access FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 
 ALTER TABLE private.room_changes ENABLE ROW LEVEL SECURITY;
 
@@ -9028,6 +9180,8 @@ REVOKE ALL ON FUNCTION private.rollup_dj_days(p_from date, p_to date) FROM PUBLI
 GRANT ALL ON FUNCTION private.rollup_dj_days(p_from date, p_to date) TO openparty_worker;
 GRANT ALL ON FUNCTION private.rollup_dj_days(p_from date, p_to date) TO service_role;
 
+REVOKE ALL ON FUNCTION private.room_access_set(p_user_id uuid, p_session_id uuid, p_fact text, p_on boolean) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION private.room_events_tick(p_limit integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.room_events_tick(p_limit integer) TO openparty_worker;
 GRANT ALL ON FUNCTION private.room_events_tick(p_limit integer) TO service_role;
@@ -9065,9 +9219,13 @@ REVOKE ALL ON FUNCTION private.session_moderators_guard() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.session_moderators_log() FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION private.session_moderators_room_access() FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION private.session_participants_announce() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.session_participants_broadcast() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.session_participants_room_access() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.session_participants_track_listening() FROM PUBLIC;
 
@@ -9077,6 +9235,8 @@ GRANT ALL ON FUNCTION private.session_recommendations(p_session_id uuid, p_limit
 REVOKE ALL ON FUNCTION private.session_sanctions_broadcast() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.session_sanctions_notify() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.session_sanctions_room_access() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.session_settings(p_session public.sessions) FROM PUBLIC;
 
@@ -9098,6 +9258,8 @@ REVOKE ALL ON FUNCTION private.sessions_close_plays() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.sessions_guard_transitions() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.sessions_notify_live() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.sessions_room_access() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.set_now_playing(p_session public.sessions, p_track jsonb, p_origin text) FROM PUBLIC;
 
@@ -9437,6 +9599,8 @@ GRANT SELECT(started_at) ON TABLE private.live_now_playing TO anon;
 GRANT SELECT(started_at) ON TABLE private.live_now_playing TO authenticated;
 
 GRANT SELECT ON TABLE private.queue_vote_deltas TO authenticated;
+
+GRANT SELECT ON TABLE private.room_access TO authenticated;
 
 GRANT SELECT ON TABLE private.track_listens TO authenticated;
 

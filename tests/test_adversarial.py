@@ -112,8 +112,10 @@ TABLES: dict[str, Rules] = {
     "user_badges": Rules("user_id", EVERYONE),  # shown on profiles; written only by the system
     "invite_codes": Rules("user_id", only("listener")),
     "referrals": Rules("referrer_id", only("listener", "stranger")),  # the stranger redeemed the listener's code
-    # private tables an app role reads: a song's unfolded vote changes, to its room
+    # private tables an app role reads: a song's unfolded vote changes, to its room;
+    # each user's own standing in rooms (the room policy helpers read it)
     "private.queue_vote_deltas": Rules(None, ROOM),
+    "private.room_access": Rules("user_id", SIGNED_IN - {"stranger"}),
     # discovery: every DJ (and blocker) row is visible to all but the users it hides from (dj_id only)
     "private.discovery_visibility": Rules("dj_id", EVERYONE),
     # what a live room plays: public while the room is live
@@ -201,8 +203,7 @@ FUNCTIONS: dict[str, dict] = {
 PRIVATE_DEFINER_CALLABLE = {
     # set-returning helpers the RLS policies call (security definer so a policy
     # on one table reads another without recursing through its policies)
-    "my_session_ids", "my_moderated_session_ids", "my_hosted_session_ids",
-    "can_receive_topic", "skip_progress",
+    "skip_progress",
     # the bodies behind public security-invoker RPCs: each checks the caller itself
     "go_live", "start_session", "end_own_session", "session_heartbeat", "join_session", "leave_session",
     "advance", "vote_skip", "remove_from_queue",

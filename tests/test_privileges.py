@@ -78,6 +78,7 @@ def test_private_functions_the_app_may_call_are_few_and_named(db):
     # private tables the app reads, each under RLS and in the adversarial matrix (tests/test_adversarial.py)
     assert {line.split()[2].split("(")[0] for line in app_private if line.split()[1] != "execute"} == {
         "private.queue_vote_deltas",  # a song's unfolded vote changes, to its room
+        "private.room_access",  # your own standing in rooms, read by the room policy helpers (security invoker)
         "private.discovery_visibility",  # dj_id only: discovery keeps DJs not hiding from the caller
         "private.live_now_playing",  # what each live room plays (public fields of the playing song)
         "private.earnings_entries",  # a DJ's own ledger (my_earnings)
