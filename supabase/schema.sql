@@ -2612,16 +2612,6 @@ $$;
 
 COMMENT ON FUNCTION private.my_moderated_session_ids() IS 'Sessions the caller hosts or moderates, less those they are banned from.';
 
-CREATE FUNCTION private.my_playlist_ids() RETURNS SETOF uuid
-    LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path TO ''
-    AS $$ select p.id from public.playlists p where p.owner_id = (select auth.uid()) $$;
-
-CREATE FUNCTION private.my_saved_song_ids() RETURNS SETOF bigint
-    LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path TO ''
-    AS $$ select s.id from public.saved_songs s where s.user_id = (select auth.uid()) $$;
-
 CREATE FUNCTION private.my_session_ids() RETURNS SETOF uuid
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO ''
@@ -2849,6 +2839,10 @@ begin
   if v_count >= 1000 then
     raise exception using errcode = 'PT409', message = 'a playlist holds at most 1000 songs';
   end if;
+  select s.title, s.artist, s.album_art_url, s.duration_ms, s.provider, s.provider_ref, s.session_title, s.dj_username
+  into new.title, new.artist, new.album_art_url, new.duration_ms, new.provider, new.provider_ref, new.session_title,
+       new.dj_username
+  from public.saved_songs s where s.id = new.saved_song_id;
   new.added_at := now();
   return new;
 end;
@@ -3796,34 +3790,6 @@ begin
 end;
 $$;
 
-CREATE FUNCTION private.reorder_playlist(p_playlist_id uuid, p_item_ids bigint[]) RETURNS integer
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-declare
-  v_uid uuid := private.require_user();
-  v_count int;
-begin
-  if not exists (select 1 from public.playlists p where p.id = p_playlist_id and p.owner_id = v_uid) then
-    raise exception using errcode = 'PT404', message = 'playlist not found';
-  end if;
-  perform 1 from public.playlists p where p.id = p_playlist_id for update;
-  -- The listed songs first, in that order; the rest keep their order after them.
-  with wanted as (
-    select w.id, w.ord from unnest(coalesce(p_item_ids, '{}')) with ordinality as w(id, ord)
-  ), ranked as (
-    select i.id, row_number() over (order by (w.ord is null), w.ord, i.position, i.id) - 1 as new_position
-    from public.playlist_items i left join wanted w on w.id = i.id
-    where i.playlist_id = p_playlist_id
-  )
-  update public.playlist_items i set position = r.new_position
-  from ranked r where i.id = r.id and i.position is distinct from r.new_position;
-  get diagnostics v_count = row_count;
-  update public.playlists set updated_at = now() where id = p_playlist_id;
-  return v_count;
-end;
-$$;
-
 CREATE FUNCTION private.reorder_queue(p_session_id uuid, p_item_ids bigint[]) RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -4495,63 +4461,47 @@ begin
 end;
 $$;
 
-CREATE TABLE public.saved_songs (
-    id bigint NOT NULL,
-    user_id uuid NOT NULL,
-    session_id uuid,
-    queue_item_id bigint,
-    dj_id uuid,
-    session_title text NOT NULL,
-    dj_username text NOT NULL,
-    title text NOT NULL,
-    artist text NOT NULL,
-    album_art_url text,
-    duration_ms integer NOT NULL,
-    provider text NOT NULL,
-    provider_ref text NOT NULL,
-    track_key text NOT NULL,
-    saved_at timestamp with time zone DEFAULT now() NOT NULL
-);
-
-COMMENT ON TABLE public.saved_songs IS 'Songs a listener kept, with where they were heard (session title, DJ). Saved only through save_song(); delete to unsave.';
-
-CREATE FUNCTION private.save_song(p_item_id bigint) RETURNS public.saved_songs
+CREATE FUNCTION private.saved_songs_before_insert() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 declare
-  v_uid uuid := private.require_user();
   v_item public.queue_items;
   v_session public.sessions;
-  v_saved public.saved_songs;
 begin
-  select q.* into v_item from public.queue_items q where q.id = p_item_id;
+  new.user_id := coalesce((select auth.uid()), new.user_id);
+  if new.user_id is null then
+    raise exception using errcode = 'PT401', message = 'sign in first';
+  end if;
+  select q.* into v_item from public.queue_items q where q.id = new.queue_item_id;
   if found then
     select s.* into v_session from public.sessions s where s.id = v_item.session_id;
   end if;
   -- Nothing about a room you were never in is revealed: 404 either way.
   if v_item.id is null
-     or not (v_session.dj_id = v_uid
+     or not (v_session.dj_id = new.user_id
              or exists (select 1 from public.session_participants p
-                        where p.session_id = v_item.session_id and p.user_id = v_uid))
-     or private.is_banned(v_item.session_id, v_uid) then
+                        where p.session_id = v_item.session_id and p.user_id = new.user_id))
+     or private.is_banned(v_item.session_id, new.user_id) then
     raise exception using errcode = 'PT404', message = 'song not found';
   end if;
   if v_item.started_at is null then
     raise exception using errcode = 'PT409', message = 'this song has not played yet';
   end if;
-  insert into public.saved_songs (user_id, session_id, queue_item_id, dj_id, session_title, dj_username,
-                                  title, artist, album_art_url, duration_ms, provider, provider_ref, track_key)
-  select v_uid, v_session.id, v_item.id, v_session.dj_id, v_session.title, p.username,
-         v_item.title, v_item.artist, v_item.album_art_url, v_item.duration_ms, v_item.provider,
-         v_item.provider_ref, v_item.track_key
-  from public.profiles p where p.id = v_session.dj_id
-  on conflict (user_id, track_key) do nothing
-  returning * into v_saved;
-  if v_saved.id is null then
-    select s.* into v_saved from public.saved_songs s where s.user_id = v_uid and s.track_key = v_item.track_key;
-  end if;
-  return v_saved;
+  new.session_id := v_session.id;
+  new.dj_id := v_session.dj_id;
+  new.session_title := v_session.title;
+  new.dj_username := (select p.username from public.profiles p where p.id = v_session.dj_id);
+  new.title := v_item.title;
+  new.artist := v_item.artist;
+  new.album_art_url := v_item.album_art_url;
+  new.duration_ms := v_item.duration_ms;
+  new.provider := v_item.provider;
+  new.provider_ref := v_item.provider_ref;
+  new.track_key := v_item.track_key;
+  new.saved_at := now();
+  perform pg_catalog.set_config('openparty.saved_track_key', v_item.track_key, true);
+  return new;
 end;
 $$;
 
@@ -4988,22 +4938,6 @@ begin
   new.updated_at := now();
   return new;
 end;
-$$;
-
-CREATE FUNCTION private.shared_playlist(p_share_code text) RETURNS jsonb
-    LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-  select jsonb_build_object(
-    'id', p.id, 'name', p.name, 'owner_id', p.owner_id, 'owner_username', o.username, 'updated_at', p.updated_at,
-    'songs', coalesce((select jsonb_agg(jsonb_build_object(
-                 'position', i.position, 'title', s.title, 'artist', s.artist, 'album_art_url', s.album_art_url,
-                 'duration_ms', s.duration_ms, 'provider', s.provider, 'provider_ref', s.provider_ref,
-                 'heard_at', s.session_title, 'played_by', s.dj_username) order by i.position)
-               from public.playlist_items i join public.saved_songs s on s.id = i.saved_song_id
-               where i.playlist_id = p.id), '[]'::jsonb))
-  from public.playlists p join public.profiles o on o.id = p.owner_id
-  where p.share_code = p_share_code and (p.is_public or p.owner_id = (select auth.uid()))
 $$;
 
 CREATE FUNCTION private.skip_progress(p_item_id bigint, p_session_id uuid, OUT votes integer, OUT threshold integer) RETURNS record
@@ -5998,9 +5932,33 @@ CREATE FUNCTION public.remove_from_queue(p_item_id bigint) RETURNS public.queue_
     AS $$ select * from private.remove_from_queue(p_item_id) $$;
 
 CREATE FUNCTION public.reorder_playlist(p_playlist_id uuid, p_item_ids bigint[]) RETURNS integer
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO ''
-    AS $$ select private.reorder_playlist(p_playlist_id, p_item_ids) $$;
+    AS $$
+declare
+  v_count int;
+begin
+  -- Your own playlist, locked (appends and reorders of it queue here) and its
+  -- updated_at stamped by its trigger; 404 for any other.
+  update public.playlists p set name = p.name
+  where p.id = p_playlist_id and p.owner_id = (select auth.uid());
+  if not found then
+    raise exception using errcode = 'PT404', message = 'playlist not found';
+  end if;
+  -- The listed songs first, in that order; the rest keep their order after them.
+  with wanted as (
+    select w.id, w.ord from unnest(coalesce(p_item_ids, '{}')) with ordinality as w(id, ord)
+  ), ranked as (
+    select i.id, row_number() over (order by (w.ord is null), w.ord, i.position, i.id) - 1 as new_position
+    from public.playlist_items i left join wanted w on w.id = i.id
+    where i.playlist_id = p_playlist_id
+  )
+  update public.playlist_items i set position = r.new_position
+  from ranked r where i.id = r.id and i.position is distinct from r.new_position;
+  get diagnostics v_count = row_count;
+  return v_count;
+end;
+$$;
 
 COMMENT ON FUNCTION public.reorder_playlist(p_playlist_id uuid, p_item_ids bigint[]) IS 'Put the listed playlist items first, in that order (the rest follow in their order). Your own playlists only (404).';
 
@@ -6035,10 +5993,45 @@ CREATE FUNCTION public.resume_session(p_session_id uuid) RETURNS public.sessions
 
 COMMENT ON FUNCTION public.resume_session(p_session_id uuid) IS 'DJ: resume a paused room; the playing song continues where it stood. Idempotent.';
 
+CREATE TABLE public.saved_songs (
+    id bigint NOT NULL,
+    user_id uuid NOT NULL,
+    session_id uuid,
+    queue_item_id bigint,
+    dj_id uuid,
+    session_title text NOT NULL,
+    dj_username text NOT NULL,
+    title text NOT NULL,
+    artist text NOT NULL,
+    album_art_url text,
+    duration_ms integer NOT NULL,
+    provider text NOT NULL,
+    provider_ref text NOT NULL,
+    track_key text NOT NULL,
+    saved_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+COMMENT ON TABLE public.saved_songs IS 'Songs a listener kept, with where they were heard (session title, DJ). Saved only through save_song(); delete to unsave.';
+
 CREATE FUNCTION public.save_song(p_item_id bigint) RETURNS public.saved_songs
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO ''
-    AS $$ select * from private.save_song(p_item_id) $$;
+    AS $$
+declare
+  v_saved public.saved_songs;
+begin
+  insert into public.saved_songs (queue_item_id) values (p_item_id)
+  on conflict (user_id, track_key) do nothing
+  returning * into v_saved;
+  if v_saved.id is null then
+    -- Saved before (from this item or another play of the song).
+    select s.* into v_saved from public.saved_songs s
+    where s.user_id = (select auth.uid())
+      and s.track_key = pg_catalog.current_setting('openparty.saved_track_key', true);
+  end if;
+  return v_saved;
+end;
+$$;
 
 COMMENT ON FUNCTION public.save_song(p_item_id bigint) IS 'Keep a song heard in a session you are or were in (404 otherwise; 409 if it has not played yet). Idempotent per song.';
 
@@ -6097,11 +6090,29 @@ CREATE FUNCTION public.session_songs(p_session_id uuid) RETURNS TABLE(item_id bi
 COMMENT ON FUNCTION public.session_songs(p_session_id uuid) IS 'The songs played in a session (live or finished), in play order: for its DJ and anyone who listened to it (not banned); empty otherwise.';
 
 CREATE FUNCTION public.shared_playlist(p_share_code text) RETURNS jsonb
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     SET search_path TO ''
-    AS $$ select private.shared_playlist(p_share_code) $$;
+    AS $$
+declare
+  v_playlist jsonb;
+begin
+  perform pg_catalog.set_config('openparty.share_code', coalesce(p_share_code, ''), true);
+  select jsonb_build_object(
+    'id', p.id, 'name', p.name, 'owner_id', p.owner_id, 'owner_username', o.username, 'updated_at', p.updated_at,
+    'songs', coalesce((select jsonb_agg(jsonb_build_object(
+                 'position', i.position, 'title', i.title, 'artist', i.artist, 'album_art_url', i.album_art_url,
+                 'duration_ms', i.duration_ms, 'provider', i.provider, 'provider_ref', i.provider_ref,
+                 'heard_at', i.session_title, 'played_by', i.dj_username) order by i.position)
+               from public.playlist_items i where i.playlist_id = p.id), '[]'::jsonb))
+  into v_playlist
+  from public.playlists p join public.profiles o on o.id = p.owner_id
+  where p.share_code = p_share_code;
+  perform pg_catalog.set_config('openparty.share_code', '', true);
+  return v_playlist;
+end;
+$$;
 
-COMMENT ON FUNCTION public.shared_playlist(p_share_code text) IS 'A public playlist by its share code, with its songs in order (null when not public or unknown).';
+COMMENT ON FUNCTION public.shared_playlist(p_share_code text) IS 'A public playlist by its share code, with its songs in order (null when not public or unknown; your own by its code even when private).';
 
 CREATE FUNCTION public.skip(p_session_id uuid, p_expected_item_id bigint DEFAULT NULL::bigint) RETURNS public.queue_items
     LANGUAGE sql
@@ -6791,10 +6802,19 @@ CREATE TABLE public.playlist_items (
     playlist_id uuid NOT NULL,
     saved_song_id bigint NOT NULL,
     "position" integer NOT NULL,
-    added_at timestamp with time zone DEFAULT now() NOT NULL
+    title text NOT NULL,
+    artist text NOT NULL,
+    album_art_url text,
+    duration_ms integer NOT NULL,
+    provider text NOT NULL,
+    provider_ref text NOT NULL,
+    session_title text NOT NULL,
+    dj_username text NOT NULL,
+    added_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT playlist_items_position_positive CHECK (("position" >= 0))
 );
 
-COMMENT ON TABLE public.playlist_items IS 'Songs of a playlist, in position order. Insert {playlist_id, saved_song_id} (your own of both; appended at the end), delete to remove, rpc/reorder_playlist to reorder.';
+COMMENT ON TABLE public.playlist_items IS 'Songs of a playlist, in position order. Insert {playlist_id, saved_song_id} (your own of both; appended at the end, the song copied in), delete to remove, rpc/reorder_playlist (or update position) to reorder.';
 
 ALTER TABLE public.playlist_items ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME public.playlist_items_id_seq
@@ -6816,7 +6836,7 @@ CREATE TABLE public.playlists (
     CONSTRAINT playlists_name_length CHECK (((char_length(btrim(name)) >= 1) AND (char_length(btrim(name)) <= 100)))
 );
 
-COMMENT ON TABLE public.playlists IS 'A listener''s playlists of saved songs. Private by default; is_public makes it readable by whoever has its share_code (rpc/shared_playlist), never listed.';
+COMMENT ON TABLE public.playlists IS 'A listener''s playlists of saved songs. Private by default; is_public makes it readable by whoever presents its share_code (rpc/shared_playlist), never listed.';
 
 COMMENT ON COLUMN public.playlists.share_code IS 'the secret of the public link (122 random bits); server-set';
 
@@ -7174,6 +7194,9 @@ ALTER TABLE ONLY public.playlist_items
     ADD CONSTRAINT playlist_items_once UNIQUE (playlist_id, saved_song_id);
 
 ALTER TABLE ONLY public.playlist_items
+    ADD CONSTRAINT playlist_items_order UNIQUE (playlist_id, "position") DEFERRABLE;
+
+ALTER TABLE ONLY public.playlist_items
     ADD CONSTRAINT playlist_items_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.playlists
@@ -7365,8 +7388,6 @@ CREATE INDEX payouts_dj ON public.payouts USING btree (dj_id, arrival_date DESC)
 
 CREATE INDEX play_listeners_user ON public.play_listeners USING btree (user_id, play_id DESC);
 
-CREATE INDEX playlist_items_order ON public.playlist_items USING btree (playlist_id, "position");
-
 CREATE INDEX playlist_items_saved_song ON public.playlist_items USING btree (saved_song_id);
 
 CREATE INDEX playlists_owner ON public.playlists USING btree (owner_id, created_at DESC);
@@ -7544,6 +7565,8 @@ CREATE TRIGGER queue_votes_enforce_rules BEFORE INSERT OR UPDATE ON public.queue
 CREATE TRIGGER queue_votes_maintain_tally AFTER INSERT OR DELETE OR UPDATE ON public.queue_votes FOR EACH ROW EXECUTE FUNCTION private.queue_votes_maintain_tally();
 
 CREATE TRIGGER reports_before_insert BEFORE INSERT ON public.reports FOR EACH ROW EXECUTE FUNCTION private.reports_before_insert();
+
+CREATE TRIGGER saved_songs_before_insert BEFORE INSERT ON public.saved_songs FOR EACH ROW EXECUTE FUNCTION private.saved_songs_before_insert();
 
 CREATE TRIGGER session_likes_before_insert BEFORE INSERT ON public.session_likes FOR EACH ROW EXECUTE FUNCTION private.session_likes_before_insert();
 
@@ -8024,11 +8047,24 @@ CREATE POLICY play_listeners_select ON public.play_listeners FOR SELECT TO authe
 
 ALTER TABLE public.playlist_items ENABLE ROW LEVEL SECURITY;
 
-CREATE POLICY playlist_items_delete ON public.playlist_items FOR DELETE TO authenticated USING ((playlist_id IN ( SELECT private.my_playlist_ids() AS my_playlist_ids)));
+CREATE POLICY playlist_items_delete ON public.playlist_items FOR DELETE TO authenticated USING ((playlist_id IN ( SELECT p.id
+   FROM public.playlists p
+  WHERE (p.owner_id = ( SELECT auth.uid() AS uid)))));
 
-CREATE POLICY playlist_items_insert ON public.playlist_items FOR INSERT TO authenticated WITH CHECK (((playlist_id IN ( SELECT private.my_playlist_ids() AS my_playlist_ids)) AND (saved_song_id IN ( SELECT private.my_saved_song_ids() AS my_saved_song_ids))));
+CREATE POLICY playlist_items_insert ON public.playlist_items FOR INSERT TO authenticated WITH CHECK (((playlist_id IN ( SELECT p.id
+   FROM public.playlists p
+  WHERE (p.owner_id = ( SELECT auth.uid() AS uid)))) AND (saved_song_id IN ( SELECT s.id
+   FROM public.saved_songs s
+  WHERE (s.user_id = ( SELECT auth.uid() AS uid))))));
 
-CREATE POLICY playlist_items_select ON public.playlist_items FOR SELECT TO authenticated USING ((playlist_id IN ( SELECT private.my_playlist_ids() AS my_playlist_ids)));
+CREATE POLICY playlist_items_select ON public.playlist_items FOR SELECT TO anon, authenticated USING ((playlist_id IN ( SELECT p.id
+   FROM public.playlists p)));
+
+CREATE POLICY playlist_items_update ON public.playlist_items FOR UPDATE TO authenticated USING ((playlist_id IN ( SELECT p.id
+   FROM public.playlists p
+  WHERE (p.owner_id = ( SELECT auth.uid() AS uid))))) WITH CHECK ((playlist_id IN ( SELECT p.id
+   FROM public.playlists p
+  WHERE (p.owner_id = ( SELECT auth.uid() AS uid)))));
 
 ALTER TABLE public.playlists ENABLE ROW LEVEL SECURITY;
 
@@ -8036,7 +8072,7 @@ CREATE POLICY playlists_delete ON public.playlists FOR DELETE TO authenticated U
 
 CREATE POLICY playlists_insert ON public.playlists FOR INSERT TO authenticated WITH CHECK ((owner_id = ( SELECT auth.uid() AS uid)));
 
-CREATE POLICY playlists_select ON public.playlists FOR SELECT TO authenticated USING ((owner_id = ( SELECT auth.uid() AS uid)));
+CREATE POLICY playlists_select ON public.playlists FOR SELECT TO anon, authenticated USING (((owner_id = ( SELECT auth.uid() AS uid)) OR (is_public AND (share_code = ( SELECT current_setting('openparty.share_code'::text, true) AS current_setting)))));
 
 CREATE POLICY playlists_update ON public.playlists FOR UPDATE TO authenticated USING ((owner_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((owner_id = ( SELECT auth.uid() AS uid)));
 
@@ -8089,6 +8125,8 @@ CREATE POLICY reports_select ON public.reports FOR SELECT TO authenticated USING
 ALTER TABLE public.saved_songs ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY saved_songs_delete ON public.saved_songs FOR DELETE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+CREATE POLICY saved_songs_insert ON public.saved_songs FOR INSERT TO authenticated WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
 
 CREATE POLICY saved_songs_select ON public.saved_songs FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 
@@ -8558,12 +8596,6 @@ GRANT ALL ON FUNCTION private.my_listening_stats(p_from timestamp with time zone
 REVOKE ALL ON FUNCTION private.my_moderated_session_ids() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.my_moderated_session_ids() TO authenticated;
 
-REVOKE ALL ON FUNCTION private.my_playlist_ids() FROM PUBLIC;
-GRANT ALL ON FUNCTION private.my_playlist_ids() TO authenticated;
-
-REVOKE ALL ON FUNCTION private.my_saved_song_ids() FROM PUBLIC;
-GRANT ALL ON FUNCTION private.my_saved_song_ids() TO authenticated;
-
 REVOKE ALL ON FUNCTION private.my_session_ids() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.my_session_ids() TO authenticated;
 
@@ -8732,9 +8764,6 @@ GRANT ALL ON FUNCTION private.register_push_token(p_token text, p_platform text,
 REVOKE ALL ON FUNCTION private.remove_from_queue(p_item_id bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.remove_from_queue(p_item_id bigint) TO authenticated;
 
-REVOKE ALL ON FUNCTION private.reorder_playlist(p_playlist_id uuid, p_item_ids bigint[]) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.reorder_playlist(p_playlist_id uuid, p_item_ids bigint[]) TO authenticated;
-
 REVOKE ALL ON FUNCTION private.reorder_queue(p_session_id uuid, p_item_ids bigint[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.reorder_queue(p_session_id uuid, p_item_ids bigint[]) TO authenticated;
 
@@ -8811,11 +8840,7 @@ REVOKE ALL ON FUNCTION private.run_artist_payouts(p_month date, p_currency text,
 GRANT ALL ON FUNCTION private.run_artist_payouts(p_month date, p_currency text, p_share_bps integer, p_model text, p_min_payout bigint) TO openparty_worker;
 GRANT ALL ON FUNCTION private.run_artist_payouts(p_month date, p_currency text, p_share_bps integer, p_model text, p_min_payout bigint) TO service_role;
 
-GRANT SELECT,DELETE ON TABLE public.saved_songs TO authenticated;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.saved_songs TO service_role;
-
-REVOKE ALL ON FUNCTION private.save_song(p_item_id bigint) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.save_song(p_item_id bigint) TO authenticated;
+REVOKE ALL ON FUNCTION private.saved_songs_before_insert() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.session_capacity(p_session public.sessions) FROM PUBLIC;
 
@@ -8868,10 +8893,6 @@ REVOKE ALL ON FUNCTION private.set_paused(p_session_id uuid, p_paused boolean) F
 GRANT ALL ON FUNCTION private.set_paused(p_session_id uuid, p_paused boolean) TO authenticated;
 
 REVOKE ALL ON FUNCTION private.set_updated_at() FROM PUBLIC;
-
-REVOKE ALL ON FUNCTION private.shared_playlist(p_share_code text) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.shared_playlist(p_share_code text) TO anon;
-GRANT ALL ON FUNCTION private.shared_playlist(p_share_code text) TO authenticated;
 
 REVOKE ALL ON FUNCTION private.skip_progress(p_item_id bigint, p_session_id uuid, OUT votes integer, OUT threshold integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.skip_progress(p_item_id bigint, p_session_id uuid, OUT votes integer, OUT threshold integer) TO authenticated;
@@ -9091,6 +9112,11 @@ GRANT ALL ON FUNCTION public.respond_battle(p_battle_id uuid, p_accept boolean) 
 REVOKE ALL ON FUNCTION public.resume_session(p_session_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.resume_session(p_session_id uuid) TO authenticated;
 
+GRANT SELECT,DELETE ON TABLE public.saved_songs TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.saved_songs TO service_role;
+
+GRANT INSERT(queue_item_id) ON TABLE public.saved_songs TO authenticated;
+
 REVOKE ALL ON FUNCTION public.save_song(p_item_id bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.save_song(p_item_id bigint) TO authenticated;
 
@@ -9212,8 +9238,28 @@ GRANT SELECT,DELETE ON TABLE public.playlist_items TO authenticated;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.playlist_items TO service_role;
 
 GRANT INSERT(playlist_id) ON TABLE public.playlist_items TO authenticated;
+GRANT SELECT(playlist_id) ON TABLE public.playlist_items TO anon;
 
 GRANT INSERT(saved_song_id) ON TABLE public.playlist_items TO authenticated;
+
+GRANT UPDATE("position") ON TABLE public.playlist_items TO authenticated;
+GRANT SELECT("position") ON TABLE public.playlist_items TO anon;
+
+GRANT SELECT(title) ON TABLE public.playlist_items TO anon;
+
+GRANT SELECT(artist) ON TABLE public.playlist_items TO anon;
+
+GRANT SELECT(album_art_url) ON TABLE public.playlist_items TO anon;
+
+GRANT SELECT(duration_ms) ON TABLE public.playlist_items TO anon;
+
+GRANT SELECT(provider) ON TABLE public.playlist_items TO anon;
+
+GRANT SELECT(provider_ref) ON TABLE public.playlist_items TO anon;
+
+GRANT SELECT(session_title) ON TABLE public.playlist_items TO anon;
+
+GRANT SELECT(dj_username) ON TABLE public.playlist_items TO anon;
 
 GRANT ALL ON SEQUENCE public.playlist_items_id_seq TO anon;
 GRANT ALL ON SEQUENCE public.playlist_items_id_seq TO authenticated;
@@ -9222,9 +9268,18 @@ GRANT ALL ON SEQUENCE public.playlist_items_id_seq TO service_role;
 GRANT SELECT,DELETE ON TABLE public.playlists TO authenticated;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.playlists TO service_role;
 
+GRANT SELECT(id) ON TABLE public.playlists TO anon;
+
+GRANT SELECT(owner_id) ON TABLE public.playlists TO anon;
+
 GRANT INSERT(name),UPDATE(name) ON TABLE public.playlists TO authenticated;
+GRANT SELECT(name) ON TABLE public.playlists TO anon;
 
 GRANT INSERT(is_public),UPDATE(is_public) ON TABLE public.playlists TO authenticated;
+
+GRANT SELECT(share_code) ON TABLE public.playlists TO anon;
+
+GRANT SELECT(updated_at) ON TABLE public.playlists TO anon;
 
 GRANT SELECT ON TABLE public.plays TO authenticated;
 GRANT SELECT ON TABLE public.plays TO service_role;

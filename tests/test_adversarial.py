@@ -96,12 +96,12 @@ TABLES: dict[str, Rules] = {
     "artist_statements": Rules("artist_id", only("dj")),
     "spotify_links": Rules("user_id", only("dj")),  # tokens are in private.spotify_tokens, out of every app role's reach
     # issue 15 (social)
-    "saved_songs": Rules("user_id", only("listener"), delete=only("listener")),  # saved through save_song()
+    "saved_songs": Rules("user_id", only("listener"), insert=True, delete=only("listener")),  # insert names a queue item
     "session_likes": Rules("user_id", EVERYONE, insert=True, delete=only("listener")),
     "playlists": Rules("owner_id", only("listener"), insert=True, update=only("listener"), delete=only("listener")),
     # no owner column: the listener's rows are the items of their own playlist
-    "playlist_items": Rules(None, only("listener"), insert=True, delete=only("listener"),
-                            delete_others=only("listener")),
+    "playlist_items": Rules(None, only("listener"), insert=True, update=only("listener"), delete=only("listener"),
+                            update_others=only("listener"), delete_others=only("listener")),
     "battles": Rules("challenger_id", EVERYONE),  # a live battle is public; moves only through RPC
     "battle_rounds": Rules(None, EVERYONE),
     "battle_votes": Rules("user_id", only("listener")),
@@ -198,8 +198,7 @@ PRIVATE_DEFINER_CALLABLE = {
     # what a live room plays, shown in live_now to anyone browsing (one row of queue_items)
     "live_now_playing",
     # issue 15 (social): policy helpers, then RPC bodies (each checks the caller or reads only public data)
-    "my_playlist_ids", "my_saved_song_ids",
-    "react", "save_song", "reorder_playlist", "shared_playlist", "my_sessions_attended", "my_songs_heard",
+    "react", "my_sessions_attended", "my_songs_heard",
     "session_songs", "my_listening_stats", "challenge_battle", "respond_battle", "cancel_battle", "vote_battle",
     "battle_state", "my_invite_code", "redeem_invite", "user_achievements", "weekly_leaderboard",
     "creator_analytics",

@@ -90,8 +90,7 @@ def test_private_functions_the_app_may_call_are_few_and_named(db):
         # live_now shows what each live room plays (one row of queue_items, live rooms only)
         "private.live_now_playing",
         # issue 15 (social): policy helpers, then the private halves of its public RPCs
-        "private.my_playlist_ids", "private.my_saved_song_ids",
-        "private.react", "private.save_song", "private.reorder_playlist", "private.shared_playlist",
+        "private.react",
         "private.my_sessions_attended", "private.my_songs_heard", "private.session_songs",
         "private.my_listening_stats", "private.challenge_battle", "private.respond_battle", "private.cancel_battle",
         "private.vote_battle", "private.battle_state", "private.my_invite_code", "private.redeem_invite",
