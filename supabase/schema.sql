@@ -3448,45 +3448,56 @@ $$;
 
 COMMENT ON FUNCTION private.quiet_hours_end(p_prefs public.notification_preferences, p_at timestamp with time zone) IS 'When a notification at p_at may go out: p_at, or the end of the user''s quiet hours.';
 
-CREATE FUNCTION private.react(p_session_id uuid, p_kind text) RETURNS boolean
+CREATE FUNCTION private.reaction_senders_before_write() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
-declare
-  v_uid uuid := private.require_user();
-  v_sender private.reaction_senders;
 begin
-  if p_kind is null or p_kind not in ('fire', 'heart', 'laugh', 'clap', 'wow', 'hundred') then
+  if new.last_kind is null or new.last_kind not in ('fire', 'heart', 'laugh', 'clap', 'wow', 'hundred') then
     raise exception using errcode = 'PT422', message = 'unknown reaction: use fire, heart, laugh, clap, wow or hundred';
   end if;
-  -- Who: a present, unbanned listener or the DJ of a live session (no lock taken).
-  if not exists (select 1 from public.sessions s where s.id = p_session_id and s.status = 'live'
-                 and (s.dj_id = v_uid
+  if tg_op = 'INSERT' then
+    new.user_id := coalesce((select auth.uid()), new.user_id);
+    if new.user_id is null then
+      raise exception using errcode = 'PT401', message = 'sign in first';
+    end if;
+  end if;
+  if not exists (select 1 from public.sessions s where s.id = new.session_id and s.status = 'live'
+                 and (s.dj_id = new.user_id
                       or exists (select 1 from public.session_participants p
-                                 where p.session_id = s.id and p.user_id = v_uid and p.left_at is null)))
-     or private.is_banned(p_session_id, v_uid) then
+                                 where p.session_id = s.id and p.user_id = new.user_id and p.left_at is null)))
+     or private.is_banned(new.session_id, new.user_id) then
     raise exception using errcode = 'PT403', message = 'join this live session to react';
   end if;
-  -- Reactions are ephemeral: no disk flush awaited (like chat and votes).
-  perform set_config('synchronous_commit', 'off', true);
-  insert into private.reaction_senders as r (session_id, user_id, window_started_at, sent_in_window)
-  values (p_session_id, v_uid, now(), 1)
-  on conflict (session_id, user_id) do update
-    set window_started_at = case when r.window_started_at <= now() - interval '5 seconds' then now()
-                                 else r.window_started_at end,
-        sent_in_window = case when r.window_started_at <= now() - interval '5 seconds' then 1
-                              else r.sent_in_window + 1 end
-  returning * into v_sender;
-  if v_sender.sent_in_window > 10 then
-    raise exception using errcode = 'PT429', message = 'too many reactions: wait a moment',
-      detail = json_build_object('retry_after',
-        greatest(1, ceil(extract(epoch from v_sender.window_started_at + interval '5 seconds' - now()))))::text;
+  if tg_op = 'INSERT' then
+    new.window_started_at := now();
+    new.sent_in_window := 1;
+  elsif old.window_started_at <= now() - interval '5 seconds' then
+    new.window_started_at := now();
+    new.sent_in_window := 1;
+  else
+    new.window_started_at := old.window_started_at;
+    new.sent_in_window := old.sent_in_window + 1;
+    if new.sent_in_window > 10 then
+      raise exception using errcode = 'PT429', message = 'too many reactions: wait a moment',
+        detail = json_build_object('retry_after',
+          greatest(1, ceil(extract(epoch from new.window_started_at + interval '5 seconds' - now()))))::text;
+    end if;
   end if;
+  return new;
+end;
+$$;
+
+CREATE FUNCTION private.reaction_senders_count() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
   insert into private.room_reactions as r (session_id, kind, shard, pending, total)
-  values (p_session_id, p_kind, abs(hashtext(v_uid::text)) % 8, 1, 1)
+  values (new.session_id, new.last_kind, abs(hashtext(new.user_id::text)) % 8, 1, 1)
   on conflict (session_id, kind, shard) do update set pending = r.pending + 1, total = r.total + 1;
-  perform private.flush_room_reactions(p_session_id);
-  return true;
+  perform private.flush_room_reactions(new.session_id);
+  return null;
 end;
 $$;
 
@@ -5899,9 +5910,21 @@ CREATE FUNCTION public.pin_next(p_item_id bigint, p_pinned boolean DEFAULT true)
     AS $$ select * from private.pin_next(p_item_id, p_pinned) $$;
 
 CREATE FUNCTION public.react(p_session_id uuid, p_kind text) RETURNS boolean
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO ''
-    AS $$ select private.react(p_session_id, p_kind) $$;
+    AS $$
+begin
+  -- Reactions are ephemeral: no disk flush awaited (like chat and votes).
+  perform pg_catalog.set_config('synchronous_commit', 'off', true);
+  update private.reaction_senders r set last_kind = p_kind
+  where r.session_id = p_session_id and r.user_id = (select auth.uid());
+  if not found then
+    insert into private.reaction_senders as r (session_id, last_kind) values (p_session_id, p_kind)
+    on conflict (session_id, user_id) do update set last_kind = excluded.last_kind;
+  end if;
+  return true;
+end;
+$$;
 
 COMMENT ON FUNCTION public.react(p_session_id uuid, p_kind text) IS 'Send a reaction (fire, heart, laugh, clap, wow, hundred) in a live room you are in. 10 per 5 s (PT429). Published aggregated (private.room_publish): `reactions` {session_id, counts} at most once a second, or once per room_batch in a large room.';
 
@@ -6401,12 +6424,13 @@ COMMENT ON TABLE private.queue_vote_deltas IS 'Vote changes not yet folded into 
 CREATE TABLE private.reaction_senders (
     session_id uuid NOT NULL,
     user_id uuid NOT NULL,
+    last_kind text NOT NULL,
     window_started_at timestamp with time zone DEFAULT now() NOT NULL,
     sent_in_window integer DEFAULT 0 NOT NULL
 )
 WITH (fillfactor='70');
 
-COMMENT ON TABLE private.reaction_senders IS 'The reaction rate limit per listener and room (10 per 5 s). Internal: RLS on, no policies.';
+COMMENT ON TABLE private.reaction_senders IS 'One row per listener and room: writing last_kind is a reaction (rpc/react); the triggers keep the rate limit (10 per 5 s) and the counters. RLS: your own row.';
 
 CREATE TABLE private.rollup_progress (
     job text NOT NULL,
@@ -7504,6 +7528,10 @@ CREATE TRIGGER listen_time_award AFTER INSERT ON private.listen_time FOR EACH RO
 
 CREATE TRIGGER listening_days_award AFTER INSERT ON private.listening_days FOR EACH ROW EXECUTE FUNCTION private.listening_days_award();
 
+CREATE TRIGGER reaction_senders_before_write BEFORE INSERT OR UPDATE OF last_kind ON private.reaction_senders FOR EACH ROW EXECUTE FUNCTION private.reaction_senders_before_write();
+
+CREATE TRIGGER reaction_senders_count AFTER INSERT OR UPDATE OF last_kind ON private.reaction_senders FOR EACH ROW EXECUTE FUNCTION private.reaction_senders_count();
+
 CREATE TRIGGER spotify_tokens_set_updated_at BEFORE UPDATE ON private.spotify_tokens FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
 CREATE TRIGGER artist_statements_set_updated_at BEFORE UPDATE ON public.artist_statements FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
@@ -7932,6 +7960,12 @@ ALTER TABLE private.push_deliveries ENABLE ROW LEVEL SECURITY;
 ALTER TABLE private.queue_vote_deltas ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.reaction_senders ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY reaction_senders_insert ON private.reaction_senders FOR INSERT TO authenticated WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+
+CREATE POLICY reaction_senders_select ON private.reaction_senders FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+CREATE POLICY reaction_senders_update ON private.reaction_senders FOR UPDATE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
 
 ALTER TABLE private.rollup_progress ENABLE ROW LEVEL SECURITY;
 
@@ -8724,8 +8758,9 @@ GRANT INSERT(time_zone),UPDATE(time_zone) ON TABLE public.notification_preferenc
 
 REVOKE ALL ON FUNCTION private.quiet_hours_end(p_prefs public.notification_preferences, p_at timestamp with time zone) FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION private.react(p_session_id uuid, p_kind text) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.react(p_session_id uuid, p_kind text) TO authenticated;
+REVOKE ALL ON FUNCTION private.reaction_senders_before_write() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.reaction_senders_count() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.recommendations(p_session_id uuid, p_limit integer) FROM PUBLIC;
 
@@ -9171,6 +9206,12 @@ GRANT ALL ON FUNCTION public.vote_skip(p_session_id uuid) TO authenticated;
 REVOKE ALL ON FUNCTION public.weekly_leaderboard(p_metric text, p_genre text, p_week date, p_limit integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.weekly_leaderboard(p_metric text, p_genre text, p_week date, p_limit integer) TO anon;
 GRANT ALL ON FUNCTION public.weekly_leaderboard(p_metric text, p_genre text, p_week date, p_limit integer) TO authenticated;
+
+GRANT SELECT ON TABLE private.reaction_senders TO authenticated;
+
+GRANT INSERT(session_id) ON TABLE private.reaction_senders TO authenticated;
+
+GRANT INSERT(last_kind),UPDATE(last_kind) ON TABLE private.reaction_senders TO authenticated;
 
 GRANT SELECT ON TABLE public.artist_statements TO authenticated;
 GRANT SELECT ON TABLE public.artist_statements TO service_role;
