@@ -5916,12 +5916,8 @@ CREATE FUNCTION public.react(p_session_id uuid, p_kind text) RETURNS boolean
 begin
   -- Reactions are ephemeral: no disk flush awaited (like chat and votes).
   perform pg_catalog.set_config('synchronous_commit', 'off', true);
-  update private.reaction_senders r set last_kind = p_kind
-  where r.session_id = p_session_id and r.user_id = (select auth.uid());
-  if not found then
-    insert into private.reaction_senders as r (session_id, last_kind) values (p_session_id, p_kind)
-    on conflict (session_id, user_id) do update set last_kind = excluded.last_kind;
-  end if;
+  insert into private.reaction_senders as r (session_id, last_kind) values (p_session_id, p_kind)
+  on conflict (session_id, user_id) do update set last_kind = excluded.last_kind;
   return true;
 end;
 $$;

@@ -258,8 +258,9 @@ create trigger reaction_senders_count
 after insert or update of last_kind on private.reaction_senders
 for each row execute function private.reaction_senders_count();
 
--- One statement on the hot path: the update of the caller's row (its
--- triggers do the rest); the first reaction in a room inserts it.
+-- One statement: the upsert of the caller's row (its triggers do the rest).
+-- A repeat checks the room twice (the insert's trigger, then the update's,
+-- which also holds a direct update of the row to the same rules).
 create function public.react(p_session_id uuid, p_kind text) returns boolean
 language plpgsql security invoker
 set search_path = ''
@@ -267,12 +268,8 @@ as $$
 begin
   -- Reactions are ephemeral: no disk flush awaited (like chat and votes).
   perform pg_catalog.set_config('synchronous_commit', 'off', true);
-  update private.reaction_senders r set last_kind = p_kind
-  where r.session_id = p_session_id and r.user_id = (select auth.uid());
-  if not found then
-    insert into private.reaction_senders as r (session_id, last_kind) values (p_session_id, p_kind)
-    on conflict (session_id, user_id) do update set last_kind = excluded.last_kind;
-  end if;
+  insert into private.reaction_senders as r (session_id, last_kind) values (p_session_id, p_kind)
+  on conflict (session_id, user_id) do update set last_kind = excluded.last_kind;
   return true;
 end;
 $$;
