@@ -2571,34 +2571,6 @@ begin
 end;
 $$;
 
-CREATE FUNCTION private.my_listening_stats(p_from timestamp with time zone, p_to timestamp with time zone) RETURNS jsonb
-    LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-  with mine as (
-    select t.session_id, s.dj_id, s.genres, private.listened_seconds(t.user_id, t.session_id, t.seconds) as seconds
-    from private.listen_time t join public.sessions s on s.id = t.session_id
-    where t.user_id = private.require_user()
-      and t.first_joined_at >= coalesce(p_from, '-infinity') and t.first_joined_at < coalesce(p_to, 'infinity')
-      and not private.is_banned(t.session_id, t.user_id)
-  )
-  select jsonb_build_object(
-    'from', p_from, 'to', p_to,
-    'sessions', (select count(*) from mine),
-    'seconds_listened', (select coalesce(sum(m.seconds), 0) from mine m),
-    'hours_listened', (select round(coalesce(sum(m.seconds), 0) / 3600.0, 2) from mine m),
-    'songs_heard', (select count(*) from mine m join public.queue_items q on q.session_id = m.session_id
-                    where q.started_at is not null and q.status in ('playing', 'played', 'skipped')),
-    'top_djs', coalesce((select jsonb_agg(x order by x.seconds desc, x.username) from (
-                  select m.dj_id, p.username, sum(m.seconds)::bigint as seconds, count(*) as sessions
-                  from mine m join public.profiles p on p.id = m.dj_id
-                  group by m.dj_id, p.username order by 3 desc, 2 limit 5) x), '[]'::jsonb),
-    'top_genres', coalesce((select jsonb_agg(g order by g.seconds desc, g.genre) from (
-                  select genre, sum(m.seconds)::bigint as seconds
-                  from mine m cross join lateral unnest(m.genres) as genre
-                  group by genre order by 2 desc, 1 limit 5) g), '[]'::jsonb))
-$$;
-
 CREATE FUNCTION private.my_moderated_session_ids() RETURNS SETOF uuid
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO ''
@@ -2627,42 +2599,6 @@ CREATE FUNCTION private.my_session_ids() RETURNS SETOF uuid
 $$;
 
 COMMENT ON FUNCTION private.my_session_ids() IS 'Sessions the caller is present in, hosts, or moderates, less those they are banned from.';
-
-CREATE FUNCTION private.my_sessions_attended(p_from timestamp with time zone, p_to timestamp with time zone, p_limit integer, p_offset integer) RETURNS TABLE(session_id uuid, title text, dj_id uuid, dj_username text, genres text[], status public.session_status, started_at timestamp with time zone, ended_at timestamp with time zone, first_joined_at timestamp with time zone, listened_seconds bigint)
-    LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-  select s.id, s.title, s.dj_id, d.username, s.genres, s.status, s.started_at, s.ended_at, t.first_joined_at,
-         private.listened_seconds(t.user_id, t.session_id, t.seconds)
-  from private.listen_time t
-  join public.sessions s on s.id = t.session_id
-  join public.profiles d on d.id = s.dj_id
-  where t.user_id = private.require_user()
-    and (p_from is null or t.first_joined_at >= p_from)
-    and (p_to is null or t.first_joined_at < p_to)
-    and not private.is_banned(t.session_id, t.user_id)
-  order by t.first_joined_at desc
-  limit least(greatest(coalesce(p_limit, 50), 1), 200) offset greatest(coalesce(p_offset, 0), 0)
-$$;
-
-CREATE FUNCTION private.my_songs_heard(p_from timestamp with time zone, p_to timestamp with time zone, p_limit integer, p_offset integer) RETURNS TABLE(item_id bigint, session_id uuid, session_title text, dj_id uuid, dj_username text, title text, artist text, album_art_url text, duration_ms integer, provider text, provider_ref text, started_at timestamp with time zone)
-    LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-  select q.id, s.id, s.title, s.dj_id, d.username, q.title, q.artist, q.album_art_url, q.duration_ms, q.provider,
-         q.provider_ref, q.started_at
-  from private.listen_time t
-  join public.sessions s on s.id = t.session_id
-  join public.profiles d on d.id = s.dj_id
-  join public.queue_items q on q.session_id = t.session_id
-  where t.user_id = private.require_user()
-    and q.started_at is not null and q.status in ('playing', 'played', 'skipped')
-    and (p_from is null or q.started_at >= p_from)
-    and (p_to is null or q.started_at < p_to)
-    and not private.is_banned(t.session_id, t.user_id)
-  order by q.started_at desc
-  limit least(greatest(coalesce(p_limit, 50), 1), 200) offset greatest(coalesce(p_offset, 0), 0)
-$$;
 
 CREATE FUNCTION private.my_track_stats(p_from timestamp with time zone, p_to timestamp with time zone) RETURNS TABLE(track_id uuid, title text, plays bigint, streams bigint, unique_listeners bigint, minutes numeric)
     LANGUAGE sql STABLE SECURITY DEFINER
@@ -3267,6 +3203,25 @@ begin
       array[v_next.added_by], 'song_up_next', 'Your song is up next', format('%s - %s', v_next.title, v_next.artist),
       jsonb_build_object('session_id', v_next.session_id, 'item_id', v_next.id), 'up_next:' || v_next.id,
       (select s.dj_id from public.sessions s where s.id = new.session_id));
+  end if;
+  return null;
+end;
+$$;
+
+CREATE FUNCTION private.queue_items_record_played() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if new.started_at is not null and new.status in ('playing', 'played', 'skipped') then
+    insert into private.songs_played as p (item_id, session_id, title, artist, album_art_url, duration_ms, provider,
+                                           provider_ref, status, started_at, ended_at)
+    values (new.id, new.session_id, new.title, new.artist, new.album_art_url, new.duration_ms, new.provider,
+            new.provider_ref, new.status, new.started_at, new.ended_at)
+    on conflict (item_id) do update
+      set status = excluded.status, started_at = excluded.started_at, ended_at = excluded.ended_at;
+  elsif tg_op = 'UPDATE' and old.started_at is not null then
+    delete from private.songs_played p where p.item_id = new.id;
   end if;
   return null;
 end;
@@ -4720,22 +4675,6 @@ CREATE FUNCTION private.session_settings(p_session public.sessions) RETURNS json
     'plays_from', p_session.plays_from, 'paused', p_session.paused_at is not null)
 $$;
 
-CREATE FUNCTION private.session_songs(p_session_id uuid) RETURNS TABLE(item_id bigint, title text, artist text, album_art_url text, duration_ms integer, provider text, provider_ref text, status public.queue_item_status, started_at timestamp with time zone, ended_at timestamp with time zone)
-    LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-  select q.id, q.title, q.artist, q.album_art_url, q.duration_ms, q.provider, q.provider_ref, q.status,
-         q.started_at, q.ended_at
-  from public.queue_items q
-  where q.session_id = p_session_id
-    and q.started_at is not null and q.status in ('playing', 'played', 'skipped')
-    and (exists (select 1 from public.sessions s where s.id = p_session_id and s.dj_id = (select auth.uid()))
-         or (exists (select 1 from private.listen_time t
-                     where t.user_id = (select auth.uid()) and t.session_id = p_session_id)
-             and not private.is_banned(p_session_id, (select auth.uid()))))
-  order by q.started_at
-$$;
-
 CREATE FUNCTION private.sessions_announce_live() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -5836,7 +5775,30 @@ COMMENT ON FUNCTION public.my_listening_history(p_limit integer, p_before timest
 CREATE FUNCTION public.my_listening_stats(p_from timestamp with time zone DEFAULT NULL::timestamp with time zone, p_to timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS jsonb
     LANGUAGE sql STABLE
     SET search_path TO ''
-    AS $$ select private.my_listening_stats(p_from, p_to) $$;
+    AS $$
+  with mine as (
+    select t.session_id, s.dj_id, s.genres, private.listened_seconds(t.user_id, t.session_id, t.seconds) as seconds
+    from private.listen_time t join public.sessions s on s.id = t.session_id
+    where t.user_id = (select auth.uid())
+      and t.first_joined_at >= coalesce(p_from, '-infinity') and t.first_joined_at < coalesce(p_to, 'infinity')
+      and not exists (select 1 from public.session_sanctions x
+                      where x.session_id = t.session_id and x.user_id = t.user_id and x.kind = 'ban')
+  )
+  select jsonb_build_object(
+    'from', p_from, 'to', p_to,
+    'sessions', (select count(*) from mine),
+    'seconds_listened', (select coalesce(sum(m.seconds), 0) from mine m),
+    'hours_listened', (select round(coalesce(sum(m.seconds), 0) / 3600.0, 2) from mine m),
+    'songs_heard', (select count(*) from mine m join private.songs_played q on q.session_id = m.session_id),
+    'top_djs', coalesce((select jsonb_agg(x order by x.seconds desc, x.username) from (
+                  select m.dj_id, p.username, sum(m.seconds)::bigint as seconds, count(*) as sessions
+                  from mine m join public.profiles p on p.id = m.dj_id
+                  group by m.dj_id, p.username order by 3 desc, 2 limit 5) x), '[]'::jsonb),
+    'top_genres', coalesce((select jsonb_agg(g order by g.seconds desc, g.genre) from (
+                  select genre, sum(m.seconds)::bigint as seconds
+                  from mine m cross join lateral unnest(m.genres) as genre
+                  group by genre order by 2 desc, 1 limit 5) g), '[]'::jsonb))
+$$;
 
 COMMENT ON FUNCTION public.my_listening_stats(p_from timestamp with time zone, p_to timestamp with time zone) IS 'Your listening over [p_from, p_to) (sessions joined in it): sessions, seconds/hours listened, songs heard, top 5 DJs and genres by time.';
 
@@ -5861,14 +5823,41 @@ COMMENT ON FUNCTION public.my_plan() IS 'Your effective plan (highest active ent
 CREATE FUNCTION public.my_sessions_attended(p_from timestamp with time zone DEFAULT NULL::timestamp with time zone, p_to timestamp with time zone DEFAULT NULL::timestamp with time zone, p_limit integer DEFAULT 50, p_offset integer DEFAULT 0) RETURNS TABLE(session_id uuid, title text, dj_id uuid, dj_username text, genres text[], status public.session_status, started_at timestamp with time zone, ended_at timestamp with time zone, first_joined_at timestamp with time zone, listened_seconds bigint)
     LANGUAGE sql STABLE
     SET search_path TO ''
-    AS $$ select * from private.my_sessions_attended(p_from, p_to, p_limit, p_offset) $$;
+    AS $$
+  select s.id, s.title, s.dj_id, d.username, s.genres, s.status, s.started_at, s.ended_at, t.first_joined_at,
+         private.listened_seconds(t.user_id, t.session_id, t.seconds)
+  from private.listen_time t
+  join public.sessions s on s.id = t.session_id
+  join public.profiles d on d.id = s.dj_id
+  where t.user_id = (select auth.uid())
+    and (p_from is null or t.first_joined_at >= p_from)
+    and (p_to is null or t.first_joined_at < p_to)
+    and not exists (select 1 from public.session_sanctions x
+                    where x.session_id = t.session_id and x.user_id = t.user_id and x.kind = 'ban')
+  order by t.first_joined_at desc
+  limit least(greatest(coalesce(p_limit, 50), 1), 200) offset greatest(coalesce(p_offset, 0), 0)
+$$;
 
 COMMENT ON FUNCTION public.my_sessions_attended(p_from timestamp with time zone, p_to timestamp with time zone, p_limit integer, p_offset integer) IS 'Sessions you listened to (newest first; joined within [p_from, p_to)), with how long you listened.';
 
 CREATE FUNCTION public.my_songs_heard(p_from timestamp with time zone DEFAULT NULL::timestamp with time zone, p_to timestamp with time zone DEFAULT NULL::timestamp with time zone, p_limit integer DEFAULT 50, p_offset integer DEFAULT 0) RETURNS TABLE(item_id bigint, session_id uuid, session_title text, dj_id uuid, dj_username text, title text, artist text, album_art_url text, duration_ms integer, provider text, provider_ref text, started_at timestamp with time zone)
     LANGUAGE sql STABLE
     SET search_path TO ''
-    AS $$ select * from private.my_songs_heard(p_from, p_to, p_limit, p_offset) $$;
+    AS $$
+  select q.item_id, s.id, s.title, s.dj_id, d.username, q.title, q.artist, q.album_art_url, q.duration_ms, q.provider,
+         q.provider_ref, q.started_at
+  from private.listen_time t
+  join public.sessions s on s.id = t.session_id
+  join public.profiles d on d.id = s.dj_id
+  join private.songs_played q on q.session_id = t.session_id
+  where t.user_id = (select auth.uid())
+    and (p_from is null or q.started_at >= p_from)
+    and (p_to is null or q.started_at < p_to)
+    and not exists (select 1 from public.session_sanctions x
+                    where x.session_id = t.session_id and x.user_id = t.user_id and x.kind = 'ban')
+  order by q.started_at desc
+  limit least(greatest(coalesce(p_limit, 50), 1), 200) offset greatest(coalesce(p_offset, 0), 0)
+$$;
 
 COMMENT ON FUNCTION public.my_songs_heard(p_from timestamp with time zone, p_to timestamp with time zone, p_limit integer, p_offset integer) IS 'Songs played in sessions you attended (newest first; started within [p_from, p_to)).';
 
@@ -6104,7 +6093,13 @@ COMMENT ON FUNCTION public.session_queue(p_session_id uuid) IS 'The queue in pla
 CREATE FUNCTION public.session_songs(p_session_id uuid) RETURNS TABLE(item_id bigint, title text, artist text, album_art_url text, duration_ms integer, provider text, provider_ref text, status public.queue_item_status, started_at timestamp with time zone, ended_at timestamp with time zone)
     LANGUAGE sql STABLE
     SET search_path TO ''
-    AS $$ select * from private.session_songs(p_session_id) $$;
+    AS $$
+  select q.item_id, q.title, q.artist, q.album_art_url, q.duration_ms, q.provider, q.provider_ref, q.status,
+         q.started_at, q.ended_at
+  from private.songs_played q
+  where q.session_id = p_session_id
+  order by q.started_at
+$$;
 
 COMMENT ON FUNCTION public.session_songs(p_session_id uuid) IS 'The songs played in a session (live or finished), in play order: for its DJ and anyone who listened to it (not banned); empty otherwise.';
 
@@ -6327,7 +6322,7 @@ CREATE TABLE private.listen_time (
     CONSTRAINT listen_time_seconds_check CHECK ((seconds >= 0))
 );
 
-COMMENT ON TABLE private.listen_time IS 'Seconds each user listened to each session, summed over closed stints (the open one is added at read time). Internal: RLS on, no policies.';
+COMMENT ON TABLE private.listen_time IS 'Seconds each user listened to each session, summed over closed stints (the open one is added at read time). Written only by its trigger; RLS: each user reads their own rows.';
 
 CREATE TABLE private.listening_days (
     user_id uuid NOT NULL,
@@ -6514,6 +6509,22 @@ CREATE TABLE private.room_ticks (
 COMMENT ON TABLE private.room_ticks IS 'One row per room with pending changes (or recently flushed): when its last room_batch went out. The ticker claims rooms through these rows. Internal: RLS on, no policies.';
 
 COMMENT ON COLUMN private.room_ticks.last_change_id IS 'the id of the last change sent: batches of a room carry increasing seq (this id)';
+
+CREATE TABLE private.songs_played (
+    item_id bigint NOT NULL,
+    session_id uuid NOT NULL,
+    title text NOT NULL,
+    artist text NOT NULL,
+    album_art_url text,
+    duration_ms integer NOT NULL,
+    provider text NOT NULL,
+    provider_ref text NOT NULL,
+    status public.queue_item_status NOT NULL,
+    started_at timestamp with time zone NOT NULL,
+    ended_at timestamp with time zone
+);
+
+COMMENT ON TABLE private.songs_played IS 'The queue items that started playing (playing, played, skipped), copied by a trigger on queue_items: what history shows of a session. RLS: its DJ, and whoever listened to it and is not banned from it.';
 
 CREATE TABLE private.spotify_budget (
     id boolean DEFAULT true NOT NULL,
@@ -7123,6 +7134,9 @@ ALTER TABLE ONLY private.room_tick_settings
 ALTER TABLE ONLY private.room_ticks
     ADD CONSTRAINT room_ticks_pkey PRIMARY KEY (session_id);
 
+ALTER TABLE ONLY private.songs_played
+    ADD CONSTRAINT songs_played_pkey PRIMARY KEY (item_id);
+
 ALTER TABLE ONLY private.spotify_budget
     ADD CONSTRAINT spotify_budget_pkey PRIMARY KEY (id);
 
@@ -7341,6 +7355,8 @@ CREATE INDEX reaction_senders_user ON private.reaction_senders USING btree (user
 CREATE INDEX room_event_gates_stale ON private.room_event_gates USING btree (last_sent_at);
 
 CREATE INDEX room_reactions_pending ON private.room_reactions USING btree (session_id) WHERE (pending > 0);
+
+CREATE INDEX songs_played_session ON private.songs_played USING btree (session_id, started_at);
 
 CREATE INDEX spotify_tokens_expires_at ON private.spotify_tokens USING btree (expires_at);
 
@@ -7584,6 +7600,8 @@ CREATE TRIGGER queue_items_log_plays AFTER UPDATE OF status ON public.queue_item
 
 CREATE TRIGGER queue_items_notify_up_next AFTER UPDATE OF status ON public.queue_items FOR EACH ROW WHEN ((new.status = 'playing'::public.queue_item_status)) EXECUTE FUNCTION private.queue_items_notify_up_next();
 
+CREATE TRIGGER queue_items_record_played AFTER INSERT OR UPDATE OF status, started_at, ended_at ON public.queue_items FOR EACH ROW EXECUTE FUNCTION private.queue_items_record_played();
+
 CREATE TRIGGER queue_votes_enforce_rules BEFORE INSERT OR UPDATE ON public.queue_votes FOR EACH ROW EXECUTE FUNCTION private.queue_votes_enforce_rules();
 
 CREATE TRIGGER queue_votes_maintain_tally AFTER INSERT OR DELETE OR UPDATE ON public.queue_votes FOR EACH ROW EXECUTE FUNCTION private.queue_votes_maintain_tally();
@@ -7693,6 +7711,12 @@ ALTER TABLE ONLY private.reaction_senders
 
 ALTER TABLE ONLY private.room_reactions
     ADD CONSTRAINT room_reactions_session_id_fkey FOREIGN KEY (session_id) REFERENCES public.sessions(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY private.songs_played
+    ADD CONSTRAINT songs_played_item_id_fkey FOREIGN KEY (item_id) REFERENCES public.queue_items(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY private.songs_played
+    ADD CONSTRAINT songs_played_session_id_fkey FOREIGN KEY (session_id) REFERENCES public.sessions(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY private.spotify_tokens
     ADD CONSTRAINT spotify_tokens_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.spotify_links(user_id) ON DELETE CASCADE;
@@ -7945,6 +7969,8 @@ ALTER TABLE private.hosting_days ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.listen_time ENABLE ROW LEVEL SECURITY;
 
+CREATE POLICY listen_time_select ON private.listen_time FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
 ALTER TABLE private.listening_days ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.live_announcements ENABLE ROW LEVEL SECURITY;
@@ -7974,6 +8000,16 @@ ALTER TABLE private.room_reactions ENABLE ROW LEVEL SECURITY;
 ALTER TABLE private.room_tick_settings ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.room_ticks ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE private.songs_played ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY songs_played_select ON private.songs_played FOR SELECT TO authenticated USING (((session_id IN ( SELECT s.id
+   FROM public.sessions s
+  WHERE (s.dj_id = ( SELECT auth.uid() AS uid)))) OR ((session_id IN ( SELECT t.session_id
+   FROM private.listen_time t
+  WHERE (t.user_id = ( SELECT auth.uid() AS uid)))) AND (NOT (session_id IN ( SELECT x.session_id
+   FROM public.session_sanctions x
+  WHERE ((x.user_id = ( SELECT auth.uid() AS uid)) AND (x.kind = 'ban'::text))))))));
 
 ALTER TABLE private.spotify_budget ENABLE ROW LEVEL SECURITY;
 
@@ -8582,6 +8618,7 @@ GRANT ALL ON FUNCTION private.leave_session(p_session_id uuid) TO authenticated;
 REVOKE ALL ON FUNCTION private.listen_time_award() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.listened_seconds(p_user_id uuid, p_session_id uuid, p_closed bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.listened_seconds(p_user_id uuid, p_session_id uuid, p_closed bigint) TO authenticated;
 
 REVOKE ALL ON FUNCTION private.listening_days_award() FROM PUBLIC;
 
@@ -8620,20 +8657,11 @@ GRANT ALL ON FUNCTION private.my_hosted_session_ids() TO authenticated;
 REVOKE ALL ON FUNCTION private.my_invite_code() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.my_invite_code() TO authenticated;
 
-REVOKE ALL ON FUNCTION private.my_listening_stats(p_from timestamp with time zone, p_to timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.my_listening_stats(p_from timestamp with time zone, p_to timestamp with time zone) TO authenticated;
-
 REVOKE ALL ON FUNCTION private.my_moderated_session_ids() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.my_moderated_session_ids() TO authenticated;
 
 REVOKE ALL ON FUNCTION private.my_session_ids() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.my_session_ids() TO authenticated;
-
-REVOKE ALL ON FUNCTION private.my_sessions_attended(p_from timestamp with time zone, p_to timestamp with time zone, p_limit integer, p_offset integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.my_sessions_attended(p_from timestamp with time zone, p_to timestamp with time zone, p_limit integer, p_offset integer) TO authenticated;
-
-REVOKE ALL ON FUNCTION private.my_songs_heard(p_from timestamp with time zone, p_to timestamp with time zone, p_limit integer, p_offset integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.my_songs_heard(p_from timestamp with time zone, p_to timestamp with time zone, p_limit integer, p_offset integer) TO authenticated;
 
 REVOKE ALL ON FUNCTION private.my_track_stats(p_from timestamp with time zone, p_to timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.my_track_stats(p_from timestamp with time zone, p_to timestamp with time zone) TO authenticated;
@@ -8717,6 +8745,8 @@ REVOKE ALL ON FUNCTION private.queue_items_fold_pending_votes() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.queue_items_log_plays() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.queue_items_notify_up_next() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.queue_items_record_played() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.queue_order(p_session_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.queue_order(p_session_id uuid) TO authenticated;
@@ -8898,9 +8928,6 @@ REVOKE ALL ON FUNCTION private.session_sanctions_broadcast() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.session_sanctions_notify() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.session_settings(p_session public.sessions) FROM PUBLIC;
-
-REVOKE ALL ON FUNCTION private.session_songs(p_session_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.session_songs(p_session_id uuid) TO authenticated;
 
 REVOKE ALL ON FUNCTION private.sessions_announce_live() FROM PUBLIC;
 
@@ -9203,11 +9230,15 @@ REVOKE ALL ON FUNCTION public.weekly_leaderboard(p_metric text, p_genre text, p_
 GRANT ALL ON FUNCTION public.weekly_leaderboard(p_metric text, p_genre text, p_week date, p_limit integer) TO anon;
 GRANT ALL ON FUNCTION public.weekly_leaderboard(p_metric text, p_genre text, p_week date, p_limit integer) TO authenticated;
 
+GRANT SELECT ON TABLE private.listen_time TO authenticated;
+
 GRANT SELECT ON TABLE private.reaction_senders TO authenticated;
 
 GRANT INSERT(session_id) ON TABLE private.reaction_senders TO authenticated;
 
 GRANT INSERT(last_kind),UPDATE(last_kind) ON TABLE private.reaction_senders TO authenticated;
+
+GRANT SELECT ON TABLE private.songs_played TO authenticated;
 
 GRANT SELECT ON TABLE public.artist_statements TO authenticated;
 GRANT SELECT ON TABLE public.artist_statements TO service_role;

@@ -197,9 +197,8 @@ PRIVATE_DEFINER_CALLABLE = {
     "set_paused", "report_track", "session_recommendations",
     # what a live room plays, shown in live_now to anyone browsing (one row of queue_items)
     "live_now_playing",
-    # issue 15 (social): policy helpers, then RPC bodies (each checks the caller or reads only public data)
-    "my_sessions_attended", "my_songs_heard",
-    "session_songs", "my_listening_stats", "challenge_battle", "respond_battle", "cancel_battle", "vote_battle",
+    # issue 15 (social): RPC bodies (each checks the caller or reads only public data)
+    "challenge_battle", "respond_battle", "cancel_battle", "vote_battle",
     "battle_state", "my_invite_code", "redeem_invite", "user_achievements", "weekly_leaderboard",
     "creator_analytics",
 }

@@ -78,11 +78,13 @@ def test_private_functions_the_app_may_call_are_few_and_named(db):
     # Private tables the app's invoker RPCs reach, each under RLS (the caller's own rows).
     assert {line.split()[2].split("(")[0] for line in app_private if line.split()[1] != "execute"} == {
         "private.reaction_senders",  # react(): writing your own row is a reaction (its triggers count and publish)
+        "private.listen_time", "private.songs_played",  # the history RPCs: your own rows; the songs of sessions you were in
     }
     assert {line.split()[2].split("(")[0] for line in app_private if line.split()[1] == "execute"} == {
         "private.plan_of", "private.my_blocked_ids", "private.blocked_me_ids", "private.my_session_ids",
         "private.my_moderated_session_ids", "private.my_hosted_session_ids", "private.can_receive_topic",
         "private.queue_order", "private.skip_progress", "private.advance",
+        "private.listened_seconds",  # the history RPCs (invoker): time on the caller's own rows
         # the private halves of public RPC wrappers (each checks the caller itself)
         "private.go_live", "private.start_session", "private.end_own_session", "private.session_heartbeat",
         "private.join_session", "private.leave_session", "private.timeout_user", "private.ban_user",
@@ -93,8 +95,7 @@ def test_private_functions_the_app_may_call_are_few_and_named(db):
         # live_now shows what each live room plays (one row of queue_items, live rooms only)
         "private.live_now_playing",
         # issue 15 (social): policy helpers, then the private halves of its public RPCs
-        "private.my_sessions_attended", "private.my_songs_heard", "private.session_songs",
-        "private.my_listening_stats", "private.challenge_battle", "private.respond_battle", "private.cancel_battle",
+        "private.challenge_battle", "private.respond_battle", "private.cancel_battle",
         "private.vote_battle", "private.battle_state", "private.my_invite_code", "private.redeem_invite",
         "private.user_achievements", "private.weekly_leaderboard", "private.creator_analytics",
         # exact tallies of a large room's songs (queue.sql: sharded, deferred tallies)
