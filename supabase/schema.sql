@@ -3273,7 +3273,6 @@ $$;
 CREATE FUNCTION private.queue_order(p_session_id uuid) RETURNS TABLE(item_id bigint, play_rank bigint)
     LANGUAGE sql STABLE ROWS 50
     SET search_path TO ''
-    SET plan_cache_mode TO 'force_custom_plan'
     AS $$
   with settings as (
     select s.fairness_enabled as fair from public.sessions s where s.id = p_session_id
@@ -6002,7 +6001,6 @@ COMMENT ON FUNCTION public.my_track_stats(p_from timestamp with time zone, p_to 
 CREATE FUNCTION public.now_playing(p_session_id uuid) RETURNS TABLE(id bigint, title text, artist text, album_art_url text, duration_ms integer, provider text, provider_ref text, added_by uuid, started_at timestamp with time zone, position_ms bigint, server_time timestamp with time zone, skip_votes integer, skip_threshold integer, spotify_id text, apple_music_id text, isrc text, origin text, paused boolean)
     LANGUAGE sql STABLE
     SET search_path TO ''
-    SET plan_cache_mode TO 'force_custom_plan'
     AS $$
   select q.id, q.title, q.artist, q.album_art_url, q.duration_ms, q.provider, q.provider_ref, q.added_by,
          q.started_at,
@@ -6206,7 +6204,6 @@ COMMENT ON FUNCTION public.session_heartbeat(p_session_id uuid) IS 'Ping while l
 CREATE FUNCTION public.session_queue(p_session_id uuid) RETURNS TABLE(id bigint, play_rank bigint, title text, artist text, album_art_url text, duration_ms integer, provider text, provider_ref text, added_by uuid, added_by_username text, up_votes integer, down_votes integer, score integer, my_vote smallint, pinned boolean, added_at timestamp with time zone)
     LANGUAGE sql STABLE
     SET search_path TO ''
-    SET plan_cache_mode TO 'force_custom_plan'
     AS $$
   select q.id, o.play_rank, q.title, q.artist, q.album_art_url, q.duration_ms, q.provider, q.provider_ref,
          q.added_by, p.username, q.up_votes + coalesce(pv.up_votes, 0), q.down_votes + coalesce(pv.down_votes, 0),
