@@ -99,12 +99,12 @@ TABLES: dict[str, Rules] = {
     "artist_statements": Rules("artist_id", only("dj")),
     "spotify_links": Rules("user_id", only("dj")),  # tokens are in private.spotify_tokens, out of every app role's reach
     # issue 15 (social)
-    "saved_songs": Rules("user_id", only("listener"), delete=only("listener")),  # saved through save_song()
+    "saved_songs": Rules("user_id", only("listener"), insert=True, delete=only("listener")),  # insert names a queue item
     "session_likes": Rules("user_id", EVERYONE, insert=True, delete=only("listener")),
     "playlists": Rules("owner_id", only("listener"), insert=True, update=only("listener"), delete=only("listener")),
     # no owner column: the listener's rows are the items of their own playlist
-    "playlist_items": Rules(None, only("listener"), insert=True, delete=only("listener"),
-                            delete_others=only("listener")),
+    "playlist_items": Rules(None, only("listener"), insert=True, update=only("listener"), delete=only("listener"),
+                            update_others=only("listener"), delete_others=only("listener")),
     "battles": Rules("challenger_id", EVERYONE),  # a live battle is public; moves only through RPC
     "battle_rounds": Rules(None, EVERYONE),
     "battle_votes": Rules("user_id", only("listener")),
@@ -116,6 +116,10 @@ TABLES: dict[str, Rules] = {
     # each user's own standing in rooms (the room policy helpers read it)
     "private.queue_vote_deltas": Rules(None, ROOM),
     "private.room_access": Rules("user_id", SIGNED_IN - {"stranger"}),
+    # each listener's own reaction window (writing it is reacting); listening time; the songs a room played
+    "private.reaction_senders": Rules("user_id", only("listener"), insert=True, update=only("listener")),
+    "private.listen_time": Rules("user_id", only("listener", "moderator", "banned")),  # your own, even once banned
+    "private.songs_played": Rules(None, ROOM),
     # discovery: every DJ (and blocker) row is visible to all but the users it hides from (dj_id only)
     "private.discovery_visibility": Rules("dj_id", EVERYONE),
     # what a live room plays: public while the room is live
@@ -209,10 +213,8 @@ PRIVATE_DEFINER_CALLABLE = {
     "advance", "vote_skip", "remove_from_queue",
     "pin_next", "reorder_queue",
     "set_paused", "report_track", "session_recommendations",
-    # issue 15 (social): policy helpers, then RPC bodies (each checks the caller or reads only public data)
-    "my_playlist_ids", "my_saved_song_ids",
-    "react", "save_song", "reorder_playlist", "shared_playlist", "my_sessions_attended", "my_songs_heard",
-    "session_songs", "my_listening_stats", "challenge_battle", "respond_battle", "cancel_battle", "vote_battle",
+    # issue 15 (social): RPC bodies (each checks the caller or reads only public data)
+    "challenge_battle", "respond_battle", "cancel_battle", "vote_battle",
     "battle_state", "my_invite_code", "redeem_invite", "user_achievements", "weekly_leaderboard",
 }
 
@@ -261,6 +263,7 @@ def build_room(db: conftest.TestDatabase) -> Room:
                             "provider_ref) values (%s, 'Next', 'A', 200000, 'spotify', 'y') returning id", (session,))
     # a vote change not yet folded into the song's tally, as a large room leaves it for the ticker
     db.admin.execute("insert into private.queue_vote_deltas (item_id, shard, up_delta) values (%s, 0, 1)", (next_item,))
+    as_listener.rpc("react", p_session_id=session, p_kind="fire")
     as_listener.rpc("follow", p_user_id=dj)
     as_listener.sql("insert into public.user_blocks (blocked_id) values (%s)", (stranger,))
     as_listener.sql("insert into public.reports (reported_user_id, reason) values (%s, 'spam')", (banned,))

@@ -445,12 +445,14 @@ execute function private.queue_items_fold_pending_votes();
 --      contributor's queued songs (best score, then earliest); lower turn
 --      first, then higher score, then earlier added. Fairness off: higher
 --      score, then earlier added.
+-- Its plan is cached like any (no force_custom_plan): one parameter, matched
+-- by index equality, so the generic plan is the custom one, and planning the
+-- query each call cost more than running it (so for session_queue and now_playing).
 create function private.queue_order(p_session_id uuid)
 returns table (item_id bigint, play_rank bigint)
 language sql stable
 rows 50
 set search_path = ''
-set plan_cache_mode = force_custom_plan
 as $$
   with settings as (
     select s.fairness_enabled as fair from public.sessions s where s.id = p_session_id
@@ -1049,7 +1051,6 @@ returns table (id bigint, play_rank bigint, title text, artist text, album_art_u
                down_votes int, score int, my_vote smallint, pinned boolean, added_at timestamptz)
 language sql stable security invoker
 set search_path = ''
-set plan_cache_mode = force_custom_plan
 as $$
   select q.id, o.play_rank, q.title, q.artist, q.album_art_url, q.duration_ms, q.provider, q.provider_ref,
          q.added_by, p.username, q.up_votes + coalesce(pv.up_votes, 0), q.down_votes + coalesce(pv.down_votes, 0),
@@ -1072,7 +1073,6 @@ returns table (id bigint, title text, artist text, album_art_url text, duration_
                paused boolean)
 language sql stable security invoker
 set search_path = ''
-set plan_cache_mode = force_custom_plan
 as $$
   select q.id, q.title, q.artist, q.album_art_url, q.duration_ms, q.provider, q.provider_ref, q.added_by,
          q.started_at,
