@@ -6479,7 +6479,7 @@ CREATE TABLE private.discovery_visibility (
     hidden_from uuid[] DEFAULT '{}'::uuid[] NOT NULL
 );
 
-COMMENT ON TABLE private.discovery_visibility IS 'A DJ (or any blocker) is discoverable by everyone except hidden_from (the users they blocked): policy discovery_visibility_select; hidden_from is not readable by the app. Kept by triggers on profiles and user_blocks.';
+COMMENT ON TABLE private.discovery_visibility IS 'One row per profile: a DJ is discoverable by everyone except hidden_from (the users they blocked): policy discovery_visibility_select; hidden_from is not readable by the app. Kept by triggers on profiles and user_blocks.';
 
 CREATE TABLE private.dj_daily_stats (
     dj_id uuid NOT NULL,
@@ -7896,7 +7896,7 @@ CREATE TRIGGER playlist_items_before_insert BEFORE INSERT ON public.playlist_ite
 
 CREATE TRIGGER playlists_before_write BEFORE INSERT OR UPDATE ON public.playlists FOR EACH ROW EXECUTE FUNCTION private.playlists_before_write();
 
-CREATE TRIGGER profiles_discoverable AFTER INSERT OR UPDATE OF is_dj ON public.profiles FOR EACH ROW WHEN (new.is_dj) EXECUTE FUNCTION private.profiles_discoverable();
+CREATE TRIGGER profiles_discoverable AFTER INSERT ON public.profiles FOR EACH ROW EXECUTE FUNCTION private.profiles_discoverable();
 
 CREATE TRIGGER profiles_normalize BEFORE INSERT OR UPDATE OF username, genres ON public.profiles FOR EACH ROW EXECUTE FUNCTION private.profiles_normalize();
 

@@ -120,7 +120,7 @@ TABLES: dict[str, Rules] = {
     "private.reaction_senders": Rules("user_id", only("listener"), insert=True, update=only("listener")),
     "private.listen_time": Rules("user_id", only("listener", "moderator", "banned")),  # your own, even once banned
     "private.songs_played": Rules(None, ROOM),
-    # discovery: every DJ (and blocker) row is visible to all but the users it hides from (dj_id only)
+    # discovery: a row per profile, visible to all but the users it hides from (dj_id only)
     "private.discovery_visibility": Rules("dj_id", EVERYONE),
     # what a live room plays: public while the room is live
     "private.live_now_playing": Rules(None, EVERYONE),

@@ -46,13 +46,13 @@ for each row execute function private.user_blocks_before_insert();
 -- visible unless the caller is in hidden_from. The app may select dj_id only
 -- (hidden_from is not granted: the policy reads it, a query cannot), so no one
 -- reads a list of who blocked them; discovery keeps a DJ when their row is
--- visible. A row per DJ (profiles_discoverable below) and per blocker (the
--- blocks triggers); users who are neither are never looked up.
+-- visible. A row per profile (profiles_discoverable below), so that a row's
+-- presence tells nothing (not even that its user ever blocked anyone).
 create table private.discovery_visibility (
   dj_id uuid primary key references public.profiles (id) on delete cascade,
   hidden_from uuid[] not null default '{}'
 );
-comment on table private.discovery_visibility is 'A DJ (or any blocker) is discoverable by everyone except hidden_from (the users they blocked): policy discovery_visibility_select; hidden_from is not readable by the app. Kept by triggers on profiles and user_blocks.';
+comment on table private.discovery_visibility is 'One row per profile: a DJ is discoverable by everyone except hidden_from (the users they blocked): policy discovery_visibility_select; hidden_from is not readable by the app. Kept by triggers on profiles and user_blocks.';
 revoke all on private.discovery_visibility from anon, authenticated, service_role;
 -- anon, authenticated: public.live_now / search_djs / suggested_djs (security invoker) keep a DJ whose row they see.
 grant select (dj_id) on private.discovery_visibility to anon, authenticated;
@@ -70,8 +70,8 @@ $$;
 revoke all on function private.profiles_discoverable() from public, anon, authenticated, service_role;
 
 create trigger profiles_discoverable
-after insert or update of is_dj on public.profiles
-for each row when (new.is_dj) execute function private.profiles_discoverable();
+after insert on public.profiles
+for each row execute function private.profiles_discoverable();
 
 -- Blocking someone ends follows both ways, and hides the blocker from them in discovery.
 create function private.user_blocks_after_insert() returns trigger
