@@ -81,8 +81,7 @@ def test_private_functions_the_app_may_call_are_few_and_named(db):
         "private.my_moderated_session_ids", "private.my_hosted_session_ids", "private.can_receive_topic",
         "private.queue_order", "private.skip_progress", "private.advance",
         # the private halves of public RPC wrappers (each checks the caller itself)
-        "private.go_live", "private.start_session", "private.end_own_session", "private.session_heartbeat",
-        "private.join_session", "private.leave_session", "private.timeout_user", "private.ban_user",
+        "private.timeout_user", "private.ban_user",
         "private.unban_user", "private.delete_message", "private.vote_skip", "private.remove_from_queue",
         "private.pin_next", "private.reorder_queue", "private.my_earnings", "private.register_push_token",
         "private.my_track_stats",
