@@ -677,6 +677,8 @@ create table public.participation_requests (
   action text not null constraint participation_requests_action check (action in ('join', 'leave')),
   created_at timestamptz not null default now()
 );
+-- No index on user_id (the policies' column): the table holds no row but the
+-- one being applied, and every join or leave would pay for its upkeep.
 comment on table public.participation_requests is 'A listener''s request to join or leave a live session (what join_session / leave_session insert). Applied and removed at once by its trigger; the rules are the trigger''s.';
 comment on column public.participation_requests.action is 'join: become present (live only, not the DJ, not banned or blocked by the DJ, within capacity); leave: stop being present';
 revoke all on public.participation_requests from anon, authenticated, service_role;
