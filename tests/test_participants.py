@@ -224,3 +224,25 @@ def test_leaves_racing_the_end_of_the_session_neither_deadlock_nor_leave_anyone_
     present = db.admin.execute("select count(*) from public.session_participants where left_at is null").fetchone()[0]
     row = session_row(db, session["id"])
     assert (present, row["listener_count"], row["status"]) == (0, 0, "ended")
+
+
+@pytest.mark.parametrize("action", ["leave", "join"])
+def test_a_direct_request_is_checked_before_the_room_is_locked(db, action):
+    """A stranger's leave and a banned user's join, inserted directly while the room's row is held,
+    answer at once (a lock timeout, 55P03, would mean they waited for the lock)."""
+    dj_id = make_dj(db)
+    session = go_live(db, dj_id)
+    banned = join(db, session["id"], "banned")
+    db.as_user(dj_id).rpc_rows("ban_user", p_session_id=session["id"], p_user_id=banned)
+    caller = banned if action == "join" else db.create_user("stranger")
+    with db.connect() as busy, busy.transaction(force_rollback=True):
+        busy.execute("select 1 from public.sessions where id = %s for update", (session["id"],))
+        with db.connect("authenticator") as conn:
+            client = db.as_user(caller, conn)
+            conn.execute("set lock_timeout = '300ms'")
+            ask = "insert into public.participation_requests (session_id, action) values (%s, %s)"
+            if action == "join":
+                with refused("PT403", "banned"):
+                    client.sql(ask, (session["id"], action))
+            else:
+                client.sql(ask, (session["id"], action))
