@@ -119,6 +119,41 @@ def drain_ticks(url: str) -> None:
             pass
 
 
+def where_the_time_goes(url: str, transactions: dict[str, str], n: int = 2000) -> None:
+    """For the record: the backend's CPU time per transaction of each script
+    (one connection, /proc/<pid>/schedstat, so other load on the machine
+    barely moves it), and the functions that took most of it (self time,
+    track_functions = all)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        schedstat = Path(f"/proc/{conn.info.backend_pid}/schedstat")
+        if not schedstat.exists():
+            print("      where the time goes: needs Linux /proc (skipped)", flush=True)
+            return
+        conn.execute("set track_functions = 'all'")
+
+        def function_self_ms() -> dict[str, float]:
+            conn.execute("select pg_stat_force_next_flush()")  # flushed as this autocommit statement ends
+            conn.execute("select pg_stat_clear_snapshot()")
+            return {name: ms for name, ms in conn.execute(
+                "select schemaname || '.' || funcname, self_time from pg_stat_user_functions")}
+
+        for label, script in transactions.items():
+            statements = [part.strip().rstrip(";") for part in script.split("\\;")]
+            for _ in range(50):  # warm the plan caches
+                for statement in statements:
+                    conn.execute(statement)
+            before, cpu_before = function_self_ms(), int(schedstat.read_text().split()[0])
+            for _ in range(n):
+                for statement in statements:
+                    conn.execute(statement)
+            cpu_us = (int(schedstat.read_text().split()[0]) - cpu_before) / n / 1000
+            after = function_self_ms()
+            spent = sorted(((ms - before.get(name, 0.0)) * 1000 / n, name) for name, ms in after.items())[::-1]
+            top = ", ".join(f"{name} {us:.0f}" for us, name in spent[:4] if us >= 1)
+            print(f"      where the time goes, {label}: {cpu_us:.0f} µs backend CPU per transaction"
+                  + (f"; self time µs: {top}" if top else ""), flush=True)
+
+
 def raw_insert_tps(url: str, session_id: str, seconds: int) -> float:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("create table if not exists public.bench_raw (like public.messages including defaults including identity); "
@@ -162,6 +197,13 @@ def bench_chat(url: str, seconds: int) -> None:
     print(f"      for the record: chat with one broadcast per line {immediate:.0f} tps ({immediate / raw:.2f}x); "
           f"raw inserts committed asynchronously {raw_async:.0f} tps (chat batched = {chat / raw_async:.2f}x of that)",
           flush=True)
+    where_the_time_goes(url, {
+        "request envelope (begin, role and claims, commit)": AS_NEXT_USER.format(prefix="chat", n=users) + "commit;",
+        "raw insert committed asynchronously": "begin \\; set local synchronous_commit = off \\; insert into "
+        f"public.bench_raw (session_id, sender_id, body) values ('{session_id}', md5(random()::text)::uuid, 'hi') "
+        "\\; commit;",
+        "chat line (batched)": AS_NEXT_USER.format(prefix="chat", n=users)
+        + f"insert into public.messages (session_id, body) values ('{session_id}', 'hello everyone') \\; commit;"})
     with psycopg.connect(url) as conn:
         batched = one(conn.execute(
             "select count(*) from realtime.messages r, jsonb_array_elements(r.payload -> 'changes') c "
@@ -193,6 +235,7 @@ def bench_votes(url: str, seconds: int) -> None:
         "commit;\n")
     drain_ticks(url)  # the setup's joins
     votes = pgbench(url, script, seconds)
+    where_the_time_goes(url, {"vote (batched)": script})
     counts = ("select count(*) filter (where value = 1), count(*) filter (where value = -1) "
               "from public.queue_votes where item_id = %s")
     with psycopg.connect(url) as conn:

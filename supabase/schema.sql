@@ -940,7 +940,7 @@ begin
     order by q.started_at nulls first
     limit p_limit
   loop
-    select * into v_session from public.sessions s where s.id = v_id for update skip locked;
+    select * into v_session from public.sessions s where s.id = v_id for no key update skip locked;
     continue when not found or v_session.status <> 'live' or v_session.plays_from <> 'queue'
                   or v_session.paused_at is not null;
     v_current := null;
@@ -988,46 +988,6 @@ begin
   perform private.enqueue_notifications(array[p_user_id], 'achievement_earned', 'New badge', v_name,
     jsonb_build_object('badge_id', p_badge_id), 'badge:' || p_badge_id || ':' || p_user_id);
   return true;
-end;
-$$;
-
-CREATE TABLE public.session_sanctions (
-    session_id uuid NOT NULL,
-    user_id uuid NOT NULL,
-    kind text NOT NULL,
-    until timestamp with time zone,
-    reason text DEFAULT ''::text NOT NULL,
-    created_by uuid,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT session_sanctions_kind_check CHECK ((kind = ANY (ARRAY['timeout'::text, 'ban'::text]))),
-    CONSTRAINT session_sanctions_reason_check CHECK ((char_length(reason) <= 300)),
-    CONSTRAINT session_sanctions_timeout_until CHECK (((kind = 'timeout'::text) = (until IS NOT NULL)))
-);
-
-COMMENT ON TABLE public.session_sanctions IS 'The current sanction of a user in a session: timeout (until a time) or ban (no end). Written by moderation functions.';
-
-COMMENT ON COLUMN public.session_sanctions.kind IS 'timeout: may not chat until `until`; ban: may not join or chat';
-
-CREATE FUNCTION private.ban_user(p_session_id uuid, p_user_id uuid, p_reason text) RETURNS public.session_sanctions
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-declare
-  v_sanction public.session_sanctions;
-begin
-  perform private.require_moderator(p_session_id, p_user_id);
-  insert into public.session_sanctions as x (session_id, user_id, kind, until, reason, created_by)
-  values (p_session_id, p_user_id, 'ban', null, coalesce(p_reason, ''), (select auth.uid()))
-  on conflict (session_id, user_id) do update
-    set kind = 'ban', until = null, reason = excluded.reason, created_by = excluded.created_by, created_at = now()
-  returning * into v_sanction;
-  perform private.close_participation(p_session_id, p_user_id);
-  perform private.log_moderation(p_session_id, 'ban', p_user_id, null, jsonb_build_object('reason', coalesce(p_reason, '')));
-  -- A banned moderator loses the role (logged as remove_moderator by the
-  -- session_moderators_log trigger). A timeout keeps it: it only silences the
-  -- moderator's chat for a while, and they cannot lift it themselves.
-  delete from public.session_moderators m where m.session_id = p_session_id and m.user_id = p_user_id;
-  return v_sanction;
 end;
 $$;
 
@@ -1265,6 +1225,40 @@ begin
 end;
 $$;
 
+CREATE FUNCTION private.check_may_sanction(p_session_id uuid, p_target uuid, p_action text) RETURNS uuid
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+  v_uid uuid := (select auth.uid());
+  v_dj_id uuid;
+begin
+  if v_uid is null then
+    raise exception using errcode = 'PT401', message = 'sign in first';
+  end if;
+  if p_action = 'unban' and p_target = v_uid then
+    raise exception using errcode = 'PT403', message = 'you cannot lift your own sanction';
+  end if;
+  if not exists (select 1 from private.my_moderated_session_ids() s where s = p_session_id) then
+    raise exception using errcode = 'PT403', message = 'only the DJ and moderators can do this';
+  end if;
+  if p_action <> 'unban' then
+    select s.dj_id into v_dj_id from public.sessions s where s.id = p_session_id;
+    if p_target = v_dj_id then
+      raise exception using errcode = 'PT403', message = 'the DJ cannot be sanctioned in their own session';
+    end if;
+    if p_target = v_uid then
+      raise exception using errcode = 'PT409', message = 'you cannot sanction yourself';
+    end if;
+    if v_dj_id <> v_uid and exists (
+        select 1 from public.session_moderators m where m.session_id = p_session_id and m.user_id = p_target) then
+      raise exception using errcode = 'PT403', message = 'only the DJ can sanction a moderator';
+    end if;
+  end if;
+  return v_uid;
+end;
+$$;
+
 CREATE FUNCTION private.claim_artist_transfers(p_limit integer, p_lease interval, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(statement_id uuid, month date, artist_id uuid, amount bigint, currency text, destination text)
     LANGUAGE sql SECURITY DEFINER
     SET search_path TO ''
@@ -1405,7 +1399,7 @@ begin
     limit p_limit
   loop
     -- The session lock first, as every change of listeners takes it.
-    perform 1 from public.sessions s where s.id = v_session_id for update skip locked;
+    perform 1 from public.sessions s where s.id = v_session_id for no key update skip locked;
     continue when not found;
     if private.close_participation(v_session_id, v_user_id) then
       v_count := v_count + 1;
@@ -1568,35 +1562,6 @@ CREATE FUNCTION private.credit_earnings(p_tip public.tips, p_kind text, p_amount
   on conflict (tip_id, kind, reference) do nothing
 $$;
 
-CREATE FUNCTION private.delete_message(p_message_id bigint) RETURNS public.messages
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-declare
-  v_uid uuid := private.require_user();
-  v_message public.messages;
-begin
-  select * into v_message from public.messages m where m.id = p_message_id;
-  if not found or (v_message.sender_id is distinct from v_uid
-                   and not private.may_moderate(v_message.session_id, v_uid)) then
-    raise exception using errcode = 'PT404', message = 'message not found';
-  end if;
-  if v_message.sender_id is distinct from v_uid then
-    perform private.require_moderator(v_message.session_id, null);
-  end if;
-  select * into v_message from public.messages m where m.id = p_message_id for update;
-  if v_message.deleted_at is not null then
-    return v_message;
-  end if;
-  update public.messages set deleted_at = now(), deleted_by = v_uid where id = p_message_id returning * into v_message;
-  if v_message.sender_id is distinct from v_uid then
-    perform private.log_moderation(v_message.session_id, 'delete_message', v_message.sender_id, p_message_id,
-                                   jsonb_build_object('body', v_message.body));
-  end if;
-  return v_message;
-end;
-$$;
-
 CREATE FUNCTION private.dispute_status_rank(p_status text) RETURNS integer
     LANGUAGE sql IMMUTABLE
     SET search_path TO ''
@@ -1656,7 +1621,7 @@ CREATE FUNCTION private.end_abandoned_sessions(p_idle interval, p_limit integer,
                                                           and q.origin not in ('fallback', 'recommendation'))
     order by s.started_at
     limit p_limit
-    for update skip locked), 'abandoned')
+    for no key update skip locked), 'abandoned')
 $$;
 
 CREATE FUNCTION private.end_session(p_session_id uuid, p_reason text) RETURNS public.sessions
@@ -1701,7 +1666,7 @@ CREATE FUNCTION private.end_silent_sessions(p_silence interval, p_limit integer,
     where s.status = 'live' and coalesce(s.last_heartbeat_at, s.started_at) < p_now - p_silence
     order by s.last_heartbeat_at
     limit p_limit
-    for update skip locked), 'heartbeat_lost')
+    for no key update skip locked), 'heartbeat_lost')
 $$;
 
 COMMENT ON FUNCTION private.end_silent_sessions(p_silence interval, p_limit integer, p_now timestamp with time zone) IS 'Ends up to p_limit live sessions without a DJ heartbeat for p_silence; returns how many.';
@@ -1715,7 +1680,7 @@ CREATE FUNCTION private.end_stale_scheduled_sessions(p_grace interval, p_limit i
     where s.status = 'scheduled' and s.scheduled_for < p_now - p_grace
     order by s.scheduled_for
     limit p_limit
-    for update skip locked), 'never_started')
+    for no key update skip locked), 'never_started')
 $$;
 
 CREATE FUNCTION private.enqueue_notifications(p_user_ids uuid[], p_kind text, p_title text, p_body text, p_data jsonb, p_collapse_key text, p_actor uuid DEFAULT NULL::uuid) RETURNS integer
@@ -2248,7 +2213,7 @@ CREATE FUNCTION private.lock_session(p_session_id uuid) RETURNS public.sessions
 declare
   v_session public.sessions;
 begin
-  select * into v_session from public.sessions s where s.id = p_session_id for update;
+  select * into v_session from public.sessions s where s.id = p_session_id for no key update;
   if not found then
     raise exception using errcode = 'PT404', message = 'session not found';
   end if;
@@ -2271,16 +2236,6 @@ CREATE FUNCTION private.may_moderate(p_session_id uuid, p_uid uuid) RETURNS bool
   select (exists (select 1 from public.sessions s where s.id = p_session_id and s.dj_id = p_uid)
           or exists (select 1 from public.session_moderators m where m.session_id = p_session_id and m.user_id = p_uid))
      and not private.is_banned(p_session_id, p_uid)
-$$;
-
-CREATE FUNCTION private.messages_broadcast_deletion() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-begin
-  perform private.room_publish(new.session_id, 'message_deleted', jsonb_build_object('id', new.id));
-  return null;
-end;
 $$;
 
 CREATE FUNCTION private.messages_enforce_rules_and_broadcast() RETURNS trigger
@@ -2374,6 +2329,39 @@ begin
 end;
 $$;
 
+CREATE FUNCTION private.messages_guard_deletion() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_uid uuid := (select auth.uid());
+begin
+  if v_uid is null or new.deleted_at is not distinct from old.deleted_at then
+    return new;
+  end if;
+  if old.deleted_at is not null then
+    raise exception using errcode = 'PT409', message = 'a deleted message stays deleted';
+  end if;
+  new.deleted_at := now();
+  new.deleted_by := v_uid;
+  return new;
+end;
+$$;
+
+CREATE FUNCTION private.messages_log_and_broadcast_deletion() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if new.deleted_by is not null and new.deleted_by is distinct from new.sender_id then
+    insert into public.moderation_actions (session_id, actor_id, target_user_id, message_id, action, detail)
+    values (new.session_id, new.deleted_by, new.sender_id, new.id, 'delete_message', jsonb_build_object('body', new.body));
+  end if;
+  perform private.room_publish(new.session_id, 'message_deleted', jsonb_build_object('id', new.id));
+  return null;
+end;
+$$;
+
 CREATE FUNCTION private.messages_notify_mentions() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -2394,6 +2382,85 @@ begin
     jsonb_build_object('session_id', new.session_id, 'message_id', new.id),
     'mention:' || new.session_id || ':' || new.sender_id, new.sender_id);
   return null;
+end;
+$$;
+
+CREATE FUNCTION private.moderation_actions_apply() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_session public.sessions := private.lock_session(new.session_id);
+  v_seconds numeric;
+begin
+  if new.actor_id is null or not private.may_moderate(new.session_id, new.actor_id) then
+    raise exception using errcode = 'PT403', message = 'only the DJ and moderators can do this';
+  end if;
+  if new.action = 'unban' then
+    if new.target_user_id = new.actor_id then
+      raise exception using errcode = 'PT403', message = 'you cannot lift your own sanction';
+    end if;
+    delete from public.session_sanctions x where x.session_id = new.session_id and x.user_id = new.target_user_id;
+    return null;
+  end if;
+
+  if new.target_user_id = v_session.dj_id then
+    raise exception using errcode = 'PT403', message = 'the DJ cannot be sanctioned in their own session';
+  end if;
+  if new.target_user_id = new.actor_id then
+    raise exception using errcode = 'PT409', message = 'you cannot sanction yourself';
+  end if;
+  if v_session.dj_id <> new.actor_id and exists (
+      select 1 from public.session_moderators m where m.session_id = new.session_id and m.user_id = new.target_user_id) then
+    raise exception using errcode = 'PT403', message = 'only the DJ can sanction a moderator';
+  end if;
+
+  if new.action = 'timeout' then
+    if jsonb_typeof(new.detail -> 'seconds') = 'number' then
+      v_seconds := (new.detail ->> 'seconds')::numeric;
+    end if;
+    if v_seconds is null or v_seconds not between 10 and 86400 then
+      raise exception using errcode = 'PT422', message = 'a timeout lasts 10 s to 24 h';
+    end if;
+    insert into public.session_sanctions as x (session_id, user_id, kind, until, reason, created_by)
+    values (new.session_id, new.target_user_id, 'timeout', now() + make_interval(secs => v_seconds::float8),
+            new.detail ->> 'reason', new.actor_id)
+    on conflict (session_id, user_id) do update
+      set until = excluded.until, reason = excluded.reason, created_by = excluded.created_by, created_at = now()
+      where x.kind = 'timeout';
+    if not found then
+      raise exception using errcode = 'PT409', message = 'this user is already banned from the session';
+    end if;
+    return null;
+  end if;
+
+  insert into public.session_sanctions as x (session_id, user_id, kind, until, reason, created_by)
+  values (new.session_id, new.target_user_id, 'ban', null, new.detail ->> 'reason', new.actor_id)
+  on conflict (session_id, user_id) do update
+    set kind = 'ban', until = null, reason = excluded.reason, created_by = excluded.created_by, created_at = now();
+  perform private.close_participation(new.session_id, new.target_user_id);
+  -- A banned moderator loses the role (logged as remove_moderator by the
+  -- session_moderators_log trigger). A timeout keeps it: it only silences the
+  -- moderator's chat for a while, and they cannot lift it themselves.
+  delete from public.session_moderators m where m.session_id = new.session_id and m.user_id = new.target_user_id;
+  return null;
+end;
+$$;
+
+CREATE FUNCTION private.moderation_actions_normalize() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  new.actor_id := coalesce((select auth.uid()), new.actor_id);
+  new.message_id := null;
+  new.created_at := now();
+  new.detail := case new.action
+                  when 'timeout' then jsonb_build_object('seconds', new.detail -> 'seconds',
+                                                         'reason', coalesce(new.detail ->> 'reason', ''))
+                  when 'ban' then jsonb_build_object('reason', coalesce(new.detail ->> 'reason', ''))
+                  else '{}'::jsonb end;
+  return new;
 end;
 $$;
 
@@ -2685,39 +2752,24 @@ end;
 $$;
 
 CREATE FUNCTION private.pending_votes(p_session_id uuid) RETURNS TABLE(item_id bigint, up_votes integer, down_votes integer)
-    LANGUAGE sql STABLE SECURITY DEFINER ROWS 10
+    LANGUAGE sql STABLE ROWS 10
     SET search_path TO ''
     AS $$
   select d.item_id, sum(d.up_delta)::int, sum(d.down_delta)::int
   from private.queue_vote_deltas d
   join public.queue_items q on q.id = d.item_id
   where q.session_id = p_session_id
-    and ((select auth.uid()) is null or p_session_id in (select private.my_session_ids()))
   group by d.item_id
 $$;
 
 COMMENT ON FUNCTION private.pending_votes(p_session_id uuid) IS 'Per song of the session: vote changes not yet folded into queue_items (add them to the row for the exact tally).';
 
 CREATE FUNCTION private.pending_votes_of(p_item_id bigint, OUT up_votes integer, OUT down_votes integer) RETURNS record
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    LANGUAGE sql STABLE
     SET search_path TO ''
     AS $$
-declare
-  v_uid uuid := (select auth.uid());
-begin
-  up_votes := 0;
-  down_votes := 0;
-  if v_uid is not null
-     and not exists (select 1 from public.queue_items q
-                     join public.session_participants p on p.session_id = q.session_id
-                     where q.id = p_item_id and p.user_id = v_uid and p.left_at is null)
-     and not exists (select 1 from public.queue_items q join public.sessions s on s.id = q.session_id
-                     where q.id = p_item_id and s.dj_id = v_uid) then
-    return;  -- not in the song's room: nothing to add
-  end if;
-  select coalesce(sum(d.up_delta), 0)::int, coalesce(sum(d.down_delta), 0)::int into up_votes, down_votes
-  from private.queue_vote_deltas d where d.item_id = p_item_id;
-end;
+  select coalesce(sum(d.up_delta), 0)::int, coalesce(sum(d.down_delta), 0)::int
+  from private.queue_vote_deltas d where d.item_id = p_item_id
 $$;
 
 CREATE FUNCTION private.pin_next(p_item_id bigint, p_pinned boolean) RETURNS public.queue_items
@@ -3276,7 +3328,12 @@ declare
 begin
   new.user_id := coalesce(v_uid, new.user_id);
   new.updated_at := now();
-  select q.status, s.voting_enabled, s.status as session_status, q.session_id into v_item
+  -- Everything the rules need, in one query (votes are a hot path).
+  select q.status, s.voting_enabled, s.status as session_status,
+         exists (select 1 from public.session_participants p
+                 where p.session_id = q.session_id and p.user_id = new.user_id and p.left_at is null)
+           and not private.is_banned(q.session_id, new.user_id) as may_vote  -- a ban holds even if a participation was left open
+  into v_item
   from public.queue_items q join public.sessions s on s.id = q.session_id
   where q.id = new.item_id;
   if not found then
@@ -3288,9 +3345,7 @@ begin
   if not v_item.voting_enabled then
     raise exception using errcode = 'PT403', message = 'the DJ has turned voting off';
   end if;
-  if not exists (select 1 from public.session_participants p
-                 where p.session_id = v_item.session_id and p.user_id = new.user_id and p.left_at is null)
-     or private.is_banned(v_item.session_id, new.user_id) then  -- a ban holds even if a participation was left open
+  if not v_item.may_vote then
     raise exception using errcode = 'PT403', message = 'join the session to vote';
   end if;
   return new;
@@ -3309,6 +3364,7 @@ declare
   v_up int := (v_new = 1)::int - (v_old = 1)::int;
   v_down int := (v_new = -1)::int - (v_old = -1)::int;
   v_session_id uuid;
+  v_ticked boolean;
   v_item record;
   v_throttled boolean := false;
 begin
@@ -3316,8 +3372,13 @@ begin
     return null;
   end if;
   perform set_config('synchronous_commit', 'off', true);
-  select q.session_id into v_session_id from public.queue_items q where q.id = v_item_id;
-  if private.room_ticked(v_session_id) then
+  -- The song's room, and whether it is large (private.room_ticked), in one query.
+  select q.session_id, coalesce(s.listener_count >= c.listener_threshold, false) into v_session_id, v_ticked
+  from public.queue_items q
+  join public.sessions s on s.id = q.session_id
+  cross join private.room_tick_settings c
+  where q.id = v_item_id;
+  if v_ticked then
     insert into private.queue_vote_deltas as d (item_id, shard, up_delta, down_delta)
     values (v_item_id, (pg_catalog.pg_backend_pid() % 16)::smallint, v_up, v_down)
     on conflict (item_id, shard) do update
@@ -3870,37 +3931,6 @@ begin
     select * into v_job from private.account_deletions d where d.user_id = p_user_id;
   end if;
   return v_job;
-end;
-$$;
-
-CREATE FUNCTION private.require_moderator(p_session_id uuid, p_target uuid) RETURNS public.sessions
-    LANGUAGE plpgsql
-    SET search_path TO ''
-    AS $$
-declare
-  v_uid uuid := private.require_user();
-  v_session public.sessions;
-begin
-  if not private.may_moderate(p_session_id, v_uid) then
-    raise exception using errcode = 'PT403', message = 'only the DJ and moderators can do this';
-  end if;
-  v_session := private.lock_session(p_session_id);
-  if not private.may_moderate(p_session_id, v_uid) then
-    raise exception using errcode = 'PT403', message = 'only the DJ and moderators can do this';
-  end if;
-  if p_target is not null then
-    if p_target = v_session.dj_id then
-      raise exception using errcode = 'PT403', message = 'the DJ cannot be sanctioned in their own session';
-    end if;
-    if p_target = v_uid then
-      raise exception using errcode = 'PT409', message = 'you cannot sanction yourself';
-    end if;
-    if v_session.dj_id <> v_uid and exists (
-        select 1 from public.session_moderators m where m.session_id = p_session_id and m.user_id = p_target) then
-      raise exception using errcode = 'PT403', message = 'only the DJ can sanction a moderator';
-    end if;
-  end if;
-  return v_session;
 end;
 $$;
 
@@ -5355,33 +5385,6 @@ CREATE FUNCTION private.subscription_revenue(p_from timestamp with time zone, p_
   select paid.user_id, sum(paid.amount)::bigint from paid where paid.amount > 0 group by paid.user_id
 $$;
 
-CREATE FUNCTION private.timeout_user(p_session_id uuid, p_user_id uuid, p_seconds integer, p_reason text) RETURNS public.session_sanctions
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-declare
-  v_sanction public.session_sanctions;
-begin
-  perform private.require_moderator(p_session_id, p_user_id);
-  if p_seconds is null or p_seconds not between 10 and 86400 then
-    raise exception using errcode = 'PT422', message = 'a timeout lasts 10 s to 24 h';
-  end if;
-  insert into public.session_sanctions as x (session_id, user_id, kind, until, reason, created_by)
-  values (p_session_id, p_user_id, 'timeout', now() + make_interval(secs => p_seconds), coalesce(p_reason, ''),
-          (select auth.uid()))
-  on conflict (session_id, user_id) do update
-    set until = excluded.until, reason = excluded.reason, created_by = excluded.created_by, created_at = now()
-    where x.kind = 'timeout'
-  returning * into v_sanction;
-  if not found then
-    raise exception using errcode = 'PT409', message = 'this user is already banned from the session';
-  end if;
-  perform private.log_moderation(p_session_id, 'timeout', p_user_id, null,
-                                 jsonb_build_object('seconds', p_seconds, 'reason', coalesce(p_reason, '')));
-  return v_sanction;
-end;
-$$;
-
 CREATE FUNCTION private.tips_award() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -5466,24 +5469,6 @@ CREATE FUNCTION private.unattached_pending_tips(p_age interval, p_limit integer,
   update public.tips t set reconciled_at = p_now
   from due where t.id = due.id
   returning t.id
-$$;
-
-CREATE FUNCTION private.unban_user(p_session_id uuid, p_user_id uuid) RETURNS boolean
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-begin
-  if p_user_id = private.require_user() then
-    raise exception using errcode = 'PT403', message = 'you cannot lift your own sanction';
-  end if;
-  perform private.require_moderator(p_session_id, null);
-  delete from public.session_sanctions x where x.session_id = p_session_id and x.user_id = p_user_id;
-  if not found then
-    return false;
-  end if;
-  perform private.log_moderation(p_session_id, 'unban', p_user_id);
-  return true;
-end;
 $$;
 
 CREATE FUNCTION private.user_achievements(p_user_id uuid) RETURNS jsonb
@@ -5661,10 +5646,38 @@ CREATE FUNCTION public.advance(p_session_id uuid, p_expected_item_id bigint DEFA
 
 COMMENT ON FUNCTION public.advance(p_session_id uuid, p_expected_item_id bigint) IS 'DJ: the playing song ended; start the next. Pass the id you think is playing: a stale call changes nothing.';
 
+CREATE TABLE public.session_sanctions (
+    session_id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    kind text NOT NULL,
+    until timestamp with time zone,
+    reason text DEFAULT ''::text NOT NULL,
+    created_by uuid,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT session_sanctions_kind_check CHECK ((kind = ANY (ARRAY['timeout'::text, 'ban'::text]))),
+    CONSTRAINT session_sanctions_reason_check CHECK ((char_length(reason) <= 300)),
+    CONSTRAINT session_sanctions_timeout_until CHECK (((kind = 'timeout'::text) = (until IS NOT NULL)))
+);
+
+COMMENT ON TABLE public.session_sanctions IS 'The current sanction of a user in a session: timeout (until a time) or ban (no end). Written by moderation functions.';
+
+COMMENT ON COLUMN public.session_sanctions.kind IS 'timeout: may not chat until `until`; ban: may not join or chat';
+
 CREATE FUNCTION public.ban_user(p_session_id uuid, p_user_id uuid, p_reason text DEFAULT ''::text) RETURNS public.session_sanctions
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO ''
-    AS $$ select * from private.ban_user(p_session_id, p_user_id, p_reason) $$;
+    AS $$
+declare
+  v_uid uuid := private.check_may_sanction(p_session_id, p_user_id, 'ban');
+  v_sanction public.session_sanctions;
+begin
+  insert into public.moderation_actions (session_id, target_user_id, action, detail)
+  values (p_session_id, p_user_id, 'ban', jsonb_build_object('reason', coalesce(p_reason, '')));
+  select x.session_id, x.user_id, x.kind, x.until, x.reason, v_uid, x.created_at into v_sanction
+  from public.session_sanctions x where x.session_id = p_session_id and x.user_id = p_user_id;
+  return v_sanction;
+end;
+$$;
 
 COMMENT ON FUNCTION public.ban_user(p_session_id uuid, p_user_id uuid, p_reason text) IS 'DJ or moderator: remove the user from the session; they cannot rejoin or chat.';
 
@@ -5728,9 +5741,31 @@ CREATE FUNCTION public.creator_analytics(p_from date, p_to date) RETURNS TABLE(d
 COMMENT ON FUNCTION public.creator_analytics(p_from date, p_to date) IS 'DJ only (PT403): your daily rollups for [p_from, p_to] (≤ 366 days), a row per day; computed_at null = nothing that day (or not rolled up yet).';
 
 CREATE FUNCTION public.delete_message(p_message_id bigint) RETURNS public.messages
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO ''
-    AS $$ select * from private.delete_message(p_message_id) $$;
+    AS $$
+declare
+  v_uid uuid := (select auth.uid());
+  v_message public.messages;
+begin
+  if v_uid is null then
+    raise exception using errcode = 'PT401', message = 'sign in first';
+  end if;
+  select * into v_message from public.messages m where m.id = p_message_id;
+  if not found or (v_message.sender_id is distinct from v_uid
+                   and not exists (select 1 from private.my_moderated_session_ids() s where s = v_message.session_id)) then
+    raise exception using errcode = 'PT404', message = 'message not found';
+  end if;
+  if v_message.deleted_at is null then
+    update public.messages m set deleted_at = now() where m.id = p_message_id and m.deleted_at is null;
+    select * into v_message from public.messages m where m.id = p_message_id;
+    if not found then  -- a moderator removed it meanwhile: hidden from its sender now
+      raise exception using errcode = 'PT404', message = 'message not found';
+    end if;
+  end if;
+  return v_message;
+end;
+$$;
 
 COMMENT ON FUNCTION public.delete_message(p_message_id bigint) IS 'Soft-delete a message: your own, or any in a session you host or moderate (logged).';
 
@@ -6259,16 +6294,39 @@ $$;
 COMMENT ON FUNCTION public.suggested_djs(p_limit integer) IS 'DJs you may like, best first (see the scoring in the README).';
 
 CREATE FUNCTION public.timeout_user(p_session_id uuid, p_user_id uuid, p_seconds integer, p_reason text DEFAULT ''::text) RETURNS public.session_sanctions
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO ''
-    AS $$ select * from private.timeout_user(p_session_id, p_user_id, p_seconds, p_reason) $$;
+    AS $$
+declare
+  v_uid uuid := private.check_may_sanction(p_session_id, p_user_id, 'timeout');
+  v_sanction public.session_sanctions;
+begin
+  if p_seconds is null or p_seconds not between 10 and 86400 then
+    raise exception using errcode = 'PT422', message = 'a timeout lasts 10 s to 24 h';
+  end if;
+  insert into public.moderation_actions (session_id, target_user_id, action, detail)
+  values (p_session_id, p_user_id, 'timeout', jsonb_build_object('seconds', p_seconds, 'reason', coalesce(p_reason, '')));
+  select x.session_id, x.user_id, x.kind, x.until, x.reason, v_uid, x.created_at into v_sanction
+  from public.session_sanctions x where x.session_id = p_session_id and x.user_id = p_user_id;
+  return v_sanction;
+end;
+$$;
 
 COMMENT ON FUNCTION public.timeout_user(p_session_id uuid, p_user_id uuid, p_seconds integer, p_reason text) IS 'DJ or moderator: the user may not chat for p_seconds (10 s - 24 h).';
 
 CREATE FUNCTION public.unban_user(p_session_id uuid, p_user_id uuid) RETURNS boolean
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO ''
-    AS $$ select private.unban_user(p_session_id, p_user_id) $$;
+    AS $$
+begin
+  perform private.check_may_sanction(p_session_id, p_user_id, 'unban');
+  if not exists (select 1 from public.session_sanctions x where x.session_id = p_session_id and x.user_id = p_user_id) then
+    return false;
+  end if;
+  insert into public.moderation_actions (session_id, target_user_id, action) values (p_session_id, p_user_id, 'unban');
+  return true;
+end;
+$$;
 
 COMMENT ON FUNCTION public.unban_user(p_session_id uuid, p_user_id uuid) IS 'DJ or moderator: lift a ban or timeout.';
 
@@ -6488,7 +6546,7 @@ CREATE TABLE private.queue_vote_deltas (
     CONSTRAINT queue_vote_deltas_shard CHECK (((shard >= 0) AND (shard <= 15)))
 );
 
-COMMENT ON TABLE private.queue_vote_deltas IS 'Vote changes not yet folded into queue_items tallies (large rooms), up to 16 shard rows per song. Internal: RLS on, no policies.';
+COMMENT ON TABLE private.queue_vote_deltas IS 'Vote changes not yet folded into queue_items tallies (large rooms), up to 16 shard rows per song. The room reads them (with the song''s row: the exact tally); only triggers and the ticker write.';
 
 CREATE TABLE private.reaction_senders (
     session_id uuid NOT NULL,
@@ -6825,7 +6883,7 @@ ALTER TABLE public.messages ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
 CREATE TABLE public.moderation_actions (
     id bigint NOT NULL,
     session_id uuid,
-    actor_id uuid,
+    actor_id uuid DEFAULT auth.uid(),
     target_user_id uuid,
     message_id bigint,
     action text NOT NULL,
@@ -6834,7 +6892,7 @@ CREATE TABLE public.moderation_actions (
     CONSTRAINT moderation_actions_action_check CHECK ((action = ANY (ARRAY['delete_message'::text, 'timeout'::text, 'ban'::text, 'unban'::text, 'appoint_moderator'::text, 'remove_moderator'::text, 'end_session'::text])))
 );
 
-COMMENT ON TABLE public.moderation_actions IS 'Audit log of every moderation action; the session''s DJ and moderators read it, nobody edits it.';
+COMMENT ON TABLE public.moderation_actions IS 'Audit log of every moderation action; the session''s DJ and moderators read it, nobody edits it. A timeout, ban or unban is requested by inserting its row (applied by a trigger).';
 
 ALTER TABLE public.moderation_actions ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME public.moderation_actions_id_seq
@@ -7477,7 +7535,7 @@ CREATE INDEX invoices_subscription ON public.invoices USING btree (subscription_
 
 CREATE INDEX invoices_user ON public.invoices USING btree (user_id, invoice_created_at DESC);
 
-CREATE INDEX messages_deleted_by ON public.messages USING btree (deleted_by);
+CREATE INDEX messages_deleted_by ON public.messages USING btree (deleted_by) WHERE (deleted_by IS NOT NULL);
 
 CREATE INDEX messages_sender ON public.messages USING btree (sender_id);
 
@@ -7633,11 +7691,17 @@ CREATE TRIGGER follows_maintain_counts AFTER INSERT OR DELETE ON public.follows 
 
 CREATE TRIGGER invoices_set_updated_at BEFORE UPDATE ON public.invoices FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
-CREATE TRIGGER messages_broadcast_deletion AFTER UPDATE OF deleted_at ON public.messages FOR EACH ROW WHEN (((old.deleted_at IS NULL) AND (new.deleted_at IS NOT NULL))) EXECUTE FUNCTION private.messages_broadcast_deletion();
-
 CREATE TRIGGER messages_enforce_rules_and_broadcast BEFORE INSERT ON public.messages FOR EACH ROW EXECUTE FUNCTION private.messages_enforce_rules_and_broadcast();
 
+CREATE TRIGGER messages_guard_deletion BEFORE UPDATE OF deleted_at ON public.messages FOR EACH ROW EXECUTE FUNCTION private.messages_guard_deletion();
+
+CREATE TRIGGER messages_log_and_broadcast_deletion AFTER UPDATE OF deleted_at ON public.messages FOR EACH ROW WHEN (((old.deleted_at IS NULL) AND (new.deleted_at IS NOT NULL))) EXECUTE FUNCTION private.messages_log_and_broadcast_deletion();
+
 CREATE TRIGGER messages_notify_mentions AFTER INSERT ON public.messages FOR EACH ROW WHEN (((new.kind = 'text'::text) AND (strpos(new.body, '@'::text) > 0))) EXECUTE FUNCTION private.messages_notify_mentions();
+
+CREATE TRIGGER moderation_actions_apply AFTER INSERT ON public.moderation_actions FOR EACH ROW WHEN ((new.action = ANY (ARRAY['timeout'::text, 'ban'::text, 'unban'::text]))) EXECUTE FUNCTION private.moderation_actions_apply();
+
+CREATE TRIGGER moderation_actions_normalize BEFORE INSERT ON public.moderation_actions FOR EACH ROW WHEN ((new.action = ANY (ARRAY['timeout'::text, 'ban'::text, 'unban'::text]))) EXECUTE FUNCTION private.moderation_actions_normalize();
 
 CREATE TRIGGER notification_preferences_before_write BEFORE INSERT OR UPDATE ON public.notification_preferences FOR EACH ROW EXECUTE FUNCTION private.notification_preferences_before_write();
 
@@ -8044,6 +8108,10 @@ ALTER TABLE private.push_deliveries ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.queue_vote_deltas ENABLE ROW LEVEL SECURITY;
 
+CREATE POLICY queue_vote_deltas_select ON private.queue_vote_deltas FOR SELECT TO authenticated USING ((EXISTS ( SELECT 1
+   FROM public.queue_items q
+  WHERE (q.id = queue_vote_deltas.item_id))));
+
 ALTER TABLE private.reaction_senders ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.rollup_progress ENABLE ROW LEVEL SECURITY;
@@ -8128,9 +8196,17 @@ ALTER TABLE public.messages ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY messages_insert ON public.messages FOR INSERT TO authenticated WITH CHECK (((sender_id = ( SELECT auth.uid() AS uid)) AND (kind = 'text'::text)));
 
-CREATE POLICY messages_select ON public.messages FOR SELECT TO authenticated USING (((session_id IN ( SELECT private.my_session_ids() AS my_session_ids)) AND ((deleted_at IS NULL) OR (session_id IN ( SELECT private.my_moderated_session_ids() AS my_moderated_session_ids))) AND ((sender_id IS NULL) OR (NOT (sender_id IN ( SELECT private.my_blocked_ids() AS my_blocked_ids))))));
+CREATE POLICY messages_select ON public.messages FOR SELECT TO authenticated USING (((session_id IN ( SELECT private.my_session_ids() AS my_session_ids)) AND ((deleted_at IS NULL) OR ((deleted_by = ( SELECT auth.uid() AS uid)) AND (sender_id = ( SELECT auth.uid() AS uid))) OR (session_id IN ( SELECT private.my_moderated_session_ids() AS my_moderated_session_ids))) AND ((sender_id IS NULL) OR (NOT (sender_id IN ( SELECT private.my_blocked_ids() AS my_blocked_ids))))));
+
+CREATE POLICY messages_update ON public.messages FOR UPDATE TO authenticated USING (((sender_id = ( SELECT auth.uid() AS uid)) OR (session_id IN ( SELECT private.my_moderated_session_ids() AS my_moderated_session_ids)))) WITH CHECK (((sender_id = ( SELECT auth.uid() AS uid)) OR (session_id IN ( SELECT private.my_moderated_session_ids() AS my_moderated_session_ids))));
 
 ALTER TABLE public.moderation_actions ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY moderation_actions_insert ON public.moderation_actions FOR INSERT TO authenticated WITH CHECK (((actor_id = ( SELECT auth.uid() AS uid)) AND (action = ANY (ARRAY['timeout'::text, 'ban'::text, 'unban'::text])) AND (message_id IS NULL) AND (target_user_id <> ( SELECT auth.uid() AS uid)) AND (session_id IN ( SELECT private.my_moderated_session_ids() AS my_moderated_session_ids)) AND ((action = 'unban'::text) OR ((NOT (EXISTS ( SELECT 1
+   FROM public.sessions s
+  WHERE ((s.id = moderation_actions.session_id) AND (s.dj_id = moderation_actions.target_user_id))))) AND ((session_id IN ( SELECT private.my_hosted_session_ids() AS my_hosted_session_ids)) OR (NOT (EXISTS ( SELECT 1
+   FROM public.session_moderators m
+  WHERE ((m.session_id = moderation_actions.session_id) AND (m.user_id = moderation_actions.target_user_id))))))))));
 
 CREATE POLICY moderation_actions_select ON public.moderation_actions FOR SELECT TO authenticated USING ((session_id IN ( SELECT private.my_moderated_session_ids() AS my_moderated_session_ids)));
 
@@ -8488,23 +8564,6 @@ REVOKE ALL ON FUNCTION private.auto_slow_mode_seconds(p_listeners integer) FROM 
 
 REVOKE ALL ON FUNCTION private.award_badge(p_user_id uuid, p_badge_id text, p_detail jsonb) FROM PUBLIC;
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.session_sanctions TO service_role;
-
-GRANT SELECT(session_id) ON TABLE public.session_sanctions TO authenticated;
-
-GRANT SELECT(user_id) ON TABLE public.session_sanctions TO authenticated;
-
-GRANT SELECT(kind) ON TABLE public.session_sanctions TO authenticated;
-
-GRANT SELECT(until) ON TABLE public.session_sanctions TO authenticated;
-
-GRANT SELECT(reason) ON TABLE public.session_sanctions TO authenticated;
-
-GRANT SELECT(created_at) ON TABLE public.session_sanctions TO authenticated;
-
-REVOKE ALL ON FUNCTION private.ban_user(p_session_id uuid, p_user_id uuid, p_reason text) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.ban_user(p_session_id uuid, p_user_id uuid, p_reason text) TO authenticated;
-
 GRANT SELECT ON TABLE public.battles TO anon;
 GRANT SELECT ON TABLE public.battles TO authenticated;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.battles TO service_role;
@@ -8532,6 +8591,8 @@ GRANT INSERT(session_id) ON TABLE public.messages TO authenticated;
 
 GRANT INSERT(body) ON TABLE public.messages TO authenticated;
 
+GRANT UPDATE(deleted_at) ON TABLE public.messages TO authenticated;
+
 REVOKE ALL ON FUNCTION private.broadcast_message(p_message public.messages, p_sender_username text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.can_receive_topic(p_topic text) FROM PUBLIC;
@@ -8548,6 +8609,9 @@ REVOKE ALL ON FUNCTION private.catalog_track_for_queue() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.challenge_battle(p_opponent_id uuid, p_rounds integer, p_round_seconds integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.challenge_battle(p_opponent_id uuid, p_rounds integer, p_round_seconds integer) TO authenticated;
+
+REVOKE ALL ON FUNCTION private.check_may_sanction(p_session_id uuid, p_target uuid, p_action text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.check_may_sanction(p_session_id uuid, p_target uuid, p_action text) TO authenticated;
 
 REVOKE ALL ON FUNCTION private.claim_artist_transfers(p_limit integer, p_lease interval, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.claim_artist_transfers(p_limit integer, p_lease interval, p_now timestamp with time zone) TO openparty_worker;
@@ -8575,9 +8639,6 @@ REVOKE ALL ON FUNCTION private.creator_analytics(p_from date, p_to date) FROM PU
 GRANT ALL ON FUNCTION private.creator_analytics(p_from date, p_to date) TO authenticated;
 
 REVOKE ALL ON FUNCTION private.credit_earnings(p_tip public.tips, p_kind text, p_amount integer, p_reference text) FROM PUBLIC;
-
-REVOKE ALL ON FUNCTION private.delete_message(p_message_id bigint) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.delete_message(p_message_id bigint) TO authenticated;
 
 REVOKE ALL ON FUNCTION private.dispute_status_rank(p_status text) FROM PUBLIC;
 
@@ -8668,11 +8729,17 @@ REVOKE ALL ON FUNCTION private.log_moderation(p_session_id uuid, p_action text, 
 
 REVOKE ALL ON FUNCTION private.may_moderate(p_session_id uuid, p_uid uuid) FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION private.messages_broadcast_deletion() FROM PUBLIC;
-
 REVOKE ALL ON FUNCTION private.messages_enforce_rules_and_broadcast() FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION private.messages_guard_deletion() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.messages_log_and_broadcast_deletion() FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION private.messages_notify_mentions() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.moderation_actions_apply() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.moderation_actions_normalize() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.my_blocked_ids() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.my_blocked_ids() TO anon;
@@ -8884,8 +8951,6 @@ REVOKE ALL ON FUNCTION private.request_account_deletion(p_user_id uuid) FROM PUB
 GRANT ALL ON FUNCTION private.request_account_deletion(p_user_id uuid) TO openparty_edge;
 GRANT ALL ON FUNCTION private.request_account_deletion(p_user_id uuid) TO service_role;
 
-REVOKE ALL ON FUNCTION private.require_moderator(p_session_id uuid, p_target uuid) FROM PUBLIC;
-
 REVOKE ALL ON FUNCTION private.require_user() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.respond_battle(p_battle_id uuid, p_accept boolean) FROM PUBLIC;
@@ -9082,9 +9147,6 @@ REVOKE ALL ON FUNCTION private.subscription_plan(p_subscription jsonb, p_prices 
 
 REVOKE ALL ON FUNCTION private.subscription_revenue(p_from timestamp with time zone, p_to timestamp with time zone, p_currency text) FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION private.timeout_user(p_session_id uuid, p_user_id uuid, p_seconds integer, p_reason text) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.timeout_user(p_session_id uuid, p_user_id uuid, p_seconds integer, p_reason text) TO authenticated;
-
 REVOKE ALL ON FUNCTION private.tips_award() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.tips_notify() FROM PUBLIC;
@@ -9096,9 +9158,6 @@ REVOKE ALL ON FUNCTION private.tracks_withdraw_unpublished() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.unattached_pending_tips(p_age interval, p_limit integer, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.unattached_pending_tips(p_age interval, p_limit integer, p_now timestamp with time zone) TO openparty_worker;
 GRANT ALL ON FUNCTION private.unattached_pending_tips(p_age interval, p_limit integer, p_now timestamp with time zone) TO service_role;
-
-REVOKE ALL ON FUNCTION private.unban_user(p_session_id uuid, p_user_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.unban_user(p_session_id uuid, p_user_id uuid) TO authenticated;
 
 REVOKE ALL ON FUNCTION private.user_achievements(p_user_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.user_achievements(p_user_id uuid) TO anon;
@@ -9120,6 +9179,20 @@ GRANT ALL ON FUNCTION private.weekly_leaderboard(p_metric text, p_genre text, p_
 
 REVOKE ALL ON FUNCTION public.advance(p_session_id uuid, p_expected_item_id bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.advance(p_session_id uuid, p_expected_item_id bigint) TO authenticated;
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.session_sanctions TO service_role;
+
+GRANT SELECT(session_id) ON TABLE public.session_sanctions TO authenticated;
+
+GRANT SELECT(user_id) ON TABLE public.session_sanctions TO authenticated;
+
+GRANT SELECT(kind) ON TABLE public.session_sanctions TO authenticated;
+
+GRANT SELECT(until) ON TABLE public.session_sanctions TO authenticated;
+
+GRANT SELECT(reason) ON TABLE public.session_sanctions TO authenticated;
+
+GRANT SELECT(created_at) ON TABLE public.session_sanctions TO authenticated;
 
 REVOKE ALL ON FUNCTION public.ban_user(p_session_id uuid, p_user_id uuid, p_reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.ban_user(p_session_id uuid, p_user_id uuid, p_reason text) TO authenticated;
@@ -9288,6 +9361,8 @@ REVOKE ALL ON FUNCTION public.weekly_leaderboard(p_metric text, p_genre text, p_
 GRANT ALL ON FUNCTION public.weekly_leaderboard(p_metric text, p_genre text, p_week date, p_limit integer) TO anon;
 GRANT ALL ON FUNCTION public.weekly_leaderboard(p_metric text, p_genre text, p_week date, p_limit integer) TO authenticated;
 
+GRANT SELECT ON TABLE private.queue_vote_deltas TO authenticated;
+
 GRANT SELECT ON TABLE public.artist_statements TO authenticated;
 GRANT SELECT ON TABLE public.artist_statements TO service_role;
 
@@ -9335,6 +9410,14 @@ GRANT ALL ON SEQUENCE public.messages_id_seq TO service_role;
 
 GRANT SELECT ON TABLE public.moderation_actions TO authenticated;
 GRANT SELECT,INSERT ON TABLE public.moderation_actions TO service_role;
+
+GRANT INSERT(session_id) ON TABLE public.moderation_actions TO authenticated;
+
+GRANT INSERT(target_user_id) ON TABLE public.moderation_actions TO authenticated;
+
+GRANT INSERT(action) ON TABLE public.moderation_actions TO authenticated;
+
+GRANT INSERT(detail) ON TABLE public.moderation_actions TO authenticated;
 
 GRANT ALL ON SEQUENCE public.moderation_actions_id_seq TO anon;
 GRANT ALL ON SEQUENCE public.moderation_actions_id_seq TO authenticated;

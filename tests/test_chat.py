@@ -226,3 +226,20 @@ def test_chat_history_pages(db, room):
                             p_after=oldest[-1]["id"], p_limit=10)
     assert [m["body"] for m in after] == ["m3", "m4", "m5", "m6", "m7"]
     assert db.as_user(db.create_user("stranger")).rpc_rows("chat_history", p_session_id=room["session"]) == []
+
+
+def test_a_chat_line_in_flight_holds_up_neither_a_join_nor_the_cleanup_job(db, room):
+    """Each message's foreign key check holds KEY SHARE on its room's row until
+    it commits; joins and the jobs lock that row FOR NO KEY UPDATE, which does
+    not wait for it (FOR UPDATE would: joins would queue behind chat, and the
+    `skip locked` jobs would pass over every busy room)."""
+    idle = join(db, room["session"], "idle")
+    db.admin.execute("update public.session_participants set last_seen_at = now() - interval '1 hour' "
+                     "where user_id = %s", (idle,))
+    with db.connect("authenticator") as chat, chat.transaction(force_rollback=True):
+        db.as_user(room["listener"], chat).sql(SEND, (room["session"], "still typing"))
+        with db.connect() as other:
+            other.execute("set lock_timeout = '300ms'")
+            db.as_user(db.create_user("newcomer"), other).rpc_rows("join_session", p_session_id=room["session"])
+            closed = other.execute("select private.close_idle_participations(interval '10 minutes', 100)")
+            assert closed.fetchone()[0] == 1, "the cleanup passed over the room while a chat line was in flight"

@@ -70,6 +70,25 @@ def test_delete_message_reveals_nothing_to_who_may_not_delete(db, room):
     assert db.as_user(room["dj"]).rpc_rows("delete_message", p_message_id=message["id"])[0]["body"] == "secret"
 
 
+def test_a_sender_who_deleted_their_message_alone_still_reads_it(db, room):
+    listener = db.as_user(room["listener"])
+    message = listener.one(SEND, (room["session"], "oops"))
+    first = listener.rpc_rows("delete_message", p_message_id=message["id"])[0]
+    assert (first["deleted_by"], first["body"]) == (room["listener"], "oops")
+    assert listener.rpc_rows("delete_message", p_message_id=message["id"]) == [first]  # a repeat is harmless
+    assert listener.value("select deleted_by from public.messages where id = %s", (message["id"],)) == room["listener"]
+    other = db.as_user(join(db, room["session"], "other"))
+    assert other.sql("select 1 from public.messages where id = %s", (message["id"],)) == []
+    with refused("PT404", "message not found"):
+        other.rpc_rows("delete_message", p_message_id=message["id"])
+    # out of the room, the sender no longer reads its chat, and deletes nothing there
+    db.admin.execute("update public.session_participants set last_message_at = null")
+    kept = listener.one(SEND, (room["session"], "kept"))
+    listener.rpc("leave_session", p_session_id=room["session"])
+    with refused("PT404", "message not found"):
+        listener.rpc_rows("delete_message", p_message_id=kept["id"])
+
+
 # 2. A banned moderator loses the keys -----------------------------------------------------------
 
 def test_banning_a_moderator_removes_the_role_and_every_room_check(db, room):
@@ -351,3 +370,214 @@ def test_a_sanctioned_user_does_not_learn_who_sanctioned_them(db, room):
     # the DJ and moderators find the actor in the moderation log
     assert db.as_user(room["dj"]).value("select actor_id from public.moderation_actions where action = 'timeout'") \
         == moderator
+
+
+# Sanctions and deletions are direct writes under RLS (no security definer RPC) ---------------
+# The RPCs check the caller, then insert a moderation_actions row (or set messages.deleted_at);
+# the same write made directly through PostgREST holds every rule they checked.
+
+LOG = ("insert into public.moderation_actions (session_id, target_user_id, action, detail) "
+       "values (%s, %s, %s, %s::jsonb)")
+
+
+def sanction_of(db, room, user_id):
+    return db.admin.execute("select kind from public.session_sanctions where session_id = %s and user_id = %s",
+                            (room["session"], user_id)).fetchone()
+
+
+def refused_by_the_policy(db, room, user_id, target, action, detail="{}"):
+    """The insert policy refuses the logged action (42501) while the room's row is
+    locked by a busy transaction: the refusal comes before any lock is waited on."""
+    with db.connect() as busy, busy.transaction(force_rollback=True):
+        busy.execute("select 1 from public.sessions where id = %s for update", (room["session"],))
+        with db.connect("authenticator") as conn, conn.transaction(force_rollback=True):
+            conn.execute("set local role authenticated")
+            conn.execute("select set_config('request.jwt.claims', %s, true), set_config('lock_timeout', '300ms', true)",
+                         (json.dumps(db.as_user(user_id).claims),))
+            with refused("42501", "row-level security"):
+                conn.execute(LOG, (room["session"], target, action, detail))
+
+
+def test_a_direct_sanction_applies_like_the_rpc(db, room):
+    moderator = join(db, room["session"], "moderator")
+    appoint(db, room, moderator)
+    dj = db.as_user(room["dj"])
+    dj.sql(LOG, (room["session"], moderator, "ban", '{"reason": "spam", "extra": "dropped"}'))
+    assert sanction_of(db, room, moderator) == ("ban",)
+    assert db.admin.execute("select count(*) from public.session_moderators").fetchone()[0] == 0
+    assert db.admin.execute("select left_at is not null from public.session_participants where user_id = %s",
+                            (moderator,)).fetchone()[0] is True
+    assert dj.sql("select action, actor_id, detail from public.moderation_actions where action = 'ban'") == \
+        [{"action": "ban", "actor_id": room["dj"], "detail": {"reason": "spam"}}]
+    assert broadcasts(db, f"user:{moderator}", "sanctioned")[0]["kind"] == "ban"
+
+
+def test_a_listener_cannot_log_a_sanction(db, room):
+    other = join(db, room["session"], "other")
+    for action in ("timeout", "ban", "unban"):
+        refused_by_the_policy(db, room, room["listener"], other, action, '{"seconds": 60}')
+    stranger = db.create_user("stranger")
+    refused_by_the_policy(db, room, stranger, other, "ban")
+    assert sanction_of(db, room, other) is None
+
+
+def test_a_moderator_cannot_sanction_the_dj_another_moderator_or_themselves(db, room):
+    moderator, second = join(db, room["session"], "moderator"), join(db, room["session"], "second")
+    appoint(db, room, moderator)
+    appoint(db, room, second)
+    for target in (room["dj"], second, moderator):
+        for action in ("timeout", "ban"):
+            refused_by_the_policy(db, room, moderator, target, action, '{"seconds": 60}')
+    refused_by_the_policy(db, room, room["dj"], room["dj"], "ban")  # nor the DJ themselves
+    assert db.admin.execute("select count(*) from public.session_sanctions").fetchone()[0] == 0
+
+
+def test_nobody_lifts_their_own_sanction_directly(db, room):
+    moderator = join(db, room["session"], "moderator")
+    appoint(db, room, moderator)
+    db.as_user(room["dj"]).rpc_rows("timeout_user", p_session_id=room["session"], p_user_id=moderator, p_seconds=60)
+    refused_by_the_policy(db, room, moderator, moderator, "unban")
+    db.as_user(room["dj"]).rpc_rows("ban_user", p_session_id=room["session"], p_user_id=room["listener"])
+    refused_by_the_policy(db, room, room["listener"], room["listener"], "unban")
+    assert sanction_of(db, room, moderator) == ("timeout",)
+    assert sanction_of(db, room, room["listener"]) == ("ban",)
+
+
+def test_a_banned_moderator_cannot_log_a_sanction_even_with_a_moderator_row(db, room):
+    moderator, other = join(db, room["session"], "moderator"), join(db, room["session"], "other")
+    appoint(db, room, moderator)
+    db.service().sql("insert into public.session_sanctions (session_id, user_id, kind) values (%s, %s, 'ban')",
+                     (room["session"], moderator))
+    refused_by_the_policy(db, room, moderator, other, "ban")
+    refused_by_the_policy(db, room, moderator, moderator, "unban")
+
+
+def test_the_log_is_not_forgeable(db, room):
+    moderator = join(db, room["session"], "moderator")
+    appoint(db, room, moderator)
+    for action in ("delete_message", "appoint_moderator", "remove_moderator", "end_session"):
+        refused_by_the_policy(db, room, moderator, room["listener"], action)
+    mod = db.as_user(moderator)
+    for column, value in (("actor_id", room["dj"]), ("message_id", 1), ("created_at", "2020-01-01")):
+        with refused("42501", "permission denied"):
+            mod.sql(f"insert into public.moderation_actions (session_id, target_user_id, action, {column}) "
+                    "values (%s, %s, 'unban', %s)", (room["session"], room["listener"], value))
+    with refused("42501", "permission denied"):
+        mod.sql("update public.moderation_actions set detail = '{}'")
+    with refused("42501", "permission denied"):
+        mod.sql("delete from public.moderation_actions")
+
+
+def test_a_direct_timeout_is_bounded_and_never_lightens_a_ban(db, room):
+    dj = db.as_user(room["dj"])
+    for detail in ('{"seconds": 5}', '{"seconds": 86401}', '{"seconds": "60"}', "{}"):
+        with refused("PT422", "10 s to 24 h"):
+            dj.sql(LOG, (room["session"], room["listener"], "timeout", detail))
+    dj.rpc_rows("ban_user", p_session_id=room["session"], p_user_id=room["listener"])
+    with refused("PT409", "already banned"):
+        dj.sql(LOG, (room["session"], room["listener"], "timeout", '{"seconds": 60}'))
+    assert sanction_of(db, room, room["listener"]) == ("ban",)
+    assert db.admin.execute("select count(*) from public.moderation_actions where action = 'timeout'").fetchone()[0] == 0
+
+
+def test_messages_take_only_a_soft_deletion_directly(db, room):
+    moderator = join(db, room["session"], "moderator")
+    appoint(db, room, moderator)
+    other = join(db, room["session"], "other")
+    message = db.as_user(room["listener"]).one(SEND, (room["session"], "hello"))
+    # another listener's update touches nothing (the policy: the sender, the DJ and moderators)
+    assert db.as_user(other).sql("update public.messages set deleted_at = now() where id = %s returning id",
+                                 (message["id"],)) == []
+    # no other column, not even for the sender or the DJ
+    for client in (db.as_user(room["listener"]), db.as_user(room["dj"])):
+        for column, value in (("body", "edited"), ("deleted_by", other), ("sender_id", other), ("kind", "system")):
+            with refused("42501", "permission denied"):
+                client.sql(f"update public.messages set {column} = %s where id = %s", (value, message["id"]))
+    # a moderator's deletion is stamped with the time and who did it, whatever was sent, and logged
+    db.as_user(moderator).sql("update public.messages set deleted_at = '2020-01-01' where id = %s", (message["id"],))
+    row = db.admin.execute("select deleted_at > now() - interval '1 minute', deleted_by from public.messages "
+                           "where id = %s", (message["id"],)).fetchone()
+    assert row == (True, moderator)
+    assert db.as_user(room["dj"]).value("select actor_id from public.moderation_actions where action = 'delete_message'") \
+        == moderator
+    # once deleted, it stays deleted
+    for value in (None, "2030-01-01"):
+        with refused("PT409", "stays deleted"):
+            db.as_user(room["dj"]).sql("update public.messages set deleted_at = %s where id = %s", (value, message["id"]))
+    # a banned moderator deletes nothing (a moderator row left behind does not help)
+    live = db.as_user(other).one(SEND, (room["session"], "still here"))
+    db.service().sql("insert into public.session_sanctions (session_id, user_id, kind) values (%s, %s, 'ban')",
+                     (room["session"], moderator))
+    assert db.as_user(moderator).sql("update public.messages set deleted_at = now() where id = %s returning id",
+                                     (live["id"],)) == []
+
+
+def wait_until_a_request_waits_on_a_lock(db):
+    """Synchronisation, not timing: returns once another connection waits on a lock."""
+    with db.connect() as watcher:
+        for _ in range(1000):
+            if watcher.execute("select count(*) from pg_stat_activity where wait_event_type = 'Lock' "
+                               "and datname = current_database()").fetchone()[0]:
+                return
+            threading.Event().wait(0.01)
+    pytest.fail("no request ever waited on the lock")
+
+
+def test_a_moderator_banned_meanwhile_applies_nothing(db, room):
+    """The policy admits the moderator on a snapshot taken while the DJ's ban of
+    them is not yet committed; the apply trigger waits for the room's lock, checks
+    again, and refuses: the listener stays unsanctioned and nothing is logged."""
+    moderator = join(db, room["session"], "moderator")
+    appoint(db, room, moderator)
+    outcome: list[str] = []
+    with db.connect("authenticator") as dj_conn:
+        with dj_conn.transaction():
+            db.as_user(room["dj"], dj_conn).rpc_rows("ban_user", p_session_id=room["session"], p_user_id=moderator)
+
+            def moderator_bans():
+                with db.connect("authenticator") as conn:
+                    try:
+                        db.as_user(moderator, conn).rpc_rows("ban_user", p_session_id=room["session"],
+                                                             p_user_id=room["listener"])
+                        outcome.append("ok")
+                    except psycopg.Error as exc:
+                        outcome.append(f"{exc.sqlstate} {exc}")
+
+            thread = threading.Thread(target=moderator_bans)
+            thread.start()
+            wait_until_a_request_waits_on_a_lock(db)
+        thread.join()
+    assert outcome and outcome[0].startswith("PT403 only the DJ and moderators"), outcome
+    assert sanction_of(db, room, room["listener"]) is None
+    assert db.admin.execute("select count(*) from public.moderation_actions where actor_id = %s",
+                            (moderator,)).fetchone()[0] == 0
+
+
+def test_a_sender_deleting_what_a_moderator_just_removed_learns_nothing_more(db, room):
+    """Both delete at once: the moderator's deletion commits first; the sender's
+    finds the row gone from their view (404), and one deletion is logged."""
+    moderator = join(db, room["session"], "moderator")
+    appoint(db, room, moderator)
+    message = db.as_user(room["listener"]).one(SEND, (room["session"], "rude"))
+    outcome: list[str] = []
+    with db.connect("authenticator") as mod_conn:
+        with mod_conn.transaction():
+            db.as_user(moderator, mod_conn).rpc_rows("delete_message", p_message_id=message["id"])
+
+            def sender_deletes():
+                with db.connect("authenticator") as conn:
+                    try:
+                        outcome.append(str(db.as_user(room["listener"], conn).rpc_rows(
+                            "delete_message", p_message_id=message["id"])))
+                    except psycopg.Error as exc:
+                        outcome.append(f"{exc.sqlstate} {exc}")
+
+            thread = threading.Thread(target=sender_deletes)
+            thread.start()
+            wait_until_a_request_waits_on_a_lock(db)
+        thread.join()
+    assert outcome and outcome[0].startswith("PT404 message not found"), outcome
+    assert db.admin.execute("select deleted_by from public.messages where id = %s", (message["id"],)).fetchone()[0] \
+        == moderator
+    assert db.admin.execute("select count(*) from public.moderation_actions where action = 'delete_message'"
+                            ).fetchone()[0] == 1

@@ -578,7 +578,11 @@ revoke all on function private.session_capacity(public.sessions) from public, an
 
 -- Lock the session row and return it; every change to a session's listeners
 -- takes this lock first (session, then participant rows), so counts stay exact
--- and concurrent joins/leaves/ends cannot deadlock.
+-- and concurrent joins/leaves/ends cannot deadlock. FOR NO KEY UPDATE, like
+-- every lock taken on a session row to change it: each chat line's foreign key
+-- check holds KEY SHARE on its room's row, which that mode does not wait for
+-- (FOR UPDATE would queue a join behind the chat in flight, and make a
+-- `skip locked` job pass over every busy room).
 create function private.lock_session(p_session_id uuid) returns public.sessions
 language plpgsql
 set search_path = ''
@@ -586,7 +590,7 @@ as $$
 declare
   v_session public.sessions;
 begin
-  select * into v_session from public.sessions s where s.id = p_session_id for update;
+  select * into v_session from public.sessions s where s.id = p_session_id for no key update;
   if not found then
     raise exception using errcode = 'PT404', message = 'session not found';
   end if;

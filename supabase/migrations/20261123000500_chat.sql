@@ -17,10 +17,15 @@ comment on table public.messages is 'Chat of a session. Participants send text; 
 comment on column public.messages.kind is 'text: a participant wrote it; system: the server announces something; tip: a tip arrived (metadata has amount and currency)';
 create index messages_session_page on public.messages (session_id, id desc);
 create index messages_sender on public.messages (sender_id);
-create index messages_deleted_by on public.messages (deleted_by);
+-- Partial: nearly every message has no deleter, and chat's hot path should not
+-- add a null key to this index per line (it serves the foreign key's cascade).
+create index messages_deleted_by on public.messages (deleted_by) where deleted_by is not null;
 revoke all on public.messages from anon, authenticated, service_role;
 grant select on public.messages to authenticated;
 grant insert (session_id, body) on public.messages to authenticated;
+-- Soft deletion: the sender or the room's DJ and moderators (messages_update
+-- policy) set deleted_at; messages_guard_deletion stamps it and who did it.
+grant update (deleted_at) on public.messages to authenticated;
 grant select, insert, update, delete on public.messages to service_role;
 alter table public.messages enable row level security;
 
@@ -189,63 +194,88 @@ create trigger messages_enforce_rules_and_broadcast
 before insert on public.messages
 for each row execute function private.messages_enforce_rules_and_broadcast();
 
--- message_deleted
-create function private.messages_broadcast_deletion() returns trigger
+-- Soft deletion from the app is one transition: deleted_at from null to now,
+-- stamped with who did it (deleted_by). The column grant allows no other
+-- column, the messages_update policy says who (the sender; the room's DJ and
+-- moderators), and this trigger refuses undeleting or re-dating. The server
+-- (no signed-in user) writes as it means.
+create function private.messages_guard_deletion() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_uid uuid := (select auth.uid());
+begin
+  if v_uid is null or new.deleted_at is not distinct from old.deleted_at then
+    return new;
+  end if;
+  if old.deleted_at is not null then
+    raise exception using errcode = 'PT409', message = 'a deleted message stays deleted';
+  end if;
+  new.deleted_at := now();
+  new.deleted_by := v_uid;
+  return new;
+end;
+$$;
+revoke all on function private.messages_guard_deletion() from public, anon, authenticated, service_role;
+
+create trigger messages_guard_deletion
+before update of deleted_at on public.messages
+for each row execute function private.messages_guard_deletion();
+
+-- message_deleted, and the moderation log when someone deleted another's
+-- message. Security definer: the log and the room's events are the server's.
+create function private.messages_log_and_broadcast_deletion() returns trigger
 language plpgsql security definer
 set search_path = ''
 as $$
 begin
+  if new.deleted_by is not null and new.deleted_by is distinct from new.sender_id then
+    insert into public.moderation_actions (session_id, actor_id, target_user_id, message_id, action, detail)
+    values (new.session_id, new.deleted_by, new.sender_id, new.id, 'delete_message', jsonb_build_object('body', new.body));
+  end if;
   perform private.room_publish(new.session_id, 'message_deleted', jsonb_build_object('id', new.id));
   return null;
 end;
 $$;
-revoke all on function private.messages_broadcast_deletion() from public, anon, authenticated, service_role;
+revoke all on function private.messages_log_and_broadcast_deletion() from public, anon, authenticated, service_role;
 
-create trigger messages_broadcast_deletion
+create trigger messages_log_and_broadcast_deletion
 after update of deleted_at on public.messages
 for each row when (old.deleted_at is null and new.deleted_at is not null)
-execute function private.messages_broadcast_deletion();
+execute function private.messages_log_and_broadcast_deletion();
 
--- Deleting (soft) and reading history. Who asks is checked first, on an
--- unlocked read: the sender, or the DJ or a moderator of the message's room.
--- Anyone else gets the same 404 whether the message exists, was deleted or
--- never existed, and no row: walking ids reveals nothing. Only then the row is
--- locked (and, for moderators, the room: private.require_moderator).
-create function private.delete_message(p_message_id bigint) returns public.messages
-language plpgsql security definer
+-- Deleting (soft), under the caller's own rights: who asks is checked first,
+-- on what they can read: the sender, or the DJ or a moderator of the
+-- message's room. Anyone else gets the same 404 whether the message exists,
+-- was deleted or never existed, and no row: walking ids reveals nothing. Only
+-- then the row is written (and locked). A repeat returns the deleted row.
+create function public.delete_message(p_message_id bigint) returns public.messages
+language plpgsql security invoker
 set search_path = ''
 as $$
 declare
-  v_uid uuid := private.require_user();
+  v_uid uuid := (select auth.uid());
   v_message public.messages;
 begin
+  if v_uid is null then
+    raise exception using errcode = 'PT401', message = 'sign in first';
+  end if;
   select * into v_message from public.messages m where m.id = p_message_id;
   if not found or (v_message.sender_id is distinct from v_uid
-                   and not private.may_moderate(v_message.session_id, v_uid)) then
+                   and not exists (select 1 from private.my_moderated_session_ids() s where s = v_message.session_id)) then
     raise exception using errcode = 'PT404', message = 'message not found';
   end if;
-  if v_message.sender_id is distinct from v_uid then
-    perform private.require_moderator(v_message.session_id, null);
-  end if;
-  select * into v_message from public.messages m where m.id = p_message_id for update;
-  if v_message.deleted_at is not null then
-    return v_message;
-  end if;
-  update public.messages set deleted_at = now(), deleted_by = v_uid where id = p_message_id returning * into v_message;
-  if v_message.sender_id is distinct from v_uid then
-    perform private.log_moderation(v_message.session_id, 'delete_message', v_message.sender_id, p_message_id,
-                                   jsonb_build_object('body', v_message.body));
+  if v_message.deleted_at is null then
+    update public.messages m set deleted_at = now() where m.id = p_message_id and m.deleted_at is null;
+    select * into v_message from public.messages m where m.id = p_message_id;
+    if not found then  -- a moderator removed it meanwhile: hidden from its sender now
+      raise exception using errcode = 'PT404', message = 'message not found';
+    end if;
   end if;
   return v_message;
 end;
 $$;
-revoke all on function private.delete_message(bigint) from public, anon, authenticated, service_role;
--- authenticated: public.delete_message() (security invoker) wraps it; it checks the caller itself.
-grant execute on function private.delete_message(bigint) to authenticated;
-
-create function public.delete_message(p_message_id bigint)
-returns public.messages language sql security invoker set search_path = ''
-as $$ select * from private.delete_message(p_message_id) $$;
 comment on function public.delete_message(bigint) is 'Soft-delete a message: your own, or any in a session you host or moderate (logged).';
 revoke all on function public.delete_message(bigint) from public, anon, authenticated, service_role;
 grant execute on function public.delete_message(bigint) to authenticated;

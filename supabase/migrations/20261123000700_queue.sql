@@ -92,7 +92,10 @@ create table private.queue_vote_deltas (
   down_delta int not null default 0,
   primary key (item_id, shard)
 );
-comment on table private.queue_vote_deltas is 'Vote changes not yet folded into queue_items tallies (large rooms), up to 16 shard rows per song. Internal: RLS on, no policies.';
+comment on table private.queue_vote_deltas is 'Vote changes not yet folded into queue_items tallies (large rooms), up to 16 shard rows per song. The room reads them (with the song''s row: the exact tally); only triggers and the ticker write.';
+revoke all on private.queue_vote_deltas from anon, authenticated, service_role;
+-- authenticated: the tally reads (private.pending_votes, security invoker) add them up.
+grant select on private.queue_vote_deltas to authenticated;
 alter table private.queue_vote_deltas enable row level security;
 
 create table public.skip_votes (
@@ -232,7 +235,12 @@ declare
 begin
   new.user_id := coalesce(v_uid, new.user_id);
   new.updated_at := now();
-  select q.status, s.voting_enabled, s.status as session_status, q.session_id into v_item
+  -- Everything the rules need, in one query (votes are a hot path).
+  select q.status, s.voting_enabled, s.status as session_status,
+         exists (select 1 from public.session_participants p
+                 where p.session_id = q.session_id and p.user_id = new.user_id and p.left_at is null)
+           and not private.is_banned(q.session_id, new.user_id) as may_vote  -- a ban holds even if a participation was left open
+  into v_item
   from public.queue_items q join public.sessions s on s.id = q.session_id
   where q.id = new.item_id;
   if not found then
@@ -244,9 +252,7 @@ begin
   if not v_item.voting_enabled then
     raise exception using errcode = 'PT403', message = 'the DJ has turned voting off';
   end if;
-  if not exists (select 1 from public.session_participants p
-                 where p.session_id = v_item.session_id and p.user_id = new.user_id and p.left_at is null)
-     or private.is_banned(v_item.session_id, new.user_id) then  -- a ban holds even if a participation was left open
+  if not v_item.may_vote then
     raise exception using errcode = 'PT403', message = 'join the session to vote';
   end if;
   return new;
@@ -281,6 +287,7 @@ declare
   v_up int := (v_new = 1)::int - (v_old = 1)::int;
   v_down int := (v_new = -1)::int - (v_old = -1)::int;
   v_session_id uuid;
+  v_ticked boolean;
   v_item record;
   v_throttled boolean := false;
 begin
@@ -288,8 +295,13 @@ begin
     return null;
   end if;
   perform set_config('synchronous_commit', 'off', true);
-  select q.session_id into v_session_id from public.queue_items q where q.id = v_item_id;
-  if private.room_ticked(v_session_id) then
+  -- The song's room, and whether it is large (private.room_ticked), in one query.
+  select q.session_id, coalesce(s.listener_count >= c.listener_threshold, false) into v_session_id, v_ticked
+  from public.queue_items q
+  join public.sessions s on s.id = q.session_id
+  cross join private.room_tick_settings c
+  where q.id = v_item_id;
+  if v_ticked then
     insert into private.queue_vote_deltas as d (item_id, shard, up_delta, down_delta)
     values (v_item_id, (pg_catalog.pg_backend_pid() % 16)::smallint, v_up, v_down)
     on conflict (item_id, shard) do update
@@ -320,40 +332,26 @@ create trigger queue_votes_maintain_tally
 after insert or update or delete on public.queue_votes
 for each row execute function private.queue_votes_maintain_tally();
 
--- One song's vote changes not yet folded into its row, for a caller in its
--- room (public.vote returns the exact tally with it). Security definer: the
--- shards are internal.
+-- One song's vote changes not yet folded into its row. Security invoker: a
+-- caller reads the shards of songs they can see (policies/queue.sql), so a
+-- stranger adds nothing; triggers and the ticker run it as the owner.
 create function private.pending_votes_of(p_item_id bigint, out up_votes int, out down_votes int)
-language plpgsql stable security definer
+language sql stable
 set search_path = ''
 as $$
-declare
-  v_uid uuid := (select auth.uid());
-begin
-  up_votes := 0;
-  down_votes := 0;
-  if v_uid is not null
-     and not exists (select 1 from public.queue_items q
-                     join public.session_participants p on p.session_id = q.session_id
-                     where q.id = p_item_id and p.user_id = v_uid and p.left_at is null)
-     and not exists (select 1 from public.queue_items q join public.sessions s on s.id = q.session_id
-                     where q.id = p_item_id and s.dj_id = v_uid) then
-    return;  -- not in the song's room: nothing to add
-  end if;
-  select coalesce(sum(d.up_delta), 0)::int, coalesce(sum(d.down_delta), 0)::int into up_votes, down_votes
-  from private.queue_vote_deltas d where d.item_id = p_item_id;
-end;
+  select coalesce(sum(d.up_delta), 0)::int, coalesce(sum(d.down_delta), 0)::int
+  from private.queue_vote_deltas d where d.item_id = p_item_id
 $$;
 revoke all on function private.pending_votes_of(bigint) from public, anon, authenticated, service_role;
 -- authenticated: public.vote() (security invoker) returns the exact tally with it.
 grant execute on function private.pending_votes_of(bigint) to authenticated;
 
 -- Vote changes of a session's songs not yet folded into their rows (large
--- rooms), per song. Security definer: the deltas table is internal; a
--- signed-in caller sees only rooms they are in.
+-- rooms), per song. Security invoker, like pending_votes_of: a signed-in
+-- caller sees only the songs of rooms they are in.
 create function private.pending_votes(p_session_id uuid)
 returns table (item_id bigint, up_votes int, down_votes int)
-language sql stable security definer
+language sql stable
 rows 10
 set search_path = ''
 as $$
@@ -361,12 +359,11 @@ as $$
   from private.queue_vote_deltas d
   join public.queue_items q on q.id = d.item_id
   where q.session_id = p_session_id
-    and ((select auth.uid()) is null or p_session_id in (select private.my_session_ids()))
   group by d.item_id
 $$;
 comment on function private.pending_votes(uuid) is 'Per song of the session: vote changes not yet folded into queue_items (add them to the row for the exact tally).';
 revoke all on function private.pending_votes(uuid) from public, anon, authenticated, service_role;
--- authenticated: public.session_queue() and public.vote() (security invoker) read exact tallies with it.
+-- authenticated: public.session_queue() and private.queue_order() (security invoker) read exact tallies with it.
 grant execute on function private.pending_votes(uuid) to authenticated;
 
 -- Fold a session's pending vote changes into its songs' rows and announce the
@@ -722,7 +719,7 @@ begin
     order by q.started_at nulls first
     limit p_limit
   loop
-    select * into v_session from public.sessions s where s.id = v_id for update skip locked;
+    select * into v_session from public.sessions s where s.id = v_id for no key update skip locked;
     continue when not found or v_session.status <> 'live' or v_session.plays_from <> 'queue'
                   or v_session.paused_at is not null;
     v_current := null;

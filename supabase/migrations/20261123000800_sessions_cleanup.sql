@@ -33,7 +33,7 @@ as $$
     where s.status = 'live' and coalesce(s.last_heartbeat_at, s.started_at) < p_now - p_silence
     order by s.last_heartbeat_at
     limit p_limit
-    for update skip locked), 'heartbeat_lost')
+    for no key update skip locked), 'heartbeat_lost')
 $$;
 comment on function private.end_silent_sessions(interval, int, timestamptz) is 'Ends up to p_limit live sessions without a DJ heartbeat for p_silence; returns how many.';
 revoke all on function private.end_silent_sessions(interval, integer, timestamp with time zone) from public, anon, authenticated, service_role;
@@ -58,7 +58,7 @@ as $$
                                                           and q.origin not in ('fallback', 'recommendation'))
     order by s.started_at
     limit p_limit
-    for update skip locked), 'abandoned')
+    for no key update skip locked), 'abandoned')
 $$;
 revoke all on function private.end_abandoned_sessions(interval, integer, timestamp with time zone) from public, anon, authenticated, service_role;
 grant execute on function private.end_abandoned_sessions(interval, integer, timestamp with time zone) to openparty_worker, service_role;
@@ -74,7 +74,7 @@ as $$
     where s.status = 'scheduled' and s.scheduled_for < p_now - p_grace
     order by s.scheduled_for
     limit p_limit
-    for update skip locked), 'never_started')
+    for no key update skip locked), 'never_started')
 $$;
 revoke all on function private.end_stale_scheduled_sessions(interval, integer, timestamp with time zone) from public, anon, authenticated, service_role;
 grant execute on function private.end_stale_scheduled_sessions(interval, integer, timestamp with time zone) to openparty_worker, service_role;
@@ -97,7 +97,7 @@ begin
     limit p_limit
   loop
     -- The session lock first, as every change of listeners takes it.
-    perform 1 from public.sessions s where s.id = v_session_id for update skip locked;
+    perform 1 from public.sessions s where s.id = v_session_id for no key update skip locked;
     continue when not found;
     if private.close_participation(v_session_id, v_user_id) then
       v_count := v_count + 1;

@@ -11,6 +11,13 @@ create policy queue_items_insert on public.queue_items
   for insert to authenticated
   with check (added_by = (select auth.uid()));
 
+-- queue_vote_deltas: a song's unfolded vote changes are part of its tally,
+-- so whoever sees the song (the room) sees them.
+drop policy if exists queue_vote_deltas_select on private.queue_vote_deltas;
+create policy queue_vote_deltas_select on private.queue_vote_deltas
+  for select to authenticated
+  using (exists (select 1 from public.queue_items q where q.id = item_id));
+
 -- queue_votes: your own votes only; the tallies on queue_items are public to the room.
 drop policy if exists queue_votes_select on public.queue_votes;
 create policy queue_votes_select on public.queue_votes
