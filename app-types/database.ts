@@ -955,24 +955,48 @@ export type Database = {
       playlist_items: {
         Row: {
           added_at: string
+          album_art_url: string | null
+          artist: string
+          dj_username: string
+          duration_ms: number
           id: number
           playlist_id: string
           position: number
+          provider: string
+          provider_ref: string
           saved_song_id: number
+          session_title: string
+          title: string
         }
         Insert: {
           added_at?: string
+          album_art_url?: string | null
+          artist: string
+          dj_username: string
+          duration_ms: number
           id?: never
           playlist_id: string
           position: number
+          provider: string
+          provider_ref: string
           saved_song_id: number
+          session_title: string
+          title: string
         }
         Update: {
           added_at?: string
+          album_art_url?: string | null
+          artist?: string
+          dj_username?: string
+          duration_ms?: number
           id?: never
           playlist_id?: string
           position?: number
+          provider?: string
+          provider_ref?: string
           saved_song_id?: number
+          session_title?: string
+          title?: string
         }
         Relationships: [
           {

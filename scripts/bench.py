@@ -452,6 +452,12 @@ def bench_hot_reads(url: str, samples: int) -> None:
         # one song playing in every live session (live_now shows it)
         conn.execute("""update public.queue_items q set status = 'playing', started_at = now()
                         where q.id in (select min(i.id) from public.queue_items i group by i.session_id)""")
+        # what the room_access triggers would have written: each DJ hosts, each listener is present
+        conn.execute("""insert into private.room_access (user_id, session_id, hosts)
+                        select s.dj_id, s.id, true from public.sessions s""")
+        conn.execute("""insert into private.room_access (user_id, session_id, present)
+                        select p.user_id, p.session_id, true from public.session_participants p where p.left_at is null
+                        on conflict (user_id, session_id) do update set present = true""")
         conn.execute("set session_replication_role = origin")
         conn.execute("vacuum analyze")
         counts = one(conn.execute("select (select count(*) from public.sessions), (select count(*) from public.messages), "

@@ -1115,7 +1115,7 @@ CREATE FUNCTION private.broadcast_message(p_message public.messages, p_sender_us
 $$;
 
 CREATE FUNCTION private.can_receive_topic(p_topic text) RETURNS boolean
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE sql STABLE
     SET search_path TO ''
     AS $_$
   select case
@@ -2488,9 +2488,11 @@ CREATE FUNCTION private.my_earnings() RETURNS TABLE(currency text, tips integer,
 $$;
 
 CREATE FUNCTION private.my_hosted_session_ids() RETURNS SETOF uuid
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE sql STABLE
     SET search_path TO ''
-    AS $$ select s.id from public.sessions s where s.dj_id = (select auth.uid()) $$;
+    AS $$ select a.session_id from private.room_access a where a.user_id = (select auth.uid()) and a.hosts $$;
+
+COMMENT ON FUNCTION private.my_hosted_session_ids() IS 'Sessions the caller hosts (a ban, were there one, does not change it).';
 
 CREATE FUNCTION private.my_invite_code() RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER
@@ -2506,108 +2508,23 @@ begin
 end;
 $$;
 
-CREATE FUNCTION private.my_listening_stats(p_from timestamp with time zone, p_to timestamp with time zone) RETURNS jsonb
-    LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-  with mine as (
-    select t.session_id, s.dj_id, s.genres, private.listened_seconds(t.user_id, t.session_id, t.seconds) as seconds
-    from private.listen_time t join public.sessions s on s.id = t.session_id
-    where t.user_id = private.require_user()
-      and t.first_joined_at >= coalesce(p_from, '-infinity') and t.first_joined_at < coalesce(p_to, 'infinity')
-      and not private.is_banned(t.session_id, t.user_id)
-  )
-  select jsonb_build_object(
-    'from', p_from, 'to', p_to,
-    'sessions', (select count(*) from mine),
-    'seconds_listened', (select coalesce(sum(m.seconds), 0) from mine m),
-    'hours_listened', (select round(coalesce(sum(m.seconds), 0) / 3600.0, 2) from mine m),
-    'songs_heard', (select count(*) from mine m join public.queue_items q on q.session_id = m.session_id
-                    where q.started_at is not null and q.status in ('playing', 'played', 'skipped')),
-    'top_djs', coalesce((select jsonb_agg(x order by x.seconds desc, x.username) from (
-                  select m.dj_id, p.username, sum(m.seconds)::bigint as seconds, count(*) as sessions
-                  from mine m join public.profiles p on p.id = m.dj_id
-                  group by m.dj_id, p.username order by 3 desc, 2 limit 5) x), '[]'::jsonb),
-    'top_genres', coalesce((select jsonb_agg(g order by g.seconds desc, g.genre) from (
-                  select genre, sum(m.seconds)::bigint as seconds
-                  from mine m cross join lateral unnest(m.genres) as genre
-                  group by genre order by 2 desc, 1 limit 5) g), '[]'::jsonb))
-$$;
-
 CREATE FUNCTION private.my_moderated_session_ids() RETURNS SETOF uuid
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE sql STABLE
     SET search_path TO ''
     AS $$
-  select s.id from public.sessions s where s.dj_id = (select auth.uid())
-  union
-  select m.session_id from public.session_moderators m where m.user_id = (select auth.uid())
-  except
-  select x.session_id from public.session_sanctions x where x.user_id = (select auth.uid()) and x.kind = 'ban'
+  select a.session_id from private.room_access a where a.user_id = (select auth.uid()) and a.can_moderate
 $$;
 
 COMMENT ON FUNCTION private.my_moderated_session_ids() IS 'Sessions the caller hosts or moderates, less those they are banned from.';
 
-CREATE FUNCTION private.my_playlist_ids() RETURNS SETOF uuid
-    LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path TO ''
-    AS $$ select p.id from public.playlists p where p.owner_id = (select auth.uid()) $$;
-
-CREATE FUNCTION private.my_saved_song_ids() RETURNS SETOF bigint
-    LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path TO ''
-    AS $$ select s.id from public.saved_songs s where s.user_id = (select auth.uid()) $$;
-
 CREATE FUNCTION private.my_session_ids() RETURNS SETOF uuid
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE sql STABLE
     SET search_path TO ''
     AS $$
-  select p.session_id from public.session_participants p
-  where p.user_id = (select auth.uid()) and p.left_at is null
-  union
-  select s.id from public.sessions s where s.dj_id = (select auth.uid())
-  union
-  select m.session_id from public.session_moderators m where m.user_id = (select auth.uid())
-  except
-  select x.session_id from public.session_sanctions x where x.user_id = (select auth.uid()) and x.kind = 'ban'
+  select a.session_id from private.room_access a where a.user_id = (select auth.uid()) and a.can_read
 $$;
 
 COMMENT ON FUNCTION private.my_session_ids() IS 'Sessions the caller is present in, hosts, or moderates, less those they are banned from.';
-
-CREATE FUNCTION private.my_sessions_attended(p_from timestamp with time zone, p_to timestamp with time zone, p_limit integer, p_offset integer) RETURNS TABLE(session_id uuid, title text, dj_id uuid, dj_username text, genres text[], status public.session_status, started_at timestamp with time zone, ended_at timestamp with time zone, first_joined_at timestamp with time zone, listened_seconds bigint)
-    LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-  select s.id, s.title, s.dj_id, d.username, s.genres, s.status, s.started_at, s.ended_at, t.first_joined_at,
-         private.listened_seconds(t.user_id, t.session_id, t.seconds)
-  from private.listen_time t
-  join public.sessions s on s.id = t.session_id
-  join public.profiles d on d.id = s.dj_id
-  where t.user_id = private.require_user()
-    and (p_from is null or t.first_joined_at >= p_from)
-    and (p_to is null or t.first_joined_at < p_to)
-    and not private.is_banned(t.session_id, t.user_id)
-  order by t.first_joined_at desc
-  limit least(greatest(coalesce(p_limit, 50), 1), 200) offset greatest(coalesce(p_offset, 0), 0)
-$$;
-
-CREATE FUNCTION private.my_songs_heard(p_from timestamp with time zone, p_to timestamp with time zone, p_limit integer, p_offset integer) RETURNS TABLE(item_id bigint, session_id uuid, session_title text, dj_id uuid, dj_username text, title text, artist text, album_art_url text, duration_ms integer, provider text, provider_ref text, started_at timestamp with time zone)
-    LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-  select q.id, s.id, s.title, s.dj_id, d.username, q.title, q.artist, q.album_art_url, q.duration_ms, q.provider,
-         q.provider_ref, q.started_at
-  from private.listen_time t
-  join public.sessions s on s.id = t.session_id
-  join public.profiles d on d.id = s.dj_id
-  join public.queue_items q on q.session_id = t.session_id
-  where t.user_id = private.require_user()
-    and q.started_at is not null and q.status in ('playing', 'played', 'skipped')
-    and (p_from is null or q.started_at >= p_from)
-    and (p_to is null or q.started_at < p_to)
-    and not private.is_banned(t.session_id, t.user_id)
-  order by q.started_at desc
-  limit least(greatest(coalesce(p_limit, 50), 1), 200) offset greatest(coalesce(p_offset, 0), 0)
-$$;
 
 CREATE FUNCTION private.my_track_stats(p_from timestamp with time zone, p_to timestamp with time zone) RETURNS TABLE(track_id uuid, title text, plays bigint, streams bigint, unique_listeners bigint, minutes numeric)
     LANGUAGE sql STABLE SECURITY DEFINER
@@ -2836,6 +2753,10 @@ begin
   if v_count >= 1000 then
     raise exception using errcode = 'PT409', message = 'a playlist holds at most 1000 songs';
   end if;
+  select s.title, s.artist, s.album_art_url, s.duration_ms, s.provider, s.provider_ref, s.session_title, s.dj_username
+  into new.title, new.artist, new.album_art_url, new.duration_ms, new.provider, new.provider_ref, new.session_title,
+       new.dj_username
+  from public.saved_songs s where s.id = new.saved_song_id;
   new.added_at := now();
   return new;
 end;
@@ -3265,6 +3186,25 @@ begin
 end;
 $$;
 
+CREATE FUNCTION private.queue_items_record_played() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if new.started_at is not null and new.status in ('playing', 'played', 'skipped') then
+    insert into private.songs_played as p (item_id, session_id, title, artist, album_art_url, duration_ms, provider,
+                                           provider_ref, status, started_at, ended_at)
+    values (new.id, new.session_id, new.title, new.artist, new.album_art_url, new.duration_ms, new.provider,
+            new.provider_ref, new.status, new.started_at, new.ended_at)
+    on conflict (item_id) do update
+      set status = excluded.status, started_at = excluded.started_at, ended_at = excluded.ended_at;
+  elsif tg_op = 'UPDATE' and old.started_at is not null then
+    delete from private.songs_played p where p.item_id = new.id;
+  end if;
+  return null;
+end;
+$$;
+
 CREATE FUNCTION private.queue_order(p_session_id uuid) RETURNS TABLE(item_id bigint, play_rank bigint)
     LANGUAGE sql STABLE ROWS 50
     SET search_path TO ''
@@ -3450,45 +3390,56 @@ $$;
 
 COMMENT ON FUNCTION private.quiet_hours_end(p_prefs public.notification_preferences, p_at timestamp with time zone) IS 'When a notification at p_at may go out: p_at, or the end of the user''s quiet hours.';
 
-CREATE FUNCTION private.react(p_session_id uuid, p_kind text) RETURNS boolean
+CREATE FUNCTION private.reaction_senders_before_write() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
-declare
-  v_uid uuid := private.require_user();
-  v_sender private.reaction_senders;
 begin
-  if p_kind is null or p_kind not in ('fire', 'heart', 'laugh', 'clap', 'wow', 'hundred') then
+  if new.last_kind is null or new.last_kind not in ('fire', 'heart', 'laugh', 'clap', 'wow', 'hundred') then
     raise exception using errcode = 'PT422', message = 'unknown reaction: use fire, heart, laugh, clap, wow or hundred';
   end if;
-  -- Who: a present, unbanned listener or the DJ of a live session (no lock taken).
-  if not exists (select 1 from public.sessions s where s.id = p_session_id and s.status = 'live'
-                 and (s.dj_id = v_uid
+  if tg_op = 'INSERT' then
+    new.user_id := coalesce((select auth.uid()), new.user_id);
+    if new.user_id is null then
+      raise exception using errcode = 'PT401', message = 'sign in first';
+    end if;
+  end if;
+  if not exists (select 1 from public.sessions s where s.id = new.session_id and s.status = 'live'
+                 and (s.dj_id = new.user_id
                       or exists (select 1 from public.session_participants p
-                                 where p.session_id = s.id and p.user_id = v_uid and p.left_at is null)))
-     or private.is_banned(p_session_id, v_uid) then
+                                 where p.session_id = s.id and p.user_id = new.user_id and p.left_at is null)))
+     or private.is_banned(new.session_id, new.user_id) then
     raise exception using errcode = 'PT403', message = 'join this live session to react';
   end if;
-  -- Reactions are ephemeral: no disk flush awaited (like chat and votes).
-  perform set_config('synchronous_commit', 'off', true);
-  insert into private.reaction_senders as r (session_id, user_id, window_started_at, sent_in_window)
-  values (p_session_id, v_uid, now(), 1)
-  on conflict (session_id, user_id) do update
-    set window_started_at = case when r.window_started_at <= now() - interval '5 seconds' then now()
-                                 else r.window_started_at end,
-        sent_in_window = case when r.window_started_at <= now() - interval '5 seconds' then 1
-                              else r.sent_in_window + 1 end
-  returning * into v_sender;
-  if v_sender.sent_in_window > 10 then
-    raise exception using errcode = 'PT429', message = 'too many reactions: wait a moment',
-      detail = json_build_object('retry_after',
-        greatest(1, ceil(extract(epoch from v_sender.window_started_at + interval '5 seconds' - now()))))::text;
+  if tg_op = 'INSERT' then
+    new.window_started_at := now();
+    new.sent_in_window := 1;
+  elsif old.window_started_at <= now() - interval '5 seconds' then
+    new.window_started_at := now();
+    new.sent_in_window := 1;
+  else
+    new.window_started_at := old.window_started_at;
+    new.sent_in_window := old.sent_in_window + 1;
+    if new.sent_in_window > 10 then
+      raise exception using errcode = 'PT429', message = 'too many reactions: wait a moment',
+        detail = json_build_object('retry_after',
+          greatest(1, ceil(extract(epoch from new.window_started_at + interval '5 seconds' - now()))))::text;
+    end if;
   end if;
+  return new;
+end;
+$$;
+
+CREATE FUNCTION private.reaction_senders_count() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
   insert into private.room_reactions as r (session_id, kind, shard, pending, total)
-  values (p_session_id, p_kind, abs(hashtext(v_uid::text)) % 8, 1, 1)
+  values (new.session_id, new.last_kind, abs(hashtext(new.user_id::text)) % 8, 1, 1)
   on conflict (session_id, kind, shard) do update set pending = r.pending + 1, total = r.total + 1;
-  perform private.flush_room_reactions(p_session_id);
-  return true;
+  perform private.flush_room_reactions(new.session_id);
+  return null;
 end;
 $$;
 
@@ -3789,34 +3740,6 @@ begin
   update public.queue_items q set status = 'removed', ended_at = now(), removed_by = v_uid
   where q.id = p_item_id returning * into v_item;
   return v_item;
-end;
-$$;
-
-CREATE FUNCTION private.reorder_playlist(p_playlist_id uuid, p_item_ids bigint[]) RETURNS integer
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-declare
-  v_uid uuid := private.require_user();
-  v_count int;
-begin
-  if not exists (select 1 from public.playlists p where p.id = p_playlist_id and p.owner_id = v_uid) then
-    raise exception using errcode = 'PT404', message = 'playlist not found';
-  end if;
-  perform 1 from public.playlists p where p.id = p_playlist_id for update;
-  -- The listed songs first, in that order; the rest keep their order after them.
-  with wanted as (
-    select w.id, w.ord from unnest(coalesce(p_item_ids, '{}')) with ordinality as w(id, ord)
-  ), ranked as (
-    select i.id, row_number() over (order by (w.ord is null), w.ord, i.position, i.id) - 1 as new_position
-    from public.playlist_items i left join wanted w on w.id = i.id
-    where i.playlist_id = p_playlist_id
-  )
-  update public.playlist_items i set position = r.new_position
-  from ranked r where i.id = r.id and i.position is distinct from r.new_position;
-  get diagnostics v_count = row_count;
-  update public.playlists set updated_at = now() where id = p_playlist_id;
-  return v_count;
 end;
 $$;
 
@@ -4162,6 +4085,38 @@ begin
 end;
 $$;
 
+CREATE FUNCTION private.room_access_set(p_user_id uuid, p_session_id uuid, p_fact text, p_on boolean) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  if p_fact not in ('hosts', 'present', 'moderates', 'banned') then
+    raise exception 'unknown room access fact %', p_fact;
+  end if;
+  if p_on then
+    insert into private.room_access as a (user_id, session_id, hosts, present, moderates, banned)
+    values (p_user_id, p_session_id, p_fact = 'hosts', p_fact = 'present', p_fact = 'moderates', p_fact = 'banned')
+    on conflict (user_id, session_id) do update
+      set hosts = a.hosts or excluded.hosts, present = a.present or excluded.present,
+          moderates = a.moderates or excluded.moderates, banned = a.banned or excluded.banned;
+  else
+    -- One statement: the row goes if this was its last fact, else loses it.
+    -- Under a concurrent change of the same row MERGE waits, then re-reads the
+    -- latest version and picks its action again, so the last fact cleared
+    -- always deletes the row.
+    merge into private.room_access as a
+    using (select p_user_id as user_id, p_session_id as session_id) as v
+    on a.user_id = v.user_id and a.session_id = v.session_id
+    when matched and not ((a.hosts and p_fact <> 'hosts') or (a.present and p_fact <> 'present')
+                          or (a.moderates and p_fact <> 'moderates') or (a.banned and p_fact <> 'banned')) then
+      delete
+    when matched then
+      update set hosts = a.hosts and p_fact <> 'hosts', present = a.present and p_fact <> 'present',
+                 moderates = a.moderates and p_fact <> 'moderates', banned = a.banned and p_fact <> 'banned';
+  end if;
+end;
+$$;
+
 CREATE FUNCTION private.room_events_tick(p_limit integer) RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -4460,63 +4415,47 @@ begin
 end;
 $$;
 
-CREATE TABLE public.saved_songs (
-    id bigint NOT NULL,
-    user_id uuid NOT NULL,
-    session_id uuid,
-    queue_item_id bigint,
-    dj_id uuid,
-    session_title text NOT NULL,
-    dj_username text NOT NULL,
-    title text NOT NULL,
-    artist text NOT NULL,
-    album_art_url text,
-    duration_ms integer NOT NULL,
-    provider text NOT NULL,
-    provider_ref text NOT NULL,
-    track_key text NOT NULL,
-    saved_at timestamp with time zone DEFAULT now() NOT NULL
-);
-
-COMMENT ON TABLE public.saved_songs IS 'Songs a listener kept, with where they were heard (session title, DJ). Saved only through save_song(); delete to unsave.';
-
-CREATE FUNCTION private.save_song(p_item_id bigint) RETURNS public.saved_songs
+CREATE FUNCTION private.saved_songs_before_insert() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 declare
-  v_uid uuid := private.require_user();
   v_item public.queue_items;
   v_session public.sessions;
-  v_saved public.saved_songs;
 begin
-  select q.* into v_item from public.queue_items q where q.id = p_item_id;
+  new.user_id := coalesce((select auth.uid()), new.user_id);
+  if new.user_id is null then
+    raise exception using errcode = 'PT401', message = 'sign in first';
+  end if;
+  select q.* into v_item from public.queue_items q where q.id = new.queue_item_id;
   if found then
     select s.* into v_session from public.sessions s where s.id = v_item.session_id;
   end if;
   -- Nothing about a room you were never in is revealed: 404 either way.
   if v_item.id is null
-     or not (v_session.dj_id = v_uid
+     or not (v_session.dj_id = new.user_id
              or exists (select 1 from public.session_participants p
-                        where p.session_id = v_item.session_id and p.user_id = v_uid))
-     or private.is_banned(v_item.session_id, v_uid) then
+                        where p.session_id = v_item.session_id and p.user_id = new.user_id))
+     or private.is_banned(v_item.session_id, new.user_id) then
     raise exception using errcode = 'PT404', message = 'song not found';
   end if;
   if v_item.started_at is null then
     raise exception using errcode = 'PT409', message = 'this song has not played yet';
   end if;
-  insert into public.saved_songs (user_id, session_id, queue_item_id, dj_id, session_title, dj_username,
-                                  title, artist, album_art_url, duration_ms, provider, provider_ref, track_key)
-  select v_uid, v_session.id, v_item.id, v_session.dj_id, v_session.title, p.username,
-         v_item.title, v_item.artist, v_item.album_art_url, v_item.duration_ms, v_item.provider,
-         v_item.provider_ref, v_item.track_key
-  from public.profiles p where p.id = v_session.dj_id
-  on conflict (user_id, track_key) do nothing
-  returning * into v_saved;
-  if v_saved.id is null then
-    select s.* into v_saved from public.saved_songs s where s.user_id = v_uid and s.track_key = v_item.track_key;
-  end if;
-  return v_saved;
+  new.session_id := v_session.id;
+  new.dj_id := v_session.dj_id;
+  new.session_title := v_session.title;
+  new.dj_username := (select p.username from public.profiles p where p.id = v_session.dj_id);
+  new.title := v_item.title;
+  new.artist := v_item.artist;
+  new.album_art_url := v_item.album_art_url;
+  new.duration_ms := v_item.duration_ms;
+  new.provider := v_item.provider;
+  new.provider_ref := v_item.provider_ref;
+  new.track_key := v_item.track_key;
+  new.saved_at := now();
+  perform pg_catalog.set_config('openparty.saved_track_key', v_item.track_key, true);
+  return new;
 end;
 $$;
 
@@ -4570,8 +4509,29 @@ begin
     perform private.log_moderation(new.session_id, 'appoint_moderator', new.user_id);
     return new;
   end if;
+  -- Deleting the moderator's account or the room cascades here: a log row
+  -- could reference neither (and the room's log goes with the room).
+  if not exists (select 1 from public.profiles p where p.id = old.user_id)
+     or not exists (select 1 from public.sessions s where s.id = old.session_id) then
+    return old;
+  end if;
   perform private.log_moderation(old.session_id, 'remove_moderator', old.user_id);
   return old;
+end;
+$$;
+
+CREATE FUNCTION private.session_moderators_room_access() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if tg_op in ('UPDATE', 'DELETE') then
+    perform private.room_access_set(old.user_id, old.session_id, 'moderates', false);
+  end if;
+  if tg_op in ('INSERT', 'UPDATE') then
+    perform private.room_access_set(new.user_id, new.session_id, 'moderates', true);
+  end if;
+  return null;
 end;
 $$;
 
@@ -4619,6 +4579,28 @@ begin
   perform private.room_publish(new.session_id, 'listener_count',
     jsonb_build_object('listener_count', v_session.listener_count, 'peak_listener_count', v_session.peak_listener_count),
     'listener_count', 'last', not v_announced);
+  return null;
+end;
+$$;
+
+CREATE FUNCTION private.session_participants_room_access() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  -- room_access_set's two statements, written out for `present`: ending a
+  -- room closes every participation, one row at a time.
+  if tg_op in ('UPDATE', 'DELETE') and old.left_at is null then
+    merge into private.room_access as a
+    using (select old.user_id as user_id, old.session_id as session_id) as v
+    on a.user_id = v.user_id and a.session_id = v.session_id
+    when matched and not (a.hosts or a.moderates or a.banned) then delete
+    when matched then update set present = false;
+  end if;
+  if tg_op in ('INSERT', 'UPDATE') and new.left_at is null then
+    insert into private.room_access as a (user_id, session_id, present) values (new.user_id, new.session_id, true)
+    on conflict (user_id, session_id) do update set present = true;
+  end if;
   return null;
 end;
 $$;
@@ -4698,6 +4680,21 @@ begin
 end;
 $$;
 
+CREATE FUNCTION private.session_sanctions_room_access() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if tg_op in ('UPDATE', 'DELETE') and old.kind = 'ban' then
+    perform private.room_access_set(old.user_id, old.session_id, 'banned', false);
+  end if;
+  if tg_op in ('INSERT', 'UPDATE') and new.kind = 'ban' then
+    perform private.room_access_set(new.user_id, new.session_id, 'banned', true);
+  end if;
+  return null;
+end;
+$$;
+
 CREATE FUNCTION private.session_settings(p_session public.sessions) RETURNS jsonb
     LANGUAGE sql IMMUTABLE
     SET search_path TO ''
@@ -4713,22 +4710,6 @@ CREATE FUNCTION private.session_settings(p_session public.sessions) RETURNS json
     'replay_cooldown_minutes', p_session.replay_cooldown_minutes, 'fairness_enabled', p_session.fairness_enabled,
     'fallback_enabled', p_session.fallback_enabled, 'recommendations_enabled', p_session.recommendations_enabled,
     'plays_from', p_session.plays_from, 'paused', p_session.paused_at is not null)
-$$;
-
-CREATE FUNCTION private.session_songs(p_session_id uuid) RETURNS TABLE(item_id bigint, title text, artist text, album_art_url text, duration_ms integer, provider text, provider_ref text, status public.queue_item_status, started_at timestamp with time zone, ended_at timestamp with time zone)
-    LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-  select q.id, q.title, q.artist, q.album_art_url, q.duration_ms, q.provider, q.provider_ref, q.status,
-         q.started_at, q.ended_at
-  from public.queue_items q
-  where q.session_id = p_session_id
-    and q.started_at is not null and q.status in ('playing', 'played', 'skipped')
-    and (exists (select 1 from public.sessions s where s.id = p_session_id and s.dj_id = (select auth.uid()))
-         or (exists (select 1 from private.listen_time t
-                     where t.user_id = (select auth.uid()) and t.session_id = p_session_id)
-             and not private.is_banned(p_session_id, (select auth.uid()))))
-  order by q.started_at
 $$;
 
 CREATE FUNCTION private.sessions_announce_live() RETURNS trigger
@@ -4927,6 +4908,21 @@ begin
 end;
 $$;
 
+CREATE FUNCTION private.sessions_room_access() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  -- A deleted session takes its rows with it (on delete cascade); its id never
+  -- changes (room_access's foreign key, like every other, forbids it).
+  if tg_op = 'UPDATE' then
+    perform private.room_access_set(old.dj_id, old.id, 'hosts', false);
+  end if;
+  perform private.room_access_set(new.dj_id, new.id, 'hosts', true);
+  return null;
+end;
+$$;
+
 CREATE FUNCTION private.set_now_playing(p_session public.sessions, p_track jsonb, p_origin text) RETURNS public.queue_items
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -5005,22 +5001,6 @@ begin
   new.updated_at := now();
   return new;
 end;
-$$;
-
-CREATE FUNCTION private.shared_playlist(p_share_code text) RETURNS jsonb
-    LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-  select jsonb_build_object(
-    'id', p.id, 'name', p.name, 'owner_id', p.owner_id, 'owner_username', o.username, 'updated_at', p.updated_at,
-    'songs', coalesce((select jsonb_agg(jsonb_build_object(
-                 'position', i.position, 'title', s.title, 'artist', s.artist, 'album_art_url', s.album_art_url,
-                 'duration_ms', s.duration_ms, 'provider', s.provider, 'provider_ref', s.provider_ref,
-                 'heard_at', s.session_title, 'played_by', s.dj_username) order by i.position)
-               from public.playlist_items i join public.saved_songs s on s.id = i.saved_song_id
-               where i.playlist_id = p.id), '[]'::jsonb))
-  from public.playlists p join public.profiles o on o.id = p.owner_id
-  where p.share_code = p_share_code and (p.is_public or p.owner_id = (select auth.uid()))
 $$;
 
 CREATE FUNCTION private.skip_progress(p_item_id bigint, p_session_id uuid, OUT votes integer, OUT threshold integer) RETURNS record
@@ -5981,7 +5961,30 @@ COMMENT ON FUNCTION public.my_listening_history(p_limit integer, p_before timest
 CREATE FUNCTION public.my_listening_stats(p_from timestamp with time zone DEFAULT NULL::timestamp with time zone, p_to timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS jsonb
     LANGUAGE sql STABLE
     SET search_path TO ''
-    AS $$ select private.my_listening_stats(p_from, p_to) $$;
+    AS $$
+  with mine as (
+    select t.session_id, s.dj_id, s.genres, private.listened_seconds(t.user_id, t.session_id, t.seconds) as seconds
+    from private.listen_time t join public.sessions s on s.id = t.session_id
+    where t.user_id = (select auth.uid())
+      and t.first_joined_at >= coalesce(p_from, '-infinity') and t.first_joined_at < coalesce(p_to, 'infinity')
+      and not exists (select 1 from public.session_sanctions x
+                      where x.session_id = t.session_id and x.user_id = t.user_id and x.kind = 'ban')
+  )
+  select jsonb_build_object(
+    'from', p_from, 'to', p_to,
+    'sessions', (select count(*) from mine),
+    'seconds_listened', (select coalesce(sum(m.seconds), 0) from mine m),
+    'hours_listened', (select round(coalesce(sum(m.seconds), 0) / 3600.0, 2) from mine m),
+    'songs_heard', (select count(*) from mine m join private.songs_played q on q.session_id = m.session_id),
+    'top_djs', coalesce((select jsonb_agg(x order by x.seconds desc, x.username) from (
+                  select m.dj_id, p.username, sum(m.seconds)::bigint as seconds, count(*) as sessions
+                  from mine m join public.profiles p on p.id = m.dj_id
+                  group by m.dj_id, p.username order by 3 desc, 2 limit 5) x), '[]'::jsonb),
+    'top_genres', coalesce((select jsonb_agg(g order by g.seconds desc, g.genre) from (
+                  select genre, sum(m.seconds)::bigint as seconds
+                  from mine m cross join lateral unnest(m.genres) as genre
+                  group by genre order by 2 desc, 1 limit 5) g), '[]'::jsonb))
+$$;
 
 COMMENT ON FUNCTION public.my_listening_stats(p_from timestamp with time zone, p_to timestamp with time zone) IS 'Your listening over [p_from, p_to) (sessions joined in it): sessions, seconds/hours listened, songs heard, top 5 DJs and genres by time.';
 
@@ -6006,14 +6009,41 @@ COMMENT ON FUNCTION public.my_plan() IS 'Your effective plan (highest active ent
 CREATE FUNCTION public.my_sessions_attended(p_from timestamp with time zone DEFAULT NULL::timestamp with time zone, p_to timestamp with time zone DEFAULT NULL::timestamp with time zone, p_limit integer DEFAULT 50, p_offset integer DEFAULT 0) RETURNS TABLE(session_id uuid, title text, dj_id uuid, dj_username text, genres text[], status public.session_status, started_at timestamp with time zone, ended_at timestamp with time zone, first_joined_at timestamp with time zone, listened_seconds bigint)
     LANGUAGE sql STABLE
     SET search_path TO ''
-    AS $$ select * from private.my_sessions_attended(p_from, p_to, p_limit, p_offset) $$;
+    AS $$
+  select s.id, s.title, s.dj_id, d.username, s.genres, s.status, s.started_at, s.ended_at, t.first_joined_at,
+         private.listened_seconds(t.user_id, t.session_id, t.seconds)
+  from private.listen_time t
+  join public.sessions s on s.id = t.session_id
+  join public.profiles d on d.id = s.dj_id
+  where t.user_id = (select auth.uid())
+    and (p_from is null or t.first_joined_at >= p_from)
+    and (p_to is null or t.first_joined_at < p_to)
+    and not exists (select 1 from public.session_sanctions x
+                    where x.session_id = t.session_id and x.user_id = t.user_id and x.kind = 'ban')
+  order by t.first_joined_at desc
+  limit least(greatest(coalesce(p_limit, 50), 1), 200) offset greatest(coalesce(p_offset, 0), 0)
+$$;
 
 COMMENT ON FUNCTION public.my_sessions_attended(p_from timestamp with time zone, p_to timestamp with time zone, p_limit integer, p_offset integer) IS 'Sessions you listened to (newest first; joined within [p_from, p_to)), with how long you listened.';
 
 CREATE FUNCTION public.my_songs_heard(p_from timestamp with time zone DEFAULT NULL::timestamp with time zone, p_to timestamp with time zone DEFAULT NULL::timestamp with time zone, p_limit integer DEFAULT 50, p_offset integer DEFAULT 0) RETURNS TABLE(item_id bigint, session_id uuid, session_title text, dj_id uuid, dj_username text, title text, artist text, album_art_url text, duration_ms integer, provider text, provider_ref text, started_at timestamp with time zone)
     LANGUAGE sql STABLE
     SET search_path TO ''
-    AS $$ select * from private.my_songs_heard(p_from, p_to, p_limit, p_offset) $$;
+    AS $$
+  select q.item_id, s.id, s.title, s.dj_id, d.username, q.title, q.artist, q.album_art_url, q.duration_ms, q.provider,
+         q.provider_ref, q.started_at
+  from private.listen_time t
+  join public.sessions s on s.id = t.session_id
+  join public.profiles d on d.id = s.dj_id
+  join private.songs_played q on q.session_id = t.session_id
+  where t.user_id = (select auth.uid())
+    and (p_from is null or q.started_at >= p_from)
+    and (p_to is null or q.started_at < p_to)
+    and not exists (select 1 from public.session_sanctions x
+                    where x.session_id = t.session_id and x.user_id = t.user_id and x.kind = 'ban')
+  order by q.started_at desc
+  limit least(greatest(coalesce(p_limit, 50), 1), 200) offset greatest(coalesce(p_offset, 0), 0)
+$$;
 
 COMMENT ON FUNCTION public.my_songs_heard(p_from timestamp with time zone, p_to timestamp with time zone, p_limit integer, p_offset integer) IS 'Songs played in sessions you attended (newest first; started within [p_from, p_to)).';
 
@@ -6055,9 +6085,17 @@ CREATE FUNCTION public.pin_next(p_item_id bigint, p_pinned boolean DEFAULT true)
     AS $$ select * from private.pin_next(p_item_id, p_pinned) $$;
 
 CREATE FUNCTION public.react(p_session_id uuid, p_kind text) RETURNS boolean
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO ''
-    AS $$ select private.react(p_session_id, p_kind) $$;
+    AS $$
+begin
+  -- Reactions are ephemeral: no disk flush awaited (like chat and votes).
+  perform pg_catalog.set_config('synchronous_commit', 'off', true);
+  insert into private.reaction_senders as r (session_id, last_kind) values (p_session_id, p_kind)
+  on conflict (session_id, user_id) do update set last_kind = excluded.last_kind;
+  return true;
+end;
+$$;
 
 COMMENT ON FUNCTION public.react(p_session_id uuid, p_kind text) IS 'Send a reaction (fire, heart, laugh, clap, wow, hundred) in a live room you are in. 10 per 5 s (PT429). Published aggregated (private.room_publish): `reactions` {session_id, counts} at most once a second, or once per room_batch in a large room.';
 
@@ -6088,9 +6126,33 @@ CREATE FUNCTION public.remove_from_queue(p_item_id bigint) RETURNS public.queue_
     AS $$ select * from private.remove_from_queue(p_item_id) $$;
 
 CREATE FUNCTION public.reorder_playlist(p_playlist_id uuid, p_item_ids bigint[]) RETURNS integer
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO ''
-    AS $$ select private.reorder_playlist(p_playlist_id, p_item_ids) $$;
+    AS $$
+declare
+  v_count int;
+begin
+  -- Your own playlist, locked (appends and reorders of it queue here) and its
+  -- updated_at stamped by its trigger; 404 for any other.
+  update public.playlists p set name = p.name
+  where p.id = p_playlist_id and p.owner_id = (select auth.uid());
+  if not found then
+    raise exception using errcode = 'PT404', message = 'playlist not found';
+  end if;
+  -- The listed songs first, in that order; the rest keep their order after them.
+  with wanted as (
+    select w.id, w.ord from unnest(coalesce(p_item_ids, '{}')) with ordinality as w(id, ord)
+  ), ranked as (
+    select i.id, row_number() over (order by (w.ord is null), w.ord, i.position, i.id) - 1 as new_position
+    from public.playlist_items i left join wanted w on w.id = i.id
+    where i.playlist_id = p_playlist_id
+  )
+  update public.playlist_items i set position = r.new_position
+  from ranked r where i.id = r.id and i.position is distinct from r.new_position;
+  get diagnostics v_count = row_count;
+  return v_count;
+end;
+$$;
 
 COMMENT ON FUNCTION public.reorder_playlist(p_playlist_id uuid, p_item_ids bigint[]) IS 'Put the listed playlist items first, in that order (the rest follow in their order). Your own playlists only (404).';
 
@@ -6125,10 +6187,45 @@ CREATE FUNCTION public.resume_session(p_session_id uuid) RETURNS public.sessions
 
 COMMENT ON FUNCTION public.resume_session(p_session_id uuid) IS 'DJ: resume a paused room; the playing song continues where it stood. Idempotent.';
 
+CREATE TABLE public.saved_songs (
+    id bigint NOT NULL,
+    user_id uuid NOT NULL,
+    session_id uuid,
+    queue_item_id bigint,
+    dj_id uuid,
+    session_title text NOT NULL,
+    dj_username text NOT NULL,
+    title text NOT NULL,
+    artist text NOT NULL,
+    album_art_url text,
+    duration_ms integer NOT NULL,
+    provider text NOT NULL,
+    provider_ref text NOT NULL,
+    track_key text NOT NULL,
+    saved_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+COMMENT ON TABLE public.saved_songs IS 'Songs a listener kept, with where they were heard (session title, DJ). Saved only through save_song(); delete to unsave.';
+
 CREATE FUNCTION public.save_song(p_item_id bigint) RETURNS public.saved_songs
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO ''
-    AS $$ select * from private.save_song(p_item_id) $$;
+    AS $$
+declare
+  v_saved public.saved_songs;
+begin
+  insert into public.saved_songs (queue_item_id) values (p_item_id)
+  on conflict (user_id, track_key) do nothing
+  returning * into v_saved;
+  if v_saved.id is null then
+    -- Saved before (from this item or another play of the song).
+    select s.* into v_saved from public.saved_songs s
+    where s.user_id = (select auth.uid())
+      and s.track_key = pg_catalog.current_setting('openparty.saved_track_key', true);
+  end if;
+  return v_saved;
+end;
+$$;
 
 COMMENT ON FUNCTION public.save_song(p_item_id bigint) IS 'Keep a song heard in a session you are or were in (404 otherwise; 409 if it has not played yet). Idempotent per song.';
 
@@ -6201,16 +6298,40 @@ COMMENT ON FUNCTION public.session_queue(p_session_id uuid) IS 'The queue in pla
 CREATE FUNCTION public.session_songs(p_session_id uuid) RETURNS TABLE(item_id bigint, title text, artist text, album_art_url text, duration_ms integer, provider text, provider_ref text, status public.queue_item_status, started_at timestamp with time zone, ended_at timestamp with time zone)
     LANGUAGE sql STABLE
     SET search_path TO ''
-    AS $$ select * from private.session_songs(p_session_id) $$;
+    AS $$
+  select q.item_id, q.title, q.artist, q.album_art_url, q.duration_ms, q.provider, q.provider_ref, q.status,
+         q.started_at, q.ended_at
+  from private.songs_played q
+  where q.session_id = p_session_id
+  order by q.started_at
+$$;
 
 COMMENT ON FUNCTION public.session_songs(p_session_id uuid) IS 'The songs played in a session (live or finished), in play order: for its DJ and anyone who listened to it (not banned); empty otherwise.';
 
 CREATE FUNCTION public.shared_playlist(p_share_code text) RETURNS jsonb
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     SET search_path TO ''
-    AS $$ select private.shared_playlist(p_share_code) $$;
+    AS $$
+declare
+  v_playlist jsonb;
+begin
+  perform pg_catalog.set_config('openparty.share_code', coalesce(p_share_code, ''), true);
+  select jsonb_build_object(
+    'id', p.id, 'name', p.name, 'owner_id', p.owner_id, 'owner_username', o.username, 'updated_at', p.updated_at,
+    'songs', coalesce((select jsonb_agg(jsonb_build_object(
+                 'position', i.position, 'title', i.title, 'artist', i.artist, 'album_art_url', i.album_art_url,
+                 'duration_ms', i.duration_ms, 'provider', i.provider, 'provider_ref', i.provider_ref,
+                 'heard_at', i.session_title, 'played_by', i.dj_username) order by i.position)
+               from public.playlist_items i where i.playlist_id = p.id), '[]'::jsonb))
+  into v_playlist
+  from public.playlists p join public.profiles o on o.id = p.owner_id
+  where p.share_code = p_share_code;
+  perform pg_catalog.set_config('openparty.share_code', '', true);
+  return v_playlist;
+end;
+$$;
 
-COMMENT ON FUNCTION public.shared_playlist(p_share_code text) IS 'A public playlist by its share code, with its songs in order (null when not public or unknown).';
+COMMENT ON FUNCTION public.shared_playlist(p_share_code text) IS 'A public playlist by its share code, with its songs in order (null when not public or unknown; your own by its code even when private).';
 
 CREATE FUNCTION public.skip(p_session_id uuid, p_expected_item_id bigint DEFAULT NULL::bigint) RETURNS public.queue_items
     LANGUAGE sql
@@ -6458,7 +6579,7 @@ CREATE TABLE private.listen_time (
     CONSTRAINT listen_time_seconds_check CHECK ((seconds >= 0))
 );
 
-COMMENT ON TABLE private.listen_time IS 'Seconds each user listened to each session, summed over closed stints (the open one is added at read time). Internal: RLS on, no policies.';
+COMMENT ON TABLE private.listen_time IS 'Seconds each user listened to each session, summed over closed stints (the open one is added at read time). Written only by its trigger; RLS: each user reads their own rows.';
 
 CREATE TABLE private.listening_days (
     user_id uuid NOT NULL,
@@ -6551,12 +6672,13 @@ COMMENT ON TABLE private.queue_vote_deltas IS 'Vote changes not yet folded into 
 CREATE TABLE private.reaction_senders (
     session_id uuid NOT NULL,
     user_id uuid NOT NULL,
+    last_kind text NOT NULL,
     window_started_at timestamp with time zone DEFAULT now() NOT NULL,
     sent_in_window integer DEFAULT 0 NOT NULL
 )
 WITH (fillfactor='70');
 
-COMMENT ON TABLE private.reaction_senders IS 'The reaction rate limit per listener and room (10 per 5 s). Internal: RLS on, no policies.';
+COMMENT ON TABLE private.reaction_senders IS 'One row per listener and room: writing last_kind is a reaction (rpc/react); the triggers keep the rate limit (10 per 5 s) and the counters. RLS: your own row.';
 
 CREATE TABLE private.rollup_progress (
     job text NOT NULL,
@@ -6565,6 +6687,31 @@ CREATE TABLE private.rollup_progress (
 );
 
 COMMENT ON TABLE private.rollup_progress IS 'Where the creator rollup resumes: the first day not yet final. Internal: RLS on, no policies.';
+
+CREATE TABLE private.room_access (
+    user_id uuid NOT NULL,
+    session_id uuid NOT NULL,
+    hosts boolean DEFAULT false NOT NULL,
+    present boolean DEFAULT false NOT NULL,
+    moderates boolean DEFAULT false NOT NULL,
+    banned boolean DEFAULT false NOT NULL,
+    can_read boolean GENERATED ALWAYS AS (((hosts OR present OR moderates) AND (NOT banned))) STORED NOT NULL,
+    can_moderate boolean GENERATED ALWAYS AS (((hosts OR moderates) AND (NOT banned))) STORED NOT NULL
+);
+
+COMMENT ON TABLE private.room_access IS 'Who may see which room (private.my_session_ids and co.): one row per user and session with a standing in it, kept by the room_access triggers on sessions, session_participants, session_moderators and session_sanctions. Each user reads their own rows.';
+
+COMMENT ON COLUMN private.room_access.hosts IS 'the user is the session''s DJ (sessions.dj_id)';
+
+COMMENT ON COLUMN private.room_access.present IS 'the user is in the room now (a session_participants row with left_at null)';
+
+COMMENT ON COLUMN private.room_access.moderates IS 'the DJ appointed the user (a session_moderators row)';
+
+COMMENT ON COLUMN private.room_access.banned IS 'the user is banned from the room (a session_sanctions row of kind ban; a timeout is not a ban)';
+
+COMMENT ON COLUMN private.room_access.can_read IS 'sees the room: chat, queue, participants, moderators, its Realtime topic';
+
+COMMENT ON COLUMN private.room_access.can_moderate IS 'moderates the room: deleted messages, sanctions, the moderation log';
 
 CREATE TABLE private.room_changes (
     session_id uuid NOT NULL,
@@ -6644,6 +6791,22 @@ CREATE TABLE private.room_ticks (
 COMMENT ON TABLE private.room_ticks IS 'One row per room with pending changes (or recently flushed): when its last room_batch went out. The ticker claims rooms through these rows. Internal: RLS on, no policies.';
 
 COMMENT ON COLUMN private.room_ticks.last_change_id IS 'the id of the last change sent: batches of a room carry increasing seq (this id)';
+
+CREATE TABLE private.songs_played (
+    item_id bigint NOT NULL,
+    session_id uuid NOT NULL,
+    title text NOT NULL,
+    artist text NOT NULL,
+    album_art_url text,
+    duration_ms integer NOT NULL,
+    provider text NOT NULL,
+    provider_ref text NOT NULL,
+    status public.queue_item_status NOT NULL,
+    started_at timestamp with time zone NOT NULL,
+    ended_at timestamp with time zone
+);
+
+COMMENT ON TABLE private.songs_played IS 'The queue items that started playing (playing, played, skipped), copied by a trigger on queue_items: what history shows of a session. RLS: its DJ, and whoever listened to it and is not banned from it.';
 
 CREATE TABLE private.spotify_budget (
     id boolean DEFAULT true NOT NULL,
@@ -6974,10 +7137,19 @@ CREATE TABLE public.playlist_items (
     playlist_id uuid NOT NULL,
     saved_song_id bigint NOT NULL,
     "position" integer NOT NULL,
-    added_at timestamp with time zone DEFAULT now() NOT NULL
+    title text NOT NULL,
+    artist text NOT NULL,
+    album_art_url text,
+    duration_ms integer NOT NULL,
+    provider text NOT NULL,
+    provider_ref text NOT NULL,
+    session_title text NOT NULL,
+    dj_username text NOT NULL,
+    added_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT playlist_items_position_positive CHECK (("position" >= 0))
 );
 
-COMMENT ON TABLE public.playlist_items IS 'Songs of a playlist, in position order. Insert {playlist_id, saved_song_id} (your own of both; appended at the end), delete to remove, rpc/reorder_playlist to reorder.';
+COMMENT ON TABLE public.playlist_items IS 'Songs of a playlist, in position order. Insert {playlist_id, saved_song_id} (your own of both; appended at the end, the song copied in), delete to remove, rpc/reorder_playlist (or update position) to reorder.';
 
 ALTER TABLE public.playlist_items ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME public.playlist_items_id_seq
@@ -6999,7 +7171,7 @@ CREATE TABLE public.playlists (
     CONSTRAINT playlists_name_length CHECK (((char_length(btrim(name)) >= 1) AND (char_length(btrim(name)) <= 100)))
 );
 
-COMMENT ON TABLE public.playlists IS 'A listener''s playlists of saved songs. Private by default; is_public makes it readable by whoever has its share_code (rpc/shared_playlist), never listed.';
+COMMENT ON TABLE public.playlists IS 'A listener''s playlists of saved songs. Private by default; is_public makes it readable by whoever presents its share_code (rpc/shared_playlist), never listed.';
 
 COMMENT ON COLUMN public.playlists.share_code IS 'the secret of the public link (122 random bits); server-set';
 
@@ -7251,6 +7423,9 @@ ALTER TABLE ONLY private.reaction_senders
 ALTER TABLE ONLY private.rollup_progress
     ADD CONSTRAINT rollup_progress_pkey PRIMARY KEY (job);
 
+ALTER TABLE ONLY private.room_access
+    ADD CONSTRAINT room_access_pkey PRIMARY KEY (user_id, session_id);
+
 ALTER TABLE ONLY private.room_changes
     ADD CONSTRAINT room_changes_pkey PRIMARY KEY (session_id, id);
 
@@ -7265,6 +7440,9 @@ ALTER TABLE ONLY private.room_tick_settings
 
 ALTER TABLE ONLY private.room_ticks
     ADD CONSTRAINT room_ticks_pkey PRIMARY KEY (session_id);
+
+ALTER TABLE ONLY private.songs_played
+    ADD CONSTRAINT songs_played_pkey PRIMARY KEY (item_id);
 
 ALTER TABLE ONLY private.spotify_budget
     ADD CONSTRAINT spotify_budget_pkey PRIMARY KEY (id);
@@ -7358,6 +7536,9 @@ ALTER TABLE ONLY public.play_listeners
 
 ALTER TABLE ONLY public.playlist_items
     ADD CONSTRAINT playlist_items_once UNIQUE (playlist_id, saved_song_id);
+
+ALTER TABLE ONLY public.playlist_items
+    ADD CONSTRAINT playlist_items_order UNIQUE (playlist_id, "position") DEFERRABLE;
 
 ALTER TABLE ONLY public.playlist_items
     ADD CONSTRAINT playlist_items_pkey PRIMARY KEY (id);
@@ -7481,9 +7662,13 @@ CREATE INDEX push_deliveries_token ON private.push_deliveries USING btree (token
 
 CREATE INDEX reaction_senders_user ON private.reaction_senders USING btree (user_id);
 
+CREATE INDEX room_access_session ON private.room_access USING btree (session_id);
+
 CREATE INDEX room_event_gates_stale ON private.room_event_gates USING btree (last_sent_at);
 
 CREATE INDEX room_reactions_pending ON private.room_reactions USING btree (session_id) WHERE (pending > 0);
+
+CREATE INDEX songs_played_session ON private.songs_played USING btree (session_id, started_at);
 
 CREATE INDEX spotify_tokens_expires_at ON private.spotify_tokens USING btree (expires_at);
 
@@ -7550,8 +7735,6 @@ CREATE INDEX moderation_actions_target ON public.moderation_actions USING btree 
 CREATE INDEX payouts_dj ON public.payouts USING btree (dj_id, arrival_date DESC);
 
 CREATE INDEX play_listeners_user ON public.play_listeners USING btree (user_id, play_id DESC);
-
-CREATE INDEX playlist_items_order ON public.playlist_items USING btree (playlist_id, "position");
 
 CREATE INDEX playlist_items_saved_song ON public.playlist_items USING btree (saved_song_id);
 
@@ -7669,6 +7852,10 @@ CREATE TRIGGER listen_time_award AFTER INSERT ON private.listen_time FOR EACH RO
 
 CREATE TRIGGER listening_days_award AFTER INSERT ON private.listening_days FOR EACH ROW EXECUTE FUNCTION private.listening_days_award();
 
+CREATE TRIGGER reaction_senders_before_write BEFORE INSERT OR UPDATE OF last_kind ON private.reaction_senders FOR EACH ROW EXECUTE FUNCTION private.reaction_senders_before_write();
+
+CREATE TRIGGER reaction_senders_count AFTER INSERT OR UPDATE OF last_kind ON private.reaction_senders FOR EACH ROW EXECUTE FUNCTION private.reaction_senders_count();
+
 CREATE TRIGGER spotify_tokens_set_updated_at BEFORE UPDATE ON private.spotify_tokens FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
 CREATE TRIGGER artist_statements_set_updated_at BEFORE UPDATE ON public.artist_statements FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
@@ -7733,11 +7920,15 @@ CREATE TRIGGER queue_items_log_plays AFTER UPDATE OF status ON public.queue_item
 
 CREATE TRIGGER queue_items_notify_up_next AFTER UPDATE OF status ON public.queue_items FOR EACH ROW WHEN ((new.status = 'playing'::public.queue_item_status)) EXECUTE FUNCTION private.queue_items_notify_up_next();
 
+CREATE TRIGGER queue_items_record_played AFTER INSERT OR UPDATE OF status, started_at, ended_at ON public.queue_items FOR EACH ROW EXECUTE FUNCTION private.queue_items_record_played();
+
 CREATE TRIGGER queue_votes_enforce_rules BEFORE INSERT OR UPDATE ON public.queue_votes FOR EACH ROW EXECUTE FUNCTION private.queue_votes_enforce_rules();
 
 CREATE TRIGGER queue_votes_maintain_tally AFTER INSERT OR DELETE OR UPDATE ON public.queue_votes FOR EACH ROW EXECUTE FUNCTION private.queue_votes_maintain_tally();
 
 CREATE TRIGGER reports_before_insert BEFORE INSERT ON public.reports FOR EACH ROW EXECUTE FUNCTION private.reports_before_insert();
+
+CREATE TRIGGER saved_songs_before_insert BEFORE INSERT ON public.saved_songs FOR EACH ROW EXECUTE FUNCTION private.saved_songs_before_insert();
 
 CREATE TRIGGER session_likes_before_insert BEFORE INSERT ON public.session_likes FOR EACH ROW EXECUTE FUNCTION private.session_likes_before_insert();
 
@@ -7745,9 +7936,17 @@ CREATE TRIGGER session_moderators_guard BEFORE INSERT ON public.session_moderato
 
 CREATE TRIGGER session_moderators_log AFTER INSERT OR DELETE ON public.session_moderators FOR EACH ROW EXECUTE FUNCTION private.session_moderators_log();
 
+CREATE TRIGGER session_moderators_room_access AFTER INSERT OR DELETE ON public.session_moderators FOR EACH ROW EXECUTE FUNCTION private.session_moderators_room_access();
+
+CREATE TRIGGER session_moderators_room_access_moved AFTER UPDATE OF session_id, user_id ON public.session_moderators FOR EACH ROW WHEN (((old.session_id IS DISTINCT FROM new.session_id) OR (old.user_id IS DISTINCT FROM new.user_id))) EXECUTE FUNCTION private.session_moderators_room_access();
+
 CREATE TRIGGER session_participants_announce BEFORE UPDATE OF left_at ON public.session_participants FOR EACH ROW EXECUTE FUNCTION private.session_participants_announce();
 
 CREATE TRIGGER session_participants_broadcast AFTER INSERT OR UPDATE OF left_at ON public.session_participants FOR EACH ROW EXECUTE FUNCTION private.session_participants_broadcast();
+
+CREATE TRIGGER session_participants_room_access AFTER INSERT OR DELETE ON public.session_participants FOR EACH ROW EXECUTE FUNCTION private.session_participants_room_access();
+
+CREATE TRIGGER session_participants_room_access_changed AFTER UPDATE OF left_at, session_id, user_id ON public.session_participants FOR EACH ROW WHEN ((((old.left_at IS NULL) IS DISTINCT FROM (new.left_at IS NULL)) OR (old.session_id IS DISTINCT FROM new.session_id) OR (old.user_id IS DISTINCT FROM new.user_id))) EXECUTE FUNCTION private.session_participants_room_access();
 
 CREATE TRIGGER session_participants_stamp_seen BEFORE UPDATE OF last_seen_at ON public.session_participants FOR EACH ROW EXECUTE FUNCTION private.session_participants_stamp_seen();
 
@@ -7756,6 +7955,10 @@ CREATE TRIGGER session_participants_track_listening AFTER INSERT OR UPDATE OF le
 CREATE TRIGGER session_sanctions_broadcast AFTER INSERT OR UPDATE ON public.session_sanctions FOR EACH ROW EXECUTE FUNCTION private.session_sanctions_broadcast();
 
 CREATE TRIGGER session_sanctions_notify AFTER INSERT OR UPDATE ON public.session_sanctions FOR EACH ROW EXECUTE FUNCTION private.session_sanctions_notify();
+
+CREATE TRIGGER session_sanctions_room_access AFTER INSERT OR DELETE ON public.session_sanctions FOR EACH ROW EXECUTE FUNCTION private.session_sanctions_room_access();
+
+CREATE TRIGGER session_sanctions_room_access_changed AFTER UPDATE OF kind, session_id, user_id ON public.session_sanctions FOR EACH ROW WHEN (((old.kind IS DISTINCT FROM new.kind) OR (old.session_id IS DISTINCT FROM new.session_id) OR (old.user_id IS DISTINCT FROM new.user_id))) EXECUTE FUNCTION private.session_sanctions_room_access();
 
 CREATE TRIGGER sessions_announce_live AFTER INSERT OR UPDATE OF status ON public.sessions FOR EACH ROW EXECUTE FUNCTION private.sessions_announce_live();
 
@@ -7776,6 +7979,10 @@ CREATE TRIGGER sessions_guard_transitions BEFORE UPDATE ON public.sessions FOR E
 CREATE TRIGGER sessions_notify_live AFTER INSERT OR UPDATE OF status ON public.sessions FOR EACH ROW WHEN ((new.status = 'live'::public.session_status)) EXECUTE FUNCTION private.sessions_notify_live();
 
 CREATE TRIGGER sessions_resume_playing AFTER UPDATE OF paused_at ON public.sessions FOR EACH ROW WHEN (((old.paused_at IS NOT NULL) AND (new.paused_at IS NULL))) EXECUTE FUNCTION private.sessions_resume_playing();
+
+CREATE TRIGGER sessions_room_access AFTER INSERT ON public.sessions FOR EACH ROW EXECUTE FUNCTION private.sessions_room_access();
+
+CREATE TRIGGER sessions_room_access_moved AFTER UPDATE OF dj_id ON public.sessions FOR EACH ROW WHEN ((old.dj_id IS DISTINCT FROM new.dj_id)) EXECUTE FUNCTION private.sessions_room_access();
 
 CREATE TRIGGER sessions_set_updated_at BEFORE UPDATE ON public.sessions FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
@@ -7844,8 +8051,20 @@ ALTER TABLE ONLY private.reaction_senders
 ALTER TABLE ONLY private.reaction_senders
     ADD CONSTRAINT reaction_senders_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 
+ALTER TABLE ONLY private.room_access
+    ADD CONSTRAINT room_access_session_id_fkey FOREIGN KEY (session_id) REFERENCES public.sessions(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY private.room_access
+    ADD CONSTRAINT room_access_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
 ALTER TABLE ONLY private.room_reactions
     ADD CONSTRAINT room_reactions_session_id_fkey FOREIGN KEY (session_id) REFERENCES public.sessions(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY private.songs_played
+    ADD CONSTRAINT songs_played_item_id_fkey FOREIGN KEY (item_id) REFERENCES public.queue_items(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY private.songs_played
+    ADD CONSTRAINT songs_played_session_id_fkey FOREIGN KEY (session_id) REFERENCES public.sessions(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY private.spotify_tokens
     ADD CONSTRAINT spotify_tokens_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.spotify_links(user_id) ON DELETE CASCADE;
@@ -8098,6 +8317,8 @@ ALTER TABLE private.hosting_days ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.listen_time ENABLE ROW LEVEL SECURITY;
 
+CREATE POLICY listen_time_select ON private.listen_time FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
 ALTER TABLE private.listening_days ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.live_announcements ENABLE ROW LEVEL SECURITY;
@@ -8114,7 +8335,17 @@ CREATE POLICY queue_vote_deltas_select ON private.queue_vote_deltas FOR SELECT T
 
 ALTER TABLE private.reaction_senders ENABLE ROW LEVEL SECURITY;
 
+CREATE POLICY reaction_senders_insert ON private.reaction_senders FOR INSERT TO authenticated WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+
+CREATE POLICY reaction_senders_select ON private.reaction_senders FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+CREATE POLICY reaction_senders_update ON private.reaction_senders FOR UPDATE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+
 ALTER TABLE private.rollup_progress ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE private.room_access ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY room_access_select ON private.room_access FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 
 ALTER TABLE private.room_changes ENABLE ROW LEVEL SECURITY;
 
@@ -8125,6 +8356,16 @@ ALTER TABLE private.room_reactions ENABLE ROW LEVEL SECURITY;
 ALTER TABLE private.room_tick_settings ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.room_ticks ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE private.songs_played ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY songs_played_select ON private.songs_played FOR SELECT TO authenticated USING (((session_id IN ( SELECT s.id
+   FROM public.sessions s
+  WHERE (s.dj_id = ( SELECT auth.uid() AS uid)))) OR ((session_id IN ( SELECT t.session_id
+   FROM private.listen_time t
+  WHERE (t.user_id = ( SELECT auth.uid() AS uid)))) AND (NOT (session_id IN ( SELECT x.session_id
+   FROM public.session_sanctions x
+  WHERE ((x.user_id = ( SELECT auth.uid() AS uid)) AND (x.kind = 'ban'::text))))))));
 
 ALTER TABLE private.spotify_budget ENABLE ROW LEVEL SECURITY;
 
@@ -8242,11 +8483,24 @@ CREATE POLICY play_listeners_select ON public.play_listeners FOR SELECT TO authe
 
 ALTER TABLE public.playlist_items ENABLE ROW LEVEL SECURITY;
 
-CREATE POLICY playlist_items_delete ON public.playlist_items FOR DELETE TO authenticated USING ((playlist_id IN ( SELECT private.my_playlist_ids() AS my_playlist_ids)));
+CREATE POLICY playlist_items_delete ON public.playlist_items FOR DELETE TO authenticated USING ((playlist_id IN ( SELECT p.id
+   FROM public.playlists p
+  WHERE (p.owner_id = ( SELECT auth.uid() AS uid)))));
 
-CREATE POLICY playlist_items_insert ON public.playlist_items FOR INSERT TO authenticated WITH CHECK (((playlist_id IN ( SELECT private.my_playlist_ids() AS my_playlist_ids)) AND (saved_song_id IN ( SELECT private.my_saved_song_ids() AS my_saved_song_ids))));
+CREATE POLICY playlist_items_insert ON public.playlist_items FOR INSERT TO authenticated WITH CHECK (((playlist_id IN ( SELECT p.id
+   FROM public.playlists p
+  WHERE (p.owner_id = ( SELECT auth.uid() AS uid)))) AND (saved_song_id IN ( SELECT s.id
+   FROM public.saved_songs s
+  WHERE (s.user_id = ( SELECT auth.uid() AS uid))))));
 
-CREATE POLICY playlist_items_select ON public.playlist_items FOR SELECT TO authenticated USING ((playlist_id IN ( SELECT private.my_playlist_ids() AS my_playlist_ids)));
+CREATE POLICY playlist_items_select ON public.playlist_items FOR SELECT TO anon, authenticated USING ((playlist_id IN ( SELECT p.id
+   FROM public.playlists p)));
+
+CREATE POLICY playlist_items_update ON public.playlist_items FOR UPDATE TO authenticated USING ((playlist_id IN ( SELECT p.id
+   FROM public.playlists p
+  WHERE (p.owner_id = ( SELECT auth.uid() AS uid))))) WITH CHECK ((playlist_id IN ( SELECT p.id
+   FROM public.playlists p
+  WHERE (p.owner_id = ( SELECT auth.uid() AS uid)))));
 
 ALTER TABLE public.playlists ENABLE ROW LEVEL SECURITY;
 
@@ -8254,7 +8508,7 @@ CREATE POLICY playlists_delete ON public.playlists FOR DELETE TO authenticated U
 
 CREATE POLICY playlists_insert ON public.playlists FOR INSERT TO authenticated WITH CHECK ((owner_id = ( SELECT auth.uid() AS uid)));
 
-CREATE POLICY playlists_select ON public.playlists FOR SELECT TO authenticated USING ((owner_id = ( SELECT auth.uid() AS uid)));
+CREATE POLICY playlists_select ON public.playlists FOR SELECT TO anon, authenticated USING (((owner_id = ( SELECT auth.uid() AS uid)) OR (is_public AND (share_code = ( SELECT current_setting('openparty.share_code'::text, true) AS current_setting)))));
 
 CREATE POLICY playlists_update ON public.playlists FOR UPDATE TO authenticated USING ((owner_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((owner_id = ( SELECT auth.uid() AS uid)));
 
@@ -8307,6 +8561,8 @@ CREATE POLICY reports_select ON public.reports FOR SELECT TO authenticated USING
 ALTER TABLE public.saved_songs ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY saved_songs_delete ON public.saved_songs FOR DELETE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+CREATE POLICY saved_songs_insert ON public.saved_songs FOR INSERT TO authenticated WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
 
 CREATE POLICY saved_songs_select ON public.saved_songs FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 
@@ -8710,6 +8966,7 @@ REVOKE ALL ON FUNCTION private.is_blocked_between(p_a uuid, p_b uuid) FROM PUBLI
 REVOKE ALL ON FUNCTION private.listen_time_award() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.listened_seconds(p_user_id uuid, p_session_id uuid, p_closed bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.listened_seconds(p_user_id uuid, p_session_id uuid, p_closed bigint) TO authenticated;
 
 REVOKE ALL ON FUNCTION private.listening_days_award() FROM PUBLIC;
 
@@ -8754,26 +9011,11 @@ GRANT ALL ON FUNCTION private.my_hosted_session_ids() TO authenticated;
 REVOKE ALL ON FUNCTION private.my_invite_code() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.my_invite_code() TO authenticated;
 
-REVOKE ALL ON FUNCTION private.my_listening_stats(p_from timestamp with time zone, p_to timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.my_listening_stats(p_from timestamp with time zone, p_to timestamp with time zone) TO authenticated;
-
 REVOKE ALL ON FUNCTION private.my_moderated_session_ids() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.my_moderated_session_ids() TO authenticated;
 
-REVOKE ALL ON FUNCTION private.my_playlist_ids() FROM PUBLIC;
-GRANT ALL ON FUNCTION private.my_playlist_ids() TO authenticated;
-
-REVOKE ALL ON FUNCTION private.my_saved_song_ids() FROM PUBLIC;
-GRANT ALL ON FUNCTION private.my_saved_song_ids() TO authenticated;
-
 REVOKE ALL ON FUNCTION private.my_session_ids() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.my_session_ids() TO authenticated;
-
-REVOKE ALL ON FUNCTION private.my_sessions_attended(p_from timestamp with time zone, p_to timestamp with time zone, p_limit integer, p_offset integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.my_sessions_attended(p_from timestamp with time zone, p_to timestamp with time zone, p_limit integer, p_offset integer) TO authenticated;
-
-REVOKE ALL ON FUNCTION private.my_songs_heard(p_from timestamp with time zone, p_to timestamp with time zone, p_limit integer, p_offset integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.my_songs_heard(p_from timestamp with time zone, p_to timestamp with time zone, p_limit integer, p_offset integer) TO authenticated;
 
 REVOKE ALL ON FUNCTION private.my_track_stats(p_from timestamp with time zone, p_to timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.my_track_stats(p_from timestamp with time zone, p_to timestamp with time zone) TO authenticated;
@@ -8860,6 +9102,8 @@ REVOKE ALL ON FUNCTION private.queue_items_log_plays() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.queue_items_notify_up_next() FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION private.queue_items_record_played() FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION private.queue_order(p_session_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.queue_order(p_session_id uuid) TO authenticated;
 
@@ -8896,8 +9140,9 @@ GRANT INSERT(time_zone),UPDATE(time_zone) ON TABLE public.notification_preferenc
 
 REVOKE ALL ON FUNCTION private.quiet_hours_end(p_prefs public.notification_preferences, p_at timestamp with time zone) FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION private.react(p_session_id uuid, p_kind text) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.react(p_session_id uuid, p_kind text) TO authenticated;
+REVOKE ALL ON FUNCTION private.reaction_senders_before_write() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.reaction_senders_count() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.recommendations(p_session_id uuid, p_limit integer) FROM PUBLIC;
 
@@ -8935,9 +9180,6 @@ GRANT ALL ON FUNCTION private.register_push_token(p_token text, p_platform text,
 
 REVOKE ALL ON FUNCTION private.remove_from_queue(p_item_id bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.remove_from_queue(p_item_id bigint) TO authenticated;
-
-REVOKE ALL ON FUNCTION private.reorder_playlist(p_playlist_id uuid, p_item_ids bigint[]) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.reorder_playlist(p_playlist_id uuid, p_item_ids bigint[]) TO authenticated;
 
 REVOKE ALL ON FUNCTION private.reorder_queue(p_session_id uuid, p_item_ids bigint[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.reorder_queue(p_session_id uuid, p_item_ids bigint[]) TO authenticated;
@@ -8993,6 +9235,8 @@ REVOKE ALL ON FUNCTION private.rollup_dj_days(p_from date, p_to date) FROM PUBLI
 GRANT ALL ON FUNCTION private.rollup_dj_days(p_from date, p_to date) TO openparty_worker;
 GRANT ALL ON FUNCTION private.rollup_dj_days(p_from date, p_to date) TO service_role;
 
+REVOKE ALL ON FUNCTION private.room_access_set(p_user_id uuid, p_session_id uuid, p_fact text, p_on boolean) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION private.room_events_tick(p_limit integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.room_events_tick(p_limit integer) TO openparty_worker;
 GRANT ALL ON FUNCTION private.room_events_tick(p_limit integer) TO service_role;
@@ -9013,11 +9257,7 @@ REVOKE ALL ON FUNCTION private.run_artist_payouts(p_month date, p_currency text,
 GRANT ALL ON FUNCTION private.run_artist_payouts(p_month date, p_currency text, p_share_bps integer, p_model text, p_min_payout bigint) TO openparty_worker;
 GRANT ALL ON FUNCTION private.run_artist_payouts(p_month date, p_currency text, p_share_bps integer, p_model text, p_min_payout bigint) TO service_role;
 
-GRANT SELECT,DELETE ON TABLE public.saved_songs TO authenticated;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.saved_songs TO service_role;
-
-REVOKE ALL ON FUNCTION private.save_song(p_item_id bigint) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.save_song(p_item_id bigint) TO authenticated;
+REVOKE ALL ON FUNCTION private.saved_songs_before_insert() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.session_capacity(p_session public.sessions) FROM PUBLIC;
 
@@ -9027,9 +9267,13 @@ REVOKE ALL ON FUNCTION private.session_moderators_guard() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.session_moderators_log() FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION private.session_moderators_room_access() FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION private.session_participants_announce() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.session_participants_broadcast() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.session_participants_room_access() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.session_participants_stamp_seen() FROM PUBLIC;
 
@@ -9042,10 +9286,9 @@ REVOKE ALL ON FUNCTION private.session_sanctions_broadcast() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.session_sanctions_notify() FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION private.session_settings(p_session public.sessions) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.session_sanctions_room_access() FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION private.session_songs(p_session_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.session_songs(p_session_id uuid) TO authenticated;
+REVOKE ALL ON FUNCTION private.session_settings(p_session public.sessions) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.sessions_announce_live() FROM PUBLIC;
 
@@ -9067,16 +9310,14 @@ REVOKE ALL ON FUNCTION private.sessions_notify_live() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.sessions_resume_playing() FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION private.sessions_room_access() FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION private.set_now_playing(p_session public.sessions, p_track jsonb, p_origin text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.set_paused(p_session_id uuid, p_paused boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.set_paused(p_session_id uuid, p_paused boolean) TO authenticated;
 
 REVOKE ALL ON FUNCTION private.set_updated_at() FROM PUBLIC;
-
-REVOKE ALL ON FUNCTION private.shared_playlist(p_share_code text) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.shared_playlist(p_share_code text) TO anon;
-GRANT ALL ON FUNCTION private.shared_playlist(p_share_code text) TO authenticated;
 
 REVOKE ALL ON FUNCTION private.skip_progress(p_item_id bigint, p_session_id uuid, OUT votes integer, OUT threshold integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.skip_progress(p_item_id bigint, p_session_id uuid, OUT votes integer, OUT threshold integer) TO authenticated;
@@ -9306,6 +9547,11 @@ GRANT ALL ON FUNCTION public.respond_battle(p_battle_id uuid, p_accept boolean) 
 REVOKE ALL ON FUNCTION public.resume_session(p_session_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.resume_session(p_session_id uuid) TO authenticated;
 
+GRANT SELECT,DELETE ON TABLE public.saved_songs TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.saved_songs TO service_role;
+
+GRANT INSERT(queue_item_id) ON TABLE public.saved_songs TO authenticated;
+
 REVOKE ALL ON FUNCTION public.save_song(p_item_id bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.save_song(p_item_id bigint) TO authenticated;
 
@@ -9361,7 +9607,19 @@ REVOKE ALL ON FUNCTION public.weekly_leaderboard(p_metric text, p_genre text, p_
 GRANT ALL ON FUNCTION public.weekly_leaderboard(p_metric text, p_genre text, p_week date, p_limit integer) TO anon;
 GRANT ALL ON FUNCTION public.weekly_leaderboard(p_metric text, p_genre text, p_week date, p_limit integer) TO authenticated;
 
+GRANT SELECT ON TABLE private.listen_time TO authenticated;
+
 GRANT SELECT ON TABLE private.queue_vote_deltas TO authenticated;
+
+GRANT SELECT ON TABLE private.reaction_senders TO authenticated;
+
+GRANT INSERT(session_id) ON TABLE private.reaction_senders TO authenticated;
+
+GRANT INSERT(last_kind),UPDATE(last_kind) ON TABLE private.reaction_senders TO authenticated;
+
+GRANT SELECT ON TABLE private.room_access TO authenticated;
+
+GRANT SELECT ON TABLE private.songs_played TO authenticated;
 
 GRANT SELECT ON TABLE public.artist_statements TO authenticated;
 GRANT SELECT ON TABLE public.artist_statements TO service_role;
@@ -9447,8 +9705,28 @@ GRANT SELECT,DELETE ON TABLE public.playlist_items TO authenticated;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.playlist_items TO service_role;
 
 GRANT INSERT(playlist_id) ON TABLE public.playlist_items TO authenticated;
+GRANT SELECT(playlist_id) ON TABLE public.playlist_items TO anon;
 
 GRANT INSERT(saved_song_id) ON TABLE public.playlist_items TO authenticated;
+
+GRANT UPDATE("position") ON TABLE public.playlist_items TO authenticated;
+GRANT SELECT("position") ON TABLE public.playlist_items TO anon;
+
+GRANT SELECT(title) ON TABLE public.playlist_items TO anon;
+
+GRANT SELECT(artist) ON TABLE public.playlist_items TO anon;
+
+GRANT SELECT(album_art_url) ON TABLE public.playlist_items TO anon;
+
+GRANT SELECT(duration_ms) ON TABLE public.playlist_items TO anon;
+
+GRANT SELECT(provider) ON TABLE public.playlist_items TO anon;
+
+GRANT SELECT(provider_ref) ON TABLE public.playlist_items TO anon;
+
+GRANT SELECT(session_title) ON TABLE public.playlist_items TO anon;
+
+GRANT SELECT(dj_username) ON TABLE public.playlist_items TO anon;
 
 GRANT ALL ON SEQUENCE public.playlist_items_id_seq TO anon;
 GRANT ALL ON SEQUENCE public.playlist_items_id_seq TO authenticated;
@@ -9457,9 +9735,18 @@ GRANT ALL ON SEQUENCE public.playlist_items_id_seq TO service_role;
 GRANT SELECT,DELETE ON TABLE public.playlists TO authenticated;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.playlists TO service_role;
 
+GRANT SELECT(id) ON TABLE public.playlists TO anon;
+
+GRANT SELECT(owner_id) ON TABLE public.playlists TO anon;
+
 GRANT INSERT(name),UPDATE(name) ON TABLE public.playlists TO authenticated;
+GRANT SELECT(name) ON TABLE public.playlists TO anon;
 
 GRANT INSERT(is_public),UPDATE(is_public) ON TABLE public.playlists TO authenticated;
+
+GRANT SELECT(share_code) ON TABLE public.playlists TO anon;
+
+GRANT SELECT(updated_at) ON TABLE public.playlists TO anon;
 
 GRANT SELECT ON TABLE public.plays TO authenticated;
 GRANT SELECT ON TABLE public.plays TO service_role;

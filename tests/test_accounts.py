@@ -209,3 +209,18 @@ def test_a_live_djs_room_hears_the_session_end_when_the_dj_deletes_the_account(d
     db.admin.execute("select private.request_account_deletion(%s)", (tip_room["dj"],))
     assert [b["status"] for b in broadcasts(db, f"session:{tip_room['session']}", "session_ended")] == ["ended"]
     assert db.service().value("select count(*) from public.sessions") == 0
+
+
+def test_a_moderator_and_their_dj_can_delete_their_accounts(db, tip_room):
+    """Removing a moderator is logged in moderation_actions, except when the
+    moderator's account or the room itself is being deleted: such a log row
+    could reference neither, and the deletion used to fail on its foreign key."""
+    session = tip_room["session"]
+    db.as_user(tip_room["dj"]).sql("insert into public.session_moderators (session_id, user_id) values (%s, %s)",
+                                   (session, tip_room["listener"]))
+    for user in (tip_room["listener"], tip_room["dj"]):
+        with db.admin.transaction():
+            db.admin.execute("set local role supabase_auth_admin")
+            db.admin.execute("delete from auth.users where id = %s", (user,))
+    assert db.admin.execute("select count(*) from public.session_moderators").fetchone()[0] == 0
+    assert db.admin.execute("select count(*) from public.sessions where id = %s", (session,)).fetchone()[0] == 0

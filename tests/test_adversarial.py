@@ -101,12 +101,12 @@ TABLES: dict[str, Rules] = {
     "artist_statements": Rules("artist_id", only("dj")),
     "spotify_links": Rules("user_id", only("dj")),  # tokens are in private.spotify_tokens, out of every app role's reach
     # issue 15 (social)
-    "saved_songs": Rules("user_id", only("listener"), delete=only("listener")),  # saved through save_song()
+    "saved_songs": Rules("user_id", only("listener"), insert=True, delete=only("listener")),  # insert names a queue item
     "session_likes": Rules("user_id", EVERYONE, insert=True, delete=only("listener")),
     "playlists": Rules("owner_id", only("listener"), insert=True, update=only("listener"), delete=only("listener")),
     # no owner column: the listener's rows are the items of their own playlist
-    "playlist_items": Rules(None, only("listener"), insert=True, delete=only("listener"),
-                            delete_others=only("listener")),
+    "playlist_items": Rules(None, only("listener"), insert=True, update=only("listener"), delete=only("listener"),
+                            update_others=only("listener"), delete_others=only("listener")),
     "battles": Rules("challenger_id", EVERYONE),  # a live battle is public; moves only through RPC
     "battle_rounds": Rules(None, EVERYONE),
     "battle_votes": Rules("user_id", only("listener")),
@@ -114,8 +114,14 @@ TABLES: dict[str, Rules] = {
     "user_badges": Rules("user_id", EVERYONE),  # shown on profiles; written only by the system
     "invite_codes": Rules("user_id", only("listener")),
     "referrals": Rules("referrer_id", only("listener", "stranger")),  # the stranger redeemed the listener's code
-    # private tables an app role reads: a song's unfolded vote changes, to its room
+    # private tables an app role reads: a song's unfolded vote changes, to its room;
+    # each user's own standing in rooms (the room policy helpers read it)
     "private.queue_vote_deltas": Rules(None, ROOM),
+    "private.room_access": Rules("user_id", SIGNED_IN - {"stranger"}),
+    # each listener's own reaction window (writing it is reacting); listening time; the songs a room played
+    "private.reaction_senders": Rules("user_id", only("listener"), insert=True, update=only("listener")),
+    "private.listen_time": Rules("user_id", only("listener", "moderator", "banned")),  # your own, even once banned
+    "private.songs_played": Rules(None, ROOM),
 }
 
 # Columns no app role reads, whoever owns the row (column grants leave them out).
@@ -193,18 +199,15 @@ FUNCTIONS: dict[str, dict] = {
 PRIVATE_DEFINER_CALLABLE = {
     # set-returning helpers the RLS policies call (security definer so a policy
     # on one table reads another without recursing through its policies)
-    "my_session_ids", "my_moderated_session_ids", "my_hosted_session_ids", "my_blocked_ids", "blocked_me_ids",
-    "can_receive_topic", "skip_progress",
+    "my_blocked_ids", "blocked_me_ids", "skip_progress",
     # the bodies behind public security-invoker RPCs: each checks the caller itself
     "advance", "vote_skip", "remove_from_queue",
     "pin_next", "reorder_queue", "register_push_token", "my_earnings", "plan_of", "my_track_stats",
     "report_track", "session_recommendations",
     # what a live room plays, shown in live_now to anyone browsing (one row of queue_items)
     "live_now_playing",
-    # issue 15 (social): policy helpers, then RPC bodies (each checks the caller or reads only public data)
-    "my_playlist_ids", "my_saved_song_ids",
-    "react", "save_song", "reorder_playlist", "shared_playlist", "my_sessions_attended", "my_songs_heard",
-    "session_songs", "my_listening_stats", "challenge_battle", "respond_battle", "cancel_battle", "vote_battle",
+    # issue 15 (social): RPC bodies (each checks the caller or reads only public data)
+    "challenge_battle", "respond_battle", "cancel_battle", "vote_battle",
     "battle_state", "my_invite_code", "redeem_invite", "user_achievements", "weekly_leaderboard",
     "creator_analytics",
 }
@@ -254,6 +257,7 @@ def build_room(db: conftest.TestDatabase) -> Room:
                             "provider_ref) values (%s, 'Next', 'A', 200000, 'spotify', 'y') returning id", (session,))
     # a vote change not yet folded into the song's tally, as a large room leaves it for the ticker
     db.admin.execute("insert into private.queue_vote_deltas (item_id, shard, up_delta) values (%s, 0, 1)", (next_item,))
+    as_listener.rpc("react", p_session_id=session, p_kind="fire")
     as_listener.rpc("follow", p_user_id=dj)
     as_listener.sql("insert into public.user_blocks (blocked_id) values (%s)", (stranger,))
     as_listener.sql("insert into public.reports (reported_user_id, reason) values (%s, 'spam')", (banned,))

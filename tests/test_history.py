@@ -2,7 +2,7 @@
 over every stint, the songs of a finished session for those who were there,
 and stats over a period."""
 
-from tests.room import go_live, join, make_dj
+from tests.room import go_live, join, make_dj, refused
 
 ADD = ("insert into public.queue_items (session_id, title, artist, duration_ms, provider, provider_ref) "
        "values (%s, %s, 'Artist', 200000, 'spotify', %s) returning id")
@@ -80,3 +80,31 @@ def test_stats_over_a_period(db):
     # A period before any of it is empty.
     empty = db.as_user(me).rpc("my_listening_stats", p_to="2020-01-01T00:00:00Z")
     assert (empty["sessions"], empty["seconds_listened"], empty["top_djs"]) == (0, 0, [])
+
+
+def test_who_may_read_a_sessions_songs_is_the_policy_of_songs_played(db):
+    """Issue 10: the history RPCs run as the caller; a direct read of the
+    tables behind them is held to the same rule (the DJ, and whoever listened
+    and is not banned), and nothing there is the app's to write."""
+    dj = make_dj(db)
+    session = go_live(db, dj)["id"]
+    listener, banned = join(db, session, "listener"), join(db, session, "banned")
+    play(db, dj, session, "a", "b")
+    db.as_user(dj).rpc_rows("ban_user", p_session_id=session, p_user_id=banned)
+    songs = "select title from private.songs_played where session_id = %s order by started_at"
+    assert [r["title"] for r in db.as_user(listener).sql(songs, (session,))] == ["Song a", "Song b"]
+    assert [r["title"] for r in db.as_user(dj).sql(songs, (session,))] == ["Song a", "Song b"]
+    assert db.as_user(banned).sql(songs, (session,)) == []
+    assert db.as_user(db.create_user("stranger")).sql(songs, (session,)) == []
+    assert db.as_user(listener).value("select count(*) from private.listen_time") == 1  # their own row only
+    with refused("42501"):
+        db.as_user(listener).sql("insert into private.songs_played (item_id, session_id, title, artist, duration_ms, "
+                                 "provider, provider_ref, status, started_at) select item_id, session_id, 'x', 'y', 1, "
+                                 "provider, provider_ref, status, now() from private.songs_played limit 1")
+    with refused("42501"):
+        db.as_user(listener).sql("update private.listen_time set seconds = 999999")
+    # The copy follows the queue: what ended and how.
+    assert db.admin.execute(
+        "select count(*) from public.queue_items q left join private.songs_played p on p.item_id = q.id "
+        "where q.session_id = %s and (p.item_id is null or (p.status, p.started_at, p.ended_at) "
+        "is distinct from (q.status, q.started_at, q.ended_at))", (session,)).fetchone()[0] == 0

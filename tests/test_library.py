@@ -1,6 +1,8 @@
 """The listener's library (issue 15): saved songs with where they were heard,
 session likes, playlists (create, add, reorder, rename, delete; public by link)."""
 
+import json
+
 import pytest
 
 from tests.room import go_live, join, make_dj, refused
@@ -116,3 +118,94 @@ def test_a_public_playlist_is_read_only_by_link(db, room):
     assert db.anon().rpc("shared_playlist", p_share_code="guess") is None
     # Public is not listed: nobody else sees it in the table.
     assert db.as_user(db.create_user("someone")).sql("select * from public.playlists") == []
+
+
+# Issue 10: the rules save_song, reorder_playlist and shared_playlist checked in
+# security definer bodies now live in grants, policies and triggers; a direct
+# request (as PostgREST would send it) is held to them.
+
+def test_a_saved_song_cannot_be_forged_by_a_direct_insert(db, room):
+    item = played(db, room, "a")
+    me = db.as_user(room["listener"])
+    with refused("42501"):  # the song and where it was heard come from the queue item, never from the app
+        me.sql("insert into public.saved_songs (queue_item_id, title) values (%s, 'Forged')", (item,))
+    with refused("42501"):
+        me.sql("insert into public.saved_songs (queue_item_id, user_id) values (%s, %s)", (item, room["dj"]))
+    with refused("PT404"):  # a room never joined
+        db.as_user(db.create_user("stranger")).sql("insert into public.saved_songs (queue_item_id) values (%s)", (item,))
+    banned = join(db, room["session"], "banned")
+    db.as_user(room["dj"]).rpc_rows("ban_user", p_session_id=room["session"], p_user_id=banned)
+    with refused("PT404"):
+        db.as_user(banned).rpc_rows("save_song", p_item_id=item)
+    saved = me.one("insert into public.saved_songs (queue_item_id) values (%s) returning title, dj_username", (item,))
+    assert saved == {"title": "Song a", "dj_username": "nova"}
+
+
+def test_saving_another_play_of_a_saved_song_returns_the_first(db, room):
+    me = db.as_user(room["listener"])
+    first = me.rpc_rows("save_song", p_item_id=played(db, room, "a"))[0]
+    other_dj = make_dj(db, "kai")
+    other = {"dj": other_dj, "session": go_live(db, other_dj, "Later set")["id"]}
+    me.rpc_rows("join_session", p_session_id=other["session"])
+    again = played(db, other, "A")  # the same track, played in another room
+    me.rpc("leave_session", p_session_id=other["session"])  # that room's queue is no longer readable: still saved once
+    assert me.rpc_rows("save_song", p_item_id=again)[0]["id"] == first["id"]
+    assert me.value("select count(*) from public.saved_songs") == 1
+
+
+def test_playlist_order_is_yours_and_stays_a_list(db, room):
+    me = db.as_user(room["listener"])
+    saved = [me.rpc_rows("save_song", p_item_id=played(db, room, ref))[0]["id"] for ref in ("a", "b")]
+    playlist = me.value("insert into public.playlists (name) values ('Mine') returning id")
+    items = [me.value("insert into public.playlist_items (playlist_id, saved_song_id) values (%s, %s) returning id",
+                      (playlist, s)) for s in saved]
+    assert me.sql("update public.playlist_items set position = 5 where id = %s returning position", (items[0],)) \
+        == [{"position": 5}]
+    with refused("23505"):  # two songs in one place
+        me.sql("update public.playlist_items set position = 1 where id = %s", (items[0],))
+    with refused("23514"):
+        me.sql("update public.playlist_items set position = -1 where id = %s", (items[0],))
+    with refused("42501"):  # the song's copy is not the app's to write
+        me.sql("update public.playlist_items set title = 'x' where id = %s", (items[0],))
+    other = db.as_user(join(db, room["session"], "other"))
+    assert other.sql("update public.playlist_items set position = 9 returning id") == []
+    with refused("PT404"):
+        other.rpc("reorder_playlist", p_playlist_id=playlist, p_item_ids=items)
+    assert me.rpc("reorder_playlist", p_playlist_id=playlist, p_item_ids=[items[1]]) == 2
+
+
+def presenting(client, code, query, params=None):
+    """A request that carries a share code the way shared_playlist() presents it."""
+    with client.conn.transaction(), client.conn.cursor() as cur:
+        cur.execute(f"set local role {client.role}")
+        cur.execute("select set_config('request.jwt.claims', %s, true), set_config('openparty.share_code', %s, true)",
+                    (json.dumps(client.claims), code))
+        cur.execute(query, params)
+        return cur.fetchall()
+
+
+def test_only_a_public_playlist_is_read_by_its_code_and_only_its_songs(db, room):
+    me = db.as_user(room["listener"])
+    saved = me.rpc_rows("save_song", p_item_id=played(db, room, "a"))[0]["id"]
+    playlist = me.one("insert into public.playlists (name) values ('Shared') returning *")
+    me.sql("insert into public.playlist_items (playlist_id, saved_song_id) values (%s, %s)", (playlist["id"], saved))
+    stranger = db.as_user(db.create_user("stranger"))
+    for client in (db.anon(), stranger):  # private: its code opens nothing
+        assert presenting(client, playlist["share_code"], "select name from public.playlists") == []
+    me.sql("update public.playlists set is_public = true where id = %s", (playlist["id"],))
+    for client in (db.anon(), stranger):
+        assert presenting(client, "", "select name from public.playlists") == []  # without the code: not listed
+        assert presenting(client, playlist["share_code"], "select name from public.playlists") == [("Shared",)]
+        assert presenting(client, playlist["share_code"], "select title from public.playlist_items") == [("Song a",)]
+    assert presenting(stranger, playlist["share_code"], "select id from public.saved_songs") == []  # the owner's library
+    with refused("42501"):  # anon reads what the link shows, nothing more
+        presenting(db.anon(), playlist["share_code"], "select id from public.saved_songs")
+    with refused("42501"):
+        presenting(db.anon(), playlist["share_code"], "select is_public from public.playlists")
+    with refused("42501"):
+        presenting(db.anon(), playlist["share_code"], "select saved_song_id from public.playlist_items")
+    with refused("42501"):  # the code opens reading, not writing
+        presenting(stranger, playlist["share_code"], "insert into public.playlist_items (playlist_id, saved_song_id) "
+                   "values (%s, %s)", (playlist["id"], saved))
+    assert presenting(stranger, playlist["share_code"], "update public.playlists set name = 'x' returning id") == []
+    assert db.anon().rpc("shared_playlist", p_share_code=playlist["share_code"])["name"] == "Shared"

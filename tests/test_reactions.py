@@ -172,3 +172,32 @@ def test_a_flush_while_the_ticker_sends_the_pending_reactions_loses_nothing(db, 
     sent = [[c["payload"]["counts"] for c in b if c["event"] == "reactions"] for b in batches(db, room["session"])]
     assert [s for s in sent if s] == [[{"fire": 1}], [{"heart": 1}]]
     assert events(db, room) == []
+
+
+def test_reacting_is_writing_your_own_sender_row_and_its_rules_hold_on_a_direct_write(db, room):
+    """Issue 10: react() runs as the caller; the rate limit and who may react
+    are held by the grants, policies and triggers of private.reaction_senders,
+    so a direct write is held to them too."""
+    me = db.as_user(room["listener"])
+    me.rpc("react", p_session_id=room["session"], p_kind="fire")
+    with refused("42501"):  # the window is the triggers' alone: no resetting your own limit
+        me.sql("update private.reaction_senders set sent_in_window = 0, window_started_at = now()")
+    with refused("42501"):  # nobody reacts as someone else
+        me.sql("insert into private.reaction_senders (session_id, user_id, last_kind) values (%s, %s, 'fire')",
+               (room["session"], room["dj"]))
+    other = db.as_user(join(db, room["session"], "other"))
+    assert other.sql("update private.reaction_senders set last_kind = 'wow' returning 1") == []  # not theirs
+    assert other.sql("select * from private.reaction_senders") == []
+    for _ in range(9):  # a direct update is a reaction: counted, and within the same limit
+        me.sql("update private.reaction_senders set last_kind = 'heart'")
+    with refused("PT429"):
+        me.sql("update private.reaction_senders set last_kind = 'heart'")
+    with refused("PT422"):
+        me.sql("update private.reaction_senders set last_kind = 'poop'")
+    a_second_passes(db, room)
+    db.admin.execute("select private.flush_pending_reactions(100)")
+    assert [e["counts"] for e in events(db, room)] == [{"fire": 1}, {"heart": 9}]
+    db.as_user(room["dj"]).rpc_rows("ban_user", p_session_id=room["session"], p_user_id=room["listener"])
+    db.admin.execute("update private.reaction_senders set window_started_at = now() - interval '6 seconds'")
+    with refused("PT403"):  # banned: refused on the update path as on the first reaction
+        me.sql("update private.reaction_senders set last_kind = 'fire'")

@@ -520,22 +520,207 @@ $$;
 revoke all on function private.is_banned(uuid, uuid) from public, anon, authenticated, service_role;
 
 ------------------------------------------------------------------------------
--- Helpers the policies call: security definer so a policy on one table can
--- read another without recursing through its policies. Each returns a set for
--- `col in (select ...)`, evaluated once per statement.
+-- Room access: who may see which room, kept by triggers, read by the policies.
+-- One row per user and session the user has a standing in: the facts
+-- (hosts / present / moderates / banned), each kept by an AFTER trigger on the
+-- table that says it, and what they add up to (can_read, can_moderate). The
+-- policies of the room's tables read it through the helpers below, as the
+-- caller: room_access's own policy is `user_id = auth.uid()`, so a policy on
+-- session_participants can read it without recursing through itself.
+-- Each trigger turns only its own fact on or off (an upsert, or a MERGE that
+-- clears it), so concurrent changes to one user's standing in one room (a join
+-- and an appointment) serialize on the row and neither undoes the other; a row
+-- left with no fact is deleted. Account and session deletion cascade.
 ------------------------------------------------------------------------------
-create function private.my_session_ids() returns setof uuid
-language sql stable security definer
+create table private.room_access (
+  user_id uuid not null references public.profiles (id) on delete cascade,
+  session_id uuid not null references public.sessions (id) on delete cascade,
+  hosts boolean not null default false,
+  present boolean not null default false,
+  moderates boolean not null default false,
+  banned boolean not null default false,
+  can_read boolean not null generated always as ((hosts or present or moderates) and not banned) stored,
+  can_moderate boolean not null generated always as ((hosts or moderates) and not banned) stored,
+  primary key (user_id, session_id)
+);
+comment on table private.room_access is 'Who may see which room (private.my_session_ids and co.): one row per user and session with a standing in it, kept by the room_access triggers on sessions, session_participants, session_moderators and session_sanctions. Each user reads their own rows.';
+comment on column private.room_access.hosts is 'the user is the session''s DJ (sessions.dj_id)';
+comment on column private.room_access.present is 'the user is in the room now (a session_participants row with left_at null)';
+comment on column private.room_access.moderates is 'the DJ appointed the user (a session_moderators row)';
+comment on column private.room_access.banned is 'the user is banned from the room (a session_sanctions row of kind ban; a timeout is not a ban)';
+comment on column private.room_access.can_read is 'sees the room: chat, queue, participants, moderators, its Realtime topic';
+comment on column private.room_access.can_moderate is 'moderates the room: deleted messages, sanctions, the moderation log';
+-- For the cascade of a session's deletion (the primary key serves the policies).
+create index room_access_session on private.room_access (session_id);
+revoke all on private.room_access from anon, authenticated, service_role;
+-- authenticated: the helpers below run as the caller and read it (own rows only).
+grant select on private.room_access to authenticated;
+alter table private.room_access enable row level security;
+
+-- Turn one fact of a user's standing in a room on or off. The callers are the
+-- security definer triggers below (nobody else may write room_access).
+create function private.room_access_set(p_user_id uuid, p_session_id uuid, p_fact text, p_on boolean) returns void
+language plpgsql
 set search_path = ''
 as $$
-  select p.session_id from public.session_participants p
-  where p.user_id = (select auth.uid()) and p.left_at is null
-  union
-  select s.id from public.sessions s where s.dj_id = (select auth.uid())
-  union
-  select m.session_id from public.session_moderators m where m.user_id = (select auth.uid())
-  except
-  select x.session_id from public.session_sanctions x where x.user_id = (select auth.uid()) and x.kind = 'ban'
+begin
+  if p_fact not in ('hosts', 'present', 'moderates', 'banned') then
+    raise exception 'unknown room access fact %', p_fact;
+  end if;
+  if p_on then
+    insert into private.room_access as a (user_id, session_id, hosts, present, moderates, banned)
+    values (p_user_id, p_session_id, p_fact = 'hosts', p_fact = 'present', p_fact = 'moderates', p_fact = 'banned')
+    on conflict (user_id, session_id) do update
+      set hosts = a.hosts or excluded.hosts, present = a.present or excluded.present,
+          moderates = a.moderates or excluded.moderates, banned = a.banned or excluded.banned;
+  else
+    -- One statement: the row goes if this was its last fact, else loses it.
+    -- Under a concurrent change of the same row MERGE waits, then re-reads the
+    -- latest version and picks its action again, so the last fact cleared
+    -- always deletes the row.
+    merge into private.room_access as a
+    using (select p_user_id as user_id, p_session_id as session_id) as v
+    on a.user_id = v.user_id and a.session_id = v.session_id
+    when matched and not ((a.hosts and p_fact <> 'hosts') or (a.present and p_fact <> 'present')
+                          or (a.moderates and p_fact <> 'moderates') or (a.banned and p_fact <> 'banned')) then
+      delete
+    when matched then
+      update set hosts = a.hosts and p_fact <> 'hosts', present = a.present and p_fact <> 'present',
+                 moderates = a.moderates and p_fact <> 'moderates', banned = a.banned and p_fact <> 'banned';
+  end if;
+end;
+$$;
+revoke all on function private.room_access_set(uuid, uuid, text, boolean) from public, anon, authenticated, service_role;
+
+-- One trigger function per table, each saying which rows carry its fact. Every
+-- path is covered: insert, delete, and an update that changes the fact or the
+-- row's user or session (whoever writes: the RPCs, the moderation functions,
+-- the workers, service_role, cascades). Security definer: room_access is
+-- written by nobody else; EXECUTE is revoked from every role (a trigger
+-- function is checked when the trigger is created, not when it fires).
+create function private.sessions_room_access() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+begin
+  -- A deleted session takes its rows with it (on delete cascade); its id never
+  -- changes (room_access's foreign key, like every other, forbids it).
+  if tg_op = 'UPDATE' then
+    perform private.room_access_set(old.dj_id, old.id, 'hosts', false);
+  end if;
+  perform private.room_access_set(new.dj_id, new.id, 'hosts', true);
+  return null;
+end;
+$$;
+revoke all on function private.sessions_room_access() from public, anon, authenticated, service_role;
+
+create trigger sessions_room_access
+after insert on public.sessions
+for each row execute function private.sessions_room_access();
+
+create trigger sessions_room_access_moved
+after update of dj_id on public.sessions
+for each row when (old.dj_id is distinct from new.dj_id)
+execute function private.sessions_room_access();
+
+create function private.session_participants_room_access() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+begin
+  -- room_access_set's two statements, written out for `present`: ending a
+  -- room closes every participation, one row at a time.
+  if tg_op in ('UPDATE', 'DELETE') and old.left_at is null then
+    merge into private.room_access as a
+    using (select old.user_id as user_id, old.session_id as session_id) as v
+    on a.user_id = v.user_id and a.session_id = v.session_id
+    when matched and not (a.hosts or a.moderates or a.banned) then delete
+    when matched then update set present = false;
+  end if;
+  if tg_op in ('INSERT', 'UPDATE') and new.left_at is null then
+    insert into private.room_access as a (user_id, session_id, present) values (new.user_id, new.session_id, true)
+    on conflict (user_id, session_id) do update set present = true;
+  end if;
+  return null;
+end;
+$$;
+revoke all on function private.session_participants_room_access() from public, anon, authenticated, service_role;
+
+-- Joins, rejoins and leaves only: a heartbeat or a chat line's send slot
+-- (last_seen_at, last_message_at) never fires it.
+create trigger session_participants_room_access
+after insert or delete on public.session_participants
+for each row execute function private.session_participants_room_access();
+
+create trigger session_participants_room_access_changed
+after update of left_at, session_id, user_id on public.session_participants
+for each row when ((old.left_at is null) is distinct from (new.left_at is null)
+                   or old.session_id is distinct from new.session_id or old.user_id is distinct from new.user_id)
+execute function private.session_participants_room_access();
+
+create function private.session_moderators_room_access() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+begin
+  if tg_op in ('UPDATE', 'DELETE') then
+    perform private.room_access_set(old.user_id, old.session_id, 'moderates', false);
+  end if;
+  if tg_op in ('INSERT', 'UPDATE') then
+    perform private.room_access_set(new.user_id, new.session_id, 'moderates', true);
+  end if;
+  return null;
+end;
+$$;
+revoke all on function private.session_moderators_room_access() from public, anon, authenticated, service_role;
+
+create trigger session_moderators_room_access
+after insert or delete on public.session_moderators
+for each row execute function private.session_moderators_room_access();
+
+create trigger session_moderators_room_access_moved
+after update of session_id, user_id on public.session_moderators
+for each row when (old.session_id is distinct from new.session_id or old.user_id is distinct from new.user_id)
+execute function private.session_moderators_room_access();
+
+-- A ban hides the room; lifting it (the row deleted, or turned into a timeout)
+-- gives back what the other facts give. A timeout hides nothing.
+create function private.session_sanctions_room_access() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+begin
+  if tg_op in ('UPDATE', 'DELETE') and old.kind = 'ban' then
+    perform private.room_access_set(old.user_id, old.session_id, 'banned', false);
+  end if;
+  if tg_op in ('INSERT', 'UPDATE') and new.kind = 'ban' then
+    perform private.room_access_set(new.user_id, new.session_id, 'banned', true);
+  end if;
+  return null;
+end;
+$$;
+revoke all on function private.session_sanctions_room_access() from public, anon, authenticated, service_role;
+
+create trigger session_sanctions_room_access
+after insert or delete on public.session_sanctions
+for each row execute function private.session_sanctions_room_access();
+
+create trigger session_sanctions_room_access_changed
+after update of kind, session_id, user_id on public.session_sanctions
+for each row when (old.kind is distinct from new.kind
+                   or old.session_id is distinct from new.session_id or old.user_id is distinct from new.user_id)
+execute function private.session_sanctions_room_access();
+
+------------------------------------------------------------------------------
+-- Helpers the policies call. Security invoker: they read the caller's own
+-- rows of room_access (its policy needs no other table, so nothing recurses).
+-- Each returns a set for `col in (select ...)`, evaluated once per statement.
+------------------------------------------------------------------------------
+create function private.my_session_ids() returns setof uuid
+language sql stable
+set search_path = ''
+as $$
+  select a.session_id from private.room_access a where a.user_id = (select auth.uid()) and a.can_read
 $$;
 comment on function private.my_session_ids() is 'Sessions the caller is present in, hosts, or moderates, less those they are banned from.';
 revoke all on function private.my_session_ids() from public, anon, authenticated, service_role;
@@ -543,14 +728,10 @@ revoke all on function private.my_session_ids() from public, anon, authenticated
 grant execute on function private.my_session_ids() to authenticated;
 
 create function private.my_moderated_session_ids() returns setof uuid
-language sql stable security definer
+language sql stable
 set search_path = ''
 as $$
-  select s.id from public.sessions s where s.dj_id = (select auth.uid())
-  union
-  select m.session_id from public.session_moderators m where m.user_id = (select auth.uid())
-  except
-  select x.session_id from public.session_sanctions x where x.user_id = (select auth.uid()) and x.kind = 'ban'
+  select a.session_id from private.room_access a where a.user_id = (select auth.uid()) and a.can_moderate
 $$;
 comment on function private.my_moderated_session_ids() is 'Sessions the caller hosts or moderates, less those they are banned from.';
 revoke all on function private.my_moderated_session_ids() from public, anon, authenticated, service_role;
@@ -558,9 +739,10 @@ revoke all on function private.my_moderated_session_ids() from public, anon, aut
 grant execute on function private.my_moderated_session_ids() to authenticated;
 
 create function private.my_hosted_session_ids() returns setof uuid
-language sql stable security definer
+language sql stable
 set search_path = ''
-as $$ select s.id from public.sessions s where s.dj_id = (select auth.uid()) $$;
+as $$ select a.session_id from private.room_access a where a.user_id = (select auth.uid()) and a.hosts $$;
+comment on function private.my_hosted_session_ids() is 'Sessions the caller hosts (a ban, were there one, does not change it).';
 revoke all on function private.my_hosted_session_ids() from public, anon, authenticated, service_role;
 -- authenticated: the session_moderators policies call it.
 grant execute on function private.my_hosted_session_ids() to authenticated;

@@ -205,6 +205,12 @@ begin
     perform private.log_moderation(new.session_id, 'appoint_moderator', new.user_id);
     return new;
   end if;
+  -- Deleting the moderator's account or the room cascades here: a log row
+  -- could reference neither (and the room's log goes with the room).
+  if not exists (select 1 from public.profiles p where p.id = old.user_id)
+     or not exists (select 1 from public.sessions s where s.id = old.session_id) then
+    return old;
+  end if;
   perform private.log_moderation(old.session_id, 'remove_moderator', old.user_id);
   return old;
 end;

@@ -5,8 +5,9 @@
 
 -- Who may receive on a topic: the user on user:<own id>; the DJ, moderators
 -- and present participants on session:<id>; any signed-in user on discovery.
+-- Security invoker: my_session_ids reads the caller's own rows of room_access.
 create function private.can_receive_topic(p_topic text) returns boolean
-language sql stable security definer
+language sql stable
 set search_path = ''
 as $$
   select case

@@ -89,16 +89,23 @@ comment on table private.room_reactions is 'Reaction counters per room, kind and
 create index room_reactions_pending on private.room_reactions (session_id) where pending > 0;
 alter table private.room_reactions enable row level security;
 
--- Per-listener rate limit: at most 10 reactions per 5 s window.
+-- Per-listener rate limit: at most 10 reactions per 5 s window. Reacting is
+-- writing your own row here (rpc/react): last_kind is the reaction; the
+-- triggers below check who may react, count the window and publish.
 create table private.reaction_senders (
   session_id uuid not null references public.sessions (id) on delete cascade,
   user_id uuid not null references public.profiles (id) on delete cascade,
+  last_kind text not null,
   window_started_at timestamptz not null default now(),
   sent_in_window int not null default 0,
   primary key (session_id, user_id)
 ) with (fillfactor = 70);
-comment on table private.reaction_senders is 'The reaction rate limit per listener and room (10 per 5 s). Internal: RLS on, no policies.';
+comment on table private.reaction_senders is 'One row per listener and room: writing last_kind is a reaction (rpc/react); the triggers keep the rate limit (10 per 5 s) and the counters. RLS: your own row.';
 create index reaction_senders_user on private.reaction_senders (user_id);
+revoke all on private.reaction_senders from anon, authenticated, service_role;
+-- authenticated: public.react() (security invoker) writes the caller's own row;
+-- the window columns are the triggers' alone.
+grant select, insert (session_id, last_kind), update (last_kind) on private.reaction_senders to authenticated;
 alter table private.reaction_senders enable row level security;
 
 ------------------------------------------------------------------------------
@@ -180,56 +187,92 @@ revoke all on function private.flush_pending_reactions(integer) from public, ano
 grant execute on function private.flush_pending_reactions(integer) to openparty_worker, service_role;
 
 ------------------------------------------------------------------------------
--- Reacting
+-- Reacting: a write to your own reaction_senders row
 ------------------------------------------------------------------------------
-create function private.react(p_session_id uuid, p_kind text) returns boolean
+-- Who and how often, before the row is written (security definer: it reads
+-- the room whatever the caller may read). Checked in this order: the kind
+-- (422), the room (403: a present, unbanned listener or the DJ of a live
+-- session; no lock taken), then the window (429), counted on the row's
+-- latest version (the row lock orders a listener's concurrent reactions).
+create function private.reaction_senders_before_write() returns trigger
 language plpgsql security definer
 set search_path = ''
 as $$
-declare
-  v_uid uuid := private.require_user();
-  v_sender private.reaction_senders;
 begin
-  if p_kind is null or p_kind not in ('fire', 'heart', 'laugh', 'clap', 'wow', 'hundred') then
+  if new.last_kind is null or new.last_kind not in ('fire', 'heart', 'laugh', 'clap', 'wow', 'hundred') then
     raise exception using errcode = 'PT422', message = 'unknown reaction: use fire, heart, laugh, clap, wow or hundred';
   end if;
-  -- Who: a present, unbanned listener or the DJ of a live session (no lock taken).
-  if not exists (select 1 from public.sessions s where s.id = p_session_id and s.status = 'live'
-                 and (s.dj_id = v_uid
+  if tg_op = 'INSERT' then
+    new.user_id := coalesce((select auth.uid()), new.user_id);
+    if new.user_id is null then
+      raise exception using errcode = 'PT401', message = 'sign in first';
+    end if;
+  end if;
+  if not exists (select 1 from public.sessions s where s.id = new.session_id and s.status = 'live'
+                 and (s.dj_id = new.user_id
                       or exists (select 1 from public.session_participants p
-                                 where p.session_id = s.id and p.user_id = v_uid and p.left_at is null)))
-     or private.is_banned(p_session_id, v_uid) then
+                                 where p.session_id = s.id and p.user_id = new.user_id and p.left_at is null)))
+     or private.is_banned(new.session_id, new.user_id) then
     raise exception using errcode = 'PT403', message = 'join this live session to react';
   end if;
-  -- Reactions are ephemeral: no disk flush awaited (like chat and votes).
-  perform set_config('synchronous_commit', 'off', true);
-  insert into private.reaction_senders as r (session_id, user_id, window_started_at, sent_in_window)
-  values (p_session_id, v_uid, now(), 1)
-  on conflict (session_id, user_id) do update
-    set window_started_at = case when r.window_started_at <= now() - interval '5 seconds' then now()
-                                 else r.window_started_at end,
-        sent_in_window = case when r.window_started_at <= now() - interval '5 seconds' then 1
-                              else r.sent_in_window + 1 end
-  returning * into v_sender;
-  if v_sender.sent_in_window > 10 then
-    raise exception using errcode = 'PT429', message = 'too many reactions: wait a moment',
-      detail = json_build_object('retry_after',
-        greatest(1, ceil(extract(epoch from v_sender.window_started_at + interval '5 seconds' - now()))))::text;
+  if tg_op = 'INSERT' then
+    new.window_started_at := now();
+    new.sent_in_window := 1;
+  elsif old.window_started_at <= now() - interval '5 seconds' then
+    new.window_started_at := now();
+    new.sent_in_window := 1;
+  else
+    new.window_started_at := old.window_started_at;
+    new.sent_in_window := old.sent_in_window + 1;
+    if new.sent_in_window > 10 then
+      raise exception using errcode = 'PT429', message = 'too many reactions: wait a moment',
+        detail = json_build_object('retry_after',
+          greatest(1, ceil(extract(epoch from new.window_started_at + interval '5 seconds' - now()))))::text;
+    end if;
   end if;
+  return new;
+end;
+$$;
+revoke all on function private.reaction_senders_before_write() from public, anon, authenticated, service_role;
+
+create trigger reaction_senders_before_write
+before insert or update of last_kind on private.reaction_senders
+for each row execute function private.reaction_senders_before_write();
+
+-- The reaction counted (in the listener's shard) and published.
+create function private.reaction_senders_count() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+begin
   insert into private.room_reactions as r (session_id, kind, shard, pending, total)
-  values (p_session_id, p_kind, abs(hashtext(v_uid::text)) % 8, 1, 1)
+  values (new.session_id, new.last_kind, abs(hashtext(new.user_id::text)) % 8, 1, 1)
   on conflict (session_id, kind, shard) do update set pending = r.pending + 1, total = r.total + 1;
-  perform private.flush_room_reactions(p_session_id);
+  perform private.flush_room_reactions(new.session_id);
+  return null;
+end;
+$$;
+revoke all on function private.reaction_senders_count() from public, anon, authenticated, service_role;
+
+create trigger reaction_senders_count
+after insert or update of last_kind on private.reaction_senders
+for each row execute function private.reaction_senders_count();
+
+-- One statement: the upsert of the caller's row (its triggers do the rest).
+-- A repeat checks the room twice (the insert's trigger, then the update's,
+-- which also holds a direct update of the row to the same rules).
+create function public.react(p_session_id uuid, p_kind text) returns boolean
+language plpgsql security invoker
+set search_path = ''
+as $$
+begin
+  -- Reactions are ephemeral: no disk flush awaited (like chat and votes).
+  perform pg_catalog.set_config('synchronous_commit', 'off', true);
+  insert into private.reaction_senders as r (session_id, last_kind) values (p_session_id, p_kind)
+  on conflict (session_id, user_id) do update set last_kind = excluded.last_kind;
   return true;
 end;
 $$;
-revoke all on function private.react(uuid, text) from public, anon, authenticated, service_role;
--- authenticated: public.react() (security invoker) wraps it; it checks the caller itself.
-grant execute on function private.react(uuid, text) to authenticated;
-
-create function public.react(p_session_id uuid, p_kind text)
-returns boolean language sql security invoker set search_path = ''
-as $$ select private.react(p_session_id, p_kind) $$;
 comment on function public.react(uuid, text) is 'Send a reaction (fire, heart, laugh, clap, wow, hundred) in a live room you are in. 10 per 5 s (PT429). Published aggregated (private.room_publish): `reactions` {session_id, counts} at most once a second, or once per room_batch in a large room.';
 revoke all on function public.react(uuid, text) from public, anon, authenticated, service_role;
 grant execute on function public.react(uuid, text) to authenticated;

@@ -30,58 +30,88 @@ create index saved_songs_session on public.saved_songs (session_id);
 create index saved_songs_queue_item on public.saved_songs (queue_item_id);
 create index saved_songs_dj on public.saved_songs (dj_id);
 revoke all on public.saved_songs from anon, authenticated, service_role;
+-- The app names the queue item; the insert trigger fills in the rest (the
+-- song and where it was heard), so a saved song cannot be forged.
 grant select, delete on public.saved_songs to authenticated;
+grant insert (queue_item_id) on public.saved_songs to authenticated;
 grant select, insert, update, delete on public.saved_songs to service_role;
 alter table public.saved_songs enable row level security;
 
 -- Save a song heard in a session: one you are in or were in (or host), that
--- has started playing there. Saving it again is a no-op returning the row.
-create function private.save_song(p_item_id bigint) returns public.saved_songs
+-- has started playing there. The trigger reads the queue item, the session
+-- and its DJ whatever the caller may read now (security definer: a listener
+-- who left still saves what they heard), checks the caller was there, and
+-- fills the snapshot. It names the song's track key in a transaction-local
+-- setting, so save_song() finds the row already saved when the insert does
+-- nothing (one row per song).
+create function private.saved_songs_before_insert() returns trigger
 language plpgsql security definer
 set search_path = ''
 as $$
 declare
-  v_uid uuid := private.require_user();
   v_item public.queue_items;
   v_session public.sessions;
-  v_saved public.saved_songs;
 begin
-  select q.* into v_item from public.queue_items q where q.id = p_item_id;
+  new.user_id := coalesce((select auth.uid()), new.user_id);
+  if new.user_id is null then
+    raise exception using errcode = 'PT401', message = 'sign in first';
+  end if;
+  select q.* into v_item from public.queue_items q where q.id = new.queue_item_id;
   if found then
     select s.* into v_session from public.sessions s where s.id = v_item.session_id;
   end if;
   -- Nothing about a room you were never in is revealed: 404 either way.
   if v_item.id is null
-     or not (v_session.dj_id = v_uid
+     or not (v_session.dj_id = new.user_id
              or exists (select 1 from public.session_participants p
-                        where p.session_id = v_item.session_id and p.user_id = v_uid))
-     or private.is_banned(v_item.session_id, v_uid) then
+                        where p.session_id = v_item.session_id and p.user_id = new.user_id))
+     or private.is_banned(v_item.session_id, new.user_id) then
     raise exception using errcode = 'PT404', message = 'song not found';
   end if;
   if v_item.started_at is null then
     raise exception using errcode = 'PT409', message = 'this song has not played yet';
   end if;
-  insert into public.saved_songs (user_id, session_id, queue_item_id, dj_id, session_title, dj_username,
-                                  title, artist, album_art_url, duration_ms, provider, provider_ref, track_key)
-  select v_uid, v_session.id, v_item.id, v_session.dj_id, v_session.title, p.username,
-         v_item.title, v_item.artist, v_item.album_art_url, v_item.duration_ms, v_item.provider,
-         v_item.provider_ref, v_item.track_key
-  from public.profiles p where p.id = v_session.dj_id
+  new.session_id := v_session.id;
+  new.dj_id := v_session.dj_id;
+  new.session_title := v_session.title;
+  new.dj_username := (select p.username from public.profiles p where p.id = v_session.dj_id);
+  new.title := v_item.title;
+  new.artist := v_item.artist;
+  new.album_art_url := v_item.album_art_url;
+  new.duration_ms := v_item.duration_ms;
+  new.provider := v_item.provider;
+  new.provider_ref := v_item.provider_ref;
+  new.track_key := v_item.track_key;
+  new.saved_at := now();
+  perform pg_catalog.set_config('openparty.saved_track_key', v_item.track_key, true);
+  return new;
+end;
+$$;
+revoke all on function private.saved_songs_before_insert() from public, anon, authenticated, service_role;
+
+create trigger saved_songs_before_insert
+before insert on public.saved_songs
+for each row execute function private.saved_songs_before_insert();
+
+create function public.save_song(p_item_id bigint) returns public.saved_songs
+language plpgsql security invoker
+set search_path = ''
+as $$
+declare
+  v_saved public.saved_songs;
+begin
+  insert into public.saved_songs (queue_item_id) values (p_item_id)
   on conflict (user_id, track_key) do nothing
   returning * into v_saved;
   if v_saved.id is null then
-    select s.* into v_saved from public.saved_songs s where s.user_id = v_uid and s.track_key = v_item.track_key;
+    -- Saved before (from this item or another play of the song).
+    select s.* into v_saved from public.saved_songs s
+    where s.user_id = (select auth.uid())
+      and s.track_key = pg_catalog.current_setting('openparty.saved_track_key', true);
   end if;
   return v_saved;
 end;
 $$;
-revoke all on function private.save_song(bigint) from public, anon, authenticated, service_role;
--- authenticated: public.save_song() (security invoker) wraps it; it checks the caller itself.
-grant execute on function private.save_song(bigint) to authenticated;
-
-create function public.save_song(p_item_id bigint)
-returns public.saved_songs language sql security invoker set search_path = ''
-as $$ select * from private.save_song(p_item_id) $$;
 comment on function public.save_song(bigint) is 'Keep a song heard in a session you are or were in (404 otherwise; 409 if it has not played yet). Idempotent per song.';
 revoke all on function public.save_song(bigint) from public, anon, authenticated, service_role;
 grant execute on function public.save_song(bigint) to authenticated;
@@ -136,12 +166,15 @@ create table public.playlists (
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now()
 );
-comment on table public.playlists is 'A listener''s playlists of saved songs. Private by default; is_public makes it readable by whoever has its share_code (rpc/shared_playlist), never listed.';
+comment on table public.playlists is 'A listener''s playlists of saved songs. Private by default; is_public makes it readable by whoever presents its share_code (rpc/shared_playlist), never listed.';
 comment on column public.playlists.share_code is 'the secret of the public link (122 random bits); server-set';
 create index playlists_owner on public.playlists (owner_id, created_at desc);
 revoke all on public.playlists from anon, authenticated, service_role;
 grant select, delete on public.playlists to authenticated;
 grant insert (name, is_public), update (name, is_public) on public.playlists to authenticated;
+-- anon: a public playlist whose share code it presents (policies/library.sql), what shared_playlist() shows
+-- (the code itself: the only rows anon sees are those of the code it gave).
+grant select (id, name, owner_id, share_code, updated_at) on public.playlists to anon;
 grant select, insert, update, delete on public.playlists to service_role;
 alter table public.playlists enable row level security;
 
@@ -173,21 +206,39 @@ create table public.playlist_items (
   id bigint generated always as identity primary key,
   playlist_id uuid not null references public.playlists (id) on delete cascade,
   saved_song_id bigint not null references public.saved_songs (id) on delete cascade,
-  position int not null,
+  position int not null constraint playlist_items_position_positive check (position >= 0),
+  -- The saved song as a public playlist shows it, copied from saved_songs on
+  -- insert (a saved song never changes): whoever holds a public playlist's
+  -- link reads these, never the owner's saved_songs rows.
+  title text not null,
+  artist text not null,
+  album_art_url text,
+  duration_ms int not null,
+  provider text not null,
+  provider_ref text not null,
+  session_title text not null,
+  dj_username text not null,
   added_at timestamptz not null default now(),
-  constraint playlist_items_once unique (playlist_id, saved_song_id)
+  constraint playlist_items_once unique (playlist_id, saved_song_id),
+  -- One song per place; checked at the end of each statement, so
+  -- reorder_playlist() moves every item in one update.
+  constraint playlist_items_order unique (playlist_id, position) deferrable initially immediate
 );
-comment on table public.playlist_items is 'Songs of a playlist, in position order. Insert {playlist_id, saved_song_id} (your own of both; appended at the end), delete to remove, rpc/reorder_playlist to reorder.';
-create index playlist_items_order on public.playlist_items (playlist_id, position);
+comment on table public.playlist_items is 'Songs of a playlist, in position order. Insert {playlist_id, saved_song_id} (your own of both; appended at the end, the song copied in), delete to remove, rpc/reorder_playlist (or update position) to reorder.';
 create index playlist_items_saved_song on public.playlist_items (saved_song_id);
 revoke all on public.playlist_items from anon, authenticated, service_role;
 grant select, delete on public.playlist_items to authenticated;
-grant insert (playlist_id, saved_song_id) on public.playlist_items to authenticated;
+grant insert (playlist_id, saved_song_id), update (position) on public.playlist_items to authenticated;
+-- anon: the songs of a public playlist whose share code it presents (policies/library.sql).
+grant select (playlist_id, position, title, artist, album_art_url, duration_ms, provider, provider_ref, session_title,
+              dj_username) on public.playlist_items to anon;
 grant select, insert, update, delete on public.playlist_items to service_role;
 alter table public.playlist_items enable row level security;
 
 -- Appends at the end; the playlist's row lock orders concurrent appends and
--- caps a playlist at 1,000 songs.
+-- caps a playlist at 1,000 songs. Runs as the caller: it locks only a
+-- playlist the caller may update (their own) and copies only their own saved
+-- song (the insert policy refuses anything else after it).
 create function private.playlist_items_before_insert() returns trigger
 language plpgsql
 set search_path = ''
@@ -201,6 +252,10 @@ begin
   if v_count >= 1000 then
     raise exception using errcode = 'PT409', message = 'a playlist holds at most 1000 songs';
   end if;
+  select s.title, s.artist, s.album_art_url, s.duration_ms, s.provider, s.provider_ref, s.session_title, s.dj_username
+  into new.title, new.artist, new.album_art_url, new.duration_ms, new.provider, new.provider_ref, new.session_title,
+       new.dj_username
+  from public.saved_songs s where s.id = new.saved_song_id;
   new.added_at := now();
   return new;
 end;
@@ -211,35 +266,20 @@ create trigger playlist_items_before_insert
 before insert on public.playlist_items
 for each row execute function private.playlist_items_before_insert();
 
--- Helpers for the policies (security definer: read one table from another's policy).
-create function private.my_playlist_ids() returns setof uuid
-language sql stable security definer
-set search_path = ''
-as $$ select p.id from public.playlists p where p.owner_id = (select auth.uid()) $$;
-revoke all on function private.my_playlist_ids() from public, anon, authenticated, service_role;
--- authenticated: the playlist_items policies call it.
-grant execute on function private.my_playlist_ids() to authenticated;
-
-create function private.my_saved_song_ids() returns setof bigint
-language sql stable security definer
-set search_path = ''
-as $$ select s.id from public.saved_songs s where s.user_id = (select auth.uid()) $$;
-revoke all on function private.my_saved_song_ids() from public, anon, authenticated, service_role;
--- authenticated: the playlist_items insert policy calls it.
-grant execute on function private.my_saved_song_ids() to authenticated;
-
-create function private.reorder_playlist(p_playlist_id uuid, p_item_ids bigint[]) returns int
-language plpgsql security definer
+create function public.reorder_playlist(p_playlist_id uuid, p_item_ids bigint[]) returns int
+language plpgsql security invoker
 set search_path = ''
 as $$
 declare
-  v_uid uuid := private.require_user();
   v_count int;
 begin
-  if not exists (select 1 from public.playlists p where p.id = p_playlist_id and p.owner_id = v_uid) then
+  -- Your own playlist, locked (appends and reorders of it queue here) and its
+  -- updated_at stamped by its trigger; 404 for any other.
+  update public.playlists p set name = p.name
+  where p.id = p_playlist_id and p.owner_id = (select auth.uid());
+  if not found then
     raise exception using errcode = 'PT404', message = 'playlist not found';
   end if;
-  perform 1 from public.playlists p where p.id = p_playlist_id for update;
   -- The listed songs first, in that order; the rest keep their order after them.
   with wanted as (
     select w.id, w.ord from unnest(coalesce(p_item_ids, '{}')) with ordinality as w(id, ord)
@@ -251,44 +291,38 @@ begin
   update public.playlist_items i set position = r.new_position
   from ranked r where i.id = r.id and i.position is distinct from r.new_position;
   get diagnostics v_count = row_count;
-  update public.playlists set updated_at = now() where id = p_playlist_id;
   return v_count;
 end;
 $$;
-revoke all on function private.reorder_playlist(uuid, bigint[]) from public, anon, authenticated, service_role;
--- authenticated: public.reorder_playlist() (security invoker) wraps it; it checks the caller itself.
-grant execute on function private.reorder_playlist(uuid, bigint[]) to authenticated;
-
-create function public.reorder_playlist(p_playlist_id uuid, p_item_ids bigint[])
-returns int language sql security invoker set search_path = ''
-as $$ select private.reorder_playlist(p_playlist_id, p_item_ids) $$;
 comment on function public.reorder_playlist(uuid, bigint[]) is 'Put the listed playlist items first, in that order (the rest follow in their order). Your own playlists only (404).';
 revoke all on function public.reorder_playlist(uuid, bigint[]) from public, anon, authenticated, service_role;
 grant execute on function public.reorder_playlist(uuid, bigint[]) to authenticated;
 
--- A public playlist by its link, read-only, for anyone (anon included).
-create function private.shared_playlist(p_share_code text) returns jsonb
-language sql stable security definer
+-- A public playlist by its link, read-only, for anyone (anon included): the
+-- code is presented to the policies in a transaction-local setting
+-- (policies/library.sql: playlists_select), cleared before returning.
+create function public.shared_playlist(p_share_code text) returns jsonb
+language plpgsql stable security invoker
 set search_path = ''
 as $$
+declare
+  v_playlist jsonb;
+begin
+  perform pg_catalog.set_config('openparty.share_code', coalesce(p_share_code, ''), true);
   select jsonb_build_object(
     'id', p.id, 'name', p.name, 'owner_id', p.owner_id, 'owner_username', o.username, 'updated_at', p.updated_at,
     'songs', coalesce((select jsonb_agg(jsonb_build_object(
-                 'position', i.position, 'title', s.title, 'artist', s.artist, 'album_art_url', s.album_art_url,
-                 'duration_ms', s.duration_ms, 'provider', s.provider, 'provider_ref', s.provider_ref,
-                 'heard_at', s.session_title, 'played_by', s.dj_username) order by i.position)
-               from public.playlist_items i join public.saved_songs s on s.id = i.saved_song_id
-               where i.playlist_id = p.id), '[]'::jsonb))
+                 'position', i.position, 'title', i.title, 'artist', i.artist, 'album_art_url', i.album_art_url,
+                 'duration_ms', i.duration_ms, 'provider', i.provider, 'provider_ref', i.provider_ref,
+                 'heard_at', i.session_title, 'played_by', i.dj_username) order by i.position)
+               from public.playlist_items i where i.playlist_id = p.id), '[]'::jsonb))
+  into v_playlist
   from public.playlists p join public.profiles o on o.id = p.owner_id
-  where p.share_code = p_share_code and (p.is_public or p.owner_id = (select auth.uid()))
+  where p.share_code = p_share_code;
+  perform pg_catalog.set_config('openparty.share_code', '', true);
+  return v_playlist;
+end;
 $$;
-revoke all on function private.shared_playlist(text) from public, anon, authenticated, service_role;
--- anon, authenticated: public.shared_playlist() (security invoker) wraps it; it returns only public playlists (or your own).
-grant execute on function private.shared_playlist(text) to anon, authenticated;
-
-create function public.shared_playlist(p_share_code text)
-returns jsonb language sql stable security invoker set search_path = ''
-as $$ select private.shared_playlist(p_share_code) $$;
-comment on function public.shared_playlist(text) is 'A public playlist by its share code, with its songs in order (null when not public or unknown).';
+comment on function public.shared_playlist(text) is 'A public playlist by its share code, with its songs in order (null when not public or unknown; your own by its code even when private).';
 revoke all on function public.shared_playlist(text) from public, anon, authenticated, service_role;
 grant execute on function public.shared_playlist(text) to anon, authenticated;

@@ -18,6 +18,14 @@ create policy sessions_update on public.sessions
   using (dj_id = (select auth.uid()))
   with check (dj_id = (select auth.uid()));
 
+-- private.room_access: each user reads their own standing in rooms, nobody
+-- else's. The room helpers (private.my_session_ids and co.) run as the caller
+-- and read it; this policy reads no other table, so no policy recurses.
+drop policy if exists room_access_select on private.room_access;
+create policy room_access_select on private.room_access
+  for select to authenticated
+  using (user_id = (select auth.uid()));
+
 -- session_participants: you see your own rows, and the list of a session you
 -- are in, host or moderate. Joins and leaves are participation_requests; the
 -- one write of your own is the heartbeat of your present row (last_seen_at
