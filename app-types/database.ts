@@ -750,6 +750,30 @@ export type Database = {
           },
         ]
       }
+      participation_requests: {
+        Row: {
+          action: string
+          created_at: string
+          id: number
+          session_id: string
+          user_id: string
+        }
+        Insert: {
+          action: string
+          created_at?: string
+          id?: never
+          session_id: string
+          user_id?: string
+        }
+        Update: {
+          action?: string
+          created_at?: string
+          id?: never
+          session_id?: string
+          user_id?: string
+        }
+        Relationships: []
+      }
       payout_accounts: {
         Row: {
           charges_enabled: boolean

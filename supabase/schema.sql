@@ -1594,16 +1594,6 @@ CREATE FUNCTION private.end_abandoned_sessions(p_idle interval, p_limit integer,
     for no key update skip locked), 'abandoned')
 $$;
 
-CREATE FUNCTION private.end_own_session(p_session_id uuid) RETURNS public.sessions
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-begin
-  perform private.lock_own_session(p_session_id);
-  return private.end_session(p_session_id, 'dj');
-end;
-$$;
-
 CREATE FUNCTION private.end_session(p_session_id uuid, p_reason text) RETURNS public.sessions
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -1614,16 +1604,11 @@ begin
   if v_session.status = 'ended' then
     return v_session;
   end if;
-  -- The session ends first: closing the participations then announces nothing
-  -- more (session_participants_broadcast), session_ended says it all.
   update public.sessions
-  set status = 'ended', ended_at = now(), listener_count = 0,
+  set status = 'ended',
       end_reason = case when v_session.status = 'scheduled' and p_reason = 'dj' then 'canceled' else p_reason end
   where id = p_session_id
   returning * into v_session;
-  update public.session_participants p
-  set left_at = now()
-  where p.session_id = p_session_id and p.left_at is null;
   return v_session;
 end;
 $$;
@@ -2035,25 +2020,6 @@ begin
 end;
 $$;
 
-CREATE FUNCTION private.go_live(p_title text, p_description text, p_genres text[], p_cover_url text) RETURNS public.sessions
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-declare
-  v_uid uuid := private.require_user();
-  v_session public.sessions;
-begin
-  begin
-    insert into public.sessions (dj_id, title, description, genres, cover_url, status, started_at, last_heartbeat_at)
-    values (v_uid, p_title, coalesce(p_description, ''), coalesce(p_genres, '{}'), p_cover_url, 'live', now(), now())
-    returning * into v_session;
-  exception when unique_violation then
-    raise exception using errcode = 'PT409', message = 'you already have a live session: end it first';
-  end;
-  return v_session;
-end;
-$$;
-
 CREATE FUNCTION private.handle_new_user() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -2120,104 +2086,6 @@ CREATE FUNCTION private.is_blocked_between(p_a uuid, p_b uuid) RETURNS boolean
     AS $$
   select exists (select 1 from public.user_blocks b
                  where (b.blocker_id = p_a and b.blocked_id = p_b) or (b.blocker_id = p_b and b.blocked_id = p_a))
-$$;
-
-CREATE TABLE public.session_participants (
-    session_id uuid NOT NULL,
-    user_id uuid NOT NULL,
-    joined_at timestamp with time zone DEFAULT now() NOT NULL,
-    left_at timestamp with time zone,
-    last_seen_at timestamp with time zone DEFAULT now() NOT NULL,
-    last_message_at timestamp with time zone,
-    announced_at timestamp with time zone DEFAULT now() NOT NULL,
-    last_vote_event_at timestamp with time zone
-)
-WITH (fillfactor='85');
-
-COMMENT ON TABLE public.session_participants IS 'Who is in a session: left_at is null while present. Written only by join/leave/end functions.';
-
-COMMENT ON COLUMN public.session_participants.last_seen_at IS 'last join or heartbeat: who counts as recently active';
-
-COMMENT ON COLUMN public.session_participants.last_message_at IS 'the chat rate limit compares against this';
-
-COMMENT ON COLUMN public.session_participants.announced_at IS 'when this listener''s join or leave was last broadcast: at most one per 30 s';
-
-COMMENT ON COLUMN public.session_participants.last_vote_event_at IS 'when a vote of this listener last broadcast a tally (queue.sql): at most one per 2 s';
-
-CREATE FUNCTION private.join_session(p_session_id uuid) RETURNS public.session_participants
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-declare
-  v_uid uuid := private.require_user();
-  v_session public.sessions;
-  v_participant public.session_participants;
-  v_first_time boolean;
-begin
-  -- Who may join is checked before the room's lock is taken (it never changes
-  -- the DJ; a ban or block landing meanwhile is re-read under the lock below).
-  select * into v_session from public.sessions s where s.id = p_session_id;
-  if not found then
-    raise exception using errcode = 'PT404', message = 'session not found';
-  end if;
-  if v_session.dj_id = v_uid then
-    raise exception using errcode = 'PT409', message = 'you host this session';
-  end if;
-  if private.is_banned(p_session_id, v_uid) then
-    raise exception using errcode = 'PT403', message = 'you are banned from this session';
-  end if;
-  if exists (select 1 from public.user_blocks b where b.blocker_id = v_session.dj_id and b.blocked_id = v_uid) then
-    raise exception using errcode = 'PT403', message = 'you cannot join this session';
-  end if;
-  v_session := private.lock_live_session(p_session_id);
-  if private.is_banned(p_session_id, v_uid) then
-    raise exception using errcode = 'PT403', message = 'you are banned from this session';
-  end if;
-
-  update public.session_participants p set last_seen_at = now()
-  where p.session_id = p_session_id and p.user_id = v_uid and p.left_at is null
-  returning * into v_participant;
-  if found then
-    return v_participant;  -- already here: joining again changes nothing
-  end if;
-
-  if v_session.listener_count >= private.session_capacity(v_session) then
-    raise exception using errcode = 'PT409', message = 'this session is full';
-  end if;
-
-  -- The count first, then the row: the row's trigger announces the new count.
-  -- Under the session lock, no other join of this user can interleave.
-  v_first_time := not exists (select 1 from public.session_participants p
-                              where p.session_id = p_session_id and p.user_id = v_uid);
-  update public.sessions
-  set listener_count = listener_count + 1,
-      peak_listener_count = greatest(peak_listener_count, listener_count + 1),
-      total_listener_count = total_listener_count + v_first_time::int
-  where id = p_session_id;
-  insert into public.session_participants as p (session_id, user_id)
-  values (p_session_id, v_uid)
-  on conflict (session_id, user_id) do update
-    set left_at = null, joined_at = now(), last_seen_at = now()
-  returning * into v_participant;
-  return v_participant;
-end;
-$$;
-
-CREATE FUNCTION private.leave_session(p_session_id uuid) RETURNS boolean
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-declare
-  v_uid uuid := private.require_user();
-begin
-  -- Not in it: nothing to do, and no lock taken (a stranger cannot hold the room's row).
-  if not exists (select 1 from public.session_participants p
-                 where p.session_id = p_session_id and p.user_id = v_uid and p.left_at is null) then
-    return false;
-  end if;
-  perform private.lock_session(p_session_id);
-  return private.close_participation(p_session_id, v_uid);
-end;
 $$;
 
 CREATE FUNCTION private.listen_time_award() RETURNS trigger
@@ -2621,6 +2489,73 @@ begin
     raise exception using errcode = 'PT422', message = format('unknown time zone %s', new.time_zone);
   end if;
   return new;
+end;
+$$;
+
+CREATE FUNCTION private.participation_requests_apply() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_session public.sessions;
+  v_first_time boolean;
+begin
+  delete from public.participation_requests r where r.id = new.id;
+
+  if new.action = 'leave' then
+    -- Not in it: nothing to do, and no lock taken (a stranger cannot hold the room's row).
+    if exists (select 1 from public.session_participants p
+               where p.session_id = new.session_id and p.user_id = new.user_id and p.left_at is null) then
+      perform private.lock_session(new.session_id);
+      perform private.close_participation(new.session_id, new.user_id);
+    end if;
+    return null;
+  end if;
+
+  -- Who may join is checked before the room's lock is taken (it never changes
+  -- the DJ; a ban or block landing meanwhile is re-read under the lock below).
+  select * into v_session from public.sessions s where s.id = new.session_id;
+  if not found then
+    raise exception using errcode = 'PT404', message = 'session not found';
+  end if;
+  if v_session.dj_id = new.user_id then
+    raise exception using errcode = 'PT409', message = 'you host this session';
+  end if;
+  if private.is_banned(new.session_id, new.user_id) then
+    raise exception using errcode = 'PT403', message = 'you are banned from this session';
+  end if;
+  if exists (select 1 from public.user_blocks b where b.blocker_id = v_session.dj_id and b.blocked_id = new.user_id) then
+    raise exception using errcode = 'PT403', message = 'you cannot join this session';
+  end if;
+  v_session := private.lock_live_session(new.session_id);
+  if private.is_banned(new.session_id, new.user_id) then
+    raise exception using errcode = 'PT403', message = 'you are banned from this session';
+  end if;
+
+  update public.session_participants p set last_seen_at = now()
+  where p.session_id = new.session_id and p.user_id = new.user_id and p.left_at is null;
+  if found then
+    return null;  -- already here: joining again changes nothing
+  end if;
+
+  if v_session.listener_count >= private.session_capacity(v_session) then
+    raise exception using errcode = 'PT409', message = 'this session is full';
+  end if;
+
+  -- The count first, then the row: the row's trigger announces the new count.
+  -- Under the session lock, no other join of this user can interleave.
+  v_first_time := not exists (select 1 from public.session_participants p
+                              where p.session_id = new.session_id and p.user_id = new.user_id);
+  update public.sessions
+  set listener_count = listener_count + 1,
+      peak_listener_count = greatest(peak_listener_count, listener_count + 1),
+      total_listener_count = total_listener_count + v_first_time::int
+  where id = new.session_id;
+  insert into public.session_participants as p (session_id, user_id)
+  values (new.session_id, new.user_id)
+  on conflict (session_id, user_id) do update
+    set left_at = null, joined_at = now(), last_seen_at = now();
+  return null;
 end;
 $$;
 
@@ -4490,27 +4425,6 @@ CREATE FUNCTION private.session_capacity(p_session public.sessions) RETURNS inte
 
 COMMENT ON FUNCTION private.session_capacity(p_session public.sessions) IS 'Listeners a session admits: its own max_participants, capped by its DJ''s plan.';
 
-CREATE FUNCTION private.session_heartbeat(p_session_id uuid) RETURNS timestamp with time zone
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-declare
-  v_uid uuid := private.require_user();
-begin
-  update public.sessions s set last_heartbeat_at = now()
-  where s.id = p_session_id and s.dj_id = v_uid and s.status = 'live';
-  if found then
-    return now();
-  end if;
-  update public.session_participants p set last_seen_at = now()
-  where p.session_id = p_session_id and p.user_id = v_uid and p.left_at is null;
-  if found then
-    return now();
-  end if;
-  raise exception using errcode = 'PT404', message = 'you are not in this live session';
-end;
-$$;
-
 CREATE FUNCTION private.session_likes_before_insert() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -4647,6 +4561,18 @@ begin
     on conflict (user_id, session_id) do update set present = true;
   end if;
   return null;
+end;
+$$;
+
+CREATE FUNCTION private.session_participants_stamp_seen() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  if (select auth.uid()) is not null then
+    new.last_seen_at := now();
+  end if;
+  return new;
 end;
 $$;
 
@@ -4803,6 +4729,14 @@ begin
   if not exists (select 1 from public.profiles p where p.id = new.dj_id and p.is_dj) then
     raise exception using errcode = 'PT403', message = 'only DJs host sessions: switch on is_dj in your profile first';
   end if;
+  -- A session starts scheduled, or live at once (go_live); the system's
+  -- stamps are set here (the app has no grant on them).
+  if new.status = 'live' then
+    new.started_at := coalesce(new.started_at, now());
+    new.last_heartbeat_at := coalesce(new.last_heartbeat_at, now());
+  elsif new.status = 'ended' and (select auth.uid()) is not null then
+    raise exception using errcode = 'PT409', message = 'a new session is scheduled or live';
+  end if;
   if new.status = 'scheduled' then
     -- Count-then-insert holds only if one insert per DJ counts at a time: a
     -- transaction-scoped advisory lock keyed by the DJ, taken after the checks
@@ -4839,6 +4773,18 @@ begin
 end;
 $$;
 
+CREATE FUNCTION private.sessions_close_participations() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  update public.session_participants p
+  set left_at = now()
+  where p.session_id = new.id and p.left_at is null;
+  return null;
+end;
+$$;
+
 CREATE FUNCTION private.sessions_close_plays() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -4867,6 +4813,28 @@ begin
     raise exception using errcode = 'PT409',
       message = format('a %s session cannot become %s', old.status, new.status);
   end if;
+  if new.status = 'live' and old.status = 'scheduled' then
+    new.started_at := coalesce(new.started_at, now());
+    new.last_heartbeat_at := coalesce(new.last_heartbeat_at, now());
+  elsif new.status = 'ended' then
+    new.ended_at := coalesce(new.ended_at, now());
+    new.end_reason := coalesce(new.end_reason, case when old.status = 'scheduled' then 'canceled' else 'dj' end);
+    new.listener_count := 0;
+  end if;
+  if (select auth.uid()) is not null then
+    if new.last_heartbeat_at is distinct from old.last_heartbeat_at then
+      if new.status <> 'live' then
+        raise exception using errcode = 'PT409', message = 'this session is not live';
+      end if;
+      new.last_heartbeat_at := now();
+    end if;
+    if new.paused_at is distinct from old.paused_at then
+      if new.status <> 'live' then
+        raise exception using errcode = 'PT409', message = 'this session is not live';
+      end if;
+      new.paused_at := case when new.paused_at is not null then coalesce(old.paused_at, now()) end;
+    end if;
+  end if;
   new.genres := array(select distinct lower(btrim(g)) from unnest(new.genres) as g where btrim(g) <> '');
   return new;
 end;
@@ -4884,6 +4852,17 @@ begin
     array(select f.follower_id from public.follows f where f.followee_id = new.dj_id),
     'followed_dj_live', format('%s is live', v_dj), new.title,
     jsonb_build_object('session_id', new.id, 'dj_id', new.dj_id), 'live:' || new.dj_id, new.dj_id);
+  return null;
+end;
+$$;
+
+CREATE FUNCTION private.sessions_resume_playing() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  update public.queue_items q set started_at = q.started_at + (now() - old.paused_at)
+  where q.session_id = new.id and q.status = 'playing';
   return null;
 end;
 $$;
@@ -4945,21 +4924,29 @@ end;
 $$;
 
 CREATE FUNCTION private.set_paused(p_session_id uuid, p_paused boolean) RETURNS public.sessions
-    LANGUAGE plpgsql SECURITY DEFINER
+    LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
 declare
-  v_session public.sessions := private.lock_own_session(p_session_id);  -- checks the DJ before it locks
+  v_uid uuid := (select auth.uid());
+  v_session public.sessions;
 begin
-  if v_session.status <> 'live' then
+  if v_uid is null then
+    raise exception using errcode = 'PT401', message = 'sign in first';
+  end if;
+  select * into v_session from public.sessions s where s.id = p_session_id;  -- checks the DJ before it locks
+  if not found then
+    raise exception using errcode = 'PT404', message = 'session not found';
+  elsif v_session.dj_id <> v_uid then
+    raise exception using errcode = 'PT403', message = 'only the session''s DJ can do this';
+  elsif v_session.status <> 'live' then
     raise exception using errcode = 'PT409', message = 'this session is not live';
   end if;
-  if p_paused and v_session.paused_at is null then
-    update public.sessions s set paused_at = now() where s.id = p_session_id returning * into v_session;
-  elsif not p_paused and v_session.paused_at is not null then
-    update public.queue_items q set started_at = q.started_at + (now() - v_session.paused_at)
-    where q.session_id = p_session_id and q.status = 'playing';
-    update public.sessions s set paused_at = null where s.id = p_session_id returning * into v_session;
+  update public.sessions s set paused_at = case when p_paused then now() end
+  where s.id = p_session_id and (s.paused_at is null) = p_paused
+  returning * into v_session;
+  if not found then
+    select * into v_session from public.sessions s where s.id = p_session_id;  -- already so: idempotent
   end if;
   return v_session;
 end;
@@ -5276,28 +5263,6 @@ CREATE FUNCTION private.stale_pending_tips(p_age interval, p_limit integer, p_no
   update public.tips t set reconciled_at = p_now
   from due where t.id = due.id
   returning t.id, t.stripe_payment_intent_id
-$$;
-
-CREATE FUNCTION private.start_session(p_session_id uuid) RETURNS public.sessions
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-declare
-  v_session public.sessions := private.lock_own_session(p_session_id);
-begin
-  if v_session.status <> 'scheduled' then
-    raise exception using errcode = 'PT409', message = format('this session is %s, not scheduled', v_session.status);
-  end if;
-  begin
-    update public.sessions
-    set status = 'live', started_at = now(), last_heartbeat_at = now()
-    where id = p_session_id
-    returning * into v_session;
-  exception when unique_violation then
-    raise exception using errcode = 'PT409', message = 'you already have a live session: end it first';
-  end;
-  return v_session;
-end;
 $$;
 
 CREATE FUNCTION private.streak(p_days date[], p_today date, OUT current_days integer, OUT longest_days integer) RETURNS record
@@ -5778,9 +5743,31 @@ $$;
 COMMENT ON FUNCTION public.delete_message(p_message_id bigint) IS 'Soft-delete a message: your own, or any in a session you host or moderate (logged).';
 
 CREATE FUNCTION public.end_session(p_session_id uuid) RETURNS public.sessions
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO ''
-    AS $$ select * from private.end_own_session(p_session_id) $$;
+    AS $$
+declare
+  v_uid uuid := (select auth.uid());
+  v_session public.sessions;
+begin
+  if v_uid is null then
+    raise exception using errcode = 'PT401', message = 'sign in first';
+  end if;
+  select * into v_session from public.sessions s where s.id = p_session_id;
+  if not found then
+    raise exception using errcode = 'PT404', message = 'session not found';
+  elsif v_session.dj_id <> v_uid then
+    raise exception using errcode = 'PT403', message = 'only the session''s DJ can do this';
+  end if;
+  update public.sessions s set status = 'ended'
+  where s.id = p_session_id and s.status <> 'ended'
+  returning * into v_session;
+  if not found then
+    select * into v_session from public.sessions s where s.id = p_session_id;  -- ended already: idempotent
+  end if;
+  return v_session;
+end;
+$$;
 
 COMMENT ON FUNCTION public.end_session(p_session_id uuid) IS 'End your session (a scheduled one is canceled). Final; closes every participation. Idempotent.';
 
@@ -5794,9 +5781,25 @@ $$;
 COMMENT ON FUNCTION public.follow(p_user_id uuid) IS 'Follow a user (idempotent). Returns true when a follow was added, null when it existed.';
 
 CREATE FUNCTION public.go_live(p_title text, p_description text DEFAULT ''::text, p_genres text[] DEFAULT '{}'::text[], p_cover_url text DEFAULT NULL::text) RETURNS public.sessions
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO ''
-    AS $$ select * from private.go_live(p_title, p_description, p_genres, p_cover_url) $$;
+    AS $$
+declare
+  v_session public.sessions;
+begin
+  if (select auth.uid()) is null then
+    raise exception using errcode = 'PT401', message = 'sign in first';
+  end if;
+  begin
+    insert into public.sessions (title, description, genres, cover_url, status)
+    values (p_title, coalesce(p_description, ''), coalesce(p_genres, '{}'), p_cover_url, 'live')
+    returning * into v_session;
+  exception when unique_violation then
+    raise exception using errcode = 'PT409', message = 'you already have a live session: end it first';
+  end;
+  return v_session;
+end;
+$$;
 
 COMMENT ON FUNCTION public.go_live(p_title text, p_description text, p_genres text[], p_cover_url text) IS 'Create a session and start it at once. 409 if you already have a live session; 403 unless you are a DJ.';
 
@@ -5807,17 +5810,69 @@ CREATE FUNCTION public.is_following(p_user_id uuid) RETURNS boolean
   select exists (select 1 from public.follows f where f.follower_id = (select auth.uid()) and f.followee_id = p_user_id)
 $$;
 
+CREATE TABLE public.session_participants (
+    session_id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    joined_at timestamp with time zone DEFAULT now() NOT NULL,
+    left_at timestamp with time zone,
+    last_seen_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_message_at timestamp with time zone,
+    announced_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_vote_event_at timestamp with time zone
+)
+WITH (fillfactor='85');
+
+COMMENT ON TABLE public.session_participants IS 'Who is in a session: left_at is null while present. Written by the system (joins and leaves through participation_requests, ends, bans, idle sweeps); a listener only stamps last_seen_at (heartbeat).';
+
+COMMENT ON COLUMN public.session_participants.last_seen_at IS 'last join or heartbeat: who counts as recently active';
+
+COMMENT ON COLUMN public.session_participants.last_message_at IS 'the chat rate limit compares against this';
+
+COMMENT ON COLUMN public.session_participants.announced_at IS 'when this listener''s join or leave was last broadcast: at most one per 30 s';
+
+COMMENT ON COLUMN public.session_participants.last_vote_event_at IS 'when a vote of this listener last broadcast a tally (queue.sql): at most one per 2 s';
+
 CREATE FUNCTION public.join_session(p_session_id uuid) RETURNS public.session_participants
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO ''
-    AS $$ select * from private.join_session(p_session_id) $$;
+    AS $$
+declare
+  v_uid uuid := (select auth.uid());
+  v_participant public.session_participants;
+begin
+  if v_uid is null then
+    raise exception using errcode = 'PT401', message = 'sign in first';
+  end if;
+  insert into public.participation_requests (session_id, action) values (p_session_id, 'join');
+  select * into v_participant from public.session_participants p
+  where p.session_id = p_session_id and p.user_id = v_uid;
+  return v_participant;
+end;
+$$;
 
 COMMENT ON FUNCTION public.join_session(p_session_id uuid) IS 'Join a live session (idempotent). 409 not live / full; 403 banned or blocked by the DJ.';
 
 CREATE FUNCTION public.leave_session(p_session_id uuid) RETURNS boolean
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO ''
-    AS $$ select private.leave_session(p_session_id) $$;
+    AS $$
+declare
+  v_uid uuid := (select auth.uid());
+begin
+  if v_uid is null then
+    raise exception using errcode = 'PT401', message = 'sign in first';
+  end if;
+  if not exists (select 1 from public.session_participants p
+                 where p.session_id = p_session_id and p.user_id = v_uid and p.left_at is null) then
+    return false;
+  end if;
+  insert into public.participation_requests (session_id, action) values (p_session_id, 'leave');
+  -- This request closed it if it bears this transaction's time; a leave or an
+  -- end that landed first closed it at theirs.
+  return exists (select 1 from public.session_participants p
+                 where p.session_id = p_session_id and p.user_id = v_uid and p.left_at = now());
+end;
+$$;
 
 COMMENT ON FUNCTION public.leave_session(p_session_id uuid) IS 'Leave a session. Returns false if you were not in it.';
 
@@ -6253,9 +6308,28 @@ $$;
 COMMENT ON FUNCTION public.search_djs(p_query text, p_limit integer) IS 'Search DJs by username / display name (at least 2 characters), best match first.';
 
 CREATE FUNCTION public.session_heartbeat(p_session_id uuid) RETURNS timestamp with time zone
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO ''
-    AS $$ select private.session_heartbeat(p_session_id) $$;
+    AS $$
+declare
+  v_uid uuid := (select auth.uid());
+begin
+  if v_uid is null then
+    raise exception using errcode = 'PT401', message = 'sign in first';
+  end if;
+  update public.sessions s set last_heartbeat_at = now()
+  where s.id = p_session_id and s.dj_id = v_uid and s.status = 'live';
+  if found then
+    return now();
+  end if;
+  update public.session_participants p set last_seen_at = now()
+  where p.session_id = p_session_id and p.user_id = v_uid and p.left_at is null;
+  if found then
+    return now();
+  end if;
+  raise exception using errcode = 'PT404', message = 'you are not in this live session';
+end;
+$$;
 
 COMMENT ON FUNCTION public.session_heartbeat(p_session_id uuid) IS 'Ping while live (DJ) or while listening (participant). 404 if you are not in the live session.';
 
@@ -6322,9 +6396,38 @@ CREATE FUNCTION public.skip(p_session_id uuid, p_expected_item_id bigint DEFAULT
 COMMENT ON FUNCTION public.skip(p_session_id uuid, p_expected_item_id bigint) IS 'DJ: skip the playing song and start the next.';
 
 CREATE FUNCTION public.start_session(p_session_id uuid) RETURNS public.sessions
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO ''
-    AS $$ select * from private.start_session(p_session_id) $$;
+    AS $$
+declare
+  v_uid uuid := (select auth.uid());
+  v_session public.sessions;
+begin
+  if v_uid is null then
+    raise exception using errcode = 'PT401', message = 'sign in first';
+  end if;
+  select * into v_session from public.sessions s where s.id = p_session_id;
+  if not found then
+    raise exception using errcode = 'PT404', message = 'session not found';
+  elsif v_session.dj_id <> v_uid then
+    raise exception using errcode = 'PT403', message = 'only the session''s DJ can do this';
+  end if;
+  if v_session.status = 'scheduled' then
+    begin
+      update public.sessions s set status = 'live'
+      where s.id = p_session_id and s.status = 'scheduled'
+      returning * into v_session;
+    exception when unique_violation then
+      raise exception using errcode = 'PT409', message = 'you already have a live session: end it first';
+    end;
+    if found then
+      return v_session;
+    end if;
+    select * into v_session from public.sessions s where s.id = p_session_id;  -- started or ended meanwhile
+  end if;
+  raise exception using errcode = 'PT409', message = format('this session is %s, not scheduled', v_session.status);
+end;
+$$;
 
 COMMENT ON FUNCTION public.start_session(p_session_id uuid) IS 'Start your scheduled session. 409 unless scheduled, or if another of yours is live.';
 
@@ -7058,6 +7161,28 @@ ALTER TABLE public.moderation_actions ALTER COLUMN id ADD GENERATED ALWAYS AS ID
     CACHE 1
 );
 
+CREATE TABLE public.participation_requests (
+    id bigint NOT NULL,
+    session_id uuid NOT NULL,
+    user_id uuid DEFAULT auth.uid() NOT NULL,
+    action text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT participation_requests_action CHECK ((action = ANY (ARRAY['join'::text, 'leave'::text])))
+);
+
+COMMENT ON TABLE public.participation_requests IS 'A listener''s request to join or leave a live session (what join_session / leave_session insert). Applied and removed at once by its trigger; the rules are the trigger''s.';
+
+COMMENT ON COLUMN public.participation_requests.action IS 'join: become present (live only, not the DJ, not banned or blocked by the DJ, within capacity); leave: stop being present';
+
+ALTER TABLE public.participation_requests ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.participation_requests_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 CREATE TABLE public.payouts (
     id text NOT NULL,
     dj_id uuid,
@@ -7495,6 +7620,9 @@ ALTER TABLE ONLY public.moderation_actions
 ALTER TABLE ONLY public.notification_preferences
     ADD CONSTRAINT notification_preferences_pkey PRIMARY KEY (user_id);
 
+ALTER TABLE ONLY public.participation_requests
+    ADD CONSTRAINT participation_requests_pkey PRIMARY KEY (id);
+
 ALTER TABLE ONLY public.payout_accounts
     ADD CONSTRAINT payout_accounts_pkey PRIMARY KEY (dj_id);
 
@@ -7886,6 +8014,8 @@ CREATE TRIGGER moderation_actions_normalize BEFORE INSERT ON public.moderation_a
 
 CREATE TRIGGER notification_preferences_before_write BEFORE INSERT OR UPDATE ON public.notification_preferences FOR EACH ROW EXECUTE FUNCTION private.notification_preferences_before_write();
 
+CREATE TRIGGER participation_requests_apply AFTER INSERT ON public.participation_requests FOR EACH ROW EXECUTE FUNCTION private.participation_requests_apply();
+
 CREATE TRIGGER payout_accounts_set_updated_at BEFORE UPDATE ON public.payout_accounts FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
 CREATE TRIGGER payouts_set_updated_at BEFORE UPDATE ON public.payouts FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
@@ -7950,6 +8080,8 @@ CREATE TRIGGER session_participants_room_access AFTER INSERT OR DELETE ON public
 
 CREATE TRIGGER session_participants_room_access_changed AFTER UPDATE OF left_at, session_id, user_id ON public.session_participants FOR EACH ROW WHEN ((((old.left_at IS NULL) IS DISTINCT FROM (new.left_at IS NULL)) OR (old.session_id IS DISTINCT FROM new.session_id) OR (old.user_id IS DISTINCT FROM new.user_id))) EXECUTE FUNCTION private.session_participants_room_access();
 
+CREATE TRIGGER session_participants_stamp_seen BEFORE UPDATE OF last_seen_at ON public.session_participants FOR EACH ROW EXECUTE FUNCTION private.session_participants_stamp_seen();
+
 CREATE TRIGGER session_participants_track_listening AFTER INSERT OR UPDATE OF left_at ON public.session_participants FOR EACH ROW EXECUTE FUNCTION private.session_participants_track_listening();
 
 CREATE TRIGGER session_sanctions_broadcast AFTER INSERT OR UPDATE ON public.session_sanctions FOR EACH ROW EXECUTE FUNCTION private.session_sanctions_broadcast();
@@ -7970,11 +8102,15 @@ CREATE TRIGGER sessions_before_insert BEFORE INSERT ON public.sessions FOR EACH 
 
 CREATE TRIGGER sessions_broadcast AFTER UPDATE ON public.sessions FOR EACH ROW EXECUTE FUNCTION private.sessions_broadcast();
 
+CREATE TRIGGER sessions_close_participations AFTER UPDATE OF status ON public.sessions FOR EACH ROW WHEN (((new.status = 'ended'::public.session_status) AND (old.status IS DISTINCT FROM new.status))) EXECUTE FUNCTION private.sessions_close_participations();
+
 CREATE TRIGGER sessions_close_plays AFTER UPDATE OF status ON public.sessions FOR EACH ROW WHEN (((new.status = 'ended'::public.session_status) AND (old.status IS DISTINCT FROM new.status))) EXECUTE FUNCTION private.sessions_close_plays();
 
 CREATE TRIGGER sessions_guard_transitions BEFORE UPDATE ON public.sessions FOR EACH ROW EXECUTE FUNCTION private.sessions_guard_transitions();
 
 CREATE TRIGGER sessions_notify_live AFTER INSERT OR UPDATE OF status ON public.sessions FOR EACH ROW WHEN ((new.status = 'live'::public.session_status)) EXECUTE FUNCTION private.sessions_notify_live();
+
+CREATE TRIGGER sessions_resume_playing AFTER UPDATE OF paused_at ON public.sessions FOR EACH ROW WHEN (((old.paused_at IS NOT NULL) AND (new.paused_at IS NULL))) EXECUTE FUNCTION private.sessions_resume_playing();
 
 CREATE TRIGGER sessions_room_access AFTER INSERT ON public.sessions FOR EACH ROW EXECUTE FUNCTION private.sessions_room_access();
 
@@ -8504,6 +8640,12 @@ CREATE POLICY notification_preferences_select ON public.notification_preferences
 
 CREATE POLICY notification_preferences_update ON public.notification_preferences FOR UPDATE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
 
+ALTER TABLE public.participation_requests ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY participation_requests_insert ON public.participation_requests FOR INSERT TO authenticated WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+
+CREATE POLICY participation_requests_select ON public.participation_requests FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
 ALTER TABLE public.payout_accounts ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY payout_accounts_select ON public.payout_accounts FOR SELECT TO authenticated USING ((dj_id = ( SELECT auth.uid() AS uid)));
@@ -8627,6 +8769,8 @@ ALTER TABLE public.session_participants ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY session_participants_select ON public.session_participants FOR SELECT TO authenticated USING (((user_id = ( SELECT auth.uid() AS uid)) OR (session_id IN ( SELECT private.my_session_ids() AS my_session_ids))));
 
+CREATE POLICY session_participants_update ON public.session_participants FOR UPDATE TO authenticated USING (((user_id = ( SELECT auth.uid() AS uid)) AND (left_at IS NULL))) WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+
 ALTER TABLE public.session_sanctions ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY session_sanctions_select ON public.session_sanctions FOR SELECT TO authenticated USING (((user_id = ( SELECT auth.uid() AS uid)) OR (session_id IN ( SELECT private.my_moderated_session_ids() AS my_moderated_session_ids))));
@@ -8734,7 +8878,11 @@ GRANT INSERT(cover_url),UPDATE(cover_url) ON TABLE public.sessions TO authentica
 
 GRANT INSERT(genres),UPDATE(genres) ON TABLE public.sessions TO authenticated;
 
+GRANT INSERT(status),UPDATE(status) ON TABLE public.sessions TO authenticated;
+
 GRANT INSERT(scheduled_for),UPDATE(scheduled_for) ON TABLE public.sessions TO authenticated;
+
+GRANT UPDATE(last_heartbeat_at) ON TABLE public.sessions TO authenticated;
 
 GRANT INSERT(max_participants),UPDATE(max_participants) ON TABLE public.sessions TO authenticated;
 
@@ -8765,6 +8913,8 @@ GRANT UPDATE(fallback_enabled) ON TABLE public.sessions TO authenticated;
 GRANT UPDATE(recommendations_enabled) ON TABLE public.sessions TO authenticated;
 
 GRANT UPDATE(plays_from) ON TABLE public.sessions TO authenticated;
+
+GRANT UPDATE(paused_at) ON TABLE public.sessions TO authenticated;
 
 REVOKE ALL ON FUNCTION private.advance_locked(p_session public.sessions, p_outcome public.queue_item_status) FROM PUBLIC;
 
@@ -8934,9 +9084,6 @@ REVOKE ALL ON FUNCTION private.end_abandoned_sessions(p_idle interval, p_limit i
 GRANT ALL ON FUNCTION private.end_abandoned_sessions(p_idle interval, p_limit integer, p_now timestamp with time zone) TO openparty_worker;
 GRANT ALL ON FUNCTION private.end_abandoned_sessions(p_idle interval, p_limit integer, p_now timestamp with time zone) TO service_role;
 
-REVOKE ALL ON FUNCTION private.end_own_session(p_session_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.end_own_session(p_session_id uuid) TO authenticated;
-
 REVOKE ALL ON FUNCTION private.end_session(p_session_id uuid, p_reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.end_session(p_session_id uuid, p_reason text) TO service_role;
 
@@ -8982,9 +9129,6 @@ REVOKE ALL ON FUNCTION private.follows_broadcast() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.follows_maintain_counts() FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION private.go_live(p_title text, p_description text, p_genres text[], p_cover_url text) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.go_live(p_title text, p_description text, p_genres text[], p_cover_url text) TO authenticated;
-
 REVOKE ALL ON FUNCTION private.handle_new_user() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.hosting_streak(p_user_id uuid, p_today date, OUT current_days integer, OUT longest_days integer) FROM PUBLIC;
@@ -8994,15 +9138,6 @@ REVOKE ALL ON FUNCTION private.invoice_subscription_id(p_invoice jsonb) FROM PUB
 REVOKE ALL ON FUNCTION private.is_banned(p_session_id uuid, p_user_id uuid) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.is_blocked_between(p_a uuid, p_b uuid) FROM PUBLIC;
-
-GRANT SELECT ON TABLE public.session_participants TO authenticated;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.session_participants TO service_role;
-
-REVOKE ALL ON FUNCTION private.join_session(p_session_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.join_session(p_session_id uuid) TO authenticated;
-
-REVOKE ALL ON FUNCTION private.leave_session(p_session_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.leave_session(p_session_id uuid) TO authenticated;
 
 REVOKE ALL ON FUNCTION private.listen_time_award() FROM PUBLIC;
 
@@ -9056,6 +9191,8 @@ GRANT ALL ON FUNCTION private.note_webhook_event_failure(p_provider text, p_even
 GRANT ALL ON FUNCTION private.note_webhook_event_failure(p_provider text, p_event_id text, p_error text) TO service_role;
 
 REVOKE ALL ON FUNCTION private.notification_preferences_before_write() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.participation_requests_apply() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.pass_event_gate(p_topic text, p_event text, p_every interval) FROM PUBLIC;
 
@@ -9293,9 +9430,6 @@ REVOKE ALL ON FUNCTION private.saved_songs_before_insert() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.session_capacity(p_session public.sessions) FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION private.session_heartbeat(p_session_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.session_heartbeat(p_session_id uuid) TO authenticated;
-
 REVOKE ALL ON FUNCTION private.session_likes_before_insert() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.session_moderators_guard() FROM PUBLIC;
@@ -9309,6 +9443,8 @@ REVOKE ALL ON FUNCTION private.session_participants_announce() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.session_participants_broadcast() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.session_participants_room_access() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.session_participants_stamp_seen() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.session_participants_track_listening() FROM PUBLIC;
 
@@ -9333,11 +9469,15 @@ REVOKE ALL ON FUNCTION private.sessions_before_insert() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.sessions_broadcast() FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION private.sessions_close_participations() FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION private.sessions_close_plays() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.sessions_guard_transitions() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.sessions_notify_live() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.sessions_resume_playing() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.sessions_room_access() FROM PUBLIC;
 
@@ -9406,9 +9546,6 @@ GRANT ALL ON FUNCTION private.spotify_unlink(p_user_id uuid) TO service_role;
 REVOKE ALL ON FUNCTION private.stale_pending_tips(p_age interval, p_limit integer, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.stale_pending_tips(p_age interval, p_limit integer, p_now timestamp with time zone) TO openparty_worker;
 GRANT ALL ON FUNCTION private.stale_pending_tips(p_age interval, p_limit integer, p_now timestamp with time zone) TO service_role;
-
-REVOKE ALL ON FUNCTION private.start_session(p_session_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.start_session(p_session_id uuid) TO authenticated;
 
 REVOKE ALL ON FUNCTION private.streak(p_days date[], p_today date, OUT current_days integer, OUT longest_days integer) FROM PUBLIC;
 
@@ -9502,6 +9639,11 @@ GRANT ALL ON FUNCTION public.go_live(p_title text, p_description text, p_genres 
 
 REVOKE ALL ON FUNCTION public.is_following(p_user_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.is_following(p_user_id uuid) TO authenticated;
+
+GRANT SELECT ON TABLE public.session_participants TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.session_participants TO service_role;
+
+GRANT UPDATE(last_seen_at) ON TABLE public.session_participants TO authenticated;
 
 REVOKE ALL ON FUNCTION public.join_session(p_session_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.join_session(p_session_id uuid) TO authenticated;
@@ -9754,6 +9896,16 @@ GRANT INSERT(detail) ON TABLE public.moderation_actions TO authenticated;
 GRANT ALL ON SEQUENCE public.moderation_actions_id_seq TO anon;
 GRANT ALL ON SEQUENCE public.moderation_actions_id_seq TO authenticated;
 GRANT ALL ON SEQUENCE public.moderation_actions_id_seq TO service_role;
+
+GRANT SELECT ON TABLE public.participation_requests TO authenticated;
+
+GRANT INSERT(session_id) ON TABLE public.participation_requests TO authenticated;
+
+GRANT INSERT(action) ON TABLE public.participation_requests TO authenticated;
+
+GRANT ALL ON SEQUENCE public.participation_requests_id_seq TO anon;
+GRANT ALL ON SEQUENCE public.participation_requests_id_seq TO authenticated;
+GRANT ALL ON SEQUENCE public.participation_requests_id_seq TO service_role;
 
 GRANT SELECT ON TABLE public.payouts TO authenticated;
 GRANT SELECT ON TABLE public.payouts TO service_role;

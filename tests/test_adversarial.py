@@ -71,7 +71,9 @@ TABLES: dict[str, Rules] = {
     "user_blocks": Rules("blocker_id", only("listener"), insert=True, delete=only("listener")),
     "follows": Rules("follower_id", EVERYONE, insert=True, delete=only("listener")),
     "sessions": Rules("dj_id", EVERYONE, insert=True, update=only("dj", "other_dj")),
-    "session_participants": Rules("user_id", ROOM | only("banned")),  # the banned user: their own row
+    # the banned user sees their own (closed) row; present listeners stamp their own (heartbeat)
+    "session_participants": Rules("user_id", ROOM | only("banned"), update=only("listener", "moderator")),
+    "participation_requests": Rules("user_id", NOBODY, insert=True),  # applied and removed by its trigger
     "session_moderators": Rules("user_id", ROOM, insert=True, delete=only("dj"), delete_others=only("dj")),
     "session_sanctions": Rules("user_id", only("banned", "moderator", "dj")),
     # a timeout / ban / unban is asked for by inserting its row (the insert policy says who; tests/test_holes.py)
@@ -209,10 +211,9 @@ PRIVATE_DEFINER_CALLABLE = {
     # on one table reads another without recursing through its policies)
     "skip_progress",
     # the bodies behind public security-invoker RPCs: each checks the caller itself
-    "go_live", "start_session", "end_own_session", "session_heartbeat", "join_session", "leave_session",
     "advance", "vote_skip", "remove_from_queue",
     "pin_next", "reorder_queue",
-    "set_paused", "report_track", "session_recommendations",
+    "report_track", "session_recommendations",
     # issue 15 (social): RPC bodies (each checks the caller or reads only public data)
     "challenge_battle", "respond_battle", "cancel_battle", "vote_battle",
     "battle_state", "my_invite_code", "redeem_invite", "user_achievements", "weekly_leaderboard",

@@ -140,3 +140,109 @@ def test_concurrent_joins_never_exceed_capacity(db):
     assert sorted(outcomes.values()).count("ok") == 5
     assert set(outcomes.values()) == {"ok", "PT409"}
     assert session_row(db, session["id"])["listener_count"] == 5
+
+
+# What a listener may write directly (issue 10): joins and leaves are participation_requests
+# whose trigger holds every rule; their own participant row takes only the heartbeat.
+
+def test_a_listeners_direct_writes_to_their_row_are_only_the_heartbeat(db):
+    session = go_live(db, make_dj(db))
+    listener_id, other = join(db, session["id"], "listener"), join(db, session["id"], "other")
+    listener = db.as_user(listener_id)
+    for assignment in ("left_at = now()", "left_at = null", "joined_at = now() - interval '1 day'",
+                       "last_message_at = null", "announced_at = now()", "user_id = user_id"):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            listener.sql(f"update public.session_participants set {assignment}")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        listener.sql("insert into public.session_participants (session_id, user_id) values (%s, %s)",
+                     (session["id"], listener_id))
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        listener.sql("delete from public.session_participants")
+    # the heartbeat: stamped now() whatever the app sends, own present row only
+    touched = listener.sql("update public.session_participants set last_seen_at = now() + interval '1 day' "
+                           "returning user_id")
+    assert [r["user_id"] for r in touched] == [listener_id]
+    assert db.admin.execute("select now() - last_seen_at < interval '5 s' from public.session_participants "
+                            "where user_id = %s", (listener_id,)).fetchone()[0]
+    listener.rpc("leave_session", p_session_id=session["id"])
+    assert listener.sql("update public.session_participants set last_seen_at = now() returning 1") == []
+    assert other in {r["user_id"] for r in db.as_user(other).sql("select user_id from public.session_participants")}
+
+
+def test_direct_join_requests_hold_every_rule(db):
+    dj_id = make_dj(db)
+    session = go_live(db, dj_id, max_participants=1)
+    ask = "insert into public.participation_requests (session_id, action) values (%s, %s)"
+    troll = join(db, session["id"], "troll")
+    db.as_user(dj_id).rpc_rows("ban_user", p_session_id=session["id"], p_user_id=troll)
+    with refused("PT403", "banned"):
+        db.as_user(troll).sql(ask, (session["id"], "join"))
+    blocked = db.create_user("blocked")
+    db.as_user(dj_id).sql("insert into public.user_blocks (blocked_id) values (%s)", (blocked,))
+    with refused("PT403", "cannot join"):
+        db.as_user(blocked).sql(ask, (session["id"], "join"))
+    with refused("PT409", "you host"):
+        db.as_user(dj_id).sql(ask, (session["id"], "join"))
+    first, second = (db.as_user(db.create_user(n)) for n in ("first", "second"))
+    first.sql(ask, (session["id"], "join"))
+    with refused("PT409", "full"):
+        second.sql(ask, (session["id"], "join"))
+    later = db.as_user(dj_id).one("insert into public.sessions (title) values ('later') returning id")
+    with refused("PT409", "not live"):
+        second.sql(ask, (later["id"], "join"))
+    with refused("PT404", "not found"):
+        second.sql(ask, ("00000000-0000-4000-8000-00000000dead", "join"))
+    # for yourself only, and nothing else than join or leave
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        second.sql("insert into public.participation_requests (session_id, user_id, action) values (%s, %s, 'leave')",
+                   (session["id"], first.user_id))
+    with pytest.raises(psycopg.errors.CheckViolation):
+        second.sql(ask, (session["id"], "kick"))
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        db.anon().sql(ask, (session["id"], "join"))
+    # a stranger's leave changes nothing; a listener's leave is the RPC's
+    second.sql(ask, (session["id"], "leave"))
+    assert session_row(db, session["id"])["listener_count"] == 1
+    first.sql(ask, (session["id"], "leave"))
+    assert session_row(db, session["id"])["listener_count"] == 0
+    assert db.admin.execute("select count(*) from public.participation_requests").fetchone()[0] == 0
+
+
+def test_leaves_racing_the_end_of_the_session_neither_deadlock_nor_leave_anyone_present(db):
+    dj_id = make_dj(db)
+    session = go_live(db, dj_id, max_participants=1000)
+    users = [join(db, session["id"], f"u{n}") for n in range(11)]
+
+    def leave_or_end(client):
+        if client.user_id == users[0]:
+            db.as_user(dj_id, client.conn).rpc_rows("end_session", p_session_id=session["id"])
+        else:
+            client.rpc("leave_session", p_session_id=session["id"])
+
+    outcomes = race(db, users, leave_or_end)
+    assert set(outcomes.values()) == {"ok"}, outcomes  # no 40P01
+    present = db.admin.execute("select count(*) from public.session_participants where left_at is null").fetchone()[0]
+    row = session_row(db, session["id"])
+    assert (present, row["listener_count"], row["status"]) == (0, 0, "ended")
+
+
+@pytest.mark.parametrize("action", ["leave", "join"])
+def test_a_direct_request_is_checked_before_the_room_is_locked(db, action):
+    """A stranger's leave and a banned user's join, inserted directly while the room's row is held,
+    answer at once (a lock timeout, 55P03, would mean they waited for the lock)."""
+    dj_id = make_dj(db)
+    session = go_live(db, dj_id)
+    banned = join(db, session["id"], "banned")
+    db.as_user(dj_id).rpc_rows("ban_user", p_session_id=session["id"], p_user_id=banned)
+    caller = banned if action == "join" else db.create_user("stranger")
+    with db.connect() as busy, busy.transaction(force_rollback=True):
+        busy.execute("select 1 from public.sessions where id = %s for update", (session["id"],))
+        with db.connect("authenticator") as conn:
+            client = db.as_user(caller, conn)
+            conn.execute("set lock_timeout = '300ms'")
+            ask = "insert into public.participation_requests (session_id, action) values (%s, %s)"
+            if action == "join":
+                with refused("PT403", "banned"):
+                    client.sql(ask, (session["id"], action))
+            else:
+                client.sql(ask, (session["id"], action))

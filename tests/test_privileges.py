@@ -95,8 +95,7 @@ def test_private_functions_the_app_may_call_are_few_and_named(db):
         "private.check_may_sanction",
         "private.listened_seconds",  # the history RPCs (invoker): time on the caller's own rows
         # the private halves of public RPC wrappers (each checks the caller itself)
-        "private.go_live", "private.start_session", "private.end_own_session", "private.session_heartbeat",
-        "private.join_session", "private.leave_session", "private.vote_skip", "private.remove_from_queue",
+        "private.vote_skip", "private.remove_from_queue",
         "private.pin_next", "private.reorder_queue",
         "private.set_paused", "private.report_track", "private.session_recommendations",
         # issue 15 (social): policy helpers, then the private halves of its public RPCs

@@ -60,11 +60,11 @@ def test_ending_a_scheduled_session_cancels_it(db):
     assert (ended["status"], ended["end_reason"], ended["started_at"]) == ("ended", "canceled", None)
 
 
-def test_ended_is_final_and_status_only_moves_through_rpc(db):
+def test_ended_is_final_and_status_only_moves_forward(db):
     dj_id = make_dj(db)
     dj = db.as_user(dj_id)
     session = go_live(db, dj_id)
-    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+    with refused("PT409", "cannot become scheduled"):
         dj.sql("update public.sessions set status = 'scheduled' where id = %s", (session["id"],))
     with refused("PT409", "cannot become scheduled"):
         db.service().sql("update public.sessions set status = 'scheduled' where id = %s", (session["id"],))
@@ -183,3 +183,60 @@ def test_concurrent_starts_leave_exactly_one_live_session(db):
     [t.join() for t in threads]
     assert sorted(outcomes) == ["PT409", "PT409", "live"]
     assert db.admin.execute("select count(*) from public.sessions where status = 'live'").fetchone()[0] == 1
+
+
+# What the DJ's app may write directly (issue 10: the lifecycle RPCs run as the caller, so a
+# PostgREST request can write the same columns; the guard holds what the definer bodies did).
+
+def test_a_djs_direct_end_is_the_rpcs_end(db):
+    dj_id = make_dj(db)
+    session = go_live(db, dj_id)
+    listener = join(db, session["id"], "listener")
+    assert db.as_user(make_dj(db, "other")).sql(
+        "update public.sessions set status = 'ended' where id = %s returning id", (session["id"],)) == []
+    ended = db.as_user(dj_id).one("update public.sessions set status = 'ended' where id = %s returning *",
+                                  (session["id"],))
+    assert (ended["end_reason"], ended["listener_count"]) == ("dj", 0) and ended["ended_at"] is not None
+    left = db.admin.execute("select left_at from public.session_participants where user_id = %s", (listener,))
+    assert left.fetchone()[0] is not None
+    later = db.as_user(dj_id).one("insert into public.sessions (title) values ('later') returning id")
+    canceled = db.as_user(dj_id).one("update public.sessions set status = 'ended' where id = %s returning *",
+                                     (later["id"],))
+    assert (canceled["end_reason"], canceled["started_at"]) == ("canceled", None)
+
+
+def test_a_dj_cannot_write_the_systems_session_columns(db):
+    dj_id = make_dj(db)
+    dj = db.as_user(dj_id)
+    session = go_live(db, dj_id)
+    for assignment in ("started_at = now() - interval '1 day'", "ended_at = now()", "end_reason = 'moderation'",
+                       "listener_count = 99", "peak_listener_count = 99", "last_track_report_at = null"):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            dj.sql(f"update public.sessions set {assignment} where id = %s", (session["id"],))
+    with refused("PT409", "scheduled or live"):
+        dj.sql("insert into public.sessions (title, status) values ('over', 'ended')")
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        dj.sql("insert into public.sessions (title, status) values ('second', 'live')")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        dj.sql("insert into public.sessions (title, status, started_at) values ('x', 'live', now() - interval '1 day')")
+
+
+def test_a_djs_direct_heartbeat_and_pause_are_stamped_now_and_only_while_live(db):
+    dj_id = make_dj(db)
+    dj = db.as_user(dj_id)
+    session = go_live(db, dj_id)
+    dj.sql("update public.sessions set last_heartbeat_at = now() + interval '1 day', paused_at = '2000-01-01' "
+           "where id = %s", (session["id"],))
+    stamped = db.admin.execute("select abs(extract(epoch from now() - last_heartbeat_at)) < 5, "
+                               "abs(extract(epoch from now() - paused_at)) < 5 from public.sessions where id = %s",
+                               (session["id"],)).fetchone()
+    assert stamped == (True, True)
+    paused_at = session_row(db, session["id"])["paused_at"]
+    again = dj.one("update public.sessions set paused_at = now() + interval '1 hour' where id = %s returning paused_at",
+                   (session["id"],))
+    assert again["paused_at"] == paused_at  # a pause keeps its start
+    later = dj.one("insert into public.sessions (title) values ('later') returning id")
+    for assignment in ("last_heartbeat_at = now()", "paused_at = now()"):
+        with refused("PT409", "not live"):
+            dj.sql(f"update public.sessions set {assignment} where id = %s", (later["id"],))
+    assert session_row(db, later["id"])["last_heartbeat_at"] is None

@@ -79,13 +79,19 @@ create index sessions_live_heartbeat on public.sessions (last_heartbeat_at) wher
 create index sessions_genres on public.sessions using gin (genres);
 revoke all on public.sessions from anon, authenticated, service_role;
 grant select on public.sessions to anon, authenticated;
+-- The DJ writes their own sessions (sessions_insert / sessions_update): the
+-- settings, and the lifecycle columns the RPCs write as the caller: status
+-- (go live, start, end: sessions_guard_transitions allows only forward moves
+-- and stamps started_at / ended_at / end_reason itself), last_heartbeat_at and
+-- paused_at (stamped now() by the guard, only while live). Counts, stamps and
+-- end_reason are the system's: no grant.
 grant insert (title, description, cover_url, genres, scheduled_for, max_participants, voting_enabled, tips_enabled,
-              chat_enabled, slow_mode_seconds, followers_only_chat)
+              chat_enabled, slow_mode_seconds, followers_only_chat, status)
   on public.sessions to authenticated;
 grant update (title, description, cover_url, genres, scheduled_for, max_participants, voting_enabled, tips_enabled,
               chat_enabled, slow_mode_seconds, followers_only_chat, queue_locked, listeners_can_add,
               max_songs_per_user, max_song_duration_seconds, replay_cooldown_minutes, fairness_enabled, fallback_enabled,
-              recommendations_enabled, plays_from)
+              recommendations_enabled, plays_from, status, last_heartbeat_at, paused_at)
   on public.sessions to authenticated;
 grant select, insert, update, delete on public.sessions to service_role;
 alter table public.sessions enable row level security;
@@ -109,6 +115,14 @@ begin
   if not exists (select 1 from public.profiles p where p.id = new.dj_id and p.is_dj) then
     raise exception using errcode = 'PT403', message = 'only DJs host sessions: switch on is_dj in your profile first';
   end if;
+  -- A session starts scheduled, or live at once (go_live); the system's
+  -- stamps are set here (the app has no grant on them).
+  if new.status = 'live' then
+    new.started_at := coalesce(new.started_at, now());
+    new.last_heartbeat_at := coalesce(new.last_heartbeat_at, now());
+  elsif new.status = 'ended' and (select auth.uid()) is not null then
+    raise exception using errcode = 'PT409', message = 'a new session is scheduled or live';
+  end if;
   if new.status = 'scheduled' then
     -- Count-then-insert holds only if one insert per DJ counts at a time: a
     -- transaction-scoped advisory lock keyed by the DJ, taken after the checks
@@ -130,7 +144,14 @@ create trigger sessions_before_insert
 before insert on public.sessions
 for each row execute function private.sessions_before_insert();
 
--- The state machine holds for every writer, service_role included.
+-- The state machine holds for every writer, service_role included. A move
+-- stamps what goes with it (the DJ's app writes only status: going live
+-- starts the clock and the heartbeat; ending stamps ended_at, the reason
+-- (dj, or canceled if it never started) and empties the count;
+-- sessions_close_participations closes every participation). What the app
+-- writes directly besides settings and status (column grants) is stamped
+-- now() here and only while live: the heartbeat and the pause (a writer with
+-- no JWT, the system, sets what it means).
 create function private.sessions_guard_transitions() returns trigger
 language plpgsql
 set search_path = ''
@@ -144,6 +165,28 @@ begin
     or (old.status = 'live' and new.status = 'ended')) then
     raise exception using errcode = 'PT409',
       message = format('a %s session cannot become %s', old.status, new.status);
+  end if;
+  if new.status = 'live' and old.status = 'scheduled' then
+    new.started_at := coalesce(new.started_at, now());
+    new.last_heartbeat_at := coalesce(new.last_heartbeat_at, now());
+  elsif new.status = 'ended' then
+    new.ended_at := coalesce(new.ended_at, now());
+    new.end_reason := coalesce(new.end_reason, case when old.status = 'scheduled' then 'canceled' else 'dj' end);
+    new.listener_count := 0;
+  end if;
+  if (select auth.uid()) is not null then
+    if new.last_heartbeat_at is distinct from old.last_heartbeat_at then
+      if new.status <> 'live' then
+        raise exception using errcode = 'PT409', message = 'this session is not live';
+      end if;
+      new.last_heartbeat_at := now();
+    end if;
+    if new.paused_at is distinct from old.paused_at then
+      if new.status <> 'live' then
+        raise exception using errcode = 'PT409', message = 'this session is not live';
+      end if;
+      new.paused_at := case when new.paused_at is not null then coalesce(old.paused_at, now()) end;
+    end if;
   end if;
   new.genres := array(select distinct lower(btrim(g)) from unnest(new.genres) as g where btrim(g) <> '');
   return new;
@@ -301,7 +344,7 @@ create table public.session_participants (
   last_vote_event_at timestamptz,
   primary key (session_id, user_id)
 ) with (fillfactor = 85);
-comment on table public.session_participants is 'Who is in a session: left_at is null while present. Written only by join/leave/end functions.';
+comment on table public.session_participants is 'Who is in a session: left_at is null while present. Written by the system (joins and leaves through participation_requests, ends, bans, idle sweeps); a listener only stamps last_seen_at (heartbeat).';
 comment on column public.session_participants.last_seen_at is 'last join or heartbeat: who counts as recently active';
 comment on column public.session_participants.last_message_at is 'the chat rate limit compares against this';
 comment on column public.session_participants.announced_at is 'when this listener''s join or leave was last broadcast: at most one per 30 s';
@@ -312,8 +355,53 @@ create index session_participants_user on public.session_participants (user_id);
 create index session_participants_present on public.session_participants (session_id) where left_at is null;
 revoke all on public.session_participants from anon, authenticated, service_role;
 grant select on public.session_participants to authenticated;
+-- The listener's heartbeat (public.session_heartbeat): their own present row
+-- (session_participants_update), stamped now() by session_participants_stamp_seen.
+grant update (last_seen_at) on public.session_participants to authenticated;
 grant select, insert, update, delete on public.session_participants to service_role;
 alter table public.session_participants enable row level security;
+
+-- A listener's own write is a heartbeat: the time is the server's, so a
+-- client cannot keep a closed app present (the idle sweep reads it).
+create function private.session_participants_stamp_seen() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  if (select auth.uid()) is not null then
+    new.last_seen_at := now();
+  end if;
+  return new;
+end;
+$$;
+revoke all on function private.session_participants_stamp_seen() from public, anon, authenticated, service_role;
+
+create trigger session_participants_stamp_seen
+before update of last_seen_at on public.session_participants
+for each row execute function private.session_participants_stamp_seen();
+
+-- Ending a session closes every open participation with it, whoever ends it
+-- (the DJ's app writing status, or the system). The session's row is locked
+-- by its update, then the participants: the order every change of listeners
+-- takes (private.lock_session). Security definer: the DJ may not write their
+-- listeners' rows.
+create function private.sessions_close_participations() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+begin
+  update public.session_participants p
+  set left_at = now()
+  where p.session_id = new.id and p.left_at is null;
+  return null;
+end;
+$$;
+revoke all on function private.sessions_close_participations() from public, anon, authenticated, service_role;
+
+create trigger sessions_close_participations
+after update of status on public.sessions
+for each row when (new.status = 'ended' and old.status is distinct from new.status)
+execute function private.sessions_close_participations();
 
 -- Listener joins and leaves. Anyone can leave and rejoin at will, so a
 -- listener's joins and leaves are announced at most once per 30 s (a flip in
@@ -727,57 +815,11 @@ $$;
 revoke all on function private.lock_own_session(uuid) from public, anon, authenticated, service_role;
 
 ------------------------------------------------------------------------------
--- Going live and ending
+-- The system's end: the one way the platform and the workers end a session
+-- (heartbeat lost, abandoned, moderation, account deletion). The DJ's app ends
+-- its own through public.end_session. Either way sessions_guard_transitions
+-- stamps the end and sessions_close_participations closes every participation.
 ------------------------------------------------------------------------------
-create function private.start_session(p_session_id uuid) returns public.sessions
-language plpgsql security definer
-set search_path = ''
-as $$
-declare
-  v_session public.sessions := private.lock_own_session(p_session_id);
-begin
-  if v_session.status <> 'scheduled' then
-    raise exception using errcode = 'PT409', message = format('this session is %s, not scheduled', v_session.status);
-  end if;
-  begin
-    update public.sessions
-    set status = 'live', started_at = now(), last_heartbeat_at = now()
-    where id = p_session_id
-    returning * into v_session;
-  exception when unique_violation then
-    raise exception using errcode = 'PT409', message = 'you already have a live session: end it first';
-  end;
-  return v_session;
-end;
-$$;
-revoke all on function private.start_session(uuid) from public, anon, authenticated, service_role;
--- authenticated: public.start_session() (security invoker) wraps it; it checks the caller itself.
-grant execute on function private.start_session(uuid) to authenticated;
-
-create function private.go_live(p_title text, p_description text, p_genres text[], p_cover_url text) returns public.sessions
-language plpgsql security definer
-set search_path = ''
-as $$
-declare
-  v_uid uuid := private.require_user();
-  v_session public.sessions;
-begin
-  begin
-    insert into public.sessions (dj_id, title, description, genres, cover_url, status, started_at, last_heartbeat_at)
-    values (v_uid, p_title, coalesce(p_description, ''), coalesce(p_genres, '{}'), p_cover_url, 'live', now(), now())
-    returning * into v_session;
-  exception when unique_violation then
-    raise exception using errcode = 'PT409', message = 'you already have a live session: end it first';
-  end;
-  return v_session;
-end;
-$$;
-revoke all on function private.go_live(text, text, text[], text) from public, anon, authenticated, service_role;
--- authenticated: public.go_live() (security invoker) wraps it; it checks the caller itself.
-grant execute on function private.go_live(text, text, text[], text) to authenticated;
-
--- The one way a session ends, for the DJ and the system alike: final, and
--- every open participation is closed with it.
 create function private.end_session(p_session_id uuid, p_reason text) returns public.sessions
 language plpgsql security definer
 set search_path = ''
@@ -788,16 +830,11 @@ begin
   if v_session.status = 'ended' then
     return v_session;
   end if;
-  -- The session ends first: closing the participations then announces nothing
-  -- more (session_participants_broadcast), session_ended says it all.
   update public.sessions
-  set status = 'ended', ended_at = now(), listener_count = 0,
+  set status = 'ended',
       end_reason = case when v_session.status = 'scheduled' and p_reason = 'dj' then 'canceled' else p_reason end
   where id = p_session_id
   returning * into v_session;
-  update public.session_participants p
-  set left_at = now()
-  where p.session_id = p_session_id and p.left_at is null;
   return v_session;
 end;
 $$;
@@ -805,82 +842,80 @@ revoke all on function private.end_session(uuid, text) from public, anon, authen
 -- service_role: the platform ends a session for moderation (reason 'moderation').
 grant execute on function private.end_session(uuid, text) to service_role;
 
-create function private.end_own_session(p_session_id uuid) returns public.sessions
-language plpgsql security definer
-set search_path = ''
-as $$
-begin
-  perform private.lock_own_session(p_session_id);
-  return private.end_session(p_session_id, 'dj');
-end;
-$$;
-revoke all on function private.end_own_session(uuid) from public, anon, authenticated, service_role;
--- authenticated: public.end_session() (security invoker) wraps it; it checks the caller itself.
-grant execute on function private.end_own_session(uuid) to authenticated;
+------------------------------------------------------------------------------
+-- Joining and leaving: a request row. Joining must count against the room's
+-- capacity and re-check a ban under the room's lock, and every change of
+-- listeners takes the session's lock before the participant's row (ends,
+-- bans and idle sweeps do so too): a listener may not lock the session row,
+-- and a write to their own participant row would lock it first (a leave
+-- racing an end would deadlock). So the app asks: it inserts
+-- participation_requests (session_id, action) for itself (the insert policy),
+-- and this table's trigger applies the request with the session's lock, in
+-- that order, after it has checked the caller may (a stranger's leave and a
+-- banned user's join take no lock), then deletes it: the table stays empty.
+------------------------------------------------------------------------------
+create table public.participation_requests (
+  id bigint generated always as identity primary key,
+  -- No foreign key: its check would take a KEY SHARE lock on the session's
+  -- row before the request is checked (an unknown session is refused by the trigger).
+  session_id uuid not null,
+  user_id uuid not null default auth.uid(),
+  action text not null constraint participation_requests_action check (action in ('join', 'leave')),
+  created_at timestamptz not null default now()
+);
+-- No index on user_id (the policies' column): the table holds no row but the
+-- one being applied, and every join or leave would pay for its upkeep.
+comment on table public.participation_requests is 'A listener''s request to join or leave a live session (what join_session / leave_session insert). Applied and removed at once by its trigger; the rules are the trigger''s.';
+comment on column public.participation_requests.action is 'join: become present (live only, not the DJ, not banned or blocked by the DJ, within capacity); leave: stop being present';
+revoke all on public.participation_requests from anon, authenticated, service_role;
+grant select on public.participation_requests to authenticated;
+grant insert (session_id, action) on public.participation_requests to authenticated;
+alter table public.participation_requests enable row level security;
 
--- The DJ's app pings while live; a listener's app pings while listening.
-create function private.session_heartbeat(p_session_id uuid) returns timestamptz
+create function private.participation_requests_apply() returns trigger
 language plpgsql security definer
 set search_path = ''
 as $$
 declare
-  v_uid uuid := private.require_user();
-begin
-  update public.sessions s set last_heartbeat_at = now()
-  where s.id = p_session_id and s.dj_id = v_uid and s.status = 'live';
-  if found then
-    return now();
-  end if;
-  update public.session_participants p set last_seen_at = now()
-  where p.session_id = p_session_id and p.user_id = v_uid and p.left_at is null;
-  if found then
-    return now();
-  end if;
-  raise exception using errcode = 'PT404', message = 'you are not in this live session';
-end;
-$$;
-revoke all on function private.session_heartbeat(uuid) from public, anon, authenticated, service_role;
--- authenticated: public.session_heartbeat() (security invoker) wraps it; it checks the caller itself.
-grant execute on function private.session_heartbeat(uuid) to authenticated;
-
-------------------------------------------------------------------------------
--- Joining and leaving
-------------------------------------------------------------------------------
-create function private.join_session(p_session_id uuid) returns public.session_participants
-language plpgsql security definer
-set search_path = ''
-as $$
-declare
-  v_uid uuid := private.require_user();
   v_session public.sessions;
-  v_participant public.session_participants;
   v_first_time boolean;
 begin
+  delete from public.participation_requests r where r.id = new.id;
+
+  if new.action = 'leave' then
+    -- Not in it: nothing to do, and no lock taken (a stranger cannot hold the room's row).
+    if exists (select 1 from public.session_participants p
+               where p.session_id = new.session_id and p.user_id = new.user_id and p.left_at is null) then
+      perform private.lock_session(new.session_id);
+      perform private.close_participation(new.session_id, new.user_id);
+    end if;
+    return null;
+  end if;
+
   -- Who may join is checked before the room's lock is taken (it never changes
   -- the DJ; a ban or block landing meanwhile is re-read under the lock below).
-  select * into v_session from public.sessions s where s.id = p_session_id;
+  select * into v_session from public.sessions s where s.id = new.session_id;
   if not found then
     raise exception using errcode = 'PT404', message = 'session not found';
   end if;
-  if v_session.dj_id = v_uid then
+  if v_session.dj_id = new.user_id then
     raise exception using errcode = 'PT409', message = 'you host this session';
   end if;
-  if private.is_banned(p_session_id, v_uid) then
+  if private.is_banned(new.session_id, new.user_id) then
     raise exception using errcode = 'PT403', message = 'you are banned from this session';
   end if;
-  if exists (select 1 from public.user_blocks b where b.blocker_id = v_session.dj_id and b.blocked_id = v_uid) then
+  if exists (select 1 from public.user_blocks b where b.blocker_id = v_session.dj_id and b.blocked_id = new.user_id) then
     raise exception using errcode = 'PT403', message = 'you cannot join this session';
   end if;
-  v_session := private.lock_live_session(p_session_id);
-  if private.is_banned(p_session_id, v_uid) then
+  v_session := private.lock_live_session(new.session_id);
+  if private.is_banned(new.session_id, new.user_id) then
     raise exception using errcode = 'PT403', message = 'you are banned from this session';
   end if;
 
   update public.session_participants p set last_seen_at = now()
-  where p.session_id = p_session_id and p.user_id = v_uid and p.left_at is null
-  returning * into v_participant;
+  where p.session_id = new.session_id and p.user_id = new.user_id and p.left_at is null;
   if found then
-    return v_participant;  -- already here: joining again changes nothing
+    return null;  -- already here: joining again changes nothing
   end if;
 
   if v_session.listener_count >= private.session_capacity(v_session) then
@@ -890,23 +925,24 @@ begin
   -- The count first, then the row: the row's trigger announces the new count.
   -- Under the session lock, no other join of this user can interleave.
   v_first_time := not exists (select 1 from public.session_participants p
-                              where p.session_id = p_session_id and p.user_id = v_uid);
+                              where p.session_id = new.session_id and p.user_id = new.user_id);
   update public.sessions
   set listener_count = listener_count + 1,
       peak_listener_count = greatest(peak_listener_count, listener_count + 1),
       total_listener_count = total_listener_count + v_first_time::int
-  where id = p_session_id;
+  where id = new.session_id;
   insert into public.session_participants as p (session_id, user_id)
-  values (p_session_id, v_uid)
+  values (new.session_id, new.user_id)
   on conflict (session_id, user_id) do update
-    set left_at = null, joined_at = now(), last_seen_at = now()
-  returning * into v_participant;
-  return v_participant;
+    set left_at = null, joined_at = now(), last_seen_at = now();
+  return null;
 end;
 $$;
-revoke all on function private.join_session(uuid) from public, anon, authenticated, service_role;
--- authenticated: public.join_session() (security invoker) wraps it; it checks the caller itself.
-grant execute on function private.join_session(uuid) to authenticated;
+revoke all on function private.participation_requests_apply() from public, anon, authenticated, service_role;
+
+create trigger participation_requests_apply
+after insert on public.participation_requests
+for each row execute function private.participation_requests_apply();
 
 -- Close one participation and keep the count; the caller holds the session lock.
 create function private.close_participation(p_session_id uuid, p_user_id uuid) returns boolean
@@ -929,70 +965,172 @@ end;
 $$;
 revoke all on function private.close_participation(uuid, uuid) from public, anon, authenticated, service_role;
 
-create function private.leave_session(p_session_id uuid) returns boolean
-language plpgsql security definer
-set search_path = ''
-as $$
-declare
-  v_uid uuid := private.require_user();
-begin
-  -- Not in it: nothing to do, and no lock taken (a stranger cannot hold the room's row).
-  if not exists (select 1 from public.session_participants p
-                 where p.session_id = p_session_id and p.user_id = v_uid and p.left_at is null) then
-    return false;
-  end if;
-  perform private.lock_session(p_session_id);
-  return private.close_participation(p_session_id, v_uid);
-end;
-$$;
-revoke all on function private.leave_session(uuid) from public, anon, authenticated, service_role;
--- authenticated: public.leave_session() (security invoker) wraps it; it checks the caller itself.
-grant execute on function private.leave_session(uuid) to authenticated;
+------------------------------------------------------------------------------
+-- The public RPC surface: security invoker, so each does only what the caller
+-- may do directly (the policies in policies/sessions.sql and the column grants
+-- above); the triggers hold the rules and the side effects. They answer the
+-- app's mistakes with clear errors before they write.
+------------------------------------------------------------------------------
 
-------------------------------------------------------------------------------
--- The public RPC surface. Each is a security invoker wrapper over a private
--- security definer function that checks the caller itself (the linter flags
--- definer functions in the exposed schema).
-------------------------------------------------------------------------------
 create function public.go_live(p_title text, p_description text default '', p_genres text[] default '{}',
                                p_cover_url text default null)
-returns public.sessions language sql security invoker set search_path = ''
-as $$ select * from private.go_live(p_title, p_description, p_genres, p_cover_url) $$;
+returns public.sessions language plpgsql security invoker set search_path = ''
+as $$
+declare
+  v_session public.sessions;
+begin
+  if (select auth.uid()) is null then
+    raise exception using errcode = 'PT401', message = 'sign in first';
+  end if;
+  begin
+    insert into public.sessions (title, description, genres, cover_url, status)
+    values (p_title, coalesce(p_description, ''), coalesce(p_genres, '{}'), p_cover_url, 'live')
+    returning * into v_session;
+  exception when unique_violation then
+    raise exception using errcode = 'PT409', message = 'you already have a live session: end it first';
+  end;
+  return v_session;
+end;
+$$;
 comment on function public.go_live(text, text, text[], text) is 'Create a session and start it at once. 409 if you already have a live session; 403 unless you are a DJ.';
 revoke all on function public.go_live(text, text, text[], text) from public, anon, authenticated, service_role;
 grant execute on function public.go_live(text, text, text[], text) to authenticated;
 
+-- start_session and end_session read the session without a lock first: 404
+-- unknown, 403 not the caller's (the DJ of a session never changes, so the
+-- unlocked read is safe); then their update locks the caller's own row.
 create function public.start_session(p_session_id uuid)
-returns public.sessions language sql security invoker set search_path = ''
-as $$ select * from private.start_session(p_session_id) $$;
+returns public.sessions language plpgsql security invoker set search_path = ''
+as $$
+declare
+  v_uid uuid := (select auth.uid());
+  v_session public.sessions;
+begin
+  if v_uid is null then
+    raise exception using errcode = 'PT401', message = 'sign in first';
+  end if;
+  select * into v_session from public.sessions s where s.id = p_session_id;
+  if not found then
+    raise exception using errcode = 'PT404', message = 'session not found';
+  elsif v_session.dj_id <> v_uid then
+    raise exception using errcode = 'PT403', message = 'only the session''s DJ can do this';
+  end if;
+  if v_session.status = 'scheduled' then
+    begin
+      update public.sessions s set status = 'live'
+      where s.id = p_session_id and s.status = 'scheduled'
+      returning * into v_session;
+    exception when unique_violation then
+      raise exception using errcode = 'PT409', message = 'you already have a live session: end it first';
+    end;
+    if found then
+      return v_session;
+    end if;
+    select * into v_session from public.sessions s where s.id = p_session_id;  -- started or ended meanwhile
+  end if;
+  raise exception using errcode = 'PT409', message = format('this session is %s, not scheduled', v_session.status);
+end;
+$$;
 comment on function public.start_session(uuid) is 'Start your scheduled session. 409 unless scheduled, or if another of yours is live.';
 revoke all on function public.start_session(uuid) from public, anon, authenticated, service_role;
 grant execute on function public.start_session(uuid) to authenticated;
 
 create function public.end_session(p_session_id uuid)
-returns public.sessions language sql security invoker set search_path = ''
-as $$ select * from private.end_own_session(p_session_id) $$;
+returns public.sessions language plpgsql security invoker set search_path = ''
+as $$
+declare
+  v_uid uuid := (select auth.uid());
+  v_session public.sessions;
+begin
+  if v_uid is null then
+    raise exception using errcode = 'PT401', message = 'sign in first';
+  end if;
+  select * into v_session from public.sessions s where s.id = p_session_id;
+  if not found then
+    raise exception using errcode = 'PT404', message = 'session not found';
+  elsif v_session.dj_id <> v_uid then
+    raise exception using errcode = 'PT403', message = 'only the session''s DJ can do this';
+  end if;
+  update public.sessions s set status = 'ended'
+  where s.id = p_session_id and s.status <> 'ended'
+  returning * into v_session;
+  if not found then
+    select * into v_session from public.sessions s where s.id = p_session_id;  -- ended already: idempotent
+  end if;
+  return v_session;
+end;
+$$;
 comment on function public.end_session(uuid) is 'End your session (a scheduled one is canceled). Final; closes every participation. Idempotent.';
 revoke all on function public.end_session(uuid) from public, anon, authenticated, service_role;
 grant execute on function public.end_session(uuid) to authenticated;
 
+-- The DJ's app pings while live; a listener's app pings while listening.
 create function public.session_heartbeat(p_session_id uuid)
-returns timestamptz language sql security invoker set search_path = ''
-as $$ select private.session_heartbeat(p_session_id) $$;
+returns timestamptz language plpgsql security invoker set search_path = ''
+as $$
+declare
+  v_uid uuid := (select auth.uid());
+begin
+  if v_uid is null then
+    raise exception using errcode = 'PT401', message = 'sign in first';
+  end if;
+  update public.sessions s set last_heartbeat_at = now()
+  where s.id = p_session_id and s.dj_id = v_uid and s.status = 'live';
+  if found then
+    return now();
+  end if;
+  update public.session_participants p set last_seen_at = now()
+  where p.session_id = p_session_id and p.user_id = v_uid and p.left_at is null;
+  if found then
+    return now();
+  end if;
+  raise exception using errcode = 'PT404', message = 'you are not in this live session';
+end;
+$$;
 comment on function public.session_heartbeat(uuid) is 'Ping while live (DJ) or while listening (participant). 404 if you are not in the live session.';
 revoke all on function public.session_heartbeat(uuid) from public, anon, authenticated, service_role;
 grant execute on function public.session_heartbeat(uuid) to authenticated;
 
 create function public.join_session(p_session_id uuid)
-returns public.session_participants language sql security invoker set search_path = ''
-as $$ select * from private.join_session(p_session_id) $$;
+returns public.session_participants language plpgsql security invoker set search_path = ''
+as $$
+declare
+  v_uid uuid := (select auth.uid());
+  v_participant public.session_participants;
+begin
+  if v_uid is null then
+    raise exception using errcode = 'PT401', message = 'sign in first';
+  end if;
+  insert into public.participation_requests (session_id, action) values (p_session_id, 'join');
+  select * into v_participant from public.session_participants p
+  where p.session_id = p_session_id and p.user_id = v_uid;
+  return v_participant;
+end;
+$$;
 comment on function public.join_session(uuid) is 'Join a live session (idempotent). 409 not live / full; 403 banned or blocked by the DJ.';
 revoke all on function public.join_session(uuid) from public, anon, authenticated, service_role;
 grant execute on function public.join_session(uuid) to authenticated;
 
 create function public.leave_session(p_session_id uuid)
-returns boolean language sql security invoker set search_path = ''
-as $$ select private.leave_session(p_session_id) $$;
+returns boolean language plpgsql security invoker set search_path = ''
+as $$
+declare
+  v_uid uuid := (select auth.uid());
+begin
+  if v_uid is null then
+    raise exception using errcode = 'PT401', message = 'sign in first';
+  end if;
+  if not exists (select 1 from public.session_participants p
+                 where p.session_id = p_session_id and p.user_id = v_uid and p.left_at is null) then
+    return false;
+  end if;
+  insert into public.participation_requests (session_id, action) values (p_session_id, 'leave');
+  -- This request closed it if it bears this transaction's time; a leave or an
+  -- end that landed first closed it at theirs.
+  return exists (select 1 from public.session_participants p
+                 where p.session_id = p_session_id and p.user_id = v_uid and p.left_at = now());
+end;
+$$;
 comment on function public.leave_session(uuid) is 'Leave a session. Returns false if you were not in it.';
 revoke all on function public.leave_session(uuid) from public, anon, authenticated, service_role;
 grant execute on function public.leave_session(uuid) to authenticated;

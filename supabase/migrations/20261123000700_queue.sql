@@ -743,30 +743,60 @@ grant execute on function private.auto_advance(interval, integer, timestamp with
 
 -- Pause and resume: a paused room is left alone by auto-advance, and now
 -- playing's position stands still; resuming moves the playing song's start by
--- the pause, so it ends as late as the pause lasted.
+-- the pause, so it ends as late as the pause lasted (sessions_resume_playing,
+-- for every writer). Security invoker: the DJ writes paused_at on their own
+-- session (sessions_update and a column grant, sessions.sql), which
+-- sessions_guard_transitions stamps now() and allows only while live.
 create function private.set_paused(p_session_id uuid, p_paused boolean) returns public.sessions
-language plpgsql security definer
+language plpgsql
 set search_path = ''
 as $$
 declare
-  v_session public.sessions := private.lock_own_session(p_session_id);  -- checks the DJ before it locks
+  v_uid uuid := (select auth.uid());
+  v_session public.sessions;
 begin
-  if v_session.status <> 'live' then
+  if v_uid is null then
+    raise exception using errcode = 'PT401', message = 'sign in first';
+  end if;
+  select * into v_session from public.sessions s where s.id = p_session_id;  -- checks the DJ before it locks
+  if not found then
+    raise exception using errcode = 'PT404', message = 'session not found';
+  elsif v_session.dj_id <> v_uid then
+    raise exception using errcode = 'PT403', message = 'only the session''s DJ can do this';
+  elsif v_session.status <> 'live' then
     raise exception using errcode = 'PT409', message = 'this session is not live';
   end if;
-  if p_paused and v_session.paused_at is null then
-    update public.sessions s set paused_at = now() where s.id = p_session_id returning * into v_session;
-  elsif not p_paused and v_session.paused_at is not null then
-    update public.queue_items q set started_at = q.started_at + (now() - v_session.paused_at)
-    where q.session_id = p_session_id and q.status = 'playing';
-    update public.sessions s set paused_at = null where s.id = p_session_id returning * into v_session;
+  update public.sessions s set paused_at = case when p_paused then now() end
+  where s.id = p_session_id and (s.paused_at is null) = p_paused
+  returning * into v_session;
+  if not found then
+    select * into v_session from public.sessions s where s.id = p_session_id;  -- already so: idempotent
   end if;
   return v_session;
 end;
 $$;
 revoke all on function private.set_paused(uuid, boolean) from public, anon, authenticated, service_role;
--- authenticated: public.pause_session() / resume_session() (security invoker) wrap it; it checks the caller itself.
+-- authenticated: public.pause_session() / resume_session() (security invoker) call it; it is
+-- security invoker too, and writes only what the DJ may write directly.
 grant execute on function private.set_paused(uuid, boolean) to authenticated;
+
+-- Security definer: the DJ may not write queue_items' start times.
+create function private.sessions_resume_playing() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+begin
+  update public.queue_items q set started_at = q.started_at + (now() - old.paused_at)
+  where q.session_id = new.id and q.status = 'playing';
+  return null;
+end;
+$$;
+revoke all on function private.sessions_resume_playing() from public, anon, authenticated, service_role;
+
+create trigger sessions_resume_playing
+after update of paused_at on public.sessions
+for each row when (old.paused_at is not null and new.paused_at is null)
+execute function private.sessions_resume_playing();
 
 -- A track the DJ plays outside the queue (their Spotify player, or what their
 -- app reports) becomes now playing the way an advance makes it: the playing

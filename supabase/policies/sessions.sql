@@ -1,5 +1,7 @@
 -- sessions: anyone sees every session (live, scheduled, and past ones for DJ
--- history); the DJ creates and edits their own; status moves only through RPC.
+-- history); the DJ creates and edits their own: settings, and (the lifecycle
+-- RPCs write it as the DJ) status, heartbeat and pause, which
+-- sessions_guard_transitions moves only forward and stamps itself.
 drop policy if exists sessions_select on public.sessions;
 create policy sessions_select on public.sessions
   for select to anon, authenticated
@@ -25,11 +27,33 @@ create policy room_access_select on private.room_access
   using (user_id = (select auth.uid()));
 
 -- session_participants: you see your own rows, and the list of a session you
--- are in, host or moderate. Written only by the join/leave/end functions.
+-- are in, host or moderate. Joins and leaves are participation_requests; the
+-- one write of your own is the heartbeat of your present row (last_seen_at
+-- only, by column grant; stamped now() by session_participants_stamp_seen).
 drop policy if exists session_participants_select on public.session_participants;
 create policy session_participants_select on public.session_participants
   for select to authenticated
   using (user_id = (select auth.uid()) or session_id in (select private.my_session_ids()));
+
+drop policy if exists session_participants_update on public.session_participants;
+create policy session_participants_update on public.session_participants
+  for update to authenticated
+  using (user_id = (select auth.uid()) and left_at is null)
+  with check (user_id = (select auth.uid()));
+
+-- participation_requests: you ask to join or leave for yourself only; the
+-- table's trigger applies the rules (live, not the DJ, banned, blocked,
+-- capacity) and removes the request, so there is never a row to see but
+-- the one your insert returns.
+drop policy if exists participation_requests_select on public.participation_requests;
+create policy participation_requests_select on public.participation_requests
+  for select to authenticated
+  using (user_id = (select auth.uid()));
+
+drop policy if exists participation_requests_insert on public.participation_requests;
+create policy participation_requests_insert on public.participation_requests
+  for insert to authenticated
+  with check (user_id = (select auth.uid()));
 
 -- session_moderators: visible to the room; only its DJ appoints and removes.
 drop policy if exists session_moderators_select on public.session_moderators;
