@@ -458,6 +458,12 @@ def bench_hot_reads(url: str, samples: int) -> None:
         conn.execute("""insert into private.room_access (user_id, session_id, present)
                         select p.user_id, p.session_id, true from public.session_participants p where p.left_at is null
                         on conflict (user_id, session_id) do update set present = true""")
+        # what queue_items_live_now_playing would have written: the playing song of each room, for live_now
+        conn.execute("""insert into private.live_now_playing (session_id, item_id, title, artist, album_art_url,
+                                                              spotify_id, apple_music_id, started_at)
+                        select q.session_id, q.id, q.title, q.artist, q.album_art_url, q.spotify_id, q.apple_music_id,
+                               q.started_at
+                        from public.queue_items q where q.status = 'playing'""")
         conn.execute("set session_replication_role = origin")
         conn.execute("vacuum analyze")
         counts = one(conn.execute("select (select count(*) from public.sessions), (select count(*) from public.messages), "

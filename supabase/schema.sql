@@ -1072,13 +1072,6 @@ begin
 end;
 $$;
 
-CREATE FUNCTION private.blocked_me_ids() RETURNS SETOF uuid
-    LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path TO ''
-    AS $$ select b.blocker_id from public.user_blocks b where b.blocked_id = (select auth.uid()) $$;
-
-COMMENT ON FUNCTION private.blocked_me_ids() IS 'Users who blocked the caller.';
-
 CREATE FUNCTION private.broadcast(p_topic text, p_event text, p_payload jsonb) RETURNS void
     LANGUAGE sql
     SET search_path TO ''
@@ -1527,29 +1520,6 @@ begin
     select * into v_tip from public.tips t where t.tipper_id = p_tipper_id and t.client_key = p_client_key;
   end if;
   return v_tip;
-end;
-$$;
-
-CREATE FUNCTION private.creator_analytics(p_from date, p_to date) RETURNS TABLE(day date, sessions integer, minutes_live integer, unique_listeners integer, peak_listeners integer, chat_messages integer, tips_net jsonb, new_followers integer, reactions bigint, computed_at timestamp with time zone)
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-declare
-  v_uid uuid := private.require_user();
-begin
-  if not exists (select 1 from public.profiles p where p.id = v_uid and p.is_dj) then
-    raise exception using errcode = 'PT403', message = 'creator analytics are for DJs';
-  end if;
-  if p_from is null or p_to is null or p_to < p_from or p_to - p_from > 365 then
-    raise exception using errcode = 'PT422', message = 'a range of 1 to 366 days';
-  end if;
-  return query
-  select g::date, coalesce(s.sessions, 0), coalesce(s.minutes_live, 0), coalesce(s.unique_listeners, 0),
-         coalesce(s.peak_listeners, 0), coalesce(s.chat_messages, 0), coalesce(s.tips_net, '{}'::jsonb),
-         coalesce(s.new_followers, 0), coalesce(s.reactions, 0::bigint), s.computed_at
-  from generate_series(p_from, p_to, interval '1 day') g
-  left join private.dj_daily_stats s on s.dj_id = v_uid and s.day = g::date
-  order by 1;
 end;
 $$;
 
@@ -2167,16 +2137,6 @@ CREATE FUNCTION private.listening_streak(p_user_id uuid, p_today date DEFAULT ((
   select * from private.streak(array(select d.day from private.listening_days d where d.user_id = p_user_id), p_today)
 $$;
 
-CREATE FUNCTION private.live_now_playing(p_session_ids uuid[]) RETURNS TABLE(session_id uuid, title text, artist text, album_art_url text, spotify_id text, apple_music_id text, started_at timestamp with time zone)
-    LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-  select q.session_id, q.title, q.artist, q.album_art_url, q.spotify_id, q.apple_music_id, q.started_at
-  from public.sessions s
-  join public.queue_items q on q.session_id = s.id and q.status = 'playing'
-  where s.id = any(p_session_ids) and s.status = 'live'
-$$;
-
 CREATE FUNCTION private.lock_live_session(p_session_id uuid) RETURNS public.sessions
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -2465,27 +2425,11 @@ end;
 $$;
 
 CREATE FUNCTION private.my_blocked_ids() RETURNS SETOF uuid
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE sql STABLE
     SET search_path TO ''
     AS $$ select b.blocked_id from public.user_blocks b where b.blocker_id = (select auth.uid()) $$;
 
 COMMENT ON FUNCTION private.my_blocked_ids() IS 'Users the caller blocked.';
-
-CREATE FUNCTION private.my_earnings() RETURNS TABLE(currency text, tips integer, gross bigint, refunds bigint, disputes bigint, net bigint)
-    LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-  select e.currency,
-         count(*) filter (where e.kind = 'tip')::int,
-         coalesce(sum(e.amount) filter (where e.kind = 'tip'), 0),
-         coalesce(sum(e.amount) filter (where e.kind = 'refund'), 0),
-         coalesce(sum(e.amount) filter (where e.kind in ('dispute', 'dispute_won')), 0),
-         sum(e.amount)
-  from private.earnings_entries e
-  where e.dj_id = (select auth.uid())
-  group by e.currency
-  order by e.currency
-$$;
 
 CREATE FUNCTION private.my_hosted_session_ids() RETURNS SETOF uuid
     LANGUAGE sql STABLE
@@ -2525,24 +2469,6 @@ CREATE FUNCTION private.my_session_ids() RETURNS SETOF uuid
 $$;
 
 COMMENT ON FUNCTION private.my_session_ids() IS 'Sessions the caller is present in, hosts, or moderates, less those they are banned from.';
-
-CREATE FUNCTION private.my_track_stats(p_from timestamp with time zone, p_to timestamp with time zone) RETURNS TABLE(track_id uuid, title text, plays bigint, streams bigint, unique_listeners bigint, minutes numeric)
-    LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-  select t.id, t.title,
-         count(distinct p.id),
-         count(l.id) filter (where l.is_stream),
-         count(distinct l.user_id) filter (where l.user_id is not null),
-         round(coalesce(sum(l.ms_listened), 0) / 60000.0, 1)
-  from public.tracks t
-  left join public.plays p on p.track_id = t.id and p.ended_at is not null
-                           and p.started_at >= p_from and p.started_at < p_to
-  left join public.play_listeners l on l.play_id = p.id
-  where t.artist_id = (select auth.uid())
-  group by t.id, t.title
-  order by count(l.id) filter (where l.is_stream) desc, t.title
-$$;
 
 CREATE FUNCTION private.note_webhook_event_failure(p_provider text, p_event_id text, p_error text) RETURNS void
     LANGUAGE sql SECURITY DEFINER
@@ -2736,9 +2662,27 @@ COMMENT ON COLUMN public.plans.max_queue_length IS 'queued songs a session of a 
 COMMENT ON COLUMN public.plans.max_queued_songs_per_listener IS 'songs a listener on this plan may have queued in one session';
 
 CREATE FUNCTION private.plan_of(p_user_id uuid) RETURNS public.plans
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE sql STABLE
     SET search_path TO ''
     AS $$ select p.* from public.plans p where p.id = private.effective_plan_id(p_user_id) $$;
+
+CREATE FUNCTION private.play_listeners_for_artists() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  insert into private.artist_listener_keys (artist_id, user_id)
+  select distinct t.artist_id, i.user_id
+  from inserted i join public.plays p on p.id = i.play_id join public.tracks t on t.id = p.track_id
+  where i.user_id is not null
+  on conflict (artist_id, user_id) do nothing;
+  insert into private.track_listens (play_listener_id, play_id, artist_id, track_id, listener_key, ms_listened, is_stream)
+  select i.id, i.play_id, t.artist_id, t.id, k.listener_key, i.ms_listened, i.is_stream
+  from inserted i join public.plays p on p.id = i.play_id join public.tracks t on t.id = p.track_id
+  left join private.artist_listener_keys k on k.artist_id = t.artist_id and k.user_id = i.user_id;
+  return null;
+end;
+$$;
 
 CREATE FUNCTION private.playlist_items_before_insert() RETURNS trigger
     LANGUAGE plpgsql
@@ -2778,6 +2722,16 @@ begin
   new.name := btrim(new.name);
   new.updated_at := now();
   return new;
+end;
+$$;
+
+CREATE FUNCTION private.profiles_discoverable() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  insert into private.discovery_visibility (dj_id) values (new.id) on conflict (dj_id) do nothing;
+  return null;
 end;
 $$;
 
@@ -3019,6 +2973,40 @@ begin
 end;
 $$;
 
+CREATE FUNCTION private.push_tokens_before_insert() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  new.user_id := coalesce((select auth.uid()), new.user_id);
+  new.token := btrim(new.token);
+  update public.push_tokens t
+  set user_id = new.user_id, platform = new.platform, device_id = new.device_id, enabled = true, disabled_reason = null
+  where t.token = new.token;
+  if found then
+    return null;  -- moved (or re-registered): nothing to insert
+  end if;
+  return new;
+end;
+$$;
+
+CREATE FUNCTION private.push_tokens_enforce_device_cap() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  c_max_devices constant int := 10;
+begin
+  perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('openparty.push_tokens:' || new.user_id, 0));
+  update public.push_tokens t set enabled = false, disabled_reason = 'device_limit'
+  where t.id in (select x.id from public.push_tokens x
+                 where x.user_id = new.user_id and x.enabled
+                 order by x.updated_at desc, x.id desc
+                 offset c_max_devices);
+  return null;
+end;
+$$;
+
 CREATE FUNCTION private.queue_items_broadcast() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -3134,6 +3122,27 @@ begin
   new.up_votes := new.up_votes + coalesce(v_up, 0);
   new.down_votes := new.down_votes + coalesce(v_down, 0);
   return new;
+end;
+$$;
+
+CREATE FUNCTION private.queue_items_live_now_playing() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if tg_op <> 'DELETE' and new.status = 'playing' then
+    insert into private.live_now_playing as n
+      (session_id, item_id, title, artist, album_art_url, spotify_id, apple_music_id, started_at)
+    values (new.session_id, new.id, new.title, new.artist, new.album_art_url, new.spotify_id,
+            new.apple_music_id, new.started_at)
+    on conflict (session_id) do update
+      set item_id = excluded.item_id, title = excluded.title, artist = excluded.artist,
+          album_art_url = excluded.album_art_url, spotify_id = excluded.spotify_id,
+          apple_music_id = excluded.apple_music_id, started_at = excluded.started_at;
+  elsif tg_op <> 'INSERT' and old.status = 'playing' then
+    delete from private.live_now_playing n where n.item_id = old.id;
+  end if;
+  return null;
 end;
 $$;
 
@@ -3662,55 +3671,6 @@ begin
     raise exception using errcode = 'PT409', message = 'you already used an invite';
   end if;
   return v_referral;
-end;
-$$;
-
-CREATE TABLE public.push_tokens (
-    id bigint NOT NULL,
-    user_id uuid NOT NULL,
-    token text NOT NULL,
-    platform text NOT NULL,
-    device_id text,
-    enabled boolean DEFAULT true NOT NULL,
-    disabled_reason text,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT push_tokens_device_id_check CHECK ((char_length(device_id) <= 200)),
-    CONSTRAINT push_tokens_format CHECK ((token ~ '^(ExponentPushToken|ExpoPushToken)\[[^\]]+\]$'::text)),
-    CONSTRAINT push_tokens_platform_check CHECK ((platform = ANY (ARRAY['ios'::text, 'android'::text, 'web'::text])))
-);
-
-COMMENT ON TABLE public.push_tokens IS 'Expo push tokens. A token belongs to one user at a time: registering it on another account moves it. Expo''s DeviceNotRegistered disables it.';
-
-CREATE FUNCTION private.register_push_token(p_token text, p_platform text, p_device_id text) RETURNS public.push_tokens
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-declare
-  -- At most this many enabled devices per user: every notification is one send
-  -- per enabled device against the project's Expo budget (600/s). Registering
-  -- one more disables the least recently registered (disabled_reason
-  -- 'device_limit'); re-registering a device (the app does at each start)
-  -- makes it the most recent and re-enables it. Disabled rows are kept, not
-  -- deleted, so deliveries already recorded for them keep their history.
-  c_max_devices constant int := 10;
-  v_uid uuid := private.require_user();
-  v_token public.push_tokens;
-begin
-  -- One registration per user at a time, so concurrent ones cannot exceed the cap.
-  perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('openparty.push_tokens:' || v_uid, 0));
-  insert into public.push_tokens as t (user_id, token, platform, device_id)
-  values (v_uid, btrim(p_token), p_platform, p_device_id)
-  on conflict (token) do update
-    set user_id = excluded.user_id, platform = excluded.platform, device_id = excluded.device_id,
-        enabled = true, disabled_reason = null
-  returning * into v_token;
-  update public.push_tokens t set enabled = false, disabled_reason = 'device_limit'
-  where t.id in (select x.id from public.push_tokens x
-                 where x.user_id = v_uid and x.enabled
-                 order by x.updated_at desc, x.id desc
-                 offset c_max_devices);
-  return v_token;
 end;
 $$;
 
@@ -5467,6 +5427,17 @@ CREATE FUNCTION private.user_achievements(p_user_id uuid) RETURNS jsonb
   from public.profiles p where p.id = p_user_id
 $$;
 
+CREATE FUNCTION private.user_blocks_after_delete() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  update private.discovery_visibility v set hidden_from = array_remove(v.hidden_from, old.blocked_id)
+  where v.dj_id = old.blocker_id;
+  return null;
+end;
+$$;
+
 CREATE FUNCTION private.user_blocks_after_insert() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -5475,6 +5446,8 @@ begin
   delete from public.follows f
   where (f.follower_id = new.blocked_id and f.followee_id = new.blocker_id)
      or (f.follower_id = new.blocker_id and f.followee_id = new.blocked_id);
+  insert into private.discovery_visibility as v (dj_id, hidden_from) values (new.blocker_id, array[new.blocked_id])
+  on conflict (dj_id) do update set hidden_from = array_append(array_remove(v.hidden_from, new.blocked_id), new.blocked_id);
   return new;
 end;
 $$;
@@ -5713,9 +5686,30 @@ $$;
 COMMENT ON FUNCTION public.chat_history(p_session_id uuid, p_before bigint, p_after bigint, p_limit integer, p_oldest_first boolean) IS 'A page of visible messages with sender names. Cursor: p_before / p_after message id.';
 
 CREATE FUNCTION public.creator_analytics(p_from date, p_to date) RETURNS TABLE(day date, sessions integer, minutes_live integer, unique_listeners integer, peak_listeners integer, chat_messages integer, tips_net jsonb, new_followers integer, reactions bigint, computed_at timestamp with time zone)
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     SET search_path TO ''
-    AS $$ select * from private.creator_analytics(p_from, p_to) $$;
+    AS $$
+declare
+  v_uid uuid := (select auth.uid());
+begin
+  if v_uid is null then
+    raise exception using errcode = 'PT401', message = 'sign in first';
+  end if;
+  if not exists (select 1 from public.profiles p where p.id = v_uid and p.is_dj) then
+    raise exception using errcode = 'PT403', message = 'creator analytics are for DJs';
+  end if;
+  if p_from is null or p_to is null or p_to < p_from or p_to - p_from > 365 then
+    raise exception using errcode = 'PT422', message = 'a range of 1 to 366 days';
+  end if;
+  return query
+  select g::date, coalesce(s.sessions, 0), coalesce(s.minutes_live, 0), coalesce(s.unique_listeners, 0),
+         coalesce(s.peak_listeners, 0), coalesce(s.chat_messages, 0), coalesce(s.tips_net, '{}'::jsonb),
+         coalesce(s.new_followers, 0), coalesce(s.reactions, 0::bigint), s.computed_at
+  from generate_series(p_from, p_to, interval '1 day') g
+  left join private.dj_daily_stats s on s.dj_id = v_uid and s.day = g::date
+  order by 1;
+end;
+$$;
 
 COMMENT ON FUNCTION public.creator_analytics(p_from date, p_to date) IS 'DJ only (PT403): your daily rollups for [p_from, p_to] (≤ 366 days), a row per day; computed_at null = nothing that day (or not rolled up yet).';
 
@@ -5904,7 +5898,7 @@ CREATE FUNCTION public.live_now(p_genre text DEFAULT NULL::text, p_limit integer
     (select s.id, s.dj_id, s.title, s.cover_url, s.genres, s.listener_count, s.started_at, false
      from public.sessions s
      where s.status = 'live' and s.dj_id not in (select followee_id from followed_djs)
-       and s.dj_id not in (select private.blocked_me_ids())
+       and exists (select 1 from private.discovery_visibility v where v.dj_id = s.dj_id)  -- not hidden from me
        and (p_genre is null or s.genres @> array[lower(p_genre)])
      order by s.listener_count desc, s.started_at
      limit (select n + skip from page_size))
@@ -5921,7 +5915,7 @@ CREATE FUNCTION public.live_now(p_genre text DEFAULT NULL::text, p_limit integer
   -- limit 1 keeps this a per-row index lookup (the planner may not flatten it)
   cross join lateral (select p.username, p.display_name, p.avatar_url from public.profiles p
                       where p.id = pg.dj_id limit 1) p
-  left join private.live_now_playing(array(select id from page)) np on np.session_id = pg.id
+  left join private.live_now_playing np on np.session_id = pg.id
   order by pg.followed desc, pg.listener_count desc, pg.started_at
 $$;
 
@@ -5930,7 +5924,18 @@ COMMENT ON FUNCTION public.live_now(p_genre text, p_limit integer, p_offset inte
 CREATE FUNCTION public.my_earnings() RETURNS TABLE(currency text, tips integer, gross bigint, refunds bigint, disputes bigint, net bigint)
     LANGUAGE sql STABLE
     SET search_path TO ''
-    AS $$ select * from private.my_earnings() $$;
+    AS $$
+  select e.currency,
+         count(*) filter (where e.kind = 'tip')::int,
+         coalesce(sum(e.amount) filter (where e.kind = 'tip'), 0),
+         coalesce(sum(e.amount) filter (where e.kind = 'refund'), 0),
+         coalesce(sum(e.amount) filter (where e.kind in ('dispute', 'dispute_won')), 0),
+         sum(e.amount)
+  from private.earnings_entries e
+  where e.dj_id = (select auth.uid())
+  group by e.currency
+  order by e.currency
+$$;
 
 COMMENT ON FUNCTION public.my_earnings() IS 'Your earnings per currency, in minor units, net of the platform fee: tips, refunds and disputes (negative), net.';
 
@@ -5991,16 +5996,21 @@ CREATE FUNCTION public.my_plan() RETURNS TABLE(plan_id text, name text, expires_
     LANGUAGE sql STABLE
     SET search_path TO ''
     AS $$
+  with mine as (
+    select e.plan_id, e.expires_at, e.source, pl.rank
+    from public.entitlements e join public.plans pl on pl.id = e.plan_id
+    where e.user_id = (select auth.uid()) and e.active and (e.expires_at is null or e.expires_at > now())
+  )
   select p.id, p.name, g.expires_at, g.source,
          p.max_participants, p.max_scheduled_sessions, p.max_queue_length, p.max_queued_songs_per_listener
-  from private.plan_of((select auth.uid())) p
+  from public.plans p
   left join lateral (
-    select e.expires_at, e.source from public.entitlements e
-    where e.user_id = (select auth.uid()) and e.plan_id = p.id and e.active
-      and (e.expires_at is null or e.expires_at > now())
-    order by e.expires_at desc nulls first
+    select m.expires_at, m.source from mine m
+    where m.plan_id = p.id
+    order by m.expires_at desc nulls first
     limit 1
   ) g on true
+  where p.id = coalesce((select m.plan_id from mine m order by m.rank desc limit 1), 'free')
 $$;
 
 COMMENT ON FUNCTION public.my_plan() IS 'Your effective plan (highest active entitlement, expiry checked now) and its limits.';
@@ -6049,7 +6059,20 @@ COMMENT ON FUNCTION public.my_songs_heard(p_from timestamp with time zone, p_to 
 CREATE FUNCTION public.my_track_stats(p_from timestamp with time zone DEFAULT (now() - '30 days'::interval), p_to timestamp with time zone DEFAULT now()) RETURNS TABLE(track_id uuid, title text, plays bigint, streams bigint, unique_listeners bigint, minutes numeric)
     LANGUAGE sql STABLE
     SET search_path TO ''
-    AS $$ select * from private.my_track_stats(p_from, p_to) $$;
+    AS $$
+  select t.id, t.title,
+         count(distinct p.id),
+         count(l.play_listener_id) filter (where l.is_stream),
+         count(distinct l.listener_key),
+         round(coalesce(sum(l.ms_listened), 0) / 60000.0, 1)
+  from public.tracks t
+  left join public.plays p on p.track_id = t.id and p.ended_at is not null
+                           and p.started_at >= p_from and p.started_at < p_to
+  left join private.track_listens l on l.play_id = p.id and l.artist_id = (select auth.uid())
+  where t.artist_id = (select auth.uid())
+  group by t.id, t.title
+  order by count(l.play_listener_id) filter (where l.is_stream) desc, t.title
+$$;
 
 COMMENT ON FUNCTION public.my_track_stats(p_from timestamp with time zone, p_to timestamp with time zone) IS 'Your tracks'' plays, streams (a listener heard 30 s), unique listeners and minutes heard, for plays started in [p_from, p_to) (default: the last 30 days).';
 
@@ -6111,10 +6134,45 @@ CREATE FUNCTION public.redeem_invite(p_code text) RETURNS public.referrals
 
 COMMENT ON FUNCTION public.redeem_invite(p_code text) IS 'Accept a friend''s invite before your first session: both are credited (a badge each) when you first join one. 404 unknown; 409 your own / already used one / not new.';
 
+CREATE TABLE public.push_tokens (
+    id bigint NOT NULL,
+    user_id uuid NOT NULL,
+    token text NOT NULL,
+    platform text NOT NULL,
+    device_id text,
+    enabled boolean DEFAULT true NOT NULL,
+    disabled_reason text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT push_tokens_device_id_check CHECK ((char_length(device_id) <= 200)),
+    CONSTRAINT push_tokens_format CHECK ((token ~ '^(ExponentPushToken|ExpoPushToken)\[[^\]]+\]$'::text)),
+    CONSTRAINT push_tokens_platform_check CHECK ((platform = ANY (ARRAY['ios'::text, 'android'::text, 'web'::text])))
+);
+
+COMMENT ON TABLE public.push_tokens IS 'Expo push tokens. A token belongs to one user at a time: registering it on another account moves it. Expo''s DeviceNotRegistered disables it.';
+
 CREATE FUNCTION public.register_push_token(p_token text, p_platform text, p_device_id text DEFAULT NULL::text) RETURNS public.push_tokens
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO ''
-    AS $$ select * from private.register_push_token(p_token, p_platform, p_device_id) $$;
+    AS $$
+declare
+  v_uid uuid := (select auth.uid());
+  v_token public.push_tokens;
+begin
+  if v_uid is null then
+    raise exception using errcode = 'PT401', message = 'sign in first';
+  end if;
+  for i in 1..2 loop
+    -- on conflict: the same new token registered concurrently (by this or another account);
+    -- the second pass moves it to the caller
+    insert into public.push_tokens (token, platform, device_id) values (p_token, p_platform, p_device_id)
+    on conflict (token) do nothing;
+    select * into v_token from public.push_tokens t where t.token = btrim(p_token) and t.user_id = v_uid;
+    exit when found;
+  end loop;
+  return v_token;
+end;
+$$;
 
 COMMENT ON FUNCTION public.register_push_token(p_token text, p_platform text, p_device_id text) IS 'Register this device''s Expo push token for you (moves it from another account; re-enables it).';
 
@@ -6240,7 +6298,7 @@ CREATE FUNCTION public.search_djs(p_query text, p_limit integer DEFAULT 20) RETU
     and char_length(q.text) >= 2
     and (p.username operator(extensions.%) q.text or p.display_name operator(extensions.%) q.text
          or p.username like '%' || q.text || '%' or lower(p.display_name) like '%' || q.text || '%')
-    and p.id not in (select private.blocked_me_ids())
+    and exists (select 1 from private.discovery_visibility v where v.dj_id = p.id)  -- not hidden from me
     and p.id not in (select private.my_blocked_ids())
   order by greatest(extensions.similarity(p.username, q.text), extensions.similarity(coalesce(p.display_name, ''), q.text)) desc,
            p.follower_count desc
@@ -6398,7 +6456,7 @@ CREATE FUNCTION public.suggested_djs(p_limit integer DEFAULT 20) RETURNS TABLE(i
     where d.is_dj
       and d.id <> (select auth.uid())
       and d.id not in (select f.followee_id from public.follows f where f.follower_id = (select auth.uid()))
-      and d.id not in (select private.blocked_me_ids())
+      and exists (select 1 from private.discovery_visibility v where v.dj_id = d.id)  -- not hidden from me
       and d.id not in (select private.my_blocked_ids())
   )
   select c.id, c.username, c.display_name, c.avatar_url, c.genres, c.follower_count, c.is_live,
@@ -6511,6 +6569,21 @@ CREATE FUNCTION public.weekly_leaderboard(p_metric text, p_genre text DEFAULT NU
 
 COMMENT ON FUNCTION public.weekly_leaderboard(p_metric text, p_genre text, p_week date, p_limit integer) IS 'Top DJs of the week containing p_week (default this week, Monday UTC) by battles_won, listeners or tips_received (a count), optionally in one genre.';
 
+CREATE TABLE private.artist_listener_keys (
+    artist_id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    listener_key uuid DEFAULT gen_random_uuid() NOT NULL
+);
+
+COMMENT ON TABLE private.artist_listener_keys IS 'A random pseudonym per (artist, listener): artists count unique listeners without learning who. Internal: RLS on, no policies.';
+
+CREATE TABLE private.discovery_visibility (
+    dj_id uuid NOT NULL,
+    hidden_from uuid[] DEFAULT '{}'::uuid[] NOT NULL
+);
+
+COMMENT ON TABLE private.discovery_visibility IS 'One row per profile: a DJ is discoverable by everyone except hidden_from (the users they blocked): policy discovery_visibility_select; hidden_from is not readable by the app. Kept by triggers on profiles and user_blocks.';
+
 CREATE TABLE private.dj_daily_stats (
     dj_id uuid NOT NULL,
     day date NOT NULL,
@@ -6525,7 +6598,7 @@ CREATE TABLE private.dj_daily_stats (
     computed_at timestamp with time zone DEFAULT now() NOT NULL
 );
 
-COMMENT ON TABLE private.dj_daily_stats IS 'One row per DJ per UTC day with activity, recomputed (replaced) by the rollup. Internal: RLS on, no policies.';
+COMMENT ON TABLE private.dj_daily_stats IS 'One row per DJ per UTC day with activity, recomputed (replaced) by the rollup. A DJ reads their own rows (policy dj_daily_stats_select).';
 
 CREATE TABLE private.earnings_entries (
     id bigint NOT NULL,
@@ -6539,7 +6612,7 @@ CREATE TABLE private.earnings_entries (
     CONSTRAINT earnings_entries_kind_check CHECK ((kind = ANY (ARRAY['tip'::text, 'refund'::text, 'dispute'::text, 'dispute_won'::text])))
 );
 
-COMMENT ON TABLE private.earnings_entries IS 'The DJs'' earnings ledger (net of the platform fee; negative for refunds and disputes). Internal: RLS on, no policies.';
+COMMENT ON TABLE private.earnings_entries IS 'The DJs'' earnings ledger (net of the platform fee; negative for refunds and disputes). Written only by definer code; a DJ reads their own entries'' dj_id, kind, amount and currency (policy earnings_entries_select).';
 
 COMMENT ON COLUMN private.earnings_entries.reference IS 'what caused the entry (a cumulative refunded amount, a dispute id): makes each entry once-only';
 
@@ -6591,6 +6664,19 @@ CREATE TABLE private.live_announcements (
 );
 
 COMMENT ON TABLE private.live_announcements IS 'When each DJ''s going live was last announced on the discovery topic. Internal: RLS on, no policies.';
+
+CREATE TABLE private.live_now_playing (
+    session_id uuid NOT NULL,
+    item_id bigint NOT NULL,
+    title text NOT NULL,
+    artist text NOT NULL,
+    album_art_url text,
+    spotify_id text,
+    apple_music_id text,
+    started_at timestamp with time zone
+);
+
+COMMENT ON TABLE private.live_now_playing IS 'The playing song of each session (public fields only), kept by queue_items_live_now_playing; readable by anyone while the session is live (policy live_now_playing_select).';
 
 CREATE TABLE private.notification_outbox (
     id bigint NOT NULL,
@@ -6844,6 +6930,18 @@ CREATE TABLE private.tip_currencies (
 );
 
 COMMENT ON TABLE private.tip_currencies IS 'Currencies tips may use, with bounds in minor units (the minimum is at least Stripe''s minimum charge).';
+
+CREATE TABLE private.track_listens (
+    play_listener_id bigint NOT NULL,
+    play_id bigint NOT NULL,
+    artist_id uuid NOT NULL,
+    track_id uuid NOT NULL,
+    listener_key uuid,
+    ms_listened integer NOT NULL,
+    is_stream boolean NOT NULL
+);
+
+COMMENT ON TABLE private.track_listens IS 'Each listen of a catalog track, for its artist (policy track_listens_select): the listener only as a per-artist pseudonym. Kept by play_listeners_for_artists.';
 
 CREATE TABLE public.artist_statements (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
@@ -7375,8 +7473,17 @@ COMMENT ON TABLE public.user_blocks IS 'blocker never sees blocked''s messages; 
 ALTER TABLE ONLY private.account_deletions
     ADD CONSTRAINT account_deletions_pkey PRIMARY KEY (user_id);
 
+ALTER TABLE ONLY private.artist_listener_keys
+    ADD CONSTRAINT artist_listener_keys_listener_key_key UNIQUE (listener_key);
+
+ALTER TABLE ONLY private.artist_listener_keys
+    ADD CONSTRAINT artist_listener_keys_pkey PRIMARY KEY (artist_id, user_id);
+
 ALTER TABLE ONLY private.artist_payout_runs
     ADD CONSTRAINT artist_payout_runs_pkey PRIMARY KEY (month);
+
+ALTER TABLE ONLY private.discovery_visibility
+    ADD CONSTRAINT discovery_visibility_pkey PRIMARY KEY (dj_id);
 
 ALTER TABLE ONLY private.dj_daily_stats
     ADD CONSTRAINT dj_daily_stats_pkey PRIMARY KEY (dj_id, day);
@@ -7401,6 +7508,9 @@ ALTER TABLE ONLY private.listening_days
 
 ALTER TABLE ONLY private.live_announcements
     ADD CONSTRAINT live_announcements_pkey PRIMARY KEY (dj_id);
+
+ALTER TABLE ONLY private.live_now_playing
+    ADD CONSTRAINT live_now_playing_pkey PRIMARY KEY (session_id);
 
 ALTER TABLE ONLY private.notification_outbox
     ADD CONSTRAINT notification_outbox_pkey PRIMARY KEY (id);
@@ -7449,6 +7559,9 @@ ALTER TABLE ONLY private.spotify_tokens
 
 ALTER TABLE ONLY private.tip_currencies
     ADD CONSTRAINT tip_currencies_pkey PRIMARY KEY (currency);
+
+ALTER TABLE ONLY private.track_listens
+    ADD CONSTRAINT track_listens_pkey PRIMARY KEY (play_listener_id);
 
 ALTER TABLE ONLY private.webhook_events
     ADD CONSTRAINT webhook_events_pkey PRIMARY KEY (provider, id);
@@ -7635,6 +7748,8 @@ ALTER TABLE ONLY public.user_blocks
 
 CREATE INDEX account_deletions_due ON private.account_deletions USING btree (next_attempt_at) WHERE (completed_at IS NULL);
 
+CREATE INDEX artist_listener_keys_user ON private.artist_listener_keys USING btree (user_id);
+
 CREATE INDEX earnings_entries_dj ON private.earnings_entries USING btree (dj_id, currency);
 
 CREATE INDEX follow_notices_followee ON private.follow_notices USING btree (followee_id);
@@ -7642,6 +7757,8 @@ CREATE INDEX follow_notices_followee ON private.follow_notices USING btree (foll
 CREATE INDEX listen_time_session ON private.listen_time USING btree (session_id);
 
 CREATE INDEX listen_time_user_recent ON private.listen_time USING btree (user_id, first_joined_at DESC);
+
+CREATE INDEX live_now_playing_item ON private.live_now_playing USING btree (item_id);
 
 CREATE INDEX notification_outbox_collapse ON private.notification_outbox USING btree (collapse_key, created_at);
 
@@ -7670,6 +7787,14 @@ CREATE INDEX songs_played_session ON private.songs_played USING btree (session_i
 CREATE INDEX spotify_tokens_expires_at ON private.spotify_tokens USING btree (expires_at);
 
 CREATE INDEX spotify_tokens_poll_due_at ON private.spotify_tokens USING btree (poll_due_at);
+
+CREATE INDEX track_listens_artist ON private.track_listens USING btree (artist_id, play_id);
+
+CREATE INDEX track_listens_key ON private.track_listens USING btree (listener_key);
+
+CREATE INDEX track_listens_play ON private.track_listens USING btree (play_id);
+
+CREATE INDEX track_listens_track ON private.track_listens USING btree (track_id);
 
 CREATE INDEX webhook_events_unprocessed ON private.webhook_events USING btree (received_at) WHERE (processed_at IS NULL);
 
@@ -7895,13 +8020,21 @@ CREATE TRIGGER payout_accounts_set_updated_at BEFORE UPDATE ON public.payout_acc
 
 CREATE TRIGGER payouts_set_updated_at BEFORE UPDATE ON public.payouts FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
+CREATE TRIGGER play_listeners_for_artists AFTER INSERT ON public.play_listeners REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION private.play_listeners_for_artists();
+
 CREATE TRIGGER playlist_items_before_insert BEFORE INSERT ON public.playlist_items FOR EACH ROW EXECUTE FUNCTION private.playlist_items_before_insert();
 
 CREATE TRIGGER playlists_before_write BEFORE INSERT OR UPDATE ON public.playlists FOR EACH ROW EXECUTE FUNCTION private.playlists_before_write();
 
+CREATE TRIGGER profiles_discoverable AFTER INSERT ON public.profiles FOR EACH ROW EXECUTE FUNCTION private.profiles_discoverable();
+
 CREATE TRIGGER profiles_normalize BEFORE INSERT OR UPDATE OF username, genres ON public.profiles FOR EACH ROW EXECUTE FUNCTION private.profiles_normalize();
 
 CREATE TRIGGER profiles_set_updated_at BEFORE UPDATE ON public.profiles FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+CREATE TRIGGER push_tokens_before_insert BEFORE INSERT ON public.push_tokens FOR EACH ROW EXECUTE FUNCTION private.push_tokens_before_insert();
+
+CREATE TRIGGER push_tokens_enforce_device_cap AFTER INSERT OR UPDATE OF user_id, enabled ON public.push_tokens FOR EACH ROW WHEN (new.enabled) EXECUTE FUNCTION private.push_tokens_enforce_device_cap();
 
 CREATE TRIGGER push_tokens_set_updated_at BEFORE UPDATE ON public.push_tokens FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
@@ -7912,6 +8045,8 @@ CREATE TRIGGER queue_items_catalog_track BEFORE INSERT ON public.queue_items FOR
 CREATE TRIGGER queue_items_enforce_add_rules BEFORE INSERT ON public.queue_items FOR EACH ROW EXECUTE FUNCTION private.queue_items_enforce_add_rules();
 
 CREATE TRIGGER queue_items_fold_pending_votes BEFORE UPDATE OF status ON public.queue_items FOR EACH ROW WHEN ((new.status IS DISTINCT FROM old.status)) EXECUTE FUNCTION private.queue_items_fold_pending_votes();
+
+CREATE TRIGGER queue_items_live_now_playing AFTER INSERT OR DELETE OR UPDATE OF status, title, artist, album_art_url, spotify_id, apple_music_id, started_at ON public.queue_items FOR EACH ROW EXECUTE FUNCTION private.queue_items_live_now_playing();
 
 CREATE TRIGGER queue_items_log_plays AFTER UPDATE OF status ON public.queue_items FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) AND ((old.status = 'playing'::public.queue_item_status) OR (new.status = 'playing'::public.queue_item_status)))) EXECUTE FUNCTION private.queue_items_log_plays();
 
@@ -7999,9 +8134,20 @@ CREATE TRIGGER tracks_withdraw_deleted AFTER DELETE ON public.tracks FOR EACH RO
 
 CREATE TRIGGER tracks_withdraw_unpublished AFTER UPDATE OF status ON public.tracks FOR EACH ROW WHEN (((old.status = 'published'::public.track_status) AND (new.status <> 'published'::public.track_status))) EXECUTE FUNCTION private.tracks_withdraw_unpublished();
 
+CREATE TRIGGER user_blocks_after_delete AFTER DELETE ON public.user_blocks FOR EACH ROW EXECUTE FUNCTION private.user_blocks_after_delete();
+
 CREATE TRIGGER user_blocks_after_insert AFTER INSERT ON public.user_blocks FOR EACH ROW EXECUTE FUNCTION private.user_blocks_after_insert();
 
 CREATE TRIGGER user_blocks_before_insert BEFORE INSERT ON public.user_blocks FOR EACH ROW EXECUTE FUNCTION private.user_blocks_before_insert();
+
+ALTER TABLE ONLY private.artist_listener_keys
+    ADD CONSTRAINT artist_listener_keys_artist_id_fkey FOREIGN KEY (artist_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY private.artist_listener_keys
+    ADD CONSTRAINT artist_listener_keys_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY private.discovery_visibility
+    ADD CONSTRAINT discovery_visibility_dj_id_fkey FOREIGN KEY (dj_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY private.dj_daily_stats
     ADD CONSTRAINT dj_daily_stats_dj_id_fkey FOREIGN KEY (dj_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
@@ -8032,6 +8178,9 @@ ALTER TABLE ONLY private.listening_days
 
 ALTER TABLE ONLY private.live_announcements
     ADD CONSTRAINT live_announcements_dj_id_fkey FOREIGN KEY (dj_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY private.live_now_playing
+    ADD CONSTRAINT live_now_playing_session_id_fkey FOREIGN KEY (session_id) REFERENCES public.sessions(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY private.notification_outbox
     ADD CONSTRAINT notification_outbox_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
@@ -8065,6 +8214,21 @@ ALTER TABLE ONLY private.songs_played
 
 ALTER TABLE ONLY private.spotify_tokens
     ADD CONSTRAINT spotify_tokens_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.spotify_links(user_id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY private.track_listens
+    ADD CONSTRAINT track_listens_artist_id_fkey FOREIGN KEY (artist_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY private.track_listens
+    ADD CONSTRAINT track_listens_listener_key_fkey FOREIGN KEY (listener_key) REFERENCES private.artist_listener_keys(listener_key) ON DELETE SET NULL;
+
+ALTER TABLE ONLY private.track_listens
+    ADD CONSTRAINT track_listens_play_id_fkey FOREIGN KEY (play_id) REFERENCES public.plays(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY private.track_listens
+    ADD CONSTRAINT track_listens_play_listener_id_fkey FOREIGN KEY (play_listener_id) REFERENCES public.play_listeners(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY private.track_listens
+    ADD CONSTRAINT track_listens_track_id_fkey FOREIGN KEY (track_id) REFERENCES public.tracks(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.artist_statements
     ADD CONSTRAINT artist_statements_artist_id_fkey FOREIGN KEY (artist_id) REFERENCES public.profiles(id) ON DELETE SET NULL;
@@ -8302,11 +8466,21 @@ ALTER TABLE ONLY public.user_blocks
 
 ALTER TABLE private.account_deletions ENABLE ROW LEVEL SECURITY;
 
+ALTER TABLE private.artist_listener_keys ENABLE ROW LEVEL SECURITY;
+
 ALTER TABLE private.artist_payout_runs ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE private.discovery_visibility ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY discovery_visibility_select ON private.discovery_visibility FOR SELECT TO anon, authenticated USING ((NOT COALESCE((( SELECT auth.uid() AS uid) = ANY (hidden_from)), false)));
 
 ALTER TABLE private.dj_daily_stats ENABLE ROW LEVEL SECURITY;
 
+CREATE POLICY dj_daily_stats_select ON private.dj_daily_stats FOR SELECT TO authenticated USING ((dj_id = ( SELECT auth.uid() AS uid)));
+
 ALTER TABLE private.earnings_entries ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY earnings_entries_select ON private.earnings_entries FOR SELECT TO authenticated USING ((dj_id = ( SELECT auth.uid() AS uid)));
 
 ALTER TABLE private.follow_notices ENABLE ROW LEVEL SECURITY;
 
@@ -8319,6 +8493,12 @@ CREATE POLICY listen_time_select ON private.listen_time FOR SELECT TO authentica
 ALTER TABLE private.listening_days ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.live_announcements ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE private.live_now_playing ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY live_now_playing_select ON private.live_now_playing FOR SELECT TO anon, authenticated USING ((EXISTS ( SELECT 1
+   FROM public.sessions s
+  WHERE ((s.id = live_now_playing.session_id) AND (s.status = 'live'::public.session_status)))));
 
 ALTER TABLE private.notification_outbox ENABLE ROW LEVEL SECURITY;
 
@@ -8369,6 +8549,10 @@ ALTER TABLE private.spotify_budget ENABLE ROW LEVEL SECURITY;
 ALTER TABLE private.spotify_tokens ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.tip_currencies ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE private.track_listens ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY track_listens_select ON private.track_listens FOR SELECT TO authenticated USING ((artist_id = ( SELECT auth.uid() AS uid)));
 
 ALTER TABLE private.webhook_events ENABLE ROW LEVEL SECURITY;
 
@@ -8526,6 +8710,8 @@ CREATE POLICY profiles_update ON public.profiles FOR UPDATE TO authenticated USI
 ALTER TABLE public.push_tokens ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY push_tokens_delete ON public.push_tokens FOR DELETE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+CREATE POLICY push_tokens_insert ON public.push_tokens FOR INSERT TO authenticated WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
 
 CREATE POLICY push_tokens_select ON public.push_tokens FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 
@@ -8831,10 +9017,6 @@ REVOKE ALL ON FUNCTION private.battle_tally(p_battle_id uuid, p_round integer) F
 
 REVOKE ALL ON FUNCTION private.battles_award() FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION private.blocked_me_ids() FROM PUBLIC;
-GRANT ALL ON FUNCTION private.blocked_me_ids() TO anon;
-GRANT ALL ON FUNCTION private.blocked_me_ids() TO authenticated;
-
 REVOKE ALL ON FUNCTION private.broadcast(p_topic text, p_event text, p_payload jsonb) FROM PUBLIC;
 
 GRANT SELECT ON TABLE public.messages TO authenticated;
@@ -8887,9 +9069,6 @@ REVOKE ALL ON FUNCTION private.close_play(p_play_id bigint, p_ended_at timestamp
 REVOKE ALL ON FUNCTION private.create_tip(p_tipper_id uuid, p_session_id uuid, p_amount integer, p_currency text, p_message text, p_client_key text, p_fee_bps integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.create_tip(p_tipper_id uuid, p_session_id uuid, p_amount integer, p_currency text, p_message text, p_client_key text, p_fee_bps integer) TO openparty_edge;
 GRANT ALL ON FUNCTION private.create_tip(p_tipper_id uuid, p_session_id uuid, p_amount integer, p_currency text, p_message text, p_client_key text, p_fee_bps integer) TO service_role;
-
-REVOKE ALL ON FUNCTION private.creator_analytics(p_from date, p_to date) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.creator_analytics(p_from date, p_to date) TO authenticated;
 
 REVOKE ALL ON FUNCTION private.credit_earnings(p_tip public.tips, p_kind text, p_amount integer, p_reference text) FROM PUBLIC;
 
@@ -8969,10 +9148,6 @@ REVOKE ALL ON FUNCTION private.listening_days_award() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.listening_streak(p_user_id uuid, p_today date, OUT current_days integer, OUT longest_days integer) FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION private.live_now_playing(p_session_ids uuid[]) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.live_now_playing(p_session_ids uuid[]) TO anon;
-GRANT ALL ON FUNCTION private.live_now_playing(p_session_ids uuid[]) TO authenticated;
-
 REVOKE ALL ON FUNCTION private.lock_live_session(p_session_id uuid) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.lock_own_session(p_session_id uuid) FROM PUBLIC;
@@ -8999,9 +9174,6 @@ REVOKE ALL ON FUNCTION private.my_blocked_ids() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.my_blocked_ids() TO anon;
 GRANT ALL ON FUNCTION private.my_blocked_ids() TO authenticated;
 
-REVOKE ALL ON FUNCTION private.my_earnings() FROM PUBLIC;
-GRANT ALL ON FUNCTION private.my_earnings() TO authenticated;
-
 REVOKE ALL ON FUNCTION private.my_hosted_session_ids() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.my_hosted_session_ids() TO authenticated;
 
@@ -9013,9 +9185,6 @@ GRANT ALL ON FUNCTION private.my_moderated_session_ids() TO authenticated;
 
 REVOKE ALL ON FUNCTION private.my_session_ids() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.my_session_ids() TO authenticated;
-
-REVOKE ALL ON FUNCTION private.my_track_stats(p_from timestamp with time zone, p_to timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.my_track_stats(p_from timestamp with time zone, p_to timestamp with time zone) TO authenticated;
 
 REVOKE ALL ON FUNCTION private.note_webhook_event_failure(p_provider text, p_event_id text, p_error text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.note_webhook_event_failure(p_provider text, p_event_id text, p_error text) TO openparty_edge;
@@ -9045,11 +9214,14 @@ GRANT SELECT ON TABLE public.plans TO authenticated;
 GRANT SELECT ON TABLE public.plans TO service_role;
 
 REVOKE ALL ON FUNCTION private.plan_of(p_user_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.plan_of(p_user_id uuid) TO authenticated;
+
+REVOKE ALL ON FUNCTION private.play_listeners_for_artists() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.playlist_items_before_insert() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.playlists_before_write() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.profiles_discoverable() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.profiles_normalize() FROM PUBLIC;
 
@@ -9089,11 +9261,17 @@ REVOKE ALL ON FUNCTION private.push_settle(p_outbox_ids bigint[], p_max_attempts
 GRANT ALL ON FUNCTION private.push_settle(p_outbox_ids bigint[], p_max_attempts integer, p_backoff interval) TO openparty_worker;
 GRANT ALL ON FUNCTION private.push_settle(p_outbox_ids bigint[], p_max_attempts integer, p_backoff interval) TO service_role;
 
+REVOKE ALL ON FUNCTION private.push_tokens_before_insert() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.push_tokens_enforce_device_cap() FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION private.queue_items_broadcast() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.queue_items_enforce_add_rules() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.queue_items_fold_pending_votes() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.queue_items_live_now_playing() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.queue_items_log_plays() FROM PUBLIC;
 
@@ -9168,12 +9346,6 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.referrals TO service_role;
 
 REVOKE ALL ON FUNCTION private.redeem_invite(p_code text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.redeem_invite(p_code text) TO authenticated;
-
-GRANT SELECT,DELETE ON TABLE public.push_tokens TO authenticated;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.push_tokens TO service_role;
-
-REVOKE ALL ON FUNCTION private.register_push_token(p_token text, p_platform text, p_device_id text) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.register_push_token(p_token text, p_platform text, p_device_id text) TO authenticated;
 
 REVOKE ALL ON FUNCTION private.remove_from_queue(p_item_id bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.remove_from_queue(p_item_id bigint) TO authenticated;
@@ -9401,6 +9573,8 @@ REVOKE ALL ON FUNCTION private.user_achievements(p_user_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.user_achievements(p_user_id uuid) TO anon;
 GRANT ALL ON FUNCTION private.user_achievements(p_user_id uuid) TO authenticated;
 
+REVOKE ALL ON FUNCTION private.user_blocks_after_delete() FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION private.user_blocks_after_insert() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.user_blocks_before_insert() FROM PUBLIC;
@@ -9523,6 +9697,15 @@ GRANT ALL ON FUNCTION public.recommendations(p_session_id uuid, p_limit integer)
 REVOKE ALL ON FUNCTION public.redeem_invite(p_code text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.redeem_invite(p_code text) TO authenticated;
 
+GRANT SELECT,DELETE ON TABLE public.push_tokens TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.push_tokens TO service_role;
+
+GRANT INSERT(token) ON TABLE public.push_tokens TO authenticated;
+
+GRANT INSERT(platform) ON TABLE public.push_tokens TO authenticated;
+
+GRANT INSERT(device_id) ON TABLE public.push_tokens TO authenticated;
+
 REVOKE ALL ON FUNCTION public.register_push_token(p_token text, p_platform text, p_device_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.register_push_token(p_token text, p_platform text, p_device_id text) TO authenticated;
 
@@ -9604,7 +9787,41 @@ REVOKE ALL ON FUNCTION public.weekly_leaderboard(p_metric text, p_genre text, p_
 GRANT ALL ON FUNCTION public.weekly_leaderboard(p_metric text, p_genre text, p_week date, p_limit integer) TO anon;
 GRANT ALL ON FUNCTION public.weekly_leaderboard(p_metric text, p_genre text, p_week date, p_limit integer) TO authenticated;
 
+GRANT SELECT(dj_id) ON TABLE private.discovery_visibility TO anon;
+GRANT SELECT(dj_id) ON TABLE private.discovery_visibility TO authenticated;
+
+GRANT SELECT ON TABLE private.dj_daily_stats TO authenticated;
+
+GRANT SELECT(dj_id) ON TABLE private.earnings_entries TO authenticated;
+
+GRANT SELECT(kind) ON TABLE private.earnings_entries TO authenticated;
+
+GRANT SELECT(amount) ON TABLE private.earnings_entries TO authenticated;
+
+GRANT SELECT(currency) ON TABLE private.earnings_entries TO authenticated;
+
 GRANT SELECT ON TABLE private.listen_time TO authenticated;
+
+GRANT SELECT(session_id) ON TABLE private.live_now_playing TO anon;
+GRANT SELECT(session_id) ON TABLE private.live_now_playing TO authenticated;
+
+GRANT SELECT(title) ON TABLE private.live_now_playing TO anon;
+GRANT SELECT(title) ON TABLE private.live_now_playing TO authenticated;
+
+GRANT SELECT(artist) ON TABLE private.live_now_playing TO anon;
+GRANT SELECT(artist) ON TABLE private.live_now_playing TO authenticated;
+
+GRANT SELECT(album_art_url) ON TABLE private.live_now_playing TO anon;
+GRANT SELECT(album_art_url) ON TABLE private.live_now_playing TO authenticated;
+
+GRANT SELECT(spotify_id) ON TABLE private.live_now_playing TO anon;
+GRANT SELECT(spotify_id) ON TABLE private.live_now_playing TO authenticated;
+
+GRANT SELECT(apple_music_id) ON TABLE private.live_now_playing TO anon;
+GRANT SELECT(apple_music_id) ON TABLE private.live_now_playing TO authenticated;
+
+GRANT SELECT(started_at) ON TABLE private.live_now_playing TO anon;
+GRANT SELECT(started_at) ON TABLE private.live_now_playing TO authenticated;
 
 GRANT SELECT ON TABLE private.queue_vote_deltas TO authenticated;
 
@@ -9617,6 +9834,8 @@ GRANT INSERT(last_kind),UPDATE(last_kind) ON TABLE private.reaction_senders TO a
 GRANT SELECT ON TABLE private.room_access TO authenticated;
 
 GRANT SELECT ON TABLE private.songs_played TO authenticated;
+
+GRANT SELECT ON TABLE private.track_listens TO authenticated;
 
 GRANT SELECT ON TABLE public.artist_statements TO authenticated;
 GRANT SELECT ON TABLE public.artist_statements TO service_role;
@@ -9836,6 +10055,7 @@ GRANT SELECT ON TABLE public.user_badges TO authenticated;
 GRANT SELECT ON TABLE public.user_badges TO service_role;
 
 GRANT SELECT,DELETE ON TABLE public.user_blocks TO authenticated;
+GRANT SELECT ON TABLE public.user_blocks TO anon;
 GRANT SELECT,INSERT,DELETE ON TABLE public.user_blocks TO service_role;
 
 GRANT INSERT(blocked_id) ON TABLE public.user_blocks TO authenticated;

@@ -91,7 +91,7 @@ TABLES: dict[str, Rules] = {
     "stripe_customers": Rules("user_id", only("listener")),
     "invoices": Rules("user_id", only("listener")),
     "payouts": Rules("dj_id", only("dj")),
-    "push_tokens": Rules("user_id", only("listener"), delete=only("listener")),
+    "push_tokens": Rules("user_id", only("listener"), insert=True, delete=only("listener")),
     "notification_preferences": Rules("user_id", only("listener"), insert=True, update=only("listener")),
     # the DJ is also an artist: one published track (everyone), one in review (the artist only)
     "tracks": Rules("artist_id", EVERYONE, insert=True, update=only("dj")),
@@ -122,6 +122,14 @@ TABLES: dict[str, Rules] = {
     "private.reaction_senders": Rules("user_id", only("listener"), insert=True, update=only("listener")),
     "private.listen_time": Rules("user_id", only("listener", "moderator", "banned")),  # your own, even once banned
     "private.songs_played": Rules(None, ROOM),
+    # discovery: a row per profile, visible to all but the users it hides from (dj_id only)
+    "private.discovery_visibility": Rules("dj_id", EVERYONE),
+    # what a live room plays: public while the room is live
+    "private.live_now_playing": Rules(None, EVERYONE),
+    # a DJ's own ledger entries and daily rollups
+    "private.earnings_entries": Rules("dj_id", only("dj")),
+    "private.dj_daily_stats": Rules("dj_id", only("dj")),
+    "private.track_listens": Rules("artist_id", only("dj")),  # the DJ is the artist of the played track
 }
 
 # Columns no app role reads, whoever owns the row (column grants leave them out).
@@ -129,6 +137,8 @@ HIDDEN_COLUMNS = {
     "tips": {"client_key", "stripe_account_id",  # the tipper's key, the DJ's account: each the other's secret
              "stripe_charge_id", "reconciled_at"},  # bookkeeping of the webhooks and the reconciliation
     "session_sanctions": {"created_by"},  # who sanctioned you is not revealed (moderation_actions has it)
+    "private.discovery_visibility": {"hidden_from"},  # who blocked you is not revealed (the policy reads it)
+    "private.earnings_entries": {"tip_id", "reference"},  # a DJ's totals, not a map to each tip
 }
 
 # Outcomes of a call by the stranger / the banned user, aimed at the room:
@@ -199,17 +209,14 @@ FUNCTIONS: dict[str, dict] = {
 PRIVATE_DEFINER_CALLABLE = {
     # set-returning helpers the RLS policies call (security definer so a policy
     # on one table reads another without recursing through its policies)
-    "my_blocked_ids", "blocked_me_ids", "skip_progress",
+    "skip_progress",
     # the bodies behind public security-invoker RPCs: each checks the caller itself
     "advance", "vote_skip", "remove_from_queue",
-    "pin_next", "reorder_queue", "register_push_token", "my_earnings", "plan_of", "my_track_stats",
+    "pin_next", "reorder_queue",
     "report_track", "session_recommendations",
-    # what a live room plays, shown in live_now to anyone browsing (one row of queue_items)
-    "live_now_playing",
     # issue 15 (social): RPC bodies (each checks the caller or reads only public data)
     "challenge_battle", "respond_battle", "cancel_battle", "vote_battle",
     "battle_state", "my_invite_code", "redeem_invite", "user_achievements", "weekly_leaderboard",
-    "creator_analytics",
 }
 
 
@@ -270,6 +277,9 @@ def build_room(db: conftest.TestDatabase) -> Room:
     db.admin.execute("insert into public.stripe_customers (user_id, stripe_customer_id) values (%s, 'cus_l')",
                      (listener,))
     db.admin.execute("select private.create_tip(%s, %s, 500, 'usd', 'hi', 'client-key-adv', 1000)", (listener, session))
+    db.admin.execute("insert into private.earnings_entries (dj_id, tip_id, kind, amount, currency, reference) "
+                     "select %s, t.id, 'tip', 450, 'usd', 'pi_adv' from public.tips t limit 1", (dj,))
+    db.admin.execute("insert into private.dj_daily_stats (dj_id, day, sessions) values (%s, current_date, 1)", (dj,))
     db.admin.execute("insert into public.invoices (id, user_id, stripe_customer_id, status, currency, total, amount_due, "
                      "amount_paid, amount_remaining, invoice_created_at, last_event_at) "
                      "values ('in_l', %s, 'cus_l', 'paid', 'usd', 499, 499, 499, 0, now(), now())", (listener,))

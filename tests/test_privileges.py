@@ -81,9 +81,14 @@ def test_private_functions_the_app_may_call_are_few_and_named(db):
         "private.room_access",  # your own standing in rooms, read by the room policy helpers (security invoker)
         "private.reaction_senders",  # react(): writing your own row is a reaction (its triggers count and publish)
         "private.listen_time", "private.songs_played",  # the history RPCs: your own rows; the songs of sessions you were in
+        "private.discovery_visibility",  # dj_id only: discovery keeps DJs not hiding from the caller
+        "private.live_now_playing",  # what each live room plays (public fields of the playing song)
+        "private.earnings_entries",  # a DJ's own ledger (my_earnings)
+        "private.dj_daily_stats",  # a DJ's own rollups (creator_analytics)
+        "private.track_listens",  # an artist's listens, listeners as pseudonyms (my_track_stats)
     }
     assert {line.split()[2].split("(")[0] for line in app_private if line.split()[1] == "execute"} == {
-        "private.plan_of", "private.my_blocked_ids", "private.blocked_me_ids", "private.my_session_ids",
+        "private.my_blocked_ids", "private.my_session_ids",
         "private.my_moderated_session_ids", "private.my_hosted_session_ids", "private.can_receive_topic",
         "private.queue_order", "private.skip_progress", "private.advance",
         # security invoker: the checks timeout_user / ban_user / unban_user make on what the caller reads
@@ -91,15 +96,12 @@ def test_private_functions_the_app_may_call_are_few_and_named(db):
         "private.listened_seconds",  # the history RPCs (invoker): time on the caller's own rows
         # the private halves of public RPC wrappers (each checks the caller itself)
         "private.vote_skip", "private.remove_from_queue",
-        "private.pin_next", "private.reorder_queue", "private.my_earnings", "private.register_push_token",
-        "private.my_track_stats",
+        "private.pin_next", "private.reorder_queue",
         "private.set_paused", "private.report_track", "private.session_recommendations",
-        # live_now shows what each live room plays (one row of queue_items, live rooms only)
-        "private.live_now_playing",
         # issue 15 (social): policy helpers, then the private halves of its public RPCs
         "private.challenge_battle", "private.respond_battle", "private.cancel_battle",
         "private.vote_battle", "private.battle_state", "private.my_invite_code", "private.redeem_invite",
-        "private.user_achievements", "private.weekly_leaderboard", "private.creator_analytics",
+        "private.user_achievements", "private.weekly_leaderboard",
         # exact tallies of a large room's songs (queue.sql: sharded, deferred tallies)
         "private.pending_votes", "private.pending_votes_of",
     }

@@ -193,29 +193,38 @@ as $$
 $$;
 revoke all on function private.effective_plan_id(uuid) from public, anon, authenticated, service_role;
 
+-- A user's plan and its limits. Security invoker, and the app may not execute
+-- it: the triggers and definer code that enforce a DJ's caps (sessions, queue)
+-- call it as the owner, which reads every entitlement; public.my_plan() reads
+-- the caller's own entitlements under RLS instead.
 create function private.plan_of(p_user_id uuid) returns public.plans
-language sql stable security definer
+language sql stable
 set search_path = ''
 as $$ select p.* from public.plans p where p.id = private.effective_plan_id(p_user_id) $$;
 revoke all on function private.plan_of(uuid) from public, anon, authenticated, service_role;
--- authenticated: public.my_plan() (security invoker) reads the caller's plan through it.
-grant execute on function private.plan_of(uuid) to authenticated;
 
+-- The caller's plan: the highest-ranked live grant among their own
+-- entitlements (RLS: entitlements_select shows only the caller's rows), else free.
 create function public.my_plan() returns table (plan_id text, name text, expires_at timestamptz, source text,
                                                 max_participants int, max_scheduled_sessions int,
                                                 max_queue_length int, max_queued_songs_per_listener int)
 language sql stable security invoker set search_path = ''
 as $$
+  with mine as (
+    select e.plan_id, e.expires_at, e.source, pl.rank
+    from public.entitlements e join public.plans pl on pl.id = e.plan_id
+    where e.user_id = (select auth.uid()) and e.active and (e.expires_at is null or e.expires_at > now())
+  )
   select p.id, p.name, g.expires_at, g.source,
          p.max_participants, p.max_scheduled_sessions, p.max_queue_length, p.max_queued_songs_per_listener
-  from private.plan_of((select auth.uid())) p
+  from public.plans p
   left join lateral (
-    select e.expires_at, e.source from public.entitlements e
-    where e.user_id = (select auth.uid()) and e.plan_id = p.id and e.active
-      and (e.expires_at is null or e.expires_at > now())
-    order by e.expires_at desc nulls first
+    select m.expires_at, m.source from mine m
+    where m.plan_id = p.id
+    order by m.expires_at desc nulls first
     limit 1
   ) g on true
+  where p.id = coalesce((select m.plan_id from mine m order by m.rank desc limit 1), 'free')
 $$;
 comment on function public.my_plan() is 'Your effective plan (highest active entitlement, expiry checked now) and its limits.';
 revoke all on function public.my_plan() from public, anon, authenticated, service_role;

@@ -17,6 +17,8 @@ comment on table public.user_blocks is 'blocker never sees blocked''s messages; 
 create index user_blocks_blocked on public.user_blocks (blocked_id);
 revoke all on public.user_blocks from anon, authenticated, service_role;
 grant select, delete on public.user_blocks to authenticated;
+-- anon: private.my_blocked_ids() reads it in search_djs; no policy is to anon, so anon sees no row.
+grant select on public.user_blocks to anon;
 grant insert (blocked_id) on public.user_blocks to authenticated;
 grant select, insert, delete on public.user_blocks to service_role;
 alter table public.user_blocks enable row level security;
@@ -36,7 +38,42 @@ create trigger user_blocks_before_insert
 before insert on public.user_blocks
 for each row execute function private.user_blocks_before_insert();
 
--- Blocking someone ends follows both ways.
+-- Who blocked whom stays with the blocker: the blocked user never reads it
+-- (platforms do not reveal it). Discovery must still hide a blocker from the
+-- users they blocked, so each blocker's row here carries the users their
+-- discoverable things (profile in search and suggestions, live sessions in
+-- live_now) are hidden from, and the select policy says the rule: a row is
+-- visible unless the caller is in hidden_from. The app may select dj_id only
+-- (hidden_from is not granted: the policy reads it, a query cannot), so no one
+-- reads a list of who blocked them; discovery keeps a DJ when their row is
+-- visible. A row per profile (profiles_discoverable below), so that a row's
+-- presence tells nothing (not even that its user ever blocked anyone).
+create table private.discovery_visibility (
+  dj_id uuid primary key references public.profiles (id) on delete cascade,
+  hidden_from uuid[] not null default '{}'
+);
+comment on table private.discovery_visibility is 'One row per profile: a DJ is discoverable by everyone except hidden_from (the users they blocked): policy discovery_visibility_select; hidden_from is not readable by the app. Kept by triggers on profiles and user_blocks.';
+revoke all on private.discovery_visibility from anon, authenticated, service_role;
+-- anon, authenticated: public.live_now / search_djs / suggested_djs (security invoker) keep a DJ whose row they see.
+grant select (dj_id) on private.discovery_visibility to anon, authenticated;
+alter table private.discovery_visibility enable row level security;
+
+create function private.profiles_discoverable() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+begin
+  insert into private.discovery_visibility (dj_id) values (new.id) on conflict (dj_id) do nothing;
+  return null;
+end;
+$$;
+revoke all on function private.profiles_discoverable() from public, anon, authenticated, service_role;
+
+create trigger profiles_discoverable
+after insert on public.profiles
+for each row execute function private.profiles_discoverable();
+
+-- Blocking someone ends follows both ways, and hides the blocker from them in discovery.
 create function private.user_blocks_after_insert() returns trigger
 language plpgsql security definer
 set search_path = ''
@@ -45,6 +82,8 @@ begin
   delete from public.follows f
   where (f.follower_id = new.blocked_id and f.followee_id = new.blocker_id)
      or (f.follower_id = new.blocker_id and f.followee_id = new.blocked_id);
+  insert into private.discovery_visibility as v (dj_id, hidden_from) values (new.blocker_id, array[new.blocked_id])
+  on conflict (dj_id) do update set hidden_from = array_append(array_remove(v.hidden_from, new.blocked_id), new.blocked_id);
   return new;
 end;
 $$;
@@ -54,23 +93,33 @@ create trigger user_blocks_after_insert
 after insert on public.user_blocks
 for each row execute function private.user_blocks_after_insert();
 
+-- Unblocking makes the blocker discoverable by them again.
+create function private.user_blocks_after_delete() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+begin
+  update private.discovery_visibility v set hidden_from = array_remove(v.hidden_from, old.blocked_id)
+  where v.dj_id = old.blocker_id;
+  return null;
+end;
+$$;
+revoke all on function private.user_blocks_after_delete() from public, anon, authenticated, service_role;
+
+create trigger user_blocks_after_delete
+after delete on public.user_blocks
+for each row execute function private.user_blocks_after_delete();
+
+-- Security invoker: user_blocks_select shows the caller only the blocks they made
+-- (anon: none; anon holds SELECT on user_blocks only so this can run for it).
 create function private.my_blocked_ids() returns setof uuid
-language sql stable security definer
+language sql stable
 set search_path = ''
 as $$ select b.blocked_id from public.user_blocks b where b.blocker_id = (select auth.uid()) $$;
 comment on function private.my_blocked_ids() is 'Users the caller blocked.';
 revoke all on function private.my_blocked_ids() from public, anon, authenticated, service_role;
--- anon, authenticated: the messages policy and public.live_now / search_djs / suggested_djs (security invoker) call it.
+-- anon, authenticated: the messages policy and public.search_djs / suggested_djs (security invoker) call it.
 grant execute on function private.my_blocked_ids() to anon, authenticated;
-
-create function private.blocked_me_ids() returns setof uuid
-language sql stable security definer
-set search_path = ''
-as $$ select b.blocker_id from public.user_blocks b where b.blocked_id = (select auth.uid()) $$;
-comment on function private.blocked_me_ids() is 'Users who blocked the caller.';
-revoke all on function private.blocked_me_ids() from public, anon, authenticated, service_role;
--- anon, authenticated: public.live_now / search_djs / suggested_djs (security invoker) call it.
-grant execute on function private.blocked_me_ids() to anon, authenticated;
 
 create function private.is_blocked_between(p_a uuid, p_b uuid) returns boolean
 language sql stable security definer

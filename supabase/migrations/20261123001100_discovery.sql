@@ -7,23 +7,55 @@ create index profiles_djs on public.profiles (follower_count desc) where is_dj;
 create index profiles_genres on public.profiles using gin (genres);
 
 -- What live rooms play, for people browsing before they join (the queue
--- itself is for the room only). Security definer: it reads one row of
--- queue_items per room, which RLS hides from outsiders; only live sessions
--- answer. Takes a page of rooms at once: one query, not one call per room.
-create function private.live_now_playing(p_session_ids uuid[])
-returns table (session_id uuid, title text, artist text, album_art_url text, spotify_id text,
-               apple_music_id text, started_at timestamptz)
-language sql stable security definer
+-- itself is for the room only). What is public is the playing song's title,
+-- artist, art, ids in other services and start: a projection of the one
+-- 'playing' row of queue_items per session, kept by the trigger below; nothing
+-- else of queue_items (who added it, votes, the rest of the queue) is copied.
+-- The select policy says who reads it: anyone, for live sessions only.
+create table private.live_now_playing (
+  session_id uuid primary key references public.sessions (id) on delete cascade,
+  item_id bigint not null,
+  title text not null,
+  artist text not null,
+  album_art_url text,
+  spotify_id text,
+  apple_music_id text,
+  started_at timestamptz
+);
+comment on table private.live_now_playing is 'The playing song of each session (public fields only), kept by queue_items_live_now_playing; readable by anyone while the session is live (policy live_now_playing_select).';
+create index live_now_playing_item on private.live_now_playing (item_id);
+revoke all on private.live_now_playing from anon, authenticated, service_role;
+-- anon, authenticated: public.live_now() (security invoker) shows what each live room plays.
+grant select (session_id, title, artist, album_art_url, spotify_id, apple_music_id, started_at)
+  on private.live_now_playing to anon, authenticated;
+alter table private.live_now_playing enable row level security;
+
+create function private.queue_items_live_now_playing() returns trigger
+language plpgsql security definer
 set search_path = ''
 as $$
-  select q.session_id, q.title, q.artist, q.album_art_url, q.spotify_id, q.apple_music_id, q.started_at
-  from public.sessions s
-  join public.queue_items q on q.session_id = s.id and q.status = 'playing'
-  where s.id = any(p_session_ids) and s.status = 'live'
+begin
+  if tg_op <> 'DELETE' and new.status = 'playing' then
+    insert into private.live_now_playing as n
+      (session_id, item_id, title, artist, album_art_url, spotify_id, apple_music_id, started_at)
+    values (new.session_id, new.id, new.title, new.artist, new.album_art_url, new.spotify_id,
+            new.apple_music_id, new.started_at)
+    on conflict (session_id) do update
+      set item_id = excluded.item_id, title = excluded.title, artist = excluded.artist,
+          album_art_url = excluded.album_art_url, spotify_id = excluded.spotify_id,
+          apple_music_id = excluded.apple_music_id, started_at = excluded.started_at;
+  elsif tg_op <> 'INSERT' and old.status = 'playing' then
+    delete from private.live_now_playing n where n.item_id = old.id;
+  end if;
+  return null;
+end;
 $$;
-revoke all on function private.live_now_playing(uuid[]) from public, anon, authenticated, service_role;
--- anon, authenticated: public.live_now() (security invoker) shows what each live room plays with it.
-grant execute on function private.live_now_playing(uuid[]) to anon, authenticated;
+revoke all on function private.queue_items_live_now_playing() from public, anon, authenticated, service_role;
+
+create trigger queue_items_live_now_playing
+after insert or delete or update of status, title, artist, album_art_url, spotify_id, apple_music_id, started_at
+on public.queue_items
+for each row execute function private.queue_items_live_now_playing();
 
 -- Live sessions, biggest first; a signed-in user's followed DJs come first.
 -- Planned per call (force_custom_plan): the page size and the caller decide
@@ -56,7 +88,7 @@ as $$
     (select s.id, s.dj_id, s.title, s.cover_url, s.genres, s.listener_count, s.started_at, false
      from public.sessions s
      where s.status = 'live' and s.dj_id not in (select followee_id from followed_djs)
-       and s.dj_id not in (select private.blocked_me_ids())
+       and exists (select 1 from private.discovery_visibility v where v.dj_id = s.dj_id)  -- not hidden from me
        and (p_genre is null or s.genres @> array[lower(p_genre)])
      order by s.listener_count desc, s.started_at
      limit (select n + skip from page_size))
@@ -73,7 +105,7 @@ as $$
   -- limit 1 keeps this a per-row index lookup (the planner may not flatten it)
   cross join lateral (select p.username, p.display_name, p.avatar_url from public.profiles p
                       where p.id = pg.dj_id limit 1) p
-  left join private.live_now_playing(array(select id from page)) np on np.session_id = pg.id
+  left join private.live_now_playing np on np.session_id = pg.id
   order by pg.followed desc, pg.listener_count desc, pg.started_at
 $$;
 comment on function public.live_now(text, int, int) is 'The live-now feed: followed DJs first (signed in), then by listener count; optional genre; with what each room plays now.';
@@ -96,7 +128,7 @@ as $$
     and char_length(q.text) >= 2
     and (p.username operator(extensions.%) q.text or p.display_name operator(extensions.%) q.text
          or p.username like '%' || q.text || '%' or lower(p.display_name) like '%' || q.text || '%')
-    and p.id not in (select private.blocked_me_ids())
+    and exists (select 1 from private.discovery_visibility v where v.dj_id = p.id)  -- not hidden from me
     and p.id not in (select private.my_blocked_ids())
   order by greatest(extensions.similarity(p.username, q.text), extensions.similarity(coalesce(p.display_name, ''), q.text)) desc,
            p.follower_count desc
@@ -136,7 +168,7 @@ as $$
     where d.is_dj
       and d.id <> (select auth.uid())
       and d.id not in (select f.followee_id from public.follows f where f.follower_id = (select auth.uid()))
-      and d.id not in (select private.blocked_me_ids())
+      and exists (select 1 from private.discovery_visibility v where v.dj_id = d.id)  -- not hidden from me
       and d.id not in (select private.my_blocked_ids())
   )
   select c.id, c.username, c.display_name, c.avatar_url, c.genres, c.follower_count, c.is_live,

@@ -233,9 +233,12 @@ create table private.earnings_entries (
   created_at timestamptz not null default now(),
   unique (tip_id, kind, reference)
 );
-comment on table private.earnings_entries is 'The DJs'' earnings ledger (net of the platform fee; negative for refunds and disputes). Internal: RLS on, no policies.';
+comment on table private.earnings_entries is 'The DJs'' earnings ledger (net of the platform fee; negative for refunds and disputes). Written only by definer code; a DJ reads their own entries'' dj_id, kind, amount and currency (policy earnings_entries_select).';
 comment on column private.earnings_entries.reference is 'what caused the entry (a cumulative refunded amount, a dispute id): makes each entry once-only';
 create index earnings_entries_dj on private.earnings_entries (dj_id, currency);
+revoke all on private.earnings_entries from anon, authenticated, service_role;
+-- authenticated: public.my_earnings() (security invoker) sums the caller's own entries (policy earnings_entries_select).
+grant select (dj_id, kind, amount, currency) on private.earnings_entries to authenticated;
 alter table private.earnings_entries enable row level security;
 
 -- Tips: creation (create-tip) and the Stripe-driven state machine
@@ -641,10 +644,11 @@ grant execute on function private.reconcile_unattached_tip(uuid, jsonb, interval
 ------------------------------------------------------------------------------
 -- What the app reads
 ------------------------------------------------------------------------------
-create function private.my_earnings() returns table (currency text, tips int, gross bigint, refunds bigint,
-                                                     disputes bigint, net bigint)
-language sql stable security definer
-set search_path = ''
+-- Security invoker: earnings_entries_select shows a DJ only their own entries,
+-- and the app may read only the columns summed here.
+create function public.my_earnings() returns table (currency text, tips int, gross bigint, refunds bigint,
+                                                    disputes bigint, net bigint)
+language sql stable security invoker set search_path = ''
 as $$
   select e.currency,
          count(*) filter (where e.kind = 'tip')::int,
@@ -657,14 +661,6 @@ as $$
   group by e.currency
   order by e.currency
 $$;
-revoke all on function private.my_earnings() from public, anon, authenticated, service_role;
--- authenticated: public.my_earnings() (security invoker) wraps it; it checks the caller itself.
-grant execute on function private.my_earnings() to authenticated;
-
-create function public.my_earnings() returns table (currency text, tips int, gross bigint, refunds bigint,
-                                                    disputes bigint, net bigint)
-language sql stable security invoker set search_path = ''
-as $$ select * from private.my_earnings() $$;
 comment on function public.my_earnings() is 'Your earnings per currency, in minor units, net of the platform fee: tips, refunds and disputes (negative), net.';
 revoke all on function public.my_earnings() from public, anon, authenticated, service_role;
 grant execute on function public.my_earnings() to authenticated;

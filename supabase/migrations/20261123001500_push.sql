@@ -22,12 +22,74 @@ create index push_tokens_user on public.push_tokens (user_id) where enabled;
 create index push_tokens_user_fk on public.push_tokens (user_id);
 revoke all on public.push_tokens from anon, authenticated, service_role;
 grant select, delete on public.push_tokens to authenticated;
+-- authenticated: registering a device is an insert of its token (policy push_tokens_insert; the triggers
+-- below stamp the owner, move a known token and keep the device cap), as rpc/register_push_token does.
+grant insert (token, platform, device_id) on public.push_tokens to authenticated;
 grant select, insert, update, delete on public.push_tokens to service_role;
 alter table public.push_tokens enable row level security;
 
 create trigger push_tokens_set_updated_at
 before update on public.push_tokens
 for each row execute function private.set_updated_at();
+
+-- A token belongs to one user at a time: inserting a known token moves it to
+-- the caller (from another account, or their own disabled row) and re-enables
+-- it, instead of inserting. Security definer: the row may be another user's.
+-- No rule is skipped by acting before the insert policy: the owner is stamped
+-- from auth.uid() here, which is exactly what push_tokens_insert checks.
+create function private.push_tokens_before_insert() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+begin
+  new.user_id := coalesce((select auth.uid()), new.user_id);
+  new.token := btrim(new.token);
+  update public.push_tokens t
+  set user_id = new.user_id, platform = new.platform, device_id = new.device_id, enabled = true, disabled_reason = null
+  where t.token = new.token;
+  if found then
+    return null;  -- moved (or re-registered): nothing to insert
+  end if;
+  return new;
+end;
+$$;
+revoke all on function private.push_tokens_before_insert() from public, anon, authenticated, service_role;
+
+create trigger push_tokens_before_insert
+before insert on public.push_tokens
+for each row execute function private.push_tokens_before_insert();
+
+-- At most this many enabled devices per user: every notification is one send
+-- per enabled device against the project's Expo budget (600/s). A device
+-- (re-)enabled for a user beyond the cap disables their least recently
+-- registered (disabled_reason 'device_limit'); re-registering a device (the
+-- app does at each start) makes it the most recent. Disabled rows are kept,
+-- not deleted, so deliveries already recorded for them keep their history.
+-- Exact under concurrency: one user's cap is counted by one transaction at a
+-- time (an advisory lock keyed by the user, taken after the insert policy
+-- passed), each count a fresh snapshot that sees the registrations committed
+-- before it.
+create function private.push_tokens_enforce_device_cap() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  c_max_devices constant int := 10;
+begin
+  perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('openparty.push_tokens:' || new.user_id, 0));
+  update public.push_tokens t set enabled = false, disabled_reason = 'device_limit'
+  where t.id in (select x.id from public.push_tokens x
+                 where x.user_id = new.user_id and x.enabled
+                 order by x.updated_at desc, x.id desc
+                 offset c_max_devices);
+  return null;
+end;
+$$;
+revoke all on function private.push_tokens_enforce_device_cap() from public, anon, authenticated, service_role;
+
+create trigger push_tokens_enforce_device_cap
+after insert or update of user_id, enabled on public.push_tokens
+for each row when (new.enabled) execute function private.push_tokens_enforce_device_cap();
 
 create table public.notification_preferences (
   user_id uuid primary key references public.profiles (id) on delete cascade,
@@ -76,44 +138,31 @@ create trigger notification_preferences_before_write
 before insert or update on public.notification_preferences
 for each row execute function private.notification_preferences_before_write();
 
-create function private.register_push_token(p_token text, p_platform text, p_device_id text) returns public.push_tokens
-language plpgsql security definer
+-- Security invoker: an insert of the caller's token (the triggers above move
+-- a known token and keep the cap), then the caller's row read back.
+create function public.register_push_token(p_token text, p_platform text, p_device_id text default null)
+returns public.push_tokens
+language plpgsql security invoker
 set search_path = ''
 as $$
 declare
-  -- At most this many enabled devices per user: every notification is one send
-  -- per enabled device against the project's Expo budget (600/s). Registering
-  -- one more disables the least recently registered (disabled_reason
-  -- 'device_limit'); re-registering a device (the app does at each start)
-  -- makes it the most recent and re-enables it. Disabled rows are kept, not
-  -- deleted, so deliveries already recorded for them keep their history.
-  c_max_devices constant int := 10;
-  v_uid uuid := private.require_user();
+  v_uid uuid := (select auth.uid());
   v_token public.push_tokens;
 begin
-  -- One registration per user at a time, so concurrent ones cannot exceed the cap.
-  perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('openparty.push_tokens:' || v_uid, 0));
-  insert into public.push_tokens as t (user_id, token, platform, device_id)
-  values (v_uid, btrim(p_token), p_platform, p_device_id)
-  on conflict (token) do update
-    set user_id = excluded.user_id, platform = excluded.platform, device_id = excluded.device_id,
-        enabled = true, disabled_reason = null
-  returning * into v_token;
-  update public.push_tokens t set enabled = false, disabled_reason = 'device_limit'
-  where t.id in (select x.id from public.push_tokens x
-                 where x.user_id = v_uid and x.enabled
-                 order by x.updated_at desc, x.id desc
-                 offset c_max_devices);
+  if v_uid is null then
+    raise exception using errcode = 'PT401', message = 'sign in first';
+  end if;
+  for i in 1..2 loop
+    -- on conflict: the same new token registered concurrently (by this or another account);
+    -- the second pass moves it to the caller
+    insert into public.push_tokens (token, platform, device_id) values (p_token, p_platform, p_device_id)
+    on conflict (token) do nothing;
+    select * into v_token from public.push_tokens t where t.token = btrim(p_token) and t.user_id = v_uid;
+    exit when found;
+  end loop;
   return v_token;
 end;
 $$;
-revoke all on function private.register_push_token(text, text, text) from public, anon, authenticated, service_role;
--- authenticated: public.register_push_token() (security invoker) wraps it; it checks the caller itself.
-grant execute on function private.register_push_token(text, text, text) to authenticated;
-
-create function public.register_push_token(p_token text, p_platform text, p_device_id text default null)
-returns public.push_tokens language sql security invoker set search_path = ''
-as $$ select * from private.register_push_token(p_token, p_platform, p_device_id) $$;
 comment on function public.register_push_token(text, text, text) is 'Register this device''s Expo push token for you (moves it from another account; re-enables it).';
 revoke all on function public.register_push_token(text, text, text) from public, anon, authenticated, service_role;
 grant execute on function public.register_push_token(text, text, text) to authenticated;

@@ -56,6 +56,65 @@ revoke all on public.play_listeners from anon, authenticated, service_role;
 grant select on public.play_listeners to authenticated, service_role;
 alter table public.play_listeners enable row level security;
 
+-- What an artist may know about who heard their tracks: each listen, with a
+-- pseudonym per (artist, listener) instead of the listener (unique listeners
+-- are counted over it), kept by play_listeners_for_artists. A listener who
+-- deletes their account loses their pseudonym (cascade), and their listens
+-- their key (set null): they stop counting as a unique listener, as before.
+create table private.artist_listener_keys (
+  artist_id uuid not null references public.profiles (id) on delete cascade,
+  user_id uuid not null references public.profiles (id) on delete cascade,
+  listener_key uuid not null default gen_random_uuid() unique,
+  primary key (artist_id, user_id)
+);
+comment on table private.artist_listener_keys is 'A random pseudonym per (artist, listener): artists count unique listeners without learning who. Internal: RLS on, no policies.';
+create index artist_listener_keys_user on private.artist_listener_keys (user_id);
+alter table private.artist_listener_keys enable row level security;
+
+create table private.track_listens (
+  play_listener_id bigint primary key references public.play_listeners (id) on delete cascade,
+  play_id bigint not null references public.plays (id) on delete cascade,
+  artist_id uuid not null references public.profiles (id) on delete cascade,
+  track_id uuid not null references public.tracks (id) on delete cascade,
+  listener_key uuid references private.artist_listener_keys (listener_key) on delete set null,
+  ms_listened int not null,
+  is_stream boolean not null
+);
+comment on table private.track_listens is 'Each listen of a catalog track, for its artist (policy track_listens_select): the listener only as a per-artist pseudonym. Kept by play_listeners_for_artists.';
+create index track_listens_artist on private.track_listens (artist_id, play_id);
+create index track_listens_play on private.track_listens (play_id);
+create index track_listens_track on private.track_listens (track_id);
+create index track_listens_key on private.track_listens (listener_key);
+revoke all on private.track_listens from anon, authenticated, service_role;
+-- authenticated: public.my_track_stats() (security invoker) counts the caller's tracks' listens.
+grant select on private.track_listens to authenticated;
+alter table private.track_listens enable row level security;
+
+-- One statement per batch of listeners (close_play inserts a play's at once).
+create function private.play_listeners_for_artists() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+begin
+  insert into private.artist_listener_keys (artist_id, user_id)
+  select distinct t.artist_id, i.user_id
+  from inserted i join public.plays p on p.id = i.play_id join public.tracks t on t.id = p.track_id
+  where i.user_id is not null
+  on conflict (artist_id, user_id) do nothing;
+  insert into private.track_listens (play_listener_id, play_id, artist_id, track_id, listener_key, ms_listened, is_stream)
+  select i.id, i.play_id, t.artist_id, t.id, k.listener_key, i.ms_listened, i.is_stream
+  from inserted i join public.plays p on p.id = i.play_id join public.tracks t on t.id = p.track_id
+  left join private.artist_listener_keys k on k.artist_id = t.artist_id and k.user_id = i.user_id;
+  return null;
+end;
+$$;
+revoke all on function private.play_listeners_for_artists() from public, anon, authenticated, service_role;
+
+create trigger play_listeners_for_artists
+after insert on public.play_listeners
+referencing new table as inserted
+for each statement execute function private.play_listeners_for_artists();
+
 ------------------------------------------------------------------------------
 -- Logging from the queue
 ------------------------------------------------------------------------------
@@ -180,36 +239,27 @@ revoke all on function public.my_listening_history(integer, timestamp with time 
 grant execute on function public.my_listening_history(integer, timestamp with time zone) to authenticated;
 
 -- An artist's stats per track over [p_from, p_to): plays, streams (30 s),
--- unique listeners, minutes heard. Security definer: counts every listener,
--- whose rows RLS hides; only the caller's own tracks.
-create function private.my_track_stats(p_from timestamptz, p_to timestamptz)
-returns table (track_id uuid, title text, plays bigint, streams bigint, unique_listeners bigint, minutes numeric)
-language sql stable security definer
-set search_path = ''
-as $$
-  select t.id, t.title,
-         count(distinct p.id),
-         count(l.id) filter (where l.is_stream),
-         count(distinct l.user_id) filter (where l.user_id is not null),
-         round(coalesce(sum(l.ms_listened), 0) / 60000.0, 1)
-  from public.tracks t
-  left join public.plays p on p.track_id = t.id and p.ended_at is not null
-                           and p.started_at >= p_from and p.started_at < p_to
-  left join public.play_listeners l on l.play_id = p.id
-  where t.artist_id = (select auth.uid())
-  group by t.id, t.title
-  order by count(l.id) filter (where l.is_stream) desc, t.title
-$$;
-revoke all on function private.my_track_stats(timestamp with time zone, timestamp with time zone) from public, anon, authenticated, service_role;
--- authenticated: public.my_track_stats() (security invoker) wraps it; it reads only the caller's tracks.
-grant execute on function private.my_track_stats(timestamp with time zone, timestamp with time zone) to authenticated;
-
+-- unique listeners, minutes heard. Security invoker: tracks and plays of the
+-- caller's tracks (their policies), listens as pseudonyms (track_listens_select).
 create function public.my_track_stats(p_from timestamptz default now() - interval '30 days',
                                       p_to timestamptz default now())
 returns table (track_id uuid, title text, plays bigint, streams bigint, unique_listeners bigint, minutes numeric)
 language sql stable security invoker
 set search_path = ''
-as $$ select * from private.my_track_stats(p_from, p_to) $$;
+as $$
+  select t.id, t.title,
+         count(distinct p.id),
+         count(l.play_listener_id) filter (where l.is_stream),
+         count(distinct l.listener_key),
+         round(coalesce(sum(l.ms_listened), 0) / 60000.0, 1)
+  from public.tracks t
+  left join public.plays p on p.track_id = t.id and p.ended_at is not null
+                           and p.started_at >= p_from and p.started_at < p_to
+  left join private.track_listens l on l.play_id = p.id and l.artist_id = (select auth.uid())
+  where t.artist_id = (select auth.uid())
+  group by t.id, t.title
+  order by count(l.play_listener_id) filter (where l.is_stream) desc, t.title
+$$;
 comment on function public.my_track_stats(timestamp with time zone, timestamp with time zone) is 'Your tracks'' plays, streams (a listener heard 30 s), unique listeners and minutes heard, for plays started in [p_from, p_to) (default: the last 30 days).';
 revoke all on function public.my_track_stats(timestamp with time zone, timestamp with time zone) from public, anon, authenticated, service_role;
 grant execute on function public.my_track_stats(timestamp with time zone, timestamp with time zone) to authenticated;

@@ -29,7 +29,10 @@ create table private.dj_daily_stats (
   computed_at timestamptz not null default now(),
   primary key (dj_id, day)
 );
-comment on table private.dj_daily_stats is 'One row per DJ per UTC day with activity, recomputed (replaced) by the rollup. Internal: RLS on, no policies.';
+comment on table private.dj_daily_stats is 'One row per DJ per UTC day with activity, recomputed (replaced) by the rollup. A DJ reads their own rows (policy dj_daily_stats_select).';
+revoke all on private.dj_daily_stats from anon, authenticated, service_role;
+-- authenticated: public.creator_analytics() (security invoker) reads the caller's own rows (policy dj_daily_stats_select).
+grant select on private.dj_daily_stats to authenticated;
 alter table private.dj_daily_stats enable row level security;
 
 create table private.rollup_progress (
@@ -143,16 +146,20 @@ $$;
 revoke all on function private.rollup_creator_analytics(integer, date) from public, anon, authenticated, service_role;
 grant execute on function private.rollup_creator_analytics(integer, date) to openparty_worker, service_role;
 
--- A DJ's own series, one row per day of the range (days without activity are zeros).
-create function private.creator_analytics(p_from date, p_to date)
+-- A DJ's own series, one row per day of the range (days without activity are
+-- zeros). Security invoker: dj_daily_stats_select shows a DJ only their own rows.
+create function public.creator_analytics(p_from date, p_to date)
 returns table (day date, sessions int, minutes_live int, unique_listeners int, peak_listeners int,
                chat_messages int, tips_net jsonb, new_followers int, reactions bigint, computed_at timestamptz)
-language plpgsql stable security definer
+language plpgsql stable security invoker
 set search_path = ''
 as $$
 declare
-  v_uid uuid := private.require_user();
+  v_uid uuid := (select auth.uid());
 begin
+  if v_uid is null then
+    raise exception using errcode = 'PT401', message = 'sign in first';
+  end if;
   if not exists (select 1 from public.profiles p where p.id = v_uid and p.is_dj) then
     raise exception using errcode = 'PT403', message = 'creator analytics are for DJs';
   end if;
@@ -168,15 +175,6 @@ begin
   order by 1;
 end;
 $$;
-revoke all on function private.creator_analytics(date, date) from public, anon, authenticated, service_role;
--- authenticated: public.creator_analytics() (security invoker) wraps it; it reads only the calling DJ's rows.
-grant execute on function private.creator_analytics(date, date) to authenticated;
-
-create function public.creator_analytics(p_from date, p_to date)
-returns table (day date, sessions int, minutes_live int, unique_listeners int, peak_listeners int,
-               chat_messages int, tips_net jsonb, new_followers int, reactions bigint, computed_at timestamptz)
-language sql stable security invoker set search_path = ''
-as $$ select * from private.creator_analytics(p_from, p_to) $$;
 comment on function public.creator_analytics(date, date) is 'DJ only (PT403): your daily rollups for [p_from, p_to] (≤ 366 days), a row per day; computed_at null = nothing that day (or not rolled up yet).';
 revoke all on function public.creator_analytics(date, date) from public, anon, authenticated, service_role;
 grant execute on function public.creator_analytics(date, date) to authenticated;

@@ -1,2 +1,6 @@
--- creator_analytics: no public tables (private.dj_daily_stats is internal, RLS
--- on and no policies); a DJ reads their own series through rpc/creator_analytics.
+-- dj_daily_stats: a DJ reads their own rollups (rpc/creator_analytics reads
+-- them as the caller); written only by the rollup job.
+drop policy if exists dj_daily_stats_select on private.dj_daily_stats;
+create policy dj_daily_stats_select on private.dj_daily_stats
+  for select to authenticated
+  using (dj_id = (select auth.uid()));

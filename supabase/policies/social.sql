@@ -29,3 +29,10 @@ drop policy if exists user_blocks_delete on public.user_blocks;
 create policy user_blocks_delete on public.user_blocks
   for delete to authenticated
   using (blocker_id = (select auth.uid()));
+
+-- discovery_visibility: a DJ is discoverable by everyone except the users they
+-- blocked (hidden_from, which the app cannot select: it cannot list who blocked it).
+drop policy if exists discovery_visibility_select on private.discovery_visibility;
+create policy discovery_visibility_select on private.discovery_visibility
+  for select to anon, authenticated
+  using (not coalesce((select auth.uid()) = any (hidden_from), false));

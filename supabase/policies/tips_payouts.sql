@@ -18,3 +18,10 @@ drop policy if exists payouts_select on public.payouts;
 create policy payouts_select on public.payouts
   for select to authenticated
   using (dj_id = (select auth.uid()));
+
+-- earnings_entries: a DJ's own ledger entries (dj_id, kind, amount, currency
+-- only: column grants), summed by rpc/my_earnings.
+drop policy if exists earnings_entries_select on private.earnings_entries;
+create policy earnings_entries_select on private.earnings_entries
+  for select to authenticated
+  using (dj_id = (select auth.uid()));
