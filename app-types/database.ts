@@ -1192,6 +1192,54 @@ export type Database = {
           },
         ]
       }
+      queue_commands: {
+        Row: {
+          actor_id: string
+          command: string
+          created_at: string
+          expected_item_id: number | null
+          id: number
+          item_ids: number[] | null
+          session_id: string
+          track: Json | null
+        }
+        Insert: {
+          actor_id?: string
+          command: string
+          created_at?: string
+          expected_item_id?: number | null
+          id?: never
+          item_ids?: number[] | null
+          session_id: string
+          track?: Json | null
+        }
+        Update: {
+          actor_id?: string
+          command?: string
+          created_at?: string
+          expected_item_id?: number | null
+          id?: never
+          item_ids?: number[] | null
+          session_id?: string
+          track?: Json | null
+        }
+        Relationships: [
+          {
+            foreignKeyName: "queue_commands_actor_id_fkey"
+            columns: ["actor_id"]
+            isOneToOne: false
+            referencedRelation: "profiles"
+            referencedColumns: ["id"]
+          },
+          {
+            foreignKeyName: "queue_commands_session_id_fkey"
+            columns: ["session_id"]
+            isOneToOne: false
+            referencedRelation: "sessions"
+            referencedColumns: ["id"]
+          },
+        ]
+      }
       queue_items: {
         Row: {
           added_at: string
@@ -1824,7 +1872,7 @@ export type Database = {
         Insert: {
           created_at?: string
           item_id: number
-          user_id: string
+          user_id?: string
         }
         Update: {
           created_at?: string

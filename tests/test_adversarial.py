@@ -77,9 +77,11 @@ TABLES: dict[str, Rules] = {
     "messages": Rules("sender_id", ROOM, insert=True),
     "dj_blocked_terms": Rules("dj_id", only("dj"), insert=True, delete=only("dj")),
     "reports": Rules("reporter_id", only("listener"), insert=True),
-    "queue_items": Rules("added_by", ROOM, insert=True),
+    # the DJ updates the room's songs, the listener their own (status and pinned_at only, guarded by a trigger)
+    "queue_items": Rules("added_by", ROOM, insert=True, update=only("dj", "listener"), update_others=only("dj")),
+    "queue_commands": Rules("actor_id", only("dj"), insert=True),  # the DJ's advance, skip, reorder, report_track
     "queue_votes": Rules("user_id", only("listener"), insert=True, update=only("listener"), delete=only("listener")),
-    "skip_votes": Rules("user_id", only("listener")),
+    "skip_votes": Rules("user_id", only("listener"), insert=True, update=only("listener")),  # vote_skip pressed again
     "dj_fallback_tracks": Rules("dj_id", only("dj"), insert=True, update=only("dj"), delete=only("dj")),
     "payout_accounts": Rules("dj_id", only("dj")),
     "tips": Rules("tipper_id", only("listener", "dj")),
@@ -187,14 +189,14 @@ PRIVATE_DEFINER_CALLABLE = {
     # set-returning helpers the RLS policies call (security definer so a policy
     # on one table reads another without recursing through its policies)
     "my_session_ids", "my_moderated_session_ids", "my_hosted_session_ids", "my_blocked_ids", "blocked_me_ids",
-    "can_receive_topic", "skip_progress",
+    "can_receive_topic",
     # exact tallies: vote changes of a large room not yet folded (only rooms the caller is in)
     "pending_votes", "pending_votes_of",
     # the bodies behind public security-invoker RPCs: each checks the caller itself
     "go_live", "start_session", "end_own_session", "session_heartbeat", "join_session", "leave_session",
-    "timeout_user", "ban_user", "unban_user", "delete_message", "advance", "vote_skip", "remove_from_queue",
-    "pin_next", "reorder_queue", "register_push_token", "my_earnings", "plan_of", "my_track_stats",
-    "set_paused", "report_track", "session_recommendations",
+    "timeout_user", "ban_user", "unban_user", "delete_message",
+    "register_push_token", "my_earnings", "plan_of", "my_track_stats",
+    "set_paused", "session_recommendations",
     # what a live room plays, shown in live_now to anyone browsing (one row of queue_items)
     "live_now_playing",
     # issue 15 (social): policy helpers, then RPC bodies (each checks the caller or reads only public data)

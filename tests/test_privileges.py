@@ -79,14 +79,15 @@ def test_private_functions_the_app_may_call_are_few_and_named(db):
     assert {line.split()[2].split("(")[0] for line in app_private} == {
         "private.plan_of", "private.my_blocked_ids", "private.blocked_me_ids", "private.my_session_ids",
         "private.my_moderated_session_ids", "private.my_hosted_session_ids", "private.can_receive_topic",
-        "private.queue_order", "private.skip_progress", "private.advance",
+        "private.queue_order", "private.skip_progress", "private.skip_threshold",
+        # the DJ's RPCs ask it before they insert a queue command (the answers of lock_own_session, no lock)
+        "private.require_dj",
         # the private halves of public RPC wrappers (each checks the caller itself)
         "private.go_live", "private.start_session", "private.end_own_session", "private.session_heartbeat",
         "private.join_session", "private.leave_session", "private.timeout_user", "private.ban_user",
-        "private.unban_user", "private.delete_message", "private.vote_skip", "private.remove_from_queue",
-        "private.pin_next", "private.reorder_queue", "private.my_earnings", "private.register_push_token",
+        "private.unban_user", "private.delete_message", "private.my_earnings", "private.register_push_token",
         "private.my_track_stats",
-        "private.set_paused", "private.report_track", "private.session_recommendations",
+        "private.set_paused", "private.session_recommendations",
         # live_now shows what each live room plays (one row of queue_items, live rooms only)
         "private.live_now_playing",
         # issue 15 (social): policy helpers, then the private halves of its public RPCs
