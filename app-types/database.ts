@@ -1686,6 +1686,65 @@ export type Database = {
           },
         ]
       }
+      session_recommendations: {
+        Row: {
+          album_art_url: string | null
+          apple_music_id: string | null
+          artist: string
+          computed_at: string
+          duration_ms: number
+          isrc: string | null
+          provider: string
+          provider_ref: string
+          rank: number
+          score: number
+          session_id: string
+          spotify_id: string | null
+          title: string
+          track_key: string
+        }
+        Insert: {
+          album_art_url?: string | null
+          apple_music_id?: string | null
+          artist: string
+          computed_at?: string
+          duration_ms: number
+          isrc?: string | null
+          provider: string
+          provider_ref: string
+          rank: number
+          score: number
+          session_id: string
+          spotify_id?: string | null
+          title: string
+          track_key: string
+        }
+        Update: {
+          album_art_url?: string | null
+          apple_music_id?: string | null
+          artist?: string
+          computed_at?: string
+          duration_ms?: number
+          isrc?: string | null
+          provider?: string
+          provider_ref?: string
+          rank?: number
+          score?: number
+          session_id?: string
+          spotify_id?: string | null
+          title?: string
+          track_key?: string
+        }
+        Relationships: [
+          {
+            foreignKeyName: "session_recommendations_session_id_fkey"
+            columns: ["session_id"]
+            isOneToOne: false
+            referencedRelation: "sessions"
+            referencedColumns: ["id"]
+          },
+        ]
+      }
       session_sanctions: {
         Row: {
           created_at: string

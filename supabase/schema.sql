@@ -3077,8 +3077,15 @@ declare
   v_current public.queue_items;
   v_wait int;
 begin
+  -- The room's lock, as private.lock_session takes it but FOR NO KEY UPDATE:
+  -- this insert's foreign key check already holds KEY SHARE on the session,
+  -- so two DJ commands taking FOR UPDATE would deadlock; NO KEY UPDATE waits
+  -- for (and excludes) every other holder of the room's lock all the same.
+  select * into v_session from public.sessions s where s.id = new.session_id for no key update;
+  if new.command in ('advance', 'skip', 'report_track') and v_session.status <> 'live' then
+    raise exception using errcode = 'PT409', message = 'this session is not live';
+  end if;
   if new.command in ('advance', 'skip') then
-    v_session := private.lock_live_session(new.session_id);
     select * into v_current from public.queue_items q where q.session_id = new.session_id and q.status = 'playing';
     -- a stale advance (a retry, or a second device) changes nothing: one track end advances once
     if new.expected_item_id is null or v_current.id is not distinct from new.expected_item_id then
@@ -3087,7 +3094,6 @@ begin
     end if;
   elsif new.command = 'reorder' then
     -- The listed songs play first, in this order; the others follow by the rule.
-    perform private.lock_session(new.session_id);
     update public.queue_items q set dj_position = null
     where q.session_id = new.session_id and q.status = 'queued' and q.dj_position is not null
       and not (q.id = any (new.item_ids));
@@ -3101,10 +3107,6 @@ begin
     -- currently-playing API): a change of track at most once per 5 s (PT429
     -- with retry_after); the same track again changes nothing, free. Not while
     -- now playing follows the DJ's Spotify player.
-    v_session := private.lock_session(new.session_id);
-    if v_session.status <> 'live' then
-      raise exception using errcode = 'PT409', message = 'this session is not live';
-    end if;
     if v_session.plays_from = 'spotify' then
       raise exception using errcode = 'PT409', message = 'now playing follows your Spotify player: set plays_from to app';
     end if;
@@ -3321,6 +3323,16 @@ begin
       jsonb_build_object('session_id', v_next.session_id, 'item_id', v_next.id), 'up_next:' || v_next.id,
       (select s.dj_id from public.sessions s where s.id = new.session_id));
   end if;
+  return null;
+end;
+$$;
+
+CREATE FUNCTION private.queue_items_refresh_recommendations() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  perform private.refresh_recommendations(new.session_id);
   return null;
 end;
 $$;
@@ -3763,6 +3775,20 @@ begin
     raise exception using errcode = 'PT409', message = 'you already used an invite';
   end if;
   return v_referral;
+end;
+$$;
+
+CREATE FUNCTION private.refresh_recommendations(p_session_id uuid) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  delete from public.session_recommendations r where r.session_id = p_session_id;
+  insert into public.session_recommendations (session_id, rank, track_key, title, artist, album_art_url, duration_ms,
+                                              provider, provider_ref, spotify_id, apple_music_id, isrc, score)
+  select p_session_id, o.ordinality, o.track_key, o.title, o.artist, o.album_art_url, o.duration_ms, o.provider,
+         o.provider_ref, o.spotify_id, o.apple_music_id, o.isrc, o.score
+  from private.recommendations(p_session_id, 50) with ordinality as o;
 end;
 $$;
 
@@ -4686,21 +4712,6 @@ begin
 end;
 $$;
 
-CREATE FUNCTION private.session_recommendations(p_session_id uuid, p_limit integer) RETURNS TABLE(title text, artist text, album_art_url text, duration_ms integer, provider text, provider_ref text, spotify_id text, apple_music_id text, isrc text, score bigint)
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-begin
-  if not exists (select 1 from public.sessions s where s.id = p_session_id and s.dj_id = private.require_user()) then
-    raise exception using errcode = 'PT403', message = 'only the session''s DJ sees its recommendations';
-  end if;
-  return query
-    select r.title, r.artist, r.album_art_url, r.duration_ms, r.provider, r.provider_ref, r.spotify_id,
-           r.apple_music_id, r.isrc, r.score
-    from private.recommendations(p_session_id, p_limit) r;
-end;
-$$;
-
 CREATE FUNCTION private.session_sanctions_broadcast() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -4899,6 +4910,20 @@ begin
     array(select f.follower_id from public.follows f where f.followee_id = new.dj_id),
     'followed_dj_live', format('%s is live', v_dj), new.title,
     jsonb_build_object('session_id', new.id, 'dj_id', new.dj_id), 'live:' || new.dj_id, new.dj_id);
+  return null;
+end;
+$$;
+
+CREATE FUNCTION private.sessions_refresh_recommendations() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if new.status = 'ended' then
+    delete from public.session_recommendations r where r.session_id = new.id;
+  else
+    perform private.refresh_recommendations(new.id);
+  end if;
   return null;
 end;
 $$;
@@ -5998,9 +6023,29 @@ CREATE FUNCTION public.react(p_session_id uuid, p_kind text) RETURNS boolean
 COMMENT ON FUNCTION public.react(p_session_id uuid, p_kind text) IS 'Send a reaction (fire, heart, laugh, clap, wow, hundred) in a live room you are in. 10 per 5 s (PT429). Published aggregated (private.room_publish): `reactions` {session_id, counts} at most once a second, or once per room_batch in a large room.';
 
 CREATE FUNCTION public.recommendations(p_session_id uuid, p_limit integer DEFAULT 10) RETURNS TABLE(title text, artist text, album_art_url text, duration_ms integer, provider text, provider_ref text, spotify_id text, apple_music_id text, isrc text, score bigint)
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     SET search_path TO ''
-    AS $$ select * from private.session_recommendations(p_session_id, p_limit) $$;
+    AS $$
+begin
+  if not exists (select 1 from public.sessions s where s.id = p_session_id and s.dj_id = (select auth.uid())) then
+    raise exception using errcode = 'PT403', message = 'only the session''s DJ sees its recommendations';
+  end if;
+  -- never a song queued or playing here, nor one played here within the cooldown, nor one too long (as advance)
+  return query
+    select r.title, r.artist, r.album_art_url, r.duration_ms, r.provider, r.provider_ref, r.spotify_id,
+           r.apple_music_id, r.isrc, r.score
+    from public.session_recommendations r
+    join public.sessions s on s.id = r.session_id
+    where r.session_id = p_session_id
+      and r.duration_ms <= s.max_song_duration_seconds * 1000
+      and not exists (select 1 from public.queue_items h
+                      where h.session_id = p_session_id and h.track_key = r.track_key
+                        and (h.status in ('queued', 'playing')
+                             or h.ended_at > now() - make_interval(mins => s.replay_cooldown_minutes)))
+    order by r.rank
+    limit least(greatest(coalesce(p_limit, 10), 1), 50);
+end;
+$$;
 
 COMMENT ON FUNCTION public.recommendations(p_session_id uuid, p_limit integer) IS 'DJ: what would play after the queue and the fallback list, from our play history, best first.';
 
@@ -7121,6 +7166,25 @@ CREATE TABLE public.session_moderators (
 
 COMMENT ON TABLE public.session_moderators IS 'Moderators the DJ appointed for a session.';
 
+CREATE TABLE public.session_recommendations (
+    session_id uuid NOT NULL,
+    rank integer NOT NULL,
+    track_key text NOT NULL,
+    title text NOT NULL,
+    artist text NOT NULL,
+    album_art_url text,
+    duration_ms integer NOT NULL,
+    provider text NOT NULL,
+    provider_ref text NOT NULL,
+    spotify_id text,
+    apple_music_id text,
+    isrc text,
+    score bigint NOT NULL,
+    computed_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+COMMENT ON TABLE public.session_recommendations IS 'A room''s best 50 recommendations from our play history, refreshed by triggers when its seed changes; the room''s DJ reads them through recommendations().';
+
 CREATE TABLE public.skip_votes (
     item_id bigint NOT NULL,
     user_id uuid DEFAULT auth.uid() NOT NULL,
@@ -7364,6 +7428,9 @@ ALTER TABLE ONLY public.session_moderators
 
 ALTER TABLE ONLY public.session_participants
     ADD CONSTRAINT session_participants_pkey PRIMARY KEY (session_id, user_id);
+
+ALTER TABLE ONLY public.session_recommendations
+    ADD CONSTRAINT session_recommendations_pkey PRIMARY KEY (session_id, rank);
 
 ALTER TABLE ONLY public.session_sanctions
     ADD CONSTRAINT session_sanctions_pkey PRIMARY KEY (session_id, user_id);
@@ -7685,6 +7752,8 @@ CREATE TRIGGER queue_items_log_plays AFTER UPDATE OF status ON public.queue_item
 
 CREATE TRIGGER queue_items_notify_up_next AFTER UPDATE OF status ON public.queue_items FOR EACH ROW WHEN ((new.status = 'playing'::public.queue_item_status)) EXECUTE FUNCTION private.queue_items_notify_up_next();
 
+CREATE TRIGGER queue_items_refresh_recommendations AFTER UPDATE OF status ON public.queue_items FOR EACH ROW WHEN (((new.status = 'playing'::public.queue_item_status) AND (old.status IS DISTINCT FROM 'playing'::public.queue_item_status))) EXECUTE FUNCTION private.queue_items_refresh_recommendations();
+
 CREATE TRIGGER queue_votes_enforce_rules BEFORE INSERT OR UPDATE ON public.queue_votes FOR EACH ROW EXECUTE FUNCTION private.queue_votes_enforce_rules();
 
 CREATE TRIGGER queue_votes_maintain_tally AFTER INSERT OR DELETE OR UPDATE ON public.queue_votes FOR EACH ROW EXECUTE FUNCTION private.queue_votes_maintain_tally();
@@ -7722,6 +7791,10 @@ CREATE TRIGGER sessions_close_plays AFTER UPDATE OF status ON public.sessions FO
 CREATE TRIGGER sessions_guard_transitions BEFORE UPDATE ON public.sessions FOR EACH ROW EXECUTE FUNCTION private.sessions_guard_transitions();
 
 CREATE TRIGGER sessions_notify_live AFTER INSERT OR UPDATE OF status ON public.sessions FOR EACH ROW WHEN ((new.status = 'live'::public.session_status)) EXECUTE FUNCTION private.sessions_notify_live();
+
+CREATE TRIGGER sessions_refresh_recommendations_insert AFTER INSERT ON public.sessions FOR EACH ROW EXECUTE FUNCTION private.sessions_refresh_recommendations();
+
+CREATE TRIGGER sessions_refresh_recommendations_update AFTER UPDATE OF status, genres ON public.sessions FOR EACH ROW WHEN (((new.status IS DISTINCT FROM old.status) OR (new.genres IS DISTINCT FROM old.genres))) EXECUTE FUNCTION private.sessions_refresh_recommendations();
 
 CREATE TRIGGER sessions_set_updated_at BEFORE UPDATE ON public.sessions FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
@@ -7988,6 +8061,9 @@ ALTER TABLE ONLY public.session_participants
 
 ALTER TABLE ONLY public.session_participants
     ADD CONSTRAINT session_participants_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.session_recommendations
+    ADD CONSTRAINT session_recommendations_session_id_fkey FOREIGN KEY (session_id) REFERENCES public.sessions(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.session_sanctions
     ADD CONSTRAINT session_sanctions_created_by_fkey FOREIGN KEY (created_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
@@ -8275,6 +8351,10 @@ CREATE POLICY session_moderators_select ON public.session_moderators FOR SELECT 
 ALTER TABLE public.session_participants ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY session_participants_select ON public.session_participants FOR SELECT TO authenticated USING (((user_id = ( SELECT auth.uid() AS uid)) OR (session_id IN ( SELECT private.my_session_ids() AS my_session_ids))));
+
+ALTER TABLE public.session_recommendations ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY session_recommendations_select ON public.session_recommendations FOR SELECT TO authenticated USING ((session_id IN ( SELECT private.my_hosted_session_ids() AS my_hosted_session_ids)));
 
 ALTER TABLE public.session_sanctions ENABLE ROW LEVEL SECURITY;
 
@@ -8836,6 +8916,8 @@ REVOKE ALL ON FUNCTION private.queue_items_log_plays() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.queue_items_notify_up_next() FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION private.queue_items_refresh_recommendations() FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION private.queue_order(p_session_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.queue_order(p_session_id uuid) TO authenticated;
 
@@ -8902,6 +8984,8 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.referrals TO service_role;
 
 REVOKE ALL ON FUNCTION private.redeem_invite(p_code text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.redeem_invite(p_code text) TO authenticated;
+
+REVOKE ALL ON FUNCTION private.refresh_recommendations(p_session_id uuid) FROM PUBLIC;
 
 GRANT SELECT,DELETE ON TABLE public.push_tokens TO authenticated;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.push_tokens TO service_role;
@@ -9008,9 +9092,6 @@ REVOKE ALL ON FUNCTION private.session_participants_broadcast() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.session_participants_track_listening() FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION private.session_recommendations(p_session_id uuid, p_limit integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.session_recommendations(p_session_id uuid, p_limit integer) TO authenticated;
-
 REVOKE ALL ON FUNCTION private.session_sanctions_broadcast() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.session_sanctions_notify() FROM PUBLIC;
@@ -9035,6 +9116,8 @@ REVOKE ALL ON FUNCTION private.sessions_close_plays() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.sessions_guard_transitions() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.sessions_notify_live() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.sessions_refresh_recommendations() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.set_now_playing(p_session public.sessions, p_track jsonb, p_origin text) FROM PUBLIC;
 
@@ -9498,6 +9581,9 @@ GRANT INSERT(session_id) ON TABLE public.session_likes TO authenticated;
 
 GRANT SELECT,INSERT,DELETE ON TABLE public.session_moderators TO authenticated;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.session_moderators TO service_role;
+
+GRANT SELECT ON TABLE public.session_recommendations TO authenticated;
+GRANT SELECT ON TABLE public.session_recommendations TO service_role;
 
 GRANT SELECT ON TABLE public.skip_votes TO authenticated;
 GRANT SELECT,INSERT,DELETE ON TABLE public.skip_votes TO service_role;

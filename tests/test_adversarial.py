@@ -80,6 +80,7 @@ TABLES: dict[str, Rules] = {
     # the DJ updates the room's songs, the listener their own (status and pinned_at only, guarded by a trigger)
     "queue_items": Rules("added_by", ROOM, insert=True, update=only("dj", "listener"), update_others=only("dj")),
     "queue_commands": Rules("actor_id", only("dj"), insert=True),  # the DJ's advance, skip, reorder, report_track
+    "session_recommendations": Rules(None, only("dj")),  # the room's, for its DJ; written by triggers
     "queue_votes": Rules("user_id", only("listener"), insert=True, update=only("listener"), delete=only("listener")),
     "skip_votes": Rules("user_id", only("listener"), insert=True, update=only("listener")),  # vote_skip pressed again
     "dj_fallback_tracks": Rules("dj_id", only("dj"), insert=True, update=only("dj"), delete=only("dj")),
@@ -196,7 +197,7 @@ PRIVATE_DEFINER_CALLABLE = {
     "go_live", "start_session", "end_own_session", "session_heartbeat", "join_session", "leave_session",
     "timeout_user", "ban_user", "unban_user", "delete_message",
     "register_push_token", "my_earnings", "plan_of", "my_track_stats",
-    "set_paused", "session_recommendations",
+    "set_paused",
     # what a live room plays, shown in live_now to anyone browsing (one row of queue_items)
     "live_now_playing",
     # issue 15 (social): policy helpers, then RPC bodies (each checks the caller or reads only public data)
@@ -292,6 +293,9 @@ def build_room(db: conftest.TestDatabase) -> Room:
     db.as_user(other_dj).rpc_rows("respond_battle", p_battle_id=battle, p_accept=True)
     as_listener.rpc("vote_battle", p_battle_id=battle, p_dj_id=dj)
     db.as_user(stranger).rpc("redeem_invite", p_code=as_listener.rpc("my_invite_code"))
+    db.admin.execute("insert into public.session_recommendations (session_id, rank, track_key, title, artist, "
+                     "duration_ms, provider, provider_ref, score) values (%s, 1, 'spotify:rec', 'Rec', 'A', 200000, "
+                     "'spotify', 'rec', 3)", (session,))  # as the refresh triggers write it
     users = {"dj": dj, "other_dj": other_dj, "listener": listener, "moderator": moderator, "banned": banned,
              "stranger": stranger}
     return Room(db, users, session, message, item, battle)

@@ -87,7 +87,7 @@ def test_private_functions_the_app_may_call_are_few_and_named(db):
         "private.join_session", "private.leave_session", "private.timeout_user", "private.ban_user",
         "private.unban_user", "private.delete_message", "private.my_earnings", "private.register_push_token",
         "private.my_track_stats",
-        "private.set_paused", "private.session_recommendations",
+        "private.set_paused",
         # live_now shows what each live room plays (one row of queue_items, live rooms only)
         "private.live_now_playing",
         # issue 15 (social): policy helpers, then the private halves of its public RPCs

@@ -598,25 +598,95 @@ end;
 $$;
 revoke all on function private.queue_recommendation(public.sessions) from public, anon, authenticated, service_role;
 
-create function private.session_recommendations(p_session_id uuid, p_limit int)
-returns table (title text, artist text, album_art_url text, duration_ms int, provider text, provider_ref text,
-               spotify_id text, apple_music_id text, isrc text, score bigint)
-language plpgsql stable security definer
+-- What the DJ reads (public.recommendations): the room's best 50
+-- recommendations, computed by private.recommendations when the room's seed
+-- changes (a song starts playing; the session is created, goes live or
+-- changes genres) and dropped when it ends. It draws on other rooms' history,
+-- which RLS hides from the DJ row by row; this projection (songs and scores,
+-- no rooms, no people) is the DJ's to read. The read filters it again by the
+-- room's queue and cooldown at that moment; other rooms' history is as of the
+-- last refresh.
+create table public.session_recommendations (
+  session_id uuid not null references public.sessions (id) on delete cascade,
+  rank int not null,
+  track_key text not null,
+  title text not null,
+  artist text not null,
+  album_art_url text,
+  duration_ms int not null,
+  provider text not null,
+  provider_ref text not null,
+  spotify_id text,
+  apple_music_id text,
+  isrc text,
+  score bigint not null,
+  computed_at timestamptz not null default now(),
+  primary key (session_id, rank)
+);
+comment on table public.session_recommendations is 'A room''s best 50 recommendations from our play history, refreshed by triggers when its seed changes; the room''s DJ reads them through recommendations().';
+revoke all on public.session_recommendations from anon, authenticated, service_role;
+grant select on public.session_recommendations to authenticated, service_role;
+alter table public.session_recommendations enable row level security;
+
+-- Called by the triggers below (security definer, or the owner's code).
+create function private.refresh_recommendations(p_session_id uuid) returns void
+language plpgsql
 set search_path = ''
 as $$
 begin
-  if not exists (select 1 from public.sessions s where s.id = p_session_id and s.dj_id = private.require_user()) then
-    raise exception using errcode = 'PT403', message = 'only the session''s DJ sees its recommendations';
-  end if;
-  return query
-    select r.title, r.artist, r.album_art_url, r.duration_ms, r.provider, r.provider_ref, r.spotify_id,
-           r.apple_music_id, r.isrc, r.score
-    from private.recommendations(p_session_id, p_limit) r;
+  delete from public.session_recommendations r where r.session_id = p_session_id;
+  insert into public.session_recommendations (session_id, rank, track_key, title, artist, album_art_url, duration_ms,
+                                              provider, provider_ref, spotify_id, apple_music_id, isrc, score)
+  select p_session_id, o.ordinality, o.track_key, o.title, o.artist, o.album_art_url, o.duration_ms, o.provider,
+         o.provider_ref, o.spotify_id, o.apple_music_id, o.isrc, o.score
+  from private.recommendations(p_session_id, 50) with ordinality as o;
 end;
 $$;
-revoke all on function private.session_recommendations(uuid, integer) from public, anon, authenticated, service_role;
--- authenticated: public.recommendations() (security invoker) wraps it; it checks the caller itself.
-grant execute on function private.session_recommendations(uuid, integer) to authenticated;
+revoke all on function private.refresh_recommendations(uuid) from public, anon, authenticated, service_role;
+
+-- A song starts: the seed of the room's recommendations changed.
+-- Security definer: private.recommendations reads every room's history.
+create function private.queue_items_refresh_recommendations() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+begin
+  perform private.refresh_recommendations(new.session_id);
+  return null;
+end;
+$$;
+revoke all on function private.queue_items_refresh_recommendations() from public, anon, authenticated, service_role;
+
+create trigger queue_items_refresh_recommendations
+after update of status on public.queue_items
+for each row when (new.status = 'playing' and old.status is distinct from 'playing')
+execute function private.queue_items_refresh_recommendations();
+
+-- A session is created, goes live or changes genres: refreshed; it ends: dropped.
+-- Security definer: as above.
+create function private.sessions_refresh_recommendations() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+begin
+  if new.status = 'ended' then
+    delete from public.session_recommendations r where r.session_id = new.id;
+  else
+    perform private.refresh_recommendations(new.id);
+  end if;
+  return null;
+end;
+$$;
+revoke all on function private.sessions_refresh_recommendations() from public, anon, authenticated, service_role;
+
+create trigger sessions_refresh_recommendations_insert
+after insert on public.sessions
+for each row execute function private.sessions_refresh_recommendations();
+
+create trigger sessions_refresh_recommendations_update
+after update of status, genres on public.sessions
+for each row when (new.status is distinct from old.status or new.genres is distinct from old.genres)
+execute function private.sessions_refresh_recommendations();
 
 -- Advancing: the playing song ends, the next one starts
 -- Finish the playing song (as played or skipped) and start the next: the queue's
@@ -984,8 +1054,15 @@ declare
   v_current public.queue_items;
   v_wait int;
 begin
+  -- The room's lock, as private.lock_session takes it but FOR NO KEY UPDATE:
+  -- this insert's foreign key check already holds KEY SHARE on the session,
+  -- so two DJ commands taking FOR UPDATE would deadlock; NO KEY UPDATE waits
+  -- for (and excludes) every other holder of the room's lock all the same.
+  select * into v_session from public.sessions s where s.id = new.session_id for no key update;
+  if new.command in ('advance', 'skip', 'report_track') and v_session.status <> 'live' then
+    raise exception using errcode = 'PT409', message = 'this session is not live';
+  end if;
   if new.command in ('advance', 'skip') then
-    v_session := private.lock_live_session(new.session_id);
     select * into v_current from public.queue_items q where q.session_id = new.session_id and q.status = 'playing';
     -- a stale advance (a retry, or a second device) changes nothing: one track end advances once
     if new.expected_item_id is null or v_current.id is not distinct from new.expected_item_id then
@@ -994,7 +1071,6 @@ begin
     end if;
   elsif new.command = 'reorder' then
     -- The listed songs play first, in this order; the others follow by the rule.
-    perform private.lock_session(new.session_id);
     update public.queue_items q set dj_position = null
     where q.session_id = new.session_id and q.status = 'queued' and q.dj_position is not null
       and not (q.id = any (new.item_ids));
@@ -1008,10 +1084,6 @@ begin
     -- currently-playing API): a change of track at most once per 5 s (PT429
     -- with retry_after); the same track again changes nothing, free. Not while
     -- now playing follows the DJ's Spotify player.
-    v_session := private.lock_session(new.session_id);
-    if v_session.status <> 'live' then
-      raise exception using errcode = 'PT409', message = 'this session is not live';
-    end if;
     if v_session.plays_from = 'spotify' then
       raise exception using errcode = 'PT409', message = 'now playing follows your Spotify player: set plays_from to app';
     end if;
@@ -1350,8 +1422,28 @@ grant execute on function public.report_track(uuid, text, text, integer, text, t
 create function public.recommendations(p_session_id uuid, p_limit int default 10)
 returns table (title text, artist text, album_art_url text, duration_ms int, provider text, provider_ref text,
                spotify_id text, apple_music_id text, isrc text, score bigint)
-language sql stable security invoker set search_path = ''
-as $$ select * from private.session_recommendations(p_session_id, p_limit) $$;
+language plpgsql stable security invoker set search_path = ''
+as $$
+begin
+  if not exists (select 1 from public.sessions s where s.id = p_session_id and s.dj_id = (select auth.uid())) then
+    raise exception using errcode = 'PT403', message = 'only the session''s DJ sees its recommendations';
+  end if;
+  -- never a song queued or playing here, nor one played here within the cooldown, nor one too long (as advance)
+  return query
+    select r.title, r.artist, r.album_art_url, r.duration_ms, r.provider, r.provider_ref, r.spotify_id,
+           r.apple_music_id, r.isrc, r.score
+    from public.session_recommendations r
+    join public.sessions s on s.id = r.session_id
+    where r.session_id = p_session_id
+      and r.duration_ms <= s.max_song_duration_seconds * 1000
+      and not exists (select 1 from public.queue_items h
+                      where h.session_id = p_session_id and h.track_key = r.track_key
+                        and (h.status in ('queued', 'playing')
+                             or h.ended_at > now() - make_interval(mins => s.replay_cooldown_minutes)))
+    order by r.rank
+    limit least(greatest(coalesce(p_limit, 10), 1), 50);
+end;
+$$;
 comment on function public.recommendations(uuid, int) is 'DJ: what would play after the queue and the fallback list, from our play history, best first.';
 revoke all on function public.recommendations(uuid, integer) from public, anon, authenticated, service_role;
 grant execute on function public.recommendations(uuid, integer) to authenticated;

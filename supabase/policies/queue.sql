@@ -112,3 +112,10 @@ drop policy if exists dj_fallback_tracks_delete on public.dj_fallback_tracks;
 create policy dj_fallback_tracks_delete on public.dj_fallback_tracks
   for delete to authenticated
   using (dj_id = (select auth.uid()));
+
+-- session_recommendations: each DJ reads their own rooms' (recommendations()
+-- filters them by the room's queue); written only by the refresh triggers.
+drop policy if exists session_recommendations_select on public.session_recommendations;
+create policy session_recommendations_select on public.session_recommendations
+  for select to authenticated
+  using (session_id in (select private.my_hosted_session_ids()));
