@@ -3556,7 +3556,7 @@ end;
 $$;
 
 CREATE FUNCTION private.recommendations(p_session_id uuid, p_limit integer) RETURNS TABLE(track_key text, title text, artist text, album_art_url text, duration_ms integer, provider text, provider_ref text, spotify_id text, apple_music_id text, isrc text, score bigint, followed integer, genre_plays integer)
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE sql STABLE
     SET search_path TO ''
     AS $$
   with room as (

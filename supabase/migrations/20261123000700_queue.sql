@@ -501,8 +501,10 @@ grant execute on function private.queue_order(uuid) to authenticated;
 --     room, or hosted by the same DJ;
 -- never a song queued or playing here, nor one played here within the
 -- replay cooldown, nor one longer than the room's max duration. Ties: the most
--- recently played first. Security definer: it reads every session's history,
--- which RLS hides from the DJ; callers check who asks (public.recommendations).
+-- recently played first. It reads every session's history, which RLS hides
+-- from the DJ: only privileged code calls it (advance_locked, under the
+-- definer triggers and auto_advance; refresh_recommendations, under the
+-- triggers that keep public.session_recommendations).
 -- The latest sessions first (recommendations' neighbours): read backwards, filtered, stopped at 100.
 create index sessions_started_at on public.sessions (started_at desc) where started_at is not null;
 
@@ -510,7 +512,7 @@ create function private.recommendations(p_session_id uuid, p_limit int)
 returns table (track_key text, title text, artist text, album_art_url text, duration_ms int, provider text,
                provider_ref text, spotify_id text, apple_music_id text, isrc text, score bigint, followed int,
                genre_plays int)
-language sql stable security definer
+language sql stable
 set search_path = ''
 as $$
   with room as (
