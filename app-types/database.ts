@@ -1240,6 +1240,54 @@ export type Database = {
           },
         ]
       }
+      queue_commands: {
+        Row: {
+          actor_id: string
+          command: string
+          created_at: string
+          expected_item_id: number | null
+          id: number
+          item_ids: number[] | null
+          session_id: string
+          track: Json | null
+        }
+        Insert: {
+          actor_id?: string
+          command: string
+          created_at?: string
+          expected_item_id?: number | null
+          id?: never
+          item_ids?: number[] | null
+          session_id: string
+          track?: Json | null
+        }
+        Update: {
+          actor_id?: string
+          command?: string
+          created_at?: string
+          expected_item_id?: number | null
+          id?: never
+          item_ids?: number[] | null
+          session_id?: string
+          track?: Json | null
+        }
+        Relationships: [
+          {
+            foreignKeyName: "queue_commands_actor_id_fkey"
+            columns: ["actor_id"]
+            isOneToOne: false
+            referencedRelation: "profiles"
+            referencedColumns: ["id"]
+          },
+          {
+            foreignKeyName: "queue_commands_session_id_fkey"
+            columns: ["session_id"]
+            isOneToOne: false
+            referencedRelation: "sessions"
+            referencedColumns: ["id"]
+          },
+        ]
+      }
       queue_items: {
         Row: {
           added_at: string
@@ -1686,6 +1734,65 @@ export type Database = {
           },
         ]
       }
+      session_recommendations: {
+        Row: {
+          album_art_url: string | null
+          apple_music_id: string | null
+          artist: string
+          computed_at: string
+          duration_ms: number
+          isrc: string | null
+          provider: string
+          provider_ref: string
+          rank: number
+          score: number
+          session_id: string
+          spotify_id: string | null
+          title: string
+          track_key: string
+        }
+        Insert: {
+          album_art_url?: string | null
+          apple_music_id?: string | null
+          artist: string
+          computed_at?: string
+          duration_ms: number
+          isrc?: string | null
+          provider: string
+          provider_ref: string
+          rank: number
+          score: number
+          session_id: string
+          spotify_id?: string | null
+          title: string
+          track_key: string
+        }
+        Update: {
+          album_art_url?: string | null
+          apple_music_id?: string | null
+          artist?: string
+          computed_at?: string
+          duration_ms?: number
+          isrc?: string | null
+          provider?: string
+          provider_ref?: string
+          rank?: number
+          score?: number
+          session_id?: string
+          spotify_id?: string | null
+          title?: string
+          track_key?: string
+        }
+        Relationships: [
+          {
+            foreignKeyName: "session_recommendations_session_id_fkey"
+            columns: ["session_id"]
+            isOneToOne: false
+            referencedRelation: "sessions"
+            referencedColumns: ["id"]
+          },
+        ]
+      }
       session_sanctions: {
         Row: {
           created_at: string
@@ -1872,7 +1979,7 @@ export type Database = {
         Insert: {
           created_at?: string
           item_id: number
-          user_id: string
+          user_id?: string
         }
         Update: {
           created_at?: string

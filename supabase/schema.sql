@@ -144,7 +144,7 @@ CREATE TABLE public.queue_items (
     CONSTRAINT queue_items_up_votes_check CHECK ((up_votes >= 0))
 );
 
-COMMENT ON TABLE public.queue_items IS 'Songs of a session''s queue and its play history. Tallies are kept by triggers; status moves only through functions.';
+COMMENT ON TABLE public.queue_items IS 'Songs of a session''s queue and its play history. Tallies are kept by triggers; the app may only remove a queued song (the DJ or its contributor) and pin one (the DJ); everything else moves through queue_commands and skip votes.';
 
 COMMENT ON COLUMN public.queue_items.track_key IS 'identity of the song for duplicate and replay checks: provider and reference';
 
@@ -159,27 +159,6 @@ COMMENT ON COLUMN public.queue_items.origin IS 'request: added by a listener or 
 COMMENT ON COLUMN public.queue_items.pinned_at IS 'set by the DJ: play next (earliest pin first)';
 
 COMMENT ON COLUMN public.queue_items.dj_position IS 'set by the DJ''s reorder: positioned songs play before unpositioned ones, in this order';
-
-CREATE FUNCTION private.advance(p_session_id uuid, p_expected_item_id bigint, p_outcome public.queue_item_status) RETURNS public.queue_items
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-declare
-  v_uid uuid := (select auth.uid());
-  v_session public.sessions;
-  v_current public.queue_items;
-begin
-  if v_uid is not null then
-    perform private.lock_own_session(p_session_id);  -- checks the DJ before it locks
-  end if;
-  v_session := private.lock_live_session(p_session_id);
-  select * into v_current from public.queue_items q where q.session_id = p_session_id and q.status = 'playing';
-  if p_expected_item_id is not null and v_current.id is distinct from p_expected_item_id then
-    return v_current;
-  end if;
-  return private.advance_locked(v_session, p_outcome);
-end;
-$$;
 
 CREATE TABLE public.sessions (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
@@ -2615,28 +2594,6 @@ CREATE FUNCTION private.pending_votes_of(p_item_id bigint, OUT up_votes integer,
   from private.queue_vote_deltas d where d.item_id = p_item_id
 $$;
 
-CREATE FUNCTION private.pin_next(p_item_id bigint, p_pinned boolean) RETURNS public.queue_items
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-declare
-  v_item public.queue_items;
-begin
-  select q.* into v_item from public.queue_items q where q.id = p_item_id;
-  if not found then
-    raise exception using errcode = 'PT404', message = 'song not found';
-  end if;
-  perform private.lock_own_session(v_item.session_id);
-  update public.queue_items q set pinned_at = case when p_pinned then now() end
-  where q.id = p_item_id and q.status = 'queued'
-  returning * into v_item;
-  if not found then
-    raise exception using errcode = 'PT409', message = 'only a queued song can be pinned';
-  end if;
-  return v_item;
-end;
-$$;
-
 CREATE TABLE public.plans (
     id text NOT NULL,
     name text NOT NULL,
@@ -3007,6 +2964,65 @@ begin
 end;
 $$;
 
+CREATE FUNCTION private.queue_commands_apply() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_session public.sessions;
+  v_current public.queue_items;
+  v_wait int;
+begin
+  -- The room's lock, as private.lock_session takes it but FOR NO KEY UPDATE:
+  -- this insert's foreign key check already holds KEY SHARE on the session,
+  -- so two DJ commands taking FOR UPDATE would deadlock; NO KEY UPDATE waits
+  -- for (and excludes) every other holder of the room's lock all the same.
+  select * into v_session from public.sessions s where s.id = new.session_id for no key update;
+  if new.command in ('advance', 'skip', 'report_track') and v_session.status <> 'live' then
+    raise exception using errcode = 'PT409', message = 'this session is not live';
+  end if;
+  if new.command in ('advance', 'skip') then
+    select * into v_current from public.queue_items q where q.session_id = new.session_id and q.status = 'playing';
+    -- a stale advance (a retry, or a second device) changes nothing: one track end advances once
+    if new.expected_item_id is null or v_current.id is not distinct from new.expected_item_id then
+      perform private.advance_locked(v_session, case new.command when 'skip' then 'skipped'
+                                                                 else 'played' end::public.queue_item_status);
+    end if;
+  elsif new.command = 'reorder' then
+    -- The listed songs play first, in this order; the others follow by the rule.
+    update public.queue_items q set dj_position = null
+    where q.session_id = new.session_id and q.status = 'queued' and q.dj_position is not null
+      and not (q.id = any (new.item_ids));
+    update public.queue_items q set dj_position = o.n
+    from unnest(new.item_ids) with ordinality as o(id, n)
+    where q.id = o.id and q.session_id = new.session_id and q.status = 'queued';
+    perform private.room_publish(new.session_id, 'queue_reordered', jsonb_build_object('item_ids', new.item_ids),
+                                 'queue_reordered', 'last');
+  elsif new.command = 'report_track' then
+    -- The DJ's app reports the track it plays (Apple Music has no
+    -- currently-playing API): a change of track at most once per 5 s (PT429
+    -- with retry_after); the same track again changes nothing, free. Not while
+    -- now playing follows the DJ's Spotify player.
+    if v_session.plays_from = 'spotify' then
+      raise exception using errcode = 'PT409', message = 'now playing follows your Spotify player: set plays_from to app';
+    end if;
+    select * into v_current from public.queue_items q where q.session_id = new.session_id and q.status = 'playing';
+    if v_current.id is not null
+       and (v_current.track_key = (new.track ->> 'provider') || ':' || lower(new.track ->> 'provider_ref')
+            or v_current.spotify_id = new.track ->> 'spotify_id') then
+      return null;
+    end if;
+    if v_session.last_track_report_at > now() - interval '5 seconds' then
+      v_wait := ceil(extract(epoch from v_session.last_track_report_at + interval '5 seconds' - now()))::int;
+      raise exception using errcode = 'PT429', message = format('too fast: wait %s s', v_wait),
+        detail = jsonb_build_object('retry_after', v_wait)::text;
+    end if;
+    perform private.set_now_playing(v_session, new.track, 'app');
+  end if;
+  return null;
+end;
+$$;
+
 CREATE FUNCTION private.queue_items_broadcast() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -3125,6 +3141,39 @@ begin
 end;
 $$;
 
+CREATE FUNCTION private.queue_items_guard_app_updates() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_uid uuid := (select auth.uid());
+begin
+  if current_user <> 'authenticated' then
+    return new;
+  end if;
+  if new.pinned_at is distinct from old.pinned_at then
+    if not exists (select 1 from public.sessions s where s.id = old.session_id and s.dj_id = v_uid) then
+      raise exception using errcode = 'PT403', message = 'only the session''s DJ can do this';
+    end if;
+    if old.status <> 'queued' then
+      raise exception using errcode = 'PT409', message = 'only a queued song can be pinned';
+    end if;
+    new.pinned_at := case when new.pinned_at is not null then now() end;
+  end if;
+  if new.status is distinct from old.status then
+    if old.status <> 'queued' then
+      raise exception using errcode = 'PT409', message = format('this song is %s, not queued', old.status);
+    end if;
+    if new.status <> 'removed' then
+      raise exception using errcode = 'PT403', message = 'songs start and end only by advance, skip and skip votes';
+    end if;
+    new.ended_at := now();
+    new.removed_by := v_uid;
+  end if;
+  return new;
+end;
+$$;
+
 CREATE FUNCTION private.queue_items_live_now_playing() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -3210,6 +3259,16 @@ begin
   elsif tg_op = 'UPDATE' and old.started_at is not null then
     delete from private.songs_played p where p.item_id = new.id;
   end if;
+  return null;
+end;
+$$;
+
+CREATE FUNCTION private.queue_items_refresh_recommendations() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  perform private.refresh_recommendations(new.session_id);
   return null;
 end;
 $$;
@@ -3452,7 +3511,7 @@ end;
 $$;
 
 CREATE FUNCTION private.recommendations(p_session_id uuid, p_limit integer) RETURNS TABLE(track_key text, title text, artist text, album_art_url text, duration_ms integer, provider text, provider_ref text, spotify_id text, apple_music_id text, isrc text, score bigint, followed integer, genre_plays integer)
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE sql STABLE
     SET search_path TO ''
     AS $$
   with room as (
@@ -3674,82 +3733,17 @@ begin
 end;
 $$;
 
-CREATE FUNCTION private.remove_from_queue(p_item_id bigint) RETURNS public.queue_items
-    LANGUAGE plpgsql SECURITY DEFINER
+CREATE FUNCTION private.refresh_recommendations(p_session_id uuid) RETURNS void
+    LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
-declare
-  v_uid uuid := private.require_user();
-  v_item public.queue_items;
 begin
-  -- Who asks is checked on an unlocked read (added_by and the DJ never
-  -- change): a stranger never waits on, or holds, the song's row (votes update it).
-  select q.* into v_item from public.queue_items q where q.id = p_item_id;
-  if not found then
-    raise exception using errcode = 'PT404', message = 'song not found';
-  end if;
-  if v_item.added_by is distinct from v_uid
-     and not exists (select 1 from public.sessions s where s.id = v_item.session_id and s.dj_id = v_uid) then
-    raise exception using errcode = 'PT403', message = 'only the DJ or whoever added it can remove a song';
-  end if;
-  select q.* into v_item from public.queue_items q where q.id = p_item_id for update;
-  if v_item.status <> 'queued' then
-    raise exception using errcode = 'PT409', message = format('this song is %s, not queued', v_item.status);
-  end if;
-  update public.queue_items q set status = 'removed', ended_at = now(), removed_by = v_uid
-  where q.id = p_item_id returning * into v_item;
-  return v_item;
-end;
-$$;
-
-CREATE FUNCTION private.reorder_queue(p_session_id uuid, p_item_ids bigint[]) RETURNS integer
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-declare
-  v_positioned int;
-begin
-  perform private.lock_own_session(p_session_id);
-  update public.queue_items q set dj_position = null
-  where q.session_id = p_session_id and q.status = 'queued' and q.dj_position is not null
-    and not (q.id = any (p_item_ids));
-  update public.queue_items q set dj_position = o.n
-  from unnest(p_item_ids) with ordinality as o(id, n)
-  where q.id = o.id and q.session_id = p_session_id and q.status = 'queued';
-  get diagnostics v_positioned = row_count;
-  perform private.room_publish(p_session_id, 'queue_reordered', jsonb_build_object('item_ids', p_item_ids),
-                               'queue_reordered', 'last');
-  return v_positioned;
-end;
-$$;
-
-CREATE FUNCTION private.report_track(p_session_id uuid, p_track jsonb) RETURNS public.queue_items
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-declare
-  v_session public.sessions := private.lock_own_session(p_session_id);  -- checks the DJ before it locks
-  v_current public.queue_items;
-  v_wait int;
-begin
-  if v_session.status <> 'live' then
-    raise exception using errcode = 'PT409', message = 'this session is not live';
-  end if;
-  if v_session.plays_from = 'spotify' then
-    raise exception using errcode = 'PT409', message = 'now playing follows your Spotify player: set plays_from to app';
-  end if;
-  select * into v_current from public.queue_items q where q.session_id = p_session_id and q.status = 'playing';
-  if v_current.id is not null
-     and (v_current.track_key = (p_track ->> 'provider') || ':' || lower(p_track ->> 'provider_ref')
-          or v_current.spotify_id = p_track ->> 'spotify_id') then
-    return v_current;
-  end if;
-  if v_session.last_track_report_at > now() - interval '5 seconds' then
-    v_wait := ceil(extract(epoch from v_session.last_track_report_at + interval '5 seconds' - now()))::int;
-    raise exception using errcode = 'PT429', message = format('too fast: wait %s s', v_wait),
-      detail = jsonb_build_object('retry_after', v_wait)::text;
-  end if;
-  return private.set_now_playing(v_session, p_track, 'app');
+  delete from public.session_recommendations r where r.session_id = p_session_id;
+  insert into public.session_recommendations (session_id, rank, track_key, title, artist, album_art_url, duration_ms,
+                                              provider, provider_ref, spotify_id, apple_music_id, isrc, score)
+  select p_session_id, o.ordinality, o.track_key, o.title, o.artist, o.album_art_url, o.duration_ms, o.provider,
+         o.provider_ref, o.spotify_id, o.apple_music_id, o.isrc, o.score
+  from private.recommendations(p_session_id, 50) with ordinality as o;
 end;
 $$;
 
@@ -3813,6 +3807,23 @@ begin
     select * into v_job from private.account_deletions d where d.user_id = p_user_id;
   end if;
   return v_job;
+end;
+$$;
+
+CREATE FUNCTION private.require_dj(p_session_id uuid) RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+begin
+  if (select auth.uid()) is null then
+    raise exception using errcode = 'PT401', message = 'sign in first';
+  end if;
+  if not exists (select 1 from public.sessions s where s.id = p_session_id and s.dj_id = (select auth.uid())) then
+    if not exists (select 1 from public.sessions s where s.id = p_session_id) then
+      raise exception using errcode = 'PT404', message = 'session not found';
+    end if;
+    raise exception using errcode = 'PT403', message = 'only the session''s DJ can do this';
+  end if;
 end;
 $$;
 
@@ -4598,21 +4609,6 @@ begin
 end;
 $$;
 
-CREATE FUNCTION private.session_recommendations(p_session_id uuid, p_limit integer) RETURNS TABLE(title text, artist text, album_art_url text, duration_ms integer, provider text, provider_ref text, spotify_id text, apple_music_id text, isrc text, score bigint)
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-begin
-  if not exists (select 1 from public.sessions s where s.id = p_session_id and s.dj_id = private.require_user()) then
-    raise exception using errcode = 'PT403', message = 'only the session''s DJ sees its recommendations';
-  end if;
-  return query
-    select r.title, r.artist, r.album_art_url, r.duration_ms, r.provider, r.provider_ref, r.spotify_id,
-           r.apple_music_id, r.isrc, r.score
-    from private.recommendations(p_session_id, p_limit) r;
-end;
-$$;
-
 CREATE FUNCTION private.session_sanctions_broadcast() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -4856,6 +4852,20 @@ begin
 end;
 $$;
 
+CREATE FUNCTION private.sessions_refresh_recommendations() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if new.status = 'ended' then
+    delete from public.session_recommendations r where r.session_id = new.id;
+  else
+    perform private.refresh_recommendations(new.id);
+  end if;
+  return null;
+end;
+$$;
+
 CREATE FUNCTION private.sessions_resume_playing() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -4963,13 +4973,11 @@ end;
 $$;
 
 CREATE FUNCTION private.skip_progress(p_item_id bigint, p_session_id uuid, OUT votes integer, OUT threshold integer) RETURNS record
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE sql STABLE
     SET search_path TO ''
     AS $$
   select
-    (select count(*)::int from public.skip_votes v
-       join public.session_participants p on p.session_id = p_session_id and p.user_id = v.user_id
-      where v.item_id = p_item_id and p.left_at is null and p.last_seen_at > now() - interval '2 minutes'),
+    (select q.skip_votes from public.queue_items q where q.id = p_item_id),
     private.skip_threshold((select count(*)::int from public.session_participants p
                              where p.session_id = p_session_id and p.left_at is null
                                and p.last_seen_at > now() - interval '2 minutes'))
@@ -4979,6 +4987,55 @@ CREATE FUNCTION private.skip_threshold(p_active integer) RETURNS integer
     LANGUAGE sql IMMUTABLE
     SET search_path TO ''
     AS $$ select greatest(1, least(p_active, greatest(2, ceil(2 * ln(p_active + 1))::int))) $$;
+
+CREATE FUNCTION private.skip_votes_count() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_session public.sessions;
+  v_item public.queue_items;
+  v_votes int;
+  v_threshold int;
+  v_result jsonb;
+begin
+  select q.* into v_item from public.queue_items q where q.id = new.item_id;
+  v_session := private.lock_live_session(v_item.session_id);
+  update public.session_participants p set last_seen_at = now()
+  where p.session_id = v_session.id and p.user_id = new.user_id and p.left_at is null;
+  if not found then
+    raise exception using errcode = 'PT403', message = 'join the session to vote';
+  end if;
+  select q.* into v_item from public.queue_items q where q.id = new.item_id;
+  if v_item.status <> 'playing' then
+    raise exception using errcode = 'PT409', message = 'this song is no longer playing';  -- skipped or advanced meanwhile
+  end if;
+  update public.queue_items q
+  set skip_votes = (select count(*)::int from public.skip_votes v
+                    join public.session_participants p on p.session_id = v_session.id and p.user_id = v.user_id
+                    where v.item_id = new.item_id and p.left_at is null
+                      and p.last_seen_at > now() - interval '2 minutes')
+  where q.id = new.item_id
+  returning q.skip_votes into v_votes;
+  v_threshold := (private.skip_progress(new.item_id, v_session.id)).threshold;
+  v_result := jsonb_build_object('item_id', new.item_id, 'votes', v_votes, 'threshold', v_threshold);
+  perform private.room_publish(v_session.id, 'skip_votes', v_result, 'skip_votes', 'last');
+  if v_votes >= v_threshold then
+    perform private.advance_locked(v_session, 'skipped');
+  end if;
+  return null;
+end;
+$$;
+
+CREATE FUNCTION private.skip_votes_keep_created_at() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  new.created_at := old.created_at;
+  return new;
+end;
+$$;
 
 CREATE FUNCTION private.spotify_apply_playback(p_user_id uuid, p_playback jsonb) RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER
@@ -5511,45 +5568,6 @@ begin
 end;
 $$;
 
-CREATE FUNCTION private.vote_skip(p_session_id uuid) RETURNS jsonb
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-declare
-  v_uid uuid := private.require_user();
-  v_session public.sessions;
-  v_item public.queue_items;
-  v_progress record;
-  v_result jsonb;
-begin
-  -- Only a present listener takes the room's lock (checked first, unlocked; then again under the lock).
-  if not exists (select 1 from public.session_participants p
-                 where p.session_id = p_session_id and p.user_id = v_uid and p.left_at is null)
-     or private.is_banned(p_session_id, v_uid) then
-    raise exception using errcode = 'PT403', message = 'join the session to vote';
-  end if;
-  v_session := private.lock_live_session(p_session_id);
-  update public.session_participants p set last_seen_at = now()
-  where p.session_id = p_session_id and p.user_id = v_uid and p.left_at is null;
-  if not found then
-    raise exception using errcode = 'PT403', message = 'join the session to vote';
-  end if;
-  select * into v_item from public.queue_items q where q.session_id = p_session_id and q.status = 'playing';
-  if not found then
-    raise exception using errcode = 'PT409', message = 'nothing is playing';
-  end if;
-  insert into public.skip_votes (item_id, user_id) values (v_item.id, v_uid) on conflict do nothing;
-  v_progress := private.skip_progress(v_item.id, p_session_id);
-  update public.queue_items q set skip_votes = v_progress.votes where q.id = v_item.id;
-  v_result := jsonb_build_object('item_id', v_item.id, 'votes', v_progress.votes, 'threshold', v_progress.threshold);
-  perform private.room_publish(p_session_id, 'skip_votes', v_result, 'skip_votes', 'last');
-  if v_progress.votes >= v_progress.threshold then
-    perform private.advance_locked(v_session, 'skipped');
-  end if;
-  return v_result || jsonb_build_object('skipped', v_progress.votes >= v_progress.threshold);
-end;
-$$;
-
 CREATE FUNCTION private.weekly_leaderboard(p_metric text, p_genre text, p_week date, p_limit integer) RETURNS TABLE(rank bigint, user_id uuid, username text, value bigint)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO ''
@@ -5592,9 +5610,19 @@ end;
 $$;
 
 CREATE FUNCTION public.advance(p_session_id uuid, p_expected_item_id bigint DEFAULT NULL::bigint) RETURNS public.queue_items
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO ''
-    AS $$ select * from private.advance(p_session_id, p_expected_item_id, 'played') $$;
+    AS $$
+declare
+  v_item public.queue_items;
+begin
+  perform private.require_dj(p_session_id);
+  insert into public.queue_commands (session_id, command, expected_item_id)
+  values (p_session_id, 'advance', p_expected_item_id);
+  select * into v_item from public.queue_items q where q.session_id = p_session_id and q.status = 'playing';
+  return v_item;
+end;
+$$;
 
 COMMENT ON FUNCTION public.advance(p_session_id uuid, p_expected_item_id bigint) IS 'DJ: the playing song ended; start the next. Pass the id you think is playing: a stale call changes nothing.';
 
@@ -6101,9 +6129,32 @@ CREATE FUNCTION public.pause_session(p_session_id uuid) RETURNS public.sessions
 COMMENT ON FUNCTION public.pause_session(p_session_id uuid) IS 'DJ: pause the room: nothing advances by itself and the position stands still. Idempotent.';
 
 CREATE FUNCTION public.pin_next(p_item_id bigint, p_pinned boolean DEFAULT true) RETURNS public.queue_items
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO ''
-    AS $$ select * from private.pin_next(p_item_id, p_pinned) $$;
+    AS $$
+declare
+  v_uid uuid := (select auth.uid());
+  v_item public.queue_items;
+begin
+  if v_uid is null then
+    raise exception using errcode = 'PT401', message = 'sign in first';
+  end if;
+  select q.* into v_item from public.queue_items q where q.id = p_item_id;
+  if not found or not exists (select 1 from public.sessions s where s.id = v_item.session_id and s.dj_id = v_uid) then
+    raise exception using errcode = 'PT403', message = 'only the session''s DJ can do this';
+  end if;
+  if v_item.status <> 'queued' then
+    raise exception using errcode = 'PT409', message = 'only a queued song can be pinned';
+  end if;
+  -- queue_items_guard_app_updates checks it again under the row's lock.
+  update public.queue_items q set pinned_at = case when p_pinned then now() end
+  where q.id = p_item_id
+  returning * into v_item;
+  return v_item;
+end;
+$$;
+
+COMMENT ON FUNCTION public.pin_next(p_item_id bigint, p_pinned boolean) IS 'DJ: play this queued song next (pinned songs play first, earliest pin first); false unpins.';
 
 CREATE FUNCTION public.react(p_session_id uuid, p_kind text) RETURNS boolean
     LANGUAGE plpgsql
@@ -6121,9 +6172,29 @@ $$;
 COMMENT ON FUNCTION public.react(p_session_id uuid, p_kind text) IS 'Send a reaction (fire, heart, laugh, clap, wow, hundred) in a live room you are in. 10 per 5 s (PT429). Published aggregated (private.room_publish): `reactions` {session_id, counts} at most once a second, or once per room_batch in a large room.';
 
 CREATE FUNCTION public.recommendations(p_session_id uuid, p_limit integer DEFAULT 10) RETURNS TABLE(title text, artist text, album_art_url text, duration_ms integer, provider text, provider_ref text, spotify_id text, apple_music_id text, isrc text, score bigint)
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     SET search_path TO ''
-    AS $$ select * from private.session_recommendations(p_session_id, p_limit) $$;
+    AS $$
+begin
+  if not exists (select 1 from public.sessions s where s.id = p_session_id and s.dj_id = (select auth.uid())) then
+    raise exception using errcode = 'PT403', message = 'only the session''s DJ sees its recommendations';
+  end if;
+  -- never a song queued or playing here, nor one played here within the cooldown, nor one too long (as advance)
+  return query
+    select r.title, r.artist, r.album_art_url, r.duration_ms, r.provider, r.provider_ref, r.spotify_id,
+           r.apple_music_id, r.isrc, r.score
+    from public.session_recommendations r
+    join public.sessions s on s.id = r.session_id
+    where r.session_id = p_session_id
+      and r.duration_ms <= s.max_song_duration_seconds * 1000
+      and not exists (select 1 from public.queue_items h
+                      where h.session_id = p_session_id and h.track_key = r.track_key
+                        and (h.status in ('queued', 'playing')
+                             or h.ended_at > now() - make_interval(mins => s.replay_cooldown_minutes)))
+    order by r.rank
+    limit least(greatest(coalesce(p_limit, 10), 1), 50);
+end;
+$$;
 
 COMMENT ON FUNCTION public.recommendations(p_session_id uuid, p_limit integer) IS 'DJ: what would play after the queue and the fallback list, from our play history, best first.';
 
@@ -6177,9 +6248,33 @@ $$;
 COMMENT ON FUNCTION public.register_push_token(p_token text, p_platform text, p_device_id text) IS 'Register this device''s Expo push token for you (moves it from another account; re-enables it).';
 
 CREATE FUNCTION public.remove_from_queue(p_item_id bigint) RETURNS public.queue_items
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO ''
-    AS $$ select * from private.remove_from_queue(p_item_id) $$;
+    AS $$
+declare
+  v_uid uuid := (select auth.uid());
+  v_item public.queue_items;
+begin
+  if v_uid is null then
+    raise exception using errcode = 'PT401', message = 'sign in first';
+  end if;
+  -- An unlocked read first (added_by and the DJ never change): a stranger never waits on, or holds, the song's row.
+  select q.* into v_item from public.queue_items q where q.id = p_item_id;
+  if not found
+     or (v_item.added_by is distinct from v_uid
+         and not exists (select 1 from public.sessions s where s.id = v_item.session_id and s.dj_id = v_uid)) then
+    raise exception using errcode = 'PT403', message = 'only the DJ or whoever added it can remove a song';
+  end if;
+  -- queue_items_guard_app_updates: only a queued song (PT409), and it fills in ended_at and removed_by.
+  update public.queue_items q set status = 'removed' where q.id = p_item_id returning * into v_item;
+  if not found then
+    raise exception using errcode = 'PT403', message = 'only the DJ or whoever added it can remove a song';
+  end if;
+  return v_item;
+end;
+$$;
+
+COMMENT ON FUNCTION public.remove_from_queue(p_item_id bigint) IS 'The DJ, or whoever added it: take a queued song out of the queue.';
 
 CREATE FUNCTION public.reorder_playlist(p_playlist_id uuid, p_item_ids bigint[]) RETURNS integer
     LANGUAGE plpgsql
@@ -6213,18 +6308,35 @@ $$;
 COMMENT ON FUNCTION public.reorder_playlist(p_playlist_id uuid, p_item_ids bigint[]) IS 'Put the listed playlist items first, in that order (the rest follow in their order). Your own playlists only (404).';
 
 CREATE FUNCTION public.reorder_queue(p_session_id uuid, p_item_ids bigint[]) RETURNS integer
-    LANGUAGE sql
-    SET search_path TO ''
-    AS $$ select private.reorder_queue(p_session_id, p_item_ids) $$;
-
-CREATE FUNCTION public.report_track(p_session_id uuid, p_title text, p_artist text, p_duration_ms integer, p_provider text, p_provider_ref text, p_album_art_url text DEFAULT NULL::text, p_spotify_id text DEFAULT NULL::text, p_apple_music_id text DEFAULT NULL::text, p_isrc text DEFAULT NULL::text, p_position_ms integer DEFAULT 0) RETURNS public.queue_items
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
-  select * from private.report_track(p_session_id, jsonb_build_object(
+begin
+  perform private.require_dj(p_session_id);
+  insert into public.queue_commands (session_id, command, item_ids) values (p_session_id, 'reorder', p_item_ids);
+  return (select count(*)::int from public.queue_items q
+          where q.session_id = p_session_id and q.status = 'queued' and q.id = any (p_item_ids));
+end;
+$$;
+
+COMMENT ON FUNCTION public.reorder_queue(p_session_id uuid, p_item_ids bigint[]) IS 'DJ: these queued songs play first, in this order. Returns how many were positioned.';
+
+CREATE FUNCTION public.report_track(p_session_id uuid, p_title text, p_artist text, p_duration_ms integer, p_provider text, p_provider_ref text, p_album_art_url text DEFAULT NULL::text, p_spotify_id text DEFAULT NULL::text, p_apple_music_id text DEFAULT NULL::text, p_isrc text DEFAULT NULL::text, p_position_ms integer DEFAULT 0) RETURNS public.queue_items
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_item public.queue_items;
+begin
+  perform private.require_dj(p_session_id);
+  insert into public.queue_commands (session_id, command, track)
+  values (p_session_id, 'report_track', jsonb_build_object(
     'title', p_title, 'artist', p_artist, 'duration_ms', p_duration_ms, 'provider', p_provider,
     'provider_ref', p_provider_ref, 'album_art_url', p_album_art_url, 'spotify_id', p_spotify_id,
-    'apple_music_id', p_apple_music_id, 'isrc', p_isrc, 'position_ms', p_position_ms))
+    'apple_music_id', p_apple_music_id, 'isrc', p_isrc, 'position_ms', p_position_ms));
+  select * into v_item from public.queue_items q where q.session_id = p_session_id and q.status = 'playing';
+  return v_item;
+end;
 $$;
 
 COMMENT ON FUNCTION public.report_track(p_session_id uuid, p_title text, p_artist text, p_duration_ms integer, p_provider text, p_provider_ref text, p_album_art_url text, p_spotify_id text, p_apple_music_id text, p_isrc text, p_position_ms integer) IS 'DJ: the track your app plays now (Apple Music or anything else) becomes now playing, as an advance would. One change per 5 s.';
@@ -6389,9 +6501,19 @@ $$;
 COMMENT ON FUNCTION public.shared_playlist(p_share_code text) IS 'A public playlist by its share code, with its songs in order (null when not public or unknown; your own by its code even when private).';
 
 CREATE FUNCTION public.skip(p_session_id uuid, p_expected_item_id bigint DEFAULT NULL::bigint) RETURNS public.queue_items
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO ''
-    AS $$ select * from private.advance(p_session_id, p_expected_item_id, 'skipped') $$;
+    AS $$
+declare
+  v_item public.queue_items;
+begin
+  perform private.require_dj(p_session_id);
+  insert into public.queue_commands (session_id, command, expected_item_id)
+  values (p_session_id, 'skip', p_expected_item_id);
+  select * into v_item from public.queue_items q where q.session_id = p_session_id and q.status = 'playing';
+  return v_item;
+end;
+$$;
 
 COMMENT ON FUNCTION public.skip(p_session_id uuid, p_expected_item_id bigint) IS 'DJ: skip the playing song and start the next.';
 
@@ -6556,9 +6678,36 @@ CREATE FUNCTION public.vote_battle(p_battle_id uuid, p_dj_id uuid) RETURNS boole
 COMMENT ON FUNCTION public.vote_battle(p_battle_id uuid, p_dj_id uuid) IS 'Present listener: vote for one DJ in the open round. true = counted, false = you already voted this round. 409 when no round is open.';
 
 CREATE FUNCTION public.vote_skip(p_session_id uuid) RETURNS jsonb
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO ''
-    AS $$ select private.vote_skip(p_session_id) $$;
+    AS $$
+declare
+  v_uid uuid := (select auth.uid());
+  v_item public.queue_items;
+  v_threshold int;
+begin
+  if v_uid is null then
+    raise exception using errcode = 'PT401', message = 'sign in first';
+  end if;
+  -- Present and not banned (the insert policy checks it again; the room's lock comes after, in skip_votes_count).
+  if not exists (select 1 from public.session_participants p
+                 where p.session_id = p_session_id and p.user_id = v_uid and p.left_at is null)
+     or exists (select 1 from public.session_sanctions x
+                where x.session_id = p_session_id and x.user_id = v_uid and x.kind = 'ban') then
+    raise exception using errcode = 'PT403', message = 'join the session to vote';
+  end if;
+  select q.* into v_item from public.queue_items q where q.session_id = p_session_id and q.status = 'playing';
+  if not found then
+    raise exception using errcode = 'PT409', message = 'nothing is playing';
+  end if;
+  insert into public.skip_votes as v (item_id) values (v_item.id)
+  on conflict (item_id, user_id) do update set created_at = v.created_at;
+  select q.* into v_item from public.queue_items q where q.id = v_item.id;
+  v_threshold := (private.skip_progress(v_item.id, p_session_id)).threshold;
+  return jsonb_build_object('item_id', v_item.id, 'votes', v_item.skip_votes, 'threshold', v_threshold,
+                            'skipped', v_item.status = 'skipped');
+end;
+$$;
 
 COMMENT ON FUNCTION public.vote_skip(p_session_id uuid) IS 'Listener: vote to skip the playing song. Returns {item_id, votes, threshold, skipped}.';
 
@@ -7362,6 +7511,37 @@ ALTER TABLE public.push_tokens ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY 
     CACHE 1
 );
 
+CREATE TABLE public.queue_commands (
+    id bigint NOT NULL,
+    session_id uuid NOT NULL,
+    actor_id uuid DEFAULT auth.uid() NOT NULL,
+    command text NOT NULL,
+    expected_item_id bigint,
+    item_ids bigint[],
+    track jsonb,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT queue_commands_command CHECK ((command = ANY (ARRAY['advance'::text, 'skip'::text, 'reorder'::text, 'report_track'::text]))),
+    CONSTRAINT queue_commands_item_ids CHECK (((command = 'reorder'::text) OR (item_ids IS NULL))),
+    CONSTRAINT queue_commands_track CHECK (((command = 'report_track'::text) = (jsonb_typeof(track) = 'object'::text)))
+);
+
+COMMENT ON TABLE public.queue_commands IS 'The DJ''s queue actions (advance, skip, reorder, report_track), each applied by a trigger as it is inserted; the public RPCs of the same names insert them.';
+
+COMMENT ON COLUMN public.queue_commands.command IS 'advance: the playing song ended (played), the next starts; skip: the same, the song counts as skipped; reorder: item_ids play first, in that order; report_track: the track the DJ''s app plays becomes now playing';
+
+COMMENT ON COLUMN public.queue_commands.expected_item_id IS 'advance/skip: the song the DJ believes is playing; if another plays by now, nothing changes';
+
+COMMENT ON COLUMN public.queue_commands.track IS 'report_track: title, artist, duration_ms, provider, provider_ref, and optional album_art_url, spotify_id, apple_music_id, isrc, position_ms';
+
+ALTER TABLE public.queue_commands ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.queue_commands_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 ALTER TABLE public.queue_items ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME public.queue_items_id_seq
     START WITH 1
@@ -7436,13 +7616,32 @@ CREATE TABLE public.session_moderators (
 
 COMMENT ON TABLE public.session_moderators IS 'Moderators the DJ appointed for a session.';
 
+CREATE TABLE public.session_recommendations (
+    session_id uuid NOT NULL,
+    rank integer NOT NULL,
+    track_key text NOT NULL,
+    title text NOT NULL,
+    artist text NOT NULL,
+    album_art_url text,
+    duration_ms integer NOT NULL,
+    provider text NOT NULL,
+    provider_ref text NOT NULL,
+    spotify_id text,
+    apple_music_id text,
+    isrc text,
+    score bigint NOT NULL,
+    computed_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+COMMENT ON TABLE public.session_recommendations IS 'A room''s best 50 recommendations from our play history, refreshed by triggers when its seed changes; the room''s DJ reads them through recommendations().';
+
 CREATE TABLE public.skip_votes (
     item_id bigint NOT NULL,
-    user_id uuid NOT NULL,
+    user_id uuid DEFAULT auth.uid() NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL
 );
 
-COMMENT ON TABLE public.skip_votes IS 'Listeners voting to skip the playing song; written by vote_skip().';
+COMMENT ON TABLE public.skip_votes IS 'Listeners voting to skip the playing song, one row each (vote_skip() inserts it; skip_votes_count counts and skips).';
 
 CREATE TABLE public.stripe_customers (
     user_id uuid NOT NULL,
@@ -7677,6 +7876,9 @@ ALTER TABLE ONLY public.push_tokens
 ALTER TABLE ONLY public.push_tokens
     ADD CONSTRAINT push_tokens_token_key UNIQUE (token);
 
+ALTER TABLE ONLY public.queue_commands
+    ADD CONSTRAINT queue_commands_pkey PRIMARY KEY (id);
+
 ALTER TABLE ONLY public.queue_items
     ADD CONSTRAINT queue_items_pkey PRIMARY KEY (id);
 
@@ -7703,6 +7905,9 @@ ALTER TABLE ONLY public.session_moderators
 
 ALTER TABLE ONLY public.session_participants
     ADD CONSTRAINT session_participants_pkey PRIMARY KEY (session_id, user_id);
+
+ALTER TABLE ONLY public.session_recommendations
+    ADD CONSTRAINT session_recommendations_pkey PRIMARY KEY (session_id, rank);
 
 ALTER TABLE ONLY public.session_sanctions
     ADD CONSTRAINT session_sanctions_pkey PRIMARY KEY (session_id, user_id);
@@ -7884,6 +8089,10 @@ CREATE INDEX push_tokens_user ON public.push_tokens USING btree (user_id) WHERE 
 
 CREATE INDEX push_tokens_user_fk ON public.push_tokens USING btree (user_id);
 
+CREATE INDEX queue_commands_actor ON public.queue_commands USING btree (actor_id);
+
+CREATE INDEX queue_commands_session ON public.queue_commands USING btree (session_id, created_at);
+
 CREATE INDEX queue_items_added_by ON public.queue_items USING btree (added_by);
 
 CREATE INDEX queue_items_history ON public.queue_items USING btree (session_id, started_at DESC) WHERE (status = ANY (ARRAY['played'::public.queue_item_status, 'skipped'::public.queue_item_status]));
@@ -8038,6 +8247,8 @@ CREATE TRIGGER push_tokens_enforce_device_cap AFTER INSERT OR UPDATE OF user_id,
 
 CREATE TRIGGER push_tokens_set_updated_at BEFORE UPDATE ON public.push_tokens FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
+CREATE TRIGGER queue_commands_apply AFTER INSERT ON public.queue_commands FOR EACH ROW EXECUTE FUNCTION private.queue_commands_apply();
+
 CREATE TRIGGER queue_items_broadcast AFTER INSERT OR UPDATE OF status, pinned_at ON public.queue_items FOR EACH ROW EXECUTE FUNCTION private.queue_items_broadcast();
 
 CREATE TRIGGER queue_items_catalog_track BEFORE INSERT ON public.queue_items FOR EACH ROW EXECUTE FUNCTION private.catalog_track_for_queue();
@@ -8046,6 +8257,8 @@ CREATE TRIGGER queue_items_enforce_add_rules BEFORE INSERT ON public.queue_items
 
 CREATE TRIGGER queue_items_fold_pending_votes BEFORE UPDATE OF status ON public.queue_items FOR EACH ROW WHEN ((new.status IS DISTINCT FROM old.status)) EXECUTE FUNCTION private.queue_items_fold_pending_votes();
 
+CREATE TRIGGER queue_items_guard_app_updates BEFORE UPDATE OF status, pinned_at ON public.queue_items FOR EACH ROW EXECUTE FUNCTION private.queue_items_guard_app_updates();
+
 CREATE TRIGGER queue_items_live_now_playing AFTER INSERT OR DELETE OR UPDATE OF status, title, artist, album_art_url, spotify_id, apple_music_id, started_at ON public.queue_items FOR EACH ROW EXECUTE FUNCTION private.queue_items_live_now_playing();
 
 CREATE TRIGGER queue_items_log_plays AFTER UPDATE OF status ON public.queue_items FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) AND ((old.status = 'playing'::public.queue_item_status) OR (new.status = 'playing'::public.queue_item_status)))) EXECUTE FUNCTION private.queue_items_log_plays();
@@ -8053,6 +8266,8 @@ CREATE TRIGGER queue_items_log_plays AFTER UPDATE OF status ON public.queue_item
 CREATE TRIGGER queue_items_notify_up_next AFTER UPDATE OF status ON public.queue_items FOR EACH ROW WHEN ((new.status = 'playing'::public.queue_item_status)) EXECUTE FUNCTION private.queue_items_notify_up_next();
 
 CREATE TRIGGER queue_items_record_played AFTER INSERT OR UPDATE OF status, started_at, ended_at ON public.queue_items FOR EACH ROW EXECUTE FUNCTION private.queue_items_record_played();
+
+CREATE TRIGGER queue_items_refresh_recommendations AFTER UPDATE OF status ON public.queue_items FOR EACH ROW WHEN (((new.status = 'playing'::public.queue_item_status) AND (old.status IS DISTINCT FROM 'playing'::public.queue_item_status))) EXECUTE FUNCTION private.queue_items_refresh_recommendations();
 
 CREATE TRIGGER queue_votes_enforce_rules BEFORE INSERT OR UPDATE ON public.queue_votes FOR EACH ROW EXECUTE FUNCTION private.queue_votes_enforce_rules();
 
@@ -8110,6 +8325,10 @@ CREATE TRIGGER sessions_guard_transitions BEFORE UPDATE ON public.sessions FOR E
 
 CREATE TRIGGER sessions_notify_live AFTER INSERT OR UPDATE OF status ON public.sessions FOR EACH ROW WHEN ((new.status = 'live'::public.session_status)) EXECUTE FUNCTION private.sessions_notify_live();
 
+CREATE TRIGGER sessions_refresh_recommendations_insert AFTER INSERT ON public.sessions FOR EACH ROW EXECUTE FUNCTION private.sessions_refresh_recommendations();
+
+CREATE TRIGGER sessions_refresh_recommendations_update AFTER UPDATE OF status, genres ON public.sessions FOR EACH ROW WHEN (((new.status IS DISTINCT FROM old.status) OR (new.genres IS DISTINCT FROM old.genres))) EXECUTE FUNCTION private.sessions_refresh_recommendations();
+
 CREATE TRIGGER sessions_resume_playing AFTER UPDATE OF paused_at ON public.sessions FOR EACH ROW WHEN (((old.paused_at IS NOT NULL) AND (new.paused_at IS NULL))) EXECUTE FUNCTION private.sessions_resume_playing();
 
 CREATE TRIGGER sessions_room_access AFTER INSERT ON public.sessions FOR EACH ROW EXECUTE FUNCTION private.sessions_room_access();
@@ -8117,6 +8336,10 @@ CREATE TRIGGER sessions_room_access AFTER INSERT ON public.sessions FOR EACH ROW
 CREATE TRIGGER sessions_room_access_moved AFTER UPDATE OF dj_id ON public.sessions FOR EACH ROW WHEN ((old.dj_id IS DISTINCT FROM new.dj_id)) EXECUTE FUNCTION private.sessions_room_access();
 
 CREATE TRIGGER sessions_set_updated_at BEFORE UPDATE ON public.sessions FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+CREATE TRIGGER skip_votes_count AFTER INSERT OR UPDATE ON public.skip_votes FOR EACH ROW EXECUTE FUNCTION private.skip_votes_count();
+
+CREATE TRIGGER skip_votes_keep_created_at BEFORE UPDATE ON public.skip_votes FOR EACH ROW EXECUTE FUNCTION private.skip_votes_keep_created_at();
 
 CREATE TRIGGER spotify_links_set_updated_at BEFORE UPDATE ON public.spotify_links FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
@@ -8350,6 +8573,12 @@ ALTER TABLE ONLY public.profiles
 ALTER TABLE ONLY public.push_tokens
     ADD CONSTRAINT push_tokens_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 
+ALTER TABLE ONLY public.queue_commands
+    ADD CONSTRAINT queue_commands_actor_id_fkey FOREIGN KEY (actor_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.queue_commands
+    ADD CONSTRAINT queue_commands_session_id_fkey FOREIGN KEY (session_id) REFERENCES public.sessions(id) ON DELETE CASCADE;
+
 ALTER TABLE ONLY public.queue_items
     ADD CONSTRAINT queue_items_added_by_fkey FOREIGN KEY (added_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
 
@@ -8412,6 +8641,9 @@ ALTER TABLE ONLY public.session_participants
 
 ALTER TABLE ONLY public.session_participants
     ADD CONSTRAINT session_participants_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.session_recommendations
+    ADD CONSTRAINT session_recommendations_session_id_fkey FOREIGN KEY (session_id) REFERENCES public.sessions(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.session_sanctions
     ADD CONSTRAINT session_sanctions_created_by_fkey FOREIGN KEY (created_by) REFERENCES public.profiles(id) ON DELETE SET NULL;
@@ -8715,11 +8947,19 @@ CREATE POLICY push_tokens_insert ON public.push_tokens FOR INSERT TO authenticat
 
 CREATE POLICY push_tokens_select ON public.push_tokens FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 
+ALTER TABLE public.queue_commands ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY queue_commands_insert ON public.queue_commands FOR INSERT TO authenticated WITH CHECK (((actor_id = ( SELECT auth.uid() AS uid)) AND (session_id IN ( SELECT private.my_hosted_session_ids() AS my_hosted_session_ids))));
+
+CREATE POLICY queue_commands_select ON public.queue_commands FOR SELECT TO authenticated USING ((session_id IN ( SELECT private.my_hosted_session_ids() AS my_hosted_session_ids)));
+
 ALTER TABLE public.queue_items ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY queue_items_insert ON public.queue_items FOR INSERT TO authenticated WITH CHECK ((added_by = ( SELECT auth.uid() AS uid)));
 
 CREATE POLICY queue_items_select ON public.queue_items FOR SELECT TO authenticated USING ((session_id IN ( SELECT private.my_session_ids() AS my_session_ids)));
+
+CREATE POLICY queue_items_update ON public.queue_items FOR UPDATE TO authenticated USING (((session_id IN ( SELECT private.my_hosted_session_ids() AS my_hosted_session_ids)) OR ((added_by = ( SELECT auth.uid() AS uid)) AND (session_id IN ( SELECT private.my_session_ids() AS my_session_ids))))) WITH CHECK (((session_id IN ( SELECT private.my_hosted_session_ids() AS my_hosted_session_ids)) OR ((added_by = ( SELECT auth.uid() AS uid)) AND (session_id IN ( SELECT private.my_session_ids() AS my_session_ids)))));
 
 ALTER TABLE public.queue_votes ENABLE ROW LEVEL SECURITY;
 
@@ -8771,6 +9011,10 @@ CREATE POLICY session_participants_select ON public.session_participants FOR SEL
 
 CREATE POLICY session_participants_update ON public.session_participants FOR UPDATE TO authenticated USING (((user_id = ( SELECT auth.uid() AS uid)) AND (left_at IS NULL))) WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
 
+ALTER TABLE public.session_recommendations ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY session_recommendations_select ON public.session_recommendations FOR SELECT TO authenticated USING ((session_id IN ( SELECT private.my_hosted_session_ids() AS my_hosted_session_ids)));
+
 ALTER TABLE public.session_sanctions ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY session_sanctions_select ON public.session_sanctions FOR SELECT TO authenticated USING (((user_id = ( SELECT auth.uid() AS uid)) OR (session_id IN ( SELECT private.my_moderated_session_ids() AS my_moderated_session_ids))));
@@ -8785,7 +9029,21 @@ CREATE POLICY sessions_update ON public.sessions FOR UPDATE TO authenticated USI
 
 ALTER TABLE public.skip_votes ENABLE ROW LEVEL SECURITY;
 
+CREATE POLICY skip_votes_insert ON public.skip_votes FOR INSERT TO authenticated WITH CHECK (((user_id = ( SELECT auth.uid() AS uid)) AND (item_id IN ( SELECT q.id
+   FROM (public.queue_items q
+     JOIN public.session_participants p ON ((p.session_id = q.session_id)))
+  WHERE ((q.status = 'playing'::public.queue_item_status) AND (p.user_id = ( SELECT auth.uid() AS uid)) AND (p.left_at IS NULL) AND (NOT (EXISTS ( SELECT 1
+           FROM public.session_sanctions x
+          WHERE ((x.session_id = q.session_id) AND (x.user_id = ( SELECT auth.uid() AS uid)) AND (x.kind = 'ban'::text))))))))));
+
 CREATE POLICY skip_votes_select ON public.skip_votes FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+CREATE POLICY skip_votes_update ON public.skip_votes FOR UPDATE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid))) WITH CHECK (((user_id = ( SELECT auth.uid() AS uid)) AND (item_id IN ( SELECT q.id
+   FROM (public.queue_items q
+     JOIN public.session_participants p ON ((p.session_id = q.session_id)))
+  WHERE ((q.status = 'playing'::public.queue_item_status) AND (p.user_id = ( SELECT auth.uid() AS uid)) AND (p.left_at IS NULL) AND (NOT (EXISTS ( SELECT 1
+           FROM public.session_sanctions x
+          WHERE ((x.session_id = q.session_id) AND (x.user_id = ( SELECT auth.uid() AS uid)) AND (x.kind = 'ban'::text))))))))));
 
 ALTER TABLE public.spotify_links ENABLE ROW LEVEL SECURITY;
 
@@ -8863,8 +9121,9 @@ GRANT INSERT(apple_music_id) ON TABLE public.queue_items TO authenticated;
 
 GRANT INSERT(isrc) ON TABLE public.queue_items TO authenticated;
 
-REVOKE ALL ON FUNCTION private.advance(p_session_id uuid, p_expected_item_id bigint, p_outcome public.queue_item_status) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.advance(p_session_id uuid, p_expected_item_id bigint, p_outcome public.queue_item_status) TO authenticated;
+GRANT UPDATE(status) ON TABLE public.queue_items TO authenticated;
+
+GRANT UPDATE(pinned_at) ON TABLE public.queue_items TO authenticated;
 
 GRANT SELECT ON TABLE public.sessions TO anon;
 GRANT SELECT ON TABLE public.sessions TO authenticated;
@@ -9206,9 +9465,6 @@ GRANT ALL ON FUNCTION private.pending_votes(p_session_id uuid) TO authenticated;
 REVOKE ALL ON FUNCTION private.pending_votes_of(p_item_id bigint, OUT up_votes integer, OUT down_votes integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.pending_votes_of(p_item_id bigint, OUT up_votes integer, OUT down_votes integer) TO authenticated;
 
-REVOKE ALL ON FUNCTION private.pin_next(p_item_id bigint, p_pinned boolean) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.pin_next(p_item_id bigint, p_pinned boolean) TO authenticated;
-
 GRANT SELECT ON TABLE public.plans TO anon;
 GRANT SELECT ON TABLE public.plans TO authenticated;
 GRANT SELECT ON TABLE public.plans TO service_role;
@@ -9265,11 +9521,15 @@ REVOKE ALL ON FUNCTION private.push_tokens_before_insert() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.push_tokens_enforce_device_cap() FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION private.queue_commands_apply() FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION private.queue_items_broadcast() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.queue_items_enforce_add_rules() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.queue_items_fold_pending_votes() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.queue_items_guard_app_updates() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.queue_items_live_now_playing() FROM PUBLIC;
 
@@ -9278,6 +9538,8 @@ REVOKE ALL ON FUNCTION private.queue_items_log_plays() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.queue_items_notify_up_next() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.queue_items_record_played() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.queue_items_refresh_recommendations() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.queue_order(p_session_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.queue_order(p_session_id uuid) TO authenticated;
@@ -9347,20 +9609,16 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.referrals TO service_role;
 REVOKE ALL ON FUNCTION private.redeem_invite(p_code text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.redeem_invite(p_code text) TO authenticated;
 
-REVOKE ALL ON FUNCTION private.remove_from_queue(p_item_id bigint) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.remove_from_queue(p_item_id bigint) TO authenticated;
-
-REVOKE ALL ON FUNCTION private.reorder_queue(p_session_id uuid, p_item_ids bigint[]) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.reorder_queue(p_session_id uuid, p_item_ids bigint[]) TO authenticated;
-
-REVOKE ALL ON FUNCTION private.report_track(p_session_id uuid, p_track jsonb) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.report_track(p_session_id uuid, p_track jsonb) TO authenticated;
+REVOKE ALL ON FUNCTION private.refresh_recommendations(p_session_id uuid) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.reports_before_insert() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.request_account_deletion(p_user_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.request_account_deletion(p_user_id uuid) TO openparty_edge;
 GRANT ALL ON FUNCTION private.request_account_deletion(p_user_id uuid) TO service_role;
+
+REVOKE ALL ON FUNCTION private.require_dj(p_session_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.require_dj(p_session_id uuid) TO authenticated;
 
 REVOKE ALL ON FUNCTION private.require_user() FROM PUBLIC;
 
@@ -9448,9 +9706,6 @@ REVOKE ALL ON FUNCTION private.session_participants_stamp_seen() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.session_participants_track_listening() FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION private.session_recommendations(p_session_id uuid, p_limit integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.session_recommendations(p_session_id uuid, p_limit integer) TO authenticated;
-
 REVOKE ALL ON FUNCTION private.session_sanctions_broadcast() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.session_sanctions_notify() FROM PUBLIC;
@@ -9477,6 +9732,8 @@ REVOKE ALL ON FUNCTION private.sessions_guard_transitions() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.sessions_notify_live() FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION private.sessions_refresh_recommendations() FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION private.sessions_resume_playing() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.sessions_room_access() FROM PUBLIC;
@@ -9492,6 +9749,11 @@ REVOKE ALL ON FUNCTION private.skip_progress(p_item_id bigint, p_session_id uuid
 GRANT ALL ON FUNCTION private.skip_progress(p_item_id bigint, p_session_id uuid, OUT votes integer, OUT threshold integer) TO authenticated;
 
 REVOKE ALL ON FUNCTION private.skip_threshold(p_active integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.skip_threshold(p_active integer) TO authenticated;
+
+REVOKE ALL ON FUNCTION private.skip_votes_count() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.skip_votes_keep_created_at() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.spotify_apply_playback(p_user_id uuid, p_playback jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.spotify_apply_playback(p_user_id uuid, p_playback jsonb) TO openparty_worker;
@@ -9581,9 +9843,6 @@ REVOKE ALL ON FUNCTION private.user_blocks_before_insert() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.vote_battle(p_battle_id uuid, p_dj_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.vote_battle(p_battle_id uuid, p_dj_id uuid) TO authenticated;
-
-REVOKE ALL ON FUNCTION private.vote_skip(p_session_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.vote_skip(p_session_id uuid) TO authenticated;
 
 REVOKE ALL ON FUNCTION private.weekly_leaderboard(p_metric text, p_genre text, p_week date, p_limit integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.weekly_leaderboard(p_metric text, p_genre text, p_week date, p_limit integer) TO anon;
@@ -10003,6 +10262,23 @@ GRANT ALL ON SEQUENCE public.push_tokens_id_seq TO anon;
 GRANT ALL ON SEQUENCE public.push_tokens_id_seq TO authenticated;
 GRANT ALL ON SEQUENCE public.push_tokens_id_seq TO service_role;
 
+GRANT SELECT ON TABLE public.queue_commands TO authenticated;
+GRANT SELECT,INSERT,DELETE ON TABLE public.queue_commands TO service_role;
+
+GRANT INSERT(session_id) ON TABLE public.queue_commands TO authenticated;
+
+GRANT INSERT(command) ON TABLE public.queue_commands TO authenticated;
+
+GRANT INSERT(expected_item_id) ON TABLE public.queue_commands TO authenticated;
+
+GRANT INSERT(item_ids) ON TABLE public.queue_commands TO authenticated;
+
+GRANT INSERT(track) ON TABLE public.queue_commands TO authenticated;
+
+GRANT ALL ON SEQUENCE public.queue_commands_id_seq TO anon;
+GRANT ALL ON SEQUENCE public.queue_commands_id_seq TO authenticated;
+GRANT ALL ON SEQUENCE public.queue_commands_id_seq TO service_role;
+
 GRANT ALL ON SEQUENCE public.queue_items_id_seq TO anon;
 GRANT ALL ON SEQUENCE public.queue_items_id_seq TO authenticated;
 GRANT ALL ON SEQUENCE public.queue_items_id_seq TO service_role;
@@ -10044,8 +10320,15 @@ GRANT INSERT(session_id) ON TABLE public.session_likes TO authenticated;
 GRANT SELECT,INSERT,DELETE ON TABLE public.session_moderators TO authenticated;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.session_moderators TO service_role;
 
+GRANT SELECT ON TABLE public.session_recommendations TO authenticated;
+GRANT SELECT ON TABLE public.session_recommendations TO service_role;
+
 GRANT SELECT ON TABLE public.skip_votes TO authenticated;
 GRANT SELECT,INSERT,DELETE ON TABLE public.skip_votes TO service_role;
+
+GRANT INSERT(item_id) ON TABLE public.skip_votes TO authenticated;
+
+GRANT UPDATE(created_at) ON TABLE public.skip_votes TO authenticated;
 
 GRANT SELECT ON TABLE public.stripe_customers TO authenticated;
 GRANT SELECT ON TABLE public.stripe_customers TO service_role;

@@ -97,6 +97,22 @@ def test_only_the_dj_reads_recommendations(db, room):
         db.as_user(room["listener"]).rpc_rows("recommendations", p_session_id=room["session"])
 
 
+def test_recommendations_follow_the_rooms_queue_and_only_its_dj_reads_them(db, room):
+    play_history(db, ["x", "y", "z"])
+    dj = db.as_user(room["dj"])
+    add(dj, room["session"], "y")
+    dj.rpc_rows("advance", p_session_id=room["session"])  # "y" starts: the room's recommendations are refreshed
+    assert [r["title"] for r in dj.rpc_rows("recommendations", p_session_id=room["session"])] == ["z", "x"]
+    add(dj, room["session"], "z")  # queued here now: no longer a recommendation
+    assert [r["title"] for r in dj.rpc_rows("recommendations", p_session_id=room["session"])] == ["x"]
+    # the projection is the DJ's: the room's listener and another DJ read nothing of it
+    assert db.as_user(room["listener"]).sql("select * from public.session_recommendations") == []
+    assert db.as_user(make_dj(db, "other")).sql("select * from public.session_recommendations") == []
+    dj.rpc_rows("end_session", p_session_id=room["session"])
+    assert db.admin.execute("select count(*) from public.session_recommendations where session_id = %s",
+                            (room["session"],)).fetchone()[0] == 0
+
+
 def test_auto_advance_and_the_djs_advance_move_the_song_once(db, room):
     dj = db.as_user(room["dj"])
     for ref in ("one", "two", "three"):

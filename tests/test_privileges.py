@@ -90,14 +90,13 @@ def test_private_functions_the_app_may_call_are_few_and_named(db):
     assert {line.split()[2].split("(")[0] for line in app_private if line.split()[1] == "execute"} == {
         "private.my_blocked_ids", "private.my_session_ids",
         "private.my_moderated_session_ids", "private.my_hosted_session_ids", "private.can_receive_topic",
-        "private.queue_order", "private.skip_progress", "private.advance",
+        "private.queue_order", "private.skip_progress", "private.skip_threshold",
+        # the DJ's RPCs ask it before they insert a queue command (the answers of lock_own_session, no lock)
+        "private.require_dj",
         # security invoker: the checks timeout_user / ban_user / unban_user make on what the caller reads
         "private.check_may_sanction",
         "private.listened_seconds",  # the history RPCs (invoker): time on the caller's own rows
-        # the private halves of public RPC wrappers (each checks the caller itself)
-        "private.vote_skip", "private.remove_from_queue",
-        "private.pin_next", "private.reorder_queue",
-        "private.set_paused", "private.report_track", "private.session_recommendations",
+        "private.set_paused",
         # issue 15 (social): policy helpers, then the private halves of its public RPCs
         "private.challenge_battle", "private.respond_battle", "private.cancel_battle",
         "private.vote_battle", "private.battle_state", "private.my_invite_code", "private.redeem_invite",

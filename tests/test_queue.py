@@ -314,3 +314,138 @@ def test_queue_settings_are_broadcast_and_validated(db, room):
     with pytest.raises(psycopg.errors.CheckViolation, match="sessions_max_songs_per_user_range"):
         dj.sql("update public.sessions set max_songs_per_user = 0 where id = %s", (room["session"],))
     assert session_row(db, room["session"])["max_songs_per_user"] == 10
+
+
+# Direct writes (PostgREST PATCH / POST on the tables) can do nothing the RPCs cannot (issue 10).
+
+def status_of(db, item_id):
+    return db.admin.execute("select status from public.queue_items where id = %s", (item_id,)).fetchone()[0]
+
+
+def test_a_direct_update_of_a_song_only_removes_or_pins_as_the_rpcs_do(db, room):
+    listener, dj = db.as_user(room["listener"]), db.as_user(room["dj"])
+    mine, djs = add(listener, room["session"], "mine"), add(dj, room["session"], "djs")
+    for column, value in (("title", "'x'"), ("skip_votes", "99"), ("dj_position", "1"), ("up_votes", "5"),
+                          ("added_by", "null"), ("session_id", "session_id"), ("ended_at", "now()")):
+        for client in (listener, dj):
+            with refused("42501"):  # column grants: status and pinned_at only
+                client.sql(f"update public.queue_items set {column} = {value} where id = %s", (mine["id"],))
+    with refused("PT403", "only the session's DJ"):
+        listener.sql("update public.queue_items set pinned_at = now() where id = %s", (mine["id"],))
+    for client in (listener, dj):
+        with refused("PT403", "only by advance"):
+            client.sql("update public.queue_items set status = 'playing' where id = %s", (mine["id"],))
+    # someone else's song, or a stranger: the policy leaves nothing to update
+    assert listener.sql("update public.queue_items set status = 'removed' where id = %s returning id", (djs["id"],)) == []
+    stranger = db.as_user(db.create_user("stranger"))
+    assert stranger.sql("update public.queue_items set status = 'removed' returning id") == []
+    assert (status_of(db, mine["id"]), status_of(db, djs["id"])) == ("queued", "queued")
+    # the DJ pins: the pin is stamped now, whatever the request says
+    pinned = dj.one("update public.queue_items set pinned_at = '2100-01-01' where id = %s returning pinned_at, "
+                    "pinned_at <= now() as now_or_before", (djs["id"],))
+    assert pinned["now_or_before"] is True
+    removed = listener.one("update public.queue_items set status = 'removed' where id = %s "
+                           "returning removed_by, ended_at", (mine["id"],))
+    assert removed["removed_by"] == room["listener"] and removed["ended_at"] is not None
+    with refused("PT409", "this song is removed, not queued"):
+        listener.sql("update public.queue_items set status = 'queued' where id = %s", (mine["id"],))
+    playing = advance(db, room)
+    assert playing["id"] == djs["id"]
+    for change in ("status = 'removed'", "pinned_at = now()"):
+        with refused("PT409"):
+            dj.sql(f"update public.queue_items set {change} where id = %s", (djs["id"],))
+
+
+def test_who_added_a_song_may_not_remove_it_once_out_of_the_room(db, room):
+    listener = db.as_user(room["listener"])
+    mine = add(listener, room["session"], "mine")
+    db.as_user(room["dj"]).rpc_rows("ban_user", p_session_id=room["session"], p_user_id=room["listener"])
+    assert listener.sql("update public.queue_items set status = 'removed' where id = %s returning id",
+                        (mine["id"],)) == []
+    with refused("PT403", "only the DJ or whoever added it"):
+        listener.rpc_rows("remove_from_queue", p_item_id=mine["id"])
+    assert status_of(db, mine["id"]) == "queued"
+
+
+def test_queue_commands_are_the_djs_alone(db, room):
+    dj = db.as_user(room["dj"])
+    add(dj, room["session"], "a")
+    add(dj, room["session"], "b")
+    playing = advance(db, room)
+    other_dj = make_dj(db, "other_dj")
+    for user in (room["listener"], other_dj, db.create_user("stranger")):
+        with refused("42501"):
+            db.as_user(user).sql("insert into public.queue_commands (session_id, command) values (%s, 'skip')",
+                                 (room["session"],))
+    with refused("42501"):  # the actor is whoever asks
+        dj.sql("insert into public.queue_commands (session_id, actor_id, command) values (%s, %s, 'skip')",
+               (room["session"], room["listener"]))
+    with refused("42501"):  # another DJ's room
+        db.as_user(other_dj).sql("insert into public.queue_commands (session_id, command) values (%s, 'advance')",
+                                 (go_live(db, make_dj(db, "third_dj"))["id"],))
+    assert status_of(db, playing["id"]) == "playing"
+    # the DJ's own insert is what skip() does
+    dj.sql("insert into public.queue_commands (session_id, command) values (%s, 'skip')", (room["session"],))
+    assert status_of(db, playing["id"]) == "skipped"
+    log = dj.sql("select command, actor_id from public.queue_commands order by id")
+    assert [(r["command"], r["actor_id"]) for r in log] == [("advance", room["dj"]), ("skip", room["dj"])]
+    assert db.as_user(room["listener"]).sql("select * from public.queue_commands") == []
+
+
+def test_a_direct_skip_vote_is_a_present_listeners_on_the_playing_song(db, room):
+    dj = db.as_user(room["dj"])
+    add(dj, room["session"], "boring")
+    waiting = add(dj, room["session"], "waiting")
+    playing = advance(db, room)
+    for _ in range(4):
+        join(db, room["session"])  # 5 active listeners: threshold 4, one vote does not skip
+    banned = join(db, room["session"], "banned")
+    dj.rpc_rows("ban_user", p_session_id=room["session"], p_user_id=banned)
+    left = join(db, room["session"], "left")
+    db.as_user(left).rpc_rows("leave_session", p_session_id=room["session"])
+    vote = "insert into public.skip_votes (item_id) values (%s)"
+    for user in (db.create_user("stranger"), banned, left, room["dj"]):
+        with refused("42501"):
+            db.as_user(user).sql(vote, (playing["id"],))
+    listener = db.as_user(room["listener"])
+    with refused("42501"):  # not the playing song
+        listener.sql(vote, (waiting["id"],))
+    with refused("42501"):  # the voter is whoever asks
+        listener.sql("insert into public.skip_votes (item_id, user_id) values (%s, %s)", (playing["id"], left))
+    assert db.admin.execute("select count(*) from public.skip_votes").fetchone()[0] == 0
+    listener.sql(vote, (playing["id"],))  # what vote_skip does: counted on the song's row
+    now = listener.rpc_rows("now_playing", p_session_id=room["session"])[0]
+    assert (now["skip_votes"], now["skip_threshold"]) == (1, 4)
+    listener.sql("update public.skip_votes set created_at = '2000-01-01'")
+    assert db.admin.execute("select created_at > now() - interval '1 minute' from public.skip_votes").fetchone()[0]
+    assert db.admin.execute("select skip_votes from public.queue_items where id = %s",
+                            (playing["id"],)).fetchone()[0] == 1
+
+
+def test_concurrent_skip_votes_skip_the_song_once_with_exact_counts(db, room):
+    dj = db.as_user(room["dj"])
+    add(dj, room["session"], "boring")
+    add(dj, room["session"], "next")
+    playing = advance(db, room)
+    voters = [room["listener"]] + [join(db, room["session"], f"v{n}") for n in range(5)]  # 6 active: threshold 4
+    barrier = threading.Barrier(len(voters))
+    results, refusals = [], []
+
+    def vote(user):
+        with db.connect("authenticator") as conn:
+            barrier.wait()
+            try:
+                results.append(db.as_user(user, conn).rpc("vote_skip", p_session_id=room["session"]))
+            except psycopg.Error as exc:
+                refusals.append((exc.sqlstate, str(exc).splitlines()[0]))
+
+    threads = [threading.Thread(target=vote, args=(u,)) for u in voters]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    counted = [r for r in results if r["item_id"] == playing["id"]]
+    assert sorted(r["votes"] for r in counted) == [1, 2, 3, 4]
+    assert [r["skipped"] for r in sorted(counted, key=lambda r: r["votes"])] == [False, False, False, True]
+    assert refusals == [("PT409", "this song is no longer playing")] * 2  # they waited, and the song had gone
+    assert status_of(db, playing["id"]) == "skipped"
+    assert db.admin.execute("select count(*) from public.queue_items where status = 'playing'").fetchone()[0] == 1
+    assert sorted(e["votes"] for e in broadcasts(db, f"session:{room['session']}", "skip_votes")) == [1, 2, 3, 4]

@@ -35,7 +35,7 @@ create table public.queue_items (
   ended_at timestamptz,
   removed_by uuid references public.profiles (id) on delete set null
 );
-comment on table public.queue_items is 'Songs of a session''s queue and its play history. Tallies are kept by triggers; status moves only through functions.';
+comment on table public.queue_items is 'Songs of a session''s queue and its play history. Tallies are kept by triggers; the app may only remove a queued song (the DJ or its contributor) and pin one (the DJ); everything else moves through queue_commands and skip votes.';
 comment on column public.queue_items.track_key is 'identity of the song for duplicate and replay checks: provider and reference';
 comment on column public.queue_items.spotify_id is 'the song''s Spotify track id (22 base-62 characters), whatever its provider: the app opens it in Spotify';
 comment on column public.queue_items.apple_music_id is 'the song''s Apple Music catalog id: the app opens it in Apple Music';
@@ -56,6 +56,8 @@ revoke all on public.queue_items from anon, authenticated, service_role;
 grant select on public.queue_items to authenticated;
 grant insert (session_id, title, artist, album_art_url, duration_ms, provider, provider_ref, spotify_id, apple_music_id, isrc)
   on public.queue_items to authenticated;
+-- status (to removed) and pinned_at: remove_from_queue and pin_next (queue_items_guard_app_updates says which changes).
+grant update (status, pinned_at) on public.queue_items to authenticated;
 grant select, insert, update, delete on public.queue_items to service_role;
 alter table public.queue_items enable row level security;
 
@@ -100,14 +102,16 @@ alter table private.queue_vote_deltas enable row level security;
 
 create table public.skip_votes (
   item_id bigint not null references public.queue_items (id) on delete cascade,
-  user_id uuid not null references public.profiles (id) on delete cascade,
+  user_id uuid not null default auth.uid() references public.profiles (id) on delete cascade,
   created_at timestamptz not null default now(),
   primary key (item_id, user_id)
 );
-comment on table public.skip_votes is 'Listeners voting to skip the playing song; written by vote_skip().';
+comment on table public.skip_votes is 'Listeners voting to skip the playing song, one row each (vote_skip() inserts it; skip_votes_count counts and skips).';
 create index skip_votes_user on public.skip_votes (user_id);
 revoke all on public.skip_votes from anon, authenticated, service_role;
 grant select on public.skip_votes to authenticated;
+-- update (created_at): vote_skip pressed again (on conflict do update); the value itself never changes.
+grant insert (item_id), update (created_at) on public.skip_votes to authenticated;
 grant select, insert, delete on public.skip_votes to service_role;
 alter table public.skip_votes enable row level security;
 
@@ -496,8 +500,10 @@ grant execute on function private.queue_order(uuid) to authenticated;
 --     room, or hosted by the same DJ;
 -- never a song queued or playing here, nor one played here within the
 -- replay cooldown, nor one longer than the room's max duration. Ties: the most
--- recently played first. Security definer: it reads every session's history,
--- which RLS hides from the DJ; callers check who asks (public.recommendations).
+-- recently played first. It reads every session's history, which RLS hides
+-- from the DJ: only privileged code calls it (advance_locked, under the
+-- definer triggers and auto_advance; refresh_recommendations, under the
+-- triggers that keep public.session_recommendations).
 -- The latest sessions first (recommendations' neighbours): read backwards, filtered, stopped at 100.
 create index sessions_started_at on public.sessions (started_at desc) where started_at is not null;
 
@@ -505,7 +511,7 @@ create function private.recommendations(p_session_id uuid, p_limit int)
 returns table (track_key text, title text, artist text, album_art_url text, duration_ms int, provider text,
                provider_ref text, spotify_id text, apple_music_id text, isrc text, score bigint, followed int,
                genre_plays int)
-language sql stable security definer
+language sql stable
 set search_path = ''
 as $$
   with room as (
@@ -593,25 +599,95 @@ end;
 $$;
 revoke all on function private.queue_recommendation(public.sessions) from public, anon, authenticated, service_role;
 
-create function private.session_recommendations(p_session_id uuid, p_limit int)
-returns table (title text, artist text, album_art_url text, duration_ms int, provider text, provider_ref text,
-               spotify_id text, apple_music_id text, isrc text, score bigint)
-language plpgsql stable security definer
+-- What the DJ reads (public.recommendations): the room's best 50
+-- recommendations, computed by private.recommendations when the room's seed
+-- changes (a song starts playing; the session is created, goes live or
+-- changes genres) and dropped when it ends. It draws on other rooms' history,
+-- which RLS hides from the DJ row by row; this projection (songs and scores,
+-- no rooms, no people) is the DJ's to read. The read filters it again by the
+-- room's queue and cooldown at that moment; other rooms' history is as of the
+-- last refresh.
+create table public.session_recommendations (
+  session_id uuid not null references public.sessions (id) on delete cascade,
+  rank int not null,
+  track_key text not null,
+  title text not null,
+  artist text not null,
+  album_art_url text,
+  duration_ms int not null,
+  provider text not null,
+  provider_ref text not null,
+  spotify_id text,
+  apple_music_id text,
+  isrc text,
+  score bigint not null,
+  computed_at timestamptz not null default now(),
+  primary key (session_id, rank)
+);
+comment on table public.session_recommendations is 'A room''s best 50 recommendations from our play history, refreshed by triggers when its seed changes; the room''s DJ reads them through recommendations().';
+revoke all on public.session_recommendations from anon, authenticated, service_role;
+grant select on public.session_recommendations to authenticated, service_role;
+alter table public.session_recommendations enable row level security;
+
+-- Called by the triggers below (security definer, or the owner's code).
+create function private.refresh_recommendations(p_session_id uuid) returns void
+language plpgsql
 set search_path = ''
 as $$
 begin
-  if not exists (select 1 from public.sessions s where s.id = p_session_id and s.dj_id = private.require_user()) then
-    raise exception using errcode = 'PT403', message = 'only the session''s DJ sees its recommendations';
-  end if;
-  return query
-    select r.title, r.artist, r.album_art_url, r.duration_ms, r.provider, r.provider_ref, r.spotify_id,
-           r.apple_music_id, r.isrc, r.score
-    from private.recommendations(p_session_id, p_limit) r;
+  delete from public.session_recommendations r where r.session_id = p_session_id;
+  insert into public.session_recommendations (session_id, rank, track_key, title, artist, album_art_url, duration_ms,
+                                              provider, provider_ref, spotify_id, apple_music_id, isrc, score)
+  select p_session_id, o.ordinality, o.track_key, o.title, o.artist, o.album_art_url, o.duration_ms, o.provider,
+         o.provider_ref, o.spotify_id, o.apple_music_id, o.isrc, o.score
+  from private.recommendations(p_session_id, 50) with ordinality as o;
 end;
 $$;
-revoke all on function private.session_recommendations(uuid, integer) from public, anon, authenticated, service_role;
--- authenticated: public.recommendations() (security invoker) wraps it; it checks the caller itself.
-grant execute on function private.session_recommendations(uuid, integer) to authenticated;
+revoke all on function private.refresh_recommendations(uuid) from public, anon, authenticated, service_role;
+
+-- A song starts: the seed of the room's recommendations changed.
+-- Security definer: private.recommendations reads every room's history.
+create function private.queue_items_refresh_recommendations() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+begin
+  perform private.refresh_recommendations(new.session_id);
+  return null;
+end;
+$$;
+revoke all on function private.queue_items_refresh_recommendations() from public, anon, authenticated, service_role;
+
+create trigger queue_items_refresh_recommendations
+after update of status on public.queue_items
+for each row when (new.status = 'playing' and old.status is distinct from 'playing')
+execute function private.queue_items_refresh_recommendations();
+
+-- A session is created, goes live or changes genres: refreshed; it ends: dropped.
+-- Security definer: as above.
+create function private.sessions_refresh_recommendations() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+begin
+  if new.status = 'ended' then
+    delete from public.session_recommendations r where r.session_id = new.id;
+  else
+    perform private.refresh_recommendations(new.id);
+  end if;
+  return null;
+end;
+$$;
+revoke all on function private.sessions_refresh_recommendations() from public, anon, authenticated, service_role;
+
+create trigger sessions_refresh_recommendations_insert
+after insert on public.sessions
+for each row execute function private.sessions_refresh_recommendations();
+
+create trigger sessions_refresh_recommendations_update
+after update of status, genres on public.sessions
+for each row when (new.status is distinct from old.status or new.genres is distinct from old.genres)
+execute function private.sessions_refresh_recommendations();
 
 -- Advancing: the playing song ends, the next one starts
 -- Finish the playing song (as played or skipped) and start the next: the queue's
@@ -665,34 +741,6 @@ begin
 end;
 $$;
 revoke all on function private.advance_locked(public.sessions, public.queue_item_status) from public, anon, authenticated, service_role;
-
--- p_expected_item_id: the song the caller believes is playing. If another song
--- is playing by now (a retry, or a second device), nothing changes and the
--- current song is returned: one track end advances the queue once.
-create function private.advance(p_session_id uuid, p_expected_item_id bigint, p_outcome public.queue_item_status)
-returns public.queue_items
-language plpgsql security definer
-set search_path = ''
-as $$
-declare
-  v_uid uuid := (select auth.uid());
-  v_session public.sessions;
-  v_current public.queue_items;
-begin
-  if v_uid is not null then
-    perform private.lock_own_session(p_session_id);  -- checks the DJ before it locks
-  end if;
-  v_session := private.lock_live_session(p_session_id);
-  select * into v_current from public.queue_items q where q.session_id = p_session_id and q.status = 'playing';
-  if p_expected_item_id is not null and v_current.id is distinct from p_expected_item_id then
-    return v_current;
-  end if;
-  return private.advance_locked(v_session, p_outcome);
-end;
-$$;
-revoke all on function private.advance(uuid, bigint, public.queue_item_status) from public, anon, authenticated, service_role;
--- authenticated: public.advance() and public.skip() (security invoker) wrap it.
-grant execute on function private.advance(uuid, bigint, public.queue_item_status) to authenticated;
 
 -- Auto-advance (the worker's job): a live room playing the queue, not paused,
 -- whose playing song's duration plus p_grace has passed, or where nothing
@@ -849,43 +897,6 @@ end;
 $$;
 revoke all on function private.set_now_playing(public.sessions, jsonb, text) from public, anon, authenticated, service_role;
 
--- The DJ's app reports the track it plays (Apple Music has no currently-playing
--- API). Only the DJ; a change of track at most once per 5 s (PT429 with
--- retry_after); the same track again is answered with now playing, free. Not
--- while now playing follows the DJ's Spotify player.
-create function private.report_track(p_session_id uuid, p_track jsonb) returns public.queue_items
-language plpgsql security definer
-set search_path = ''
-as $$
-declare
-  v_session public.sessions := private.lock_own_session(p_session_id);  -- checks the DJ before it locks
-  v_current public.queue_items;
-  v_wait int;
-begin
-  if v_session.status <> 'live' then
-    raise exception using errcode = 'PT409', message = 'this session is not live';
-  end if;
-  if v_session.plays_from = 'spotify' then
-    raise exception using errcode = 'PT409', message = 'now playing follows your Spotify player: set plays_from to app';
-  end if;
-  select * into v_current from public.queue_items q where q.session_id = p_session_id and q.status = 'playing';
-  if v_current.id is not null
-     and (v_current.track_key = (p_track ->> 'provider') || ':' || lower(p_track ->> 'provider_ref')
-          or v_current.spotify_id = p_track ->> 'spotify_id') then
-    return v_current;
-  end if;
-  if v_session.last_track_report_at > now() - interval '5 seconds' then
-    v_wait := ceil(extract(epoch from v_session.last_track_report_at + interval '5 seconds' - now()))::int;
-    raise exception using errcode = 'PT429', message = format('too fast: wait %s s', v_wait),
-      detail = jsonb_build_object('retry_after', v_wait)::text;
-  end if;
-  return private.set_now_playing(v_session, p_track, 'app');
-end;
-$$;
-revoke all on function private.report_track(uuid, jsonb) from public, anon, authenticated, service_role;
--- authenticated: public.report_track() (security invoker) wraps it; it checks the caller itself.
-grant execute on function private.report_track(uuid, jsonb) to authenticated;
-
 -- Skip votes. The threshold grows with the log of the active listeners:
 --   threshold = min(active, max(2, ceil(2 * ln(active + 1))))
 -- where active = present listeners seen (joined, pinged or chatted) in the last
@@ -896,147 +907,261 @@ language sql immutable
 set search_path = ''
 as $$ select greatest(1, least(p_active, greatest(2, ceil(2 * ln(p_active + 1))::int))) $$;
 revoke all on function private.skip_threshold(integer) from public, anon, authenticated, service_role;
+-- authenticated: private.skip_progress() (security invoker, run by now_playing and vote_skip) computes it; arithmetic only.
+grant execute on function private.skip_threshold(integer) to authenticated;
 
--- Security definer: counts every listener's skip votes, which RLS hides from each other.
+-- The playing song's skip progress as the room sees it: the votes counted at
+-- the last skip vote (queue_items.skip_votes, kept by skip_votes_count) and the
+-- threshold of the listeners active now. Security invoker: the room reads the
+-- song's row and the participant list under their own policies.
 create function private.skip_progress(p_item_id bigint, p_session_id uuid, out votes int, out threshold int)
-language sql stable security definer
+language sql stable
 set search_path = ''
 as $$
   select
-    (select count(*)::int from public.skip_votes v
-       join public.session_participants p on p.session_id = p_session_id and p.user_id = v.user_id
-      where v.item_id = p_item_id and p.left_at is null and p.last_seen_at > now() - interval '2 minutes'),
+    (select q.skip_votes from public.queue_items q where q.id = p_item_id),
     private.skip_threshold((select count(*)::int from public.session_participants p
                              where p.session_id = p_session_id and p.left_at is null
                                and p.last_seen_at > now() - interval '2 minutes'))
 $$;
 revoke all on function private.skip_progress(bigint, uuid) from public, anon, authenticated, service_role;
--- authenticated: public.now_playing() (security invoker) reads skip progress with it.
+-- authenticated: public.now_playing() and public.vote_skip() (security invoker) read skip progress with it.
 grant execute on function private.skip_progress(bigint, uuid) to authenticated;
 
-create function private.vote_skip(p_session_id uuid) returns jsonb
+-- A listener's skip vote is their own row (policy skip_votes_insert: present,
+-- not banned, the session's playing song; one per song and listener). Pressing
+-- again is an update of that row (vote_skip: on conflict do update), which
+-- changes nothing but counts and announces again.
+create function private.skip_votes_keep_created_at() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  new.created_at := old.created_at;
+  return new;
+end;
+$$;
+revoke all on function private.skip_votes_keep_created_at() from public, anon, authenticated, service_role;
+
+create trigger skip_votes_keep_created_at
+before update on public.skip_votes
+for each row execute function private.skip_votes_keep_created_at();
+
+-- Counts the votes under the room's lock, taken here, after the policy has
+-- checked the voter: votes in one room count one after the other, so the
+-- count is exact and the song is skipped once. The count of active voters
+-- lands on queue_items.skip_votes (the room reads it), the progress is
+-- announced, and the song is skipped when it reaches the threshold.
+-- Security definer: it counts every listener's votes (RLS shows each only
+-- their own), locks the room and advances it.
+create function private.skip_votes_count() returns trigger
 language plpgsql security definer
 set search_path = ''
 as $$
 declare
-  v_uid uuid := private.require_user();
   v_session public.sessions;
   v_item public.queue_items;
-  v_progress record;
+  v_votes int;
+  v_threshold int;
   v_result jsonb;
 begin
-  -- Only a present listener takes the room's lock (checked first, unlocked; then again under the lock).
-  if not exists (select 1 from public.session_participants p
-                 where p.session_id = p_session_id and p.user_id = v_uid and p.left_at is null)
-     or private.is_banned(p_session_id, v_uid) then
-    raise exception using errcode = 'PT403', message = 'join the session to vote';
-  end if;
-  v_session := private.lock_live_session(p_session_id);
+  select q.* into v_item from public.queue_items q where q.id = new.item_id;
+  v_session := private.lock_live_session(v_item.session_id);
   update public.session_participants p set last_seen_at = now()
-  where p.session_id = p_session_id and p.user_id = v_uid and p.left_at is null;
+  where p.session_id = v_session.id and p.user_id = new.user_id and p.left_at is null;
   if not found then
     raise exception using errcode = 'PT403', message = 'join the session to vote';
   end if;
-  select * into v_item from public.queue_items q where q.session_id = p_session_id and q.status = 'playing';
-  if not found then
-    raise exception using errcode = 'PT409', message = 'nothing is playing';
+  select q.* into v_item from public.queue_items q where q.id = new.item_id;
+  if v_item.status <> 'playing' then
+    raise exception using errcode = 'PT409', message = 'this song is no longer playing';  -- skipped or advanced meanwhile
   end if;
-  insert into public.skip_votes (item_id, user_id) values (v_item.id, v_uid) on conflict do nothing;
-  v_progress := private.skip_progress(v_item.id, p_session_id);
-  update public.queue_items q set skip_votes = v_progress.votes where q.id = v_item.id;
-  v_result := jsonb_build_object('item_id', v_item.id, 'votes', v_progress.votes, 'threshold', v_progress.threshold);
-  perform private.room_publish(p_session_id, 'skip_votes', v_result, 'skip_votes', 'last');
-  if v_progress.votes >= v_progress.threshold then
+  update public.queue_items q
+  set skip_votes = (select count(*)::int from public.skip_votes v
+                    join public.session_participants p on p.session_id = v_session.id and p.user_id = v.user_id
+                    where v.item_id = new.item_id and p.left_at is null
+                      and p.last_seen_at > now() - interval '2 minutes')
+  where q.id = new.item_id
+  returning q.skip_votes into v_votes;
+  v_threshold := (private.skip_progress(new.item_id, v_session.id)).threshold;
+  v_result := jsonb_build_object('item_id', new.item_id, 'votes', v_votes, 'threshold', v_threshold);
+  perform private.room_publish(v_session.id, 'skip_votes', v_result, 'skip_votes', 'last');
+  if v_votes >= v_threshold then
     perform private.advance_locked(v_session, 'skipped');
   end if;
-  return v_result || jsonb_build_object('skipped', v_progress.votes >= v_progress.threshold);
+  return null;
 end;
 $$;
-revoke all on function private.vote_skip(uuid) from public, anon, authenticated, service_role;
--- authenticated: public.vote_skip() (security invoker) wraps it; it checks the caller itself.
-grant execute on function private.vote_skip(uuid) to authenticated;
+revoke all on function private.skip_votes_count() from public, anon, authenticated, service_role;
 
--- DJ queue controls
-create function private.remove_from_queue(p_item_id bigint) returns public.queue_items
+create trigger skip_votes_count
+after insert or update on public.skip_votes
+for each row execute function private.skip_votes_count();
+
+-- What the app may change on a song by a direct write (column grants: status
+-- and pinned_at; policy queue_items_update: the DJ, or whoever added it while
+-- in the room), so a PostgREST PATCH can do nothing remove_from_queue and
+-- pin_next cannot: only the DJ pins, only a queued song is pinned (at the
+-- time of the write) or removed, and removing is the only status change; who
+-- removed it and when are filled in. Writes of the system (security definer
+-- bodies, workers) run as another role and are not limited here. Security
+-- invoker: current_user is the writer's role.
+create function private.queue_items_guard_app_updates() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_uid uuid := (select auth.uid());
+begin
+  if current_user <> 'authenticated' then
+    return new;
+  end if;
+  if new.pinned_at is distinct from old.pinned_at then
+    if not exists (select 1 from public.sessions s where s.id = old.session_id and s.dj_id = v_uid) then
+      raise exception using errcode = 'PT403', message = 'only the session''s DJ can do this';
+    end if;
+    if old.status <> 'queued' then
+      raise exception using errcode = 'PT409', message = 'only a queued song can be pinned';
+    end if;
+    new.pinned_at := case when new.pinned_at is not null then now() end;
+  end if;
+  if new.status is distinct from old.status then
+    if old.status <> 'queued' then
+      raise exception using errcode = 'PT409', message = format('this song is %s, not queued', old.status);
+    end if;
+    if new.status <> 'removed' then
+      raise exception using errcode = 'PT403', message = 'songs start and end only by advance, skip and skip votes';
+    end if;
+    new.ended_at := now();
+    new.removed_by := v_uid;
+  end if;
+  return new;
+end;
+$$;
+revoke all on function private.queue_items_guard_app_updates() from public, anon, authenticated, service_role;
+
+create trigger queue_items_guard_app_updates
+before update of status, pinned_at on public.queue_items
+for each row execute function private.queue_items_guard_app_updates();
+
+-- The DJ's queue commands: what the DJ may do to the room that is no write to
+-- rows of their own (advance, skip, reorder, report the track their app
+-- plays) is an insert here; the policy says who may (the session's DJ) and
+-- queue_commands_apply carries it out. Kept as the room's log of DJ actions.
+create table public.queue_commands (
+  id bigint generated always as identity primary key,
+  session_id uuid not null references public.sessions (id) on delete cascade,
+  actor_id uuid not null default auth.uid() references public.profiles (id) on delete cascade,
+  command text not null
+    constraint queue_commands_command check (command in ('advance', 'skip', 'reorder', 'report_track')),
+  expected_item_id bigint,
+  item_ids bigint[] constraint queue_commands_item_ids check (command = 'reorder' or item_ids is null),
+  track jsonb constraint queue_commands_track check ((command = 'report_track') = (jsonb_typeof(track) = 'object')),
+  created_at timestamptz not null default now()
+);
+comment on table public.queue_commands is 'The DJ''s queue actions (advance, skip, reorder, report_track), each applied by a trigger as it is inserted; the public RPCs of the same names insert them.';
+comment on column public.queue_commands.command is 'advance: the playing song ended (played), the next starts; skip: the same, the song counts as skipped; reorder: item_ids play first, in that order; report_track: the track the DJ''s app plays becomes now playing';
+comment on column public.queue_commands.expected_item_id is 'advance/skip: the song the DJ believes is playing; if another plays by now, nothing changes';
+comment on column public.queue_commands.track is 'report_track: title, artist, duration_ms, provider, provider_ref, and optional album_art_url, spotify_id, apple_music_id, isrc, position_ms';
+create index queue_commands_session on public.queue_commands (session_id, created_at);
+create index queue_commands_actor on public.queue_commands (actor_id);
+revoke all on public.queue_commands from anon, authenticated, service_role;
+grant select on public.queue_commands to authenticated;
+grant insert (session_id, command, expected_item_id, item_ids, track) on public.queue_commands to authenticated;
+grant select, insert, delete on public.queue_commands to service_role;
+alter table public.queue_commands enable row level security;
+
+-- Carries out a DJ's command. The insert policy has checked the DJ; the room's
+-- lock is taken here, after that check, so concurrent commands (and
+-- auto-advance, skip votes) run one after the other. Security definer: it
+-- moves songs of the whole room, plays fallback and recommended songs, and
+-- announces. Errors (not live, too fast) undo the command with its insert.
+create function private.queue_commands_apply() returns trigger
 language plpgsql security definer
 set search_path = ''
 as $$
 declare
-  v_uid uuid := private.require_user();
-  v_item public.queue_items;
+  v_session public.sessions;
+  v_current public.queue_items;
+  v_wait int;
 begin
-  -- Who asks is checked on an unlocked read (added_by and the DJ never
-  -- change): a stranger never waits on, or holds, the song's row (votes update it).
-  select q.* into v_item from public.queue_items q where q.id = p_item_id;
-  if not found then
-    raise exception using errcode = 'PT404', message = 'song not found';
+  -- The room's lock, as private.lock_session takes it but FOR NO KEY UPDATE:
+  -- this insert's foreign key check already holds KEY SHARE on the session,
+  -- so two DJ commands taking FOR UPDATE would deadlock; NO KEY UPDATE waits
+  -- for (and excludes) every other holder of the room's lock all the same.
+  select * into v_session from public.sessions s where s.id = new.session_id for no key update;
+  if new.command in ('advance', 'skip', 'report_track') and v_session.status <> 'live' then
+    raise exception using errcode = 'PT409', message = 'this session is not live';
   end if;
-  if v_item.added_by is distinct from v_uid
-     and not exists (select 1 from public.sessions s where s.id = v_item.session_id and s.dj_id = v_uid) then
-    raise exception using errcode = 'PT403', message = 'only the DJ or whoever added it can remove a song';
+  if new.command in ('advance', 'skip') then
+    select * into v_current from public.queue_items q where q.session_id = new.session_id and q.status = 'playing';
+    -- a stale advance (a retry, or a second device) changes nothing: one track end advances once
+    if new.expected_item_id is null or v_current.id is not distinct from new.expected_item_id then
+      perform private.advance_locked(v_session, case new.command when 'skip' then 'skipped'
+                                                                 else 'played' end::public.queue_item_status);
+    end if;
+  elsif new.command = 'reorder' then
+    -- The listed songs play first, in this order; the others follow by the rule.
+    update public.queue_items q set dj_position = null
+    where q.session_id = new.session_id and q.status = 'queued' and q.dj_position is not null
+      and not (q.id = any (new.item_ids));
+    update public.queue_items q set dj_position = o.n
+    from unnest(new.item_ids) with ordinality as o(id, n)
+    where q.id = o.id and q.session_id = new.session_id and q.status = 'queued';
+    perform private.room_publish(new.session_id, 'queue_reordered', jsonb_build_object('item_ids', new.item_ids),
+                                 'queue_reordered', 'last');
+  elsif new.command = 'report_track' then
+    -- The DJ's app reports the track it plays (Apple Music has no
+    -- currently-playing API): a change of track at most once per 5 s (PT429
+    -- with retry_after); the same track again changes nothing, free. Not while
+    -- now playing follows the DJ's Spotify player.
+    if v_session.plays_from = 'spotify' then
+      raise exception using errcode = 'PT409', message = 'now playing follows your Spotify player: set plays_from to app';
+    end if;
+    select * into v_current from public.queue_items q where q.session_id = new.session_id and q.status = 'playing';
+    if v_current.id is not null
+       and (v_current.track_key = (new.track ->> 'provider') || ':' || lower(new.track ->> 'provider_ref')
+            or v_current.spotify_id = new.track ->> 'spotify_id') then
+      return null;
+    end if;
+    if v_session.last_track_report_at > now() - interval '5 seconds' then
+      v_wait := ceil(extract(epoch from v_session.last_track_report_at + interval '5 seconds' - now()))::int;
+      raise exception using errcode = 'PT429', message = format('too fast: wait %s s', v_wait),
+        detail = jsonb_build_object('retry_after', v_wait)::text;
+    end if;
+    perform private.set_now_playing(v_session, new.track, 'app');
   end if;
-  select q.* into v_item from public.queue_items q where q.id = p_item_id for update;
-  if v_item.status <> 'queued' then
-    raise exception using errcode = 'PT409', message = format('this song is %s, not queued', v_item.status);
-  end if;
-  update public.queue_items q set status = 'removed', ended_at = now(), removed_by = v_uid
-  where q.id = p_item_id returning * into v_item;
-  return v_item;
+  return null;
 end;
 $$;
-revoke all on function private.remove_from_queue(bigint) from public, anon, authenticated, service_role;
--- authenticated: public.remove_from_queue() (security invoker) wraps it; it checks the caller itself.
-grant execute on function private.remove_from_queue(bigint) to authenticated;
+revoke all on function private.queue_commands_apply() from public, anon, authenticated, service_role;
 
-create function private.pin_next(p_item_id bigint, p_pinned boolean) returns public.queue_items
-language plpgsql security definer
+create trigger queue_commands_apply
+after insert on public.queue_commands
+for each row execute function private.queue_commands_apply();
+
+-- The caller must be the session's DJ: the answers of private.lock_own_session
+-- (sessions.sql), without its lock. The RPCs ask first so the app gets them
+-- rather than the policy's bare refusal.
+create function private.require_dj(p_session_id uuid) returns void
+language plpgsql stable
 set search_path = ''
 as $$
-declare
-  v_item public.queue_items;
 begin
-  select q.* into v_item from public.queue_items q where q.id = p_item_id;
-  if not found then
-    raise exception using errcode = 'PT404', message = 'song not found';
+  if (select auth.uid()) is null then
+    raise exception using errcode = 'PT401', message = 'sign in first';
   end if;
-  perform private.lock_own_session(v_item.session_id);
-  update public.queue_items q set pinned_at = case when p_pinned then now() end
-  where q.id = p_item_id and q.status = 'queued'
-  returning * into v_item;
-  if not found then
-    raise exception using errcode = 'PT409', message = 'only a queued song can be pinned';
+  if not exists (select 1 from public.sessions s where s.id = p_session_id and s.dj_id = (select auth.uid())) then
+    if not exists (select 1 from public.sessions s where s.id = p_session_id) then
+      raise exception using errcode = 'PT404', message = 'session not found';
+    end if;
+    raise exception using errcode = 'PT403', message = 'only the session''s DJ can do this';
   end if;
-  return v_item;
 end;
 $$;
-revoke all on function private.pin_next(bigint, boolean) from public, anon, authenticated, service_role;
--- authenticated: public.pin_next() (security invoker) wraps it; it checks the caller itself.
-grant execute on function private.pin_next(bigint, boolean) to authenticated;
-
--- The listed songs play first, in this order; the others follow by the rule.
-create function private.reorder_queue(p_session_id uuid, p_item_ids bigint[]) returns int
-language plpgsql security definer
-set search_path = ''
-as $$
-declare
-  v_positioned int;
-begin
-  perform private.lock_own_session(p_session_id);
-  update public.queue_items q set dj_position = null
-  where q.session_id = p_session_id and q.status = 'queued' and q.dj_position is not null
-    and not (q.id = any (p_item_ids));
-  update public.queue_items q set dj_position = o.n
-  from unnest(p_item_ids) with ordinality as o(id, n)
-  where q.id = o.id and q.session_id = p_session_id and q.status = 'queued';
-  get diagnostics v_positioned = row_count;
-  perform private.room_publish(p_session_id, 'queue_reordered', jsonb_build_object('item_ids', p_item_ids),
-                               'queue_reordered', 'last');
-  return v_positioned;
-end;
-$$;
-revoke all on function private.reorder_queue(uuid, bigint[]) from public, anon, authenticated, service_role;
--- authenticated: public.reorder_queue() (security invoker) wraps it; it checks the caller itself.
-grant execute on function private.reorder_queue(uuid, bigint[]) to authenticated;
+revoke all on function private.require_dj(uuid) from public, anon, authenticated, service_role;
+-- authenticated: the DJ's RPCs (advance, skip, reorder_queue, report_track, security invoker) ask it first.
+grant execute on function private.require_dj(uuid) to authenticated;
 
 -- Realtime: queue changes and track changes (tallies: queue_votes_maintain_tally
 -- and fold_vote_deltas), through private.room_publish.
@@ -1146,41 +1271,143 @@ revoke all on function public.vote(bigint, integer) from public, anon, authentic
 grant execute on function public.vote(bigint, integer) to authenticated;
 
 create function public.advance(p_session_id uuid, p_expected_item_id bigint default null)
-returns public.queue_items language sql security invoker set search_path = ''
-as $$ select * from private.advance(p_session_id, p_expected_item_id, 'played') $$;
+returns public.queue_items language plpgsql security invoker set search_path = ''
+as $$
+declare
+  v_item public.queue_items;
+begin
+  perform private.require_dj(p_session_id);
+  insert into public.queue_commands (session_id, command, expected_item_id)
+  values (p_session_id, 'advance', p_expected_item_id);
+  select * into v_item from public.queue_items q where q.session_id = p_session_id and q.status = 'playing';
+  return v_item;
+end;
+$$;
 comment on function public.advance(uuid, bigint) is 'DJ: the playing song ended; start the next. Pass the id you think is playing: a stale call changes nothing.';
 revoke all on function public.advance(uuid, bigint) from public, anon, authenticated, service_role;
 grant execute on function public.advance(uuid, bigint) to authenticated;
 
 create function public.skip(p_session_id uuid, p_expected_item_id bigint default null)
-returns public.queue_items language sql security invoker set search_path = ''
-as $$ select * from private.advance(p_session_id, p_expected_item_id, 'skipped') $$;
+returns public.queue_items language plpgsql security invoker set search_path = ''
+as $$
+declare
+  v_item public.queue_items;
+begin
+  perform private.require_dj(p_session_id);
+  insert into public.queue_commands (session_id, command, expected_item_id)
+  values (p_session_id, 'skip', p_expected_item_id);
+  select * into v_item from public.queue_items q where q.session_id = p_session_id and q.status = 'playing';
+  return v_item;
+end;
+$$;
 comment on function public.skip(uuid, bigint) is 'DJ: skip the playing song and start the next.';
 revoke all on function public.skip(uuid, bigint) from public, anon, authenticated, service_role;
 grant execute on function public.skip(uuid, bigint) to authenticated;
 
 create function public.vote_skip(p_session_id uuid)
-returns jsonb language sql security invoker set search_path = ''
-as $$ select private.vote_skip(p_session_id) $$;
+returns jsonb language plpgsql security invoker set search_path = ''
+as $$
+declare
+  v_uid uuid := (select auth.uid());
+  v_item public.queue_items;
+  v_threshold int;
+begin
+  if v_uid is null then
+    raise exception using errcode = 'PT401', message = 'sign in first';
+  end if;
+  -- Present and not banned (the insert policy checks it again; the room's lock comes after, in skip_votes_count).
+  if not exists (select 1 from public.session_participants p
+                 where p.session_id = p_session_id and p.user_id = v_uid and p.left_at is null)
+     or exists (select 1 from public.session_sanctions x
+                where x.session_id = p_session_id and x.user_id = v_uid and x.kind = 'ban') then
+    raise exception using errcode = 'PT403', message = 'join the session to vote';
+  end if;
+  select q.* into v_item from public.queue_items q where q.session_id = p_session_id and q.status = 'playing';
+  if not found then
+    raise exception using errcode = 'PT409', message = 'nothing is playing';
+  end if;
+  insert into public.skip_votes as v (item_id) values (v_item.id)
+  on conflict (item_id, user_id) do update set created_at = v.created_at;
+  select q.* into v_item from public.queue_items q where q.id = v_item.id;
+  v_threshold := (private.skip_progress(v_item.id, p_session_id)).threshold;
+  return jsonb_build_object('item_id', v_item.id, 'votes', v_item.skip_votes, 'threshold', v_threshold,
+                            'skipped', v_item.status = 'skipped');
+end;
+$$;
 comment on function public.vote_skip(uuid) is 'Listener: vote to skip the playing song. Returns {item_id, votes, threshold, skipped}.';
 revoke all on function public.vote_skip(uuid) from public, anon, authenticated, service_role;
 grant execute on function public.vote_skip(uuid) to authenticated;
 
+-- Who may not remove a song learns nothing about it: a song you cannot see
+-- gets the same answer as one you may not remove.
 create function public.remove_from_queue(p_item_id bigint)
-returns public.queue_items language sql security invoker set search_path = ''
-as $$ select * from private.remove_from_queue(p_item_id) $$;
+returns public.queue_items language plpgsql security invoker set search_path = ''
+as $$
+declare
+  v_uid uuid := (select auth.uid());
+  v_item public.queue_items;
+begin
+  if v_uid is null then
+    raise exception using errcode = 'PT401', message = 'sign in first';
+  end if;
+  -- An unlocked read first (added_by and the DJ never change): a stranger never waits on, or holds, the song's row.
+  select q.* into v_item from public.queue_items q where q.id = p_item_id;
+  if not found
+     or (v_item.added_by is distinct from v_uid
+         and not exists (select 1 from public.sessions s where s.id = v_item.session_id and s.dj_id = v_uid)) then
+    raise exception using errcode = 'PT403', message = 'only the DJ or whoever added it can remove a song';
+  end if;
+  -- queue_items_guard_app_updates: only a queued song (PT409), and it fills in ended_at and removed_by.
+  update public.queue_items q set status = 'removed' where q.id = p_item_id returning * into v_item;
+  if not found then
+    raise exception using errcode = 'PT403', message = 'only the DJ or whoever added it can remove a song';
+  end if;
+  return v_item;
+end;
+$$;
+comment on function public.remove_from_queue(bigint) is 'The DJ, or whoever added it: take a queued song out of the queue.';
 revoke all on function public.remove_from_queue(bigint) from public, anon, authenticated, service_role;
 grant execute on function public.remove_from_queue(bigint) to authenticated;
 
 create function public.pin_next(p_item_id bigint, p_pinned boolean default true)
-returns public.queue_items language sql security invoker set search_path = ''
-as $$ select * from private.pin_next(p_item_id, p_pinned) $$;
+returns public.queue_items language plpgsql security invoker set search_path = ''
+as $$
+declare
+  v_uid uuid := (select auth.uid());
+  v_item public.queue_items;
+begin
+  if v_uid is null then
+    raise exception using errcode = 'PT401', message = 'sign in first';
+  end if;
+  select q.* into v_item from public.queue_items q where q.id = p_item_id;
+  if not found or not exists (select 1 from public.sessions s where s.id = v_item.session_id and s.dj_id = v_uid) then
+    raise exception using errcode = 'PT403', message = 'only the session''s DJ can do this';
+  end if;
+  if v_item.status <> 'queued' then
+    raise exception using errcode = 'PT409', message = 'only a queued song can be pinned';
+  end if;
+  -- queue_items_guard_app_updates checks it again under the row's lock.
+  update public.queue_items q set pinned_at = case when p_pinned then now() end
+  where q.id = p_item_id
+  returning * into v_item;
+  return v_item;
+end;
+$$;
+comment on function public.pin_next(bigint, boolean) is 'DJ: play this queued song next (pinned songs play first, earliest pin first); false unpins.';
 revoke all on function public.pin_next(bigint, boolean) from public, anon, authenticated, service_role;
 grant execute on function public.pin_next(bigint, boolean) to authenticated;
 
 create function public.reorder_queue(p_session_id uuid, p_item_ids bigint[])
-returns int language sql security invoker set search_path = ''
-as $$ select private.reorder_queue(p_session_id, p_item_ids) $$;
+returns int language plpgsql security invoker set search_path = ''
+as $$
+begin
+  perform private.require_dj(p_session_id);
+  insert into public.queue_commands (session_id, command, item_ids) values (p_session_id, 'reorder', p_item_ids);
+  return (select count(*)::int from public.queue_items q
+          where q.session_id = p_session_id and q.status = 'queued' and q.id = any (p_item_ids));
+end;
+$$;
+comment on function public.reorder_queue(uuid, bigint[]) is 'DJ: these queued songs play first, in this order. Returns how many were positioned.';
 revoke all on function public.reorder_queue(uuid, bigint[]) from public, anon, authenticated, service_role;
 grant execute on function public.reorder_queue(uuid, bigint[]) to authenticated;
 
@@ -1202,12 +1429,20 @@ create function public.report_track(p_session_id uuid, p_title text, p_artist te
                                     p_provider_ref text, p_album_art_url text default null,
                                     p_spotify_id text default null, p_apple_music_id text default null,
                                     p_isrc text default null, p_position_ms int default 0)
-returns public.queue_items language sql security invoker set search_path = ''
+returns public.queue_items language plpgsql security invoker set search_path = ''
 as $$
-  select * from private.report_track(p_session_id, jsonb_build_object(
+declare
+  v_item public.queue_items;
+begin
+  perform private.require_dj(p_session_id);
+  insert into public.queue_commands (session_id, command, track)
+  values (p_session_id, 'report_track', jsonb_build_object(
     'title', p_title, 'artist', p_artist, 'duration_ms', p_duration_ms, 'provider', p_provider,
     'provider_ref', p_provider_ref, 'album_art_url', p_album_art_url, 'spotify_id', p_spotify_id,
-    'apple_music_id', p_apple_music_id, 'isrc', p_isrc, 'position_ms', p_position_ms))
+    'apple_music_id', p_apple_music_id, 'isrc', p_isrc, 'position_ms', p_position_ms));
+  select * into v_item from public.queue_items q where q.session_id = p_session_id and q.status = 'playing';
+  return v_item;
+end;
 $$;
 comment on function public.report_track(uuid, text, text, int, text, text, text, text, text, text, int) is 'DJ: the track your app plays now (Apple Music or anything else) becomes now playing, as an advance would. One change per 5 s.';
 revoke all on function public.report_track(uuid, text, text, integer, text, text, text, text, text, text, integer) from public, anon, authenticated, service_role;
@@ -1216,8 +1451,28 @@ grant execute on function public.report_track(uuid, text, text, integer, text, t
 create function public.recommendations(p_session_id uuid, p_limit int default 10)
 returns table (title text, artist text, album_art_url text, duration_ms int, provider text, provider_ref text,
                spotify_id text, apple_music_id text, isrc text, score bigint)
-language sql stable security invoker set search_path = ''
-as $$ select * from private.session_recommendations(p_session_id, p_limit) $$;
+language plpgsql stable security invoker set search_path = ''
+as $$
+begin
+  if not exists (select 1 from public.sessions s where s.id = p_session_id and s.dj_id = (select auth.uid())) then
+    raise exception using errcode = 'PT403', message = 'only the session''s DJ sees its recommendations';
+  end if;
+  -- never a song queued or playing here, nor one played here within the cooldown, nor one too long (as advance)
+  return query
+    select r.title, r.artist, r.album_art_url, r.duration_ms, r.provider, r.provider_ref, r.spotify_id,
+           r.apple_music_id, r.isrc, r.score
+    from public.session_recommendations r
+    join public.sessions s on s.id = r.session_id
+    where r.session_id = p_session_id
+      and r.duration_ms <= s.max_song_duration_seconds * 1000
+      and not exists (select 1 from public.queue_items h
+                      where h.session_id = p_session_id and h.track_key = r.track_key
+                        and (h.status in ('queued', 'playing')
+                             or h.ended_at > now() - make_interval(mins => s.replay_cooldown_minutes)))
+    order by r.rank
+    limit least(greatest(coalesce(p_limit, 10), 1), 50);
+end;
+$$;
 comment on function public.recommendations(uuid, int) is 'DJ: what would play after the queue and the fallback list, from our play history, best first.';
 revoke all on function public.recommendations(uuid, integer) from public, anon, authenticated, service_role;
 grant execute on function public.recommendations(uuid, integer) to authenticated;
