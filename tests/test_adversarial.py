@@ -210,7 +210,8 @@ FUNCTIONS: dict[str, dict] = {
 # Supabase's linter would flag each if `private` were exposed; every other
 # definer function stays out of anon's and authenticated's reach.
 PRIVATE_DEFINER_CALLABLE = {
-    # issue 15 (social): RPC bodies (each checks the caller or reads only public data)
+    # what remains of issue 10 (battles and achievements): security definer
+    # bodies behind invoker RPCs, each checking the caller or reading only public data
     "challenge_battle", "respond_battle", "cancel_battle", "vote_battle",
     "battle_state", "my_invite_code", "redeem_invite", "user_achievements", "weekly_leaderboard",
 }
