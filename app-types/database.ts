@@ -1440,18 +1440,21 @@ export type Database = {
         Row: {
           created_at: string
           credited_at: string | null
+          invite_code: string | null
           referred_id: string
           referrer_id: string
         }
         Insert: {
           created_at?: string
           credited_at?: string | null
+          invite_code?: string | null
           referred_id: string
           referrer_id: string
         }
         Update: {
           created_at?: string
           credited_at?: string | null
+          invite_code?: string | null
           referred_id?: string
           referrer_id?: string
         }
@@ -2834,6 +2837,7 @@ export type Database = {
         Returns: {
           created_at: string
           credited_at: string | null
+          invite_code: string | null
           referred_id: string
           referrer_id: string
         }

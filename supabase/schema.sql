@@ -2417,20 +2417,6 @@ CREATE FUNCTION private.my_hosted_session_ids() RETURNS SETOF uuid
 
 COMMENT ON FUNCTION private.my_hosted_session_ids() IS 'Sessions the caller hosts (a ban, were there one, does not change it).';
 
-CREATE FUNCTION private.my_invite_code() RETURNS text
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-declare
-  v_uid uuid := private.require_user();
-  v_code text;
-begin
-  insert into public.invite_codes (user_id) values (v_uid) on conflict (user_id) do nothing;
-  select c.code into v_code from public.invite_codes c where c.user_id = v_uid;
-  return v_code;
-end;
-$$;
-
 CREATE FUNCTION private.my_moderated_session_ids() RETURNS SETOF uuid
     LANGUAGE sql STABLE
     SET search_path TO ''
@@ -3692,30 +3678,25 @@ begin
 end;
 $$;
 
-CREATE TABLE public.referrals (
-    referred_id uuid NOT NULL,
-    referrer_id uuid NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    credited_at timestamp with time zone,
-    CONSTRAINT referrals_not_self CHECK ((referred_id <> referrer_id))
-);
-
-COMMENT ON TABLE public.referrals IS 'Who invited whom (rpc/redeem_invite); credited_at is set by the system when the friend first joins a session. Read by either side.';
-
-CREATE FUNCTION private.redeem_invite(p_code text) RETURNS public.referrals
+CREATE FUNCTION private.referrals_redeem_invite() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 declare
-  v_uid uuid := private.require_user();
-  v_referrer uuid;
-  v_referral public.referrals;
+  v_uid uuid := (select auth.uid());
 begin
-  select c.user_id into v_referrer from public.invite_codes c where c.code = btrim(p_code);
-  if v_referrer is null then
+  if v_uid is null then
+    return new;  -- the system writes referrals as it likes
+  end if;
+  new.referred_id := v_uid;
+  new.invite_code := btrim(new.invite_code);
+  new.created_at := now();
+  new.credited_at := null;
+  select c.user_id into new.referrer_id from public.invite_codes c where c.code = new.invite_code;
+  if new.referrer_id is null then
     raise exception using errcode = 'PT404', message = 'unknown invite code';
   end if;
-  if v_referrer = v_uid then
+  if new.referrer_id = v_uid then
     raise exception using errcode = 'PT409', message = 'that is your own invite';
   end if;
   -- Invites are for newcomers: someone who already listened or hosted cannot be credited.
@@ -3723,13 +3704,7 @@ begin
      or exists (select 1 from public.sessions s where s.dj_id = v_uid and s.started_at is not null) then
     raise exception using errcode = 'PT409', message = 'invites are for new listeners';
   end if;
-  insert into public.referrals (referred_id, referrer_id) values (v_uid, v_referrer)
-  on conflict (referred_id) do nothing
-  returning * into v_referral;
-  if v_referral.referred_id is null then
-    raise exception using errcode = 'PT409', message = 'you already used an invite';
-  end if;
-  return v_referral;
+  return new;
 end;
 $$;
 
@@ -5968,9 +5943,18 @@ $$;
 COMMENT ON FUNCTION public.my_earnings() IS 'Your earnings per currency, in minor units, net of the platform fee: tips, refunds and disputes (negative), net.';
 
 CREATE FUNCTION public.my_invite_code() RETURNS text
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO ''
-    AS $$ select private.my_invite_code() $$;
+    AS $$
+declare
+  v_uid uuid := private.require_user();
+  v_code text;
+begin
+  insert into public.invite_codes (user_id) values (v_uid) on conflict (user_id) do nothing;
+  select c.code into v_code from public.invite_codes c where c.user_id = v_uid;
+  return v_code;
+end;
+$$;
 
 COMMENT ON FUNCTION public.my_invite_code() IS 'Your invite code (made on first call): share it as a link.';
 
@@ -6198,10 +6182,36 @@ $$;
 
 COMMENT ON FUNCTION public.recommendations(p_session_id uuid, p_limit integer) IS 'DJ: what would play after the queue and the fallback list, from our play history, best first.';
 
+CREATE TABLE public.referrals (
+    referred_id uuid NOT NULL,
+    referrer_id uuid NOT NULL,
+    invite_code text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    credited_at timestamp with time zone,
+    CONSTRAINT referrals_not_self CHECK ((referred_id <> referrer_id))
+);
+
+COMMENT ON TABLE public.referrals IS 'Who invited whom (rpc/redeem_invite); credited_at is set by the system when the friend first joins a session. Read by either side.';
+
+COMMENT ON COLUMN public.referrals.invite_code IS 'the code the invited friend presented; referrals_redeem_invite resolves whose it is';
+
 CREATE FUNCTION public.redeem_invite(p_code text) RETURNS public.referrals
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO ''
-    AS $$ select * from private.redeem_invite(p_code) $$;
+    AS $$
+declare
+  v_referral public.referrals;
+begin
+  perform private.require_user();
+  insert into public.referrals (invite_code) values (p_code)
+  on conflict (referred_id) do nothing
+  returning * into v_referral;
+  if v_referral.referred_id is null then
+    raise exception using errcode = 'PT409', message = 'you already used an invite';
+  end if;
+  return v_referral;
+end;
+$$;
 
 COMMENT ON FUNCTION public.redeem_invite(p_code text) IS 'Accept a friend''s invite before your first session: both are credited (a badge each) when you first join one. 404 unknown; 409 your own / already used one / not new.';
 
@@ -8273,6 +8283,8 @@ CREATE TRIGGER queue_votes_enforce_rules BEFORE INSERT OR UPDATE ON public.queue
 
 CREATE TRIGGER queue_votes_maintain_tally AFTER INSERT OR DELETE OR UPDATE ON public.queue_votes FOR EACH ROW EXECUTE FUNCTION private.queue_votes_maintain_tally();
 
+CREATE TRIGGER referrals_redeem_invite BEFORE INSERT ON public.referrals FOR EACH ROW EXECUTE FUNCTION private.referrals_redeem_invite();
+
 CREATE TRIGGER reports_before_insert BEFORE INSERT ON public.reports FOR EACH ROW EXECUTE FUNCTION private.reports_before_insert();
 
 CREATE TRIGGER saved_songs_before_insert BEFORE INSERT ON public.saved_songs FOR EACH ROW EXECUTE FUNCTION private.saved_songs_before_insert();
@@ -8840,6 +8852,8 @@ CREATE POLICY follows_select ON public.follows FOR SELECT TO anon, authenticated
 
 ALTER TABLE public.invite_codes ENABLE ROW LEVEL SECURITY;
 
+CREATE POLICY invite_codes_insert ON public.invite_codes FOR INSERT TO authenticated WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+
 CREATE POLICY invite_codes_select ON public.invite_codes FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 
 ALTER TABLE public.invoices ENABLE ROW LEVEL SECURITY;
@@ -8972,6 +8986,8 @@ CREATE POLICY queue_votes_select ON public.queue_votes FOR SELECT TO authenticat
 CREATE POLICY queue_votes_update ON public.queue_votes FOR UPDATE TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid))) WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
 
 ALTER TABLE public.referrals ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY referrals_insert ON public.referrals FOR INSERT TO authenticated WITH CHECK ((referred_id = ( SELECT auth.uid() AS uid)));
 
 CREATE POLICY referrals_select ON public.referrals FOR SELECT TO authenticated USING (((referrer_id = ( SELECT auth.uid() AS uid)) OR (referred_id = ( SELECT auth.uid() AS uid))));
 
@@ -9436,9 +9452,6 @@ GRANT ALL ON FUNCTION private.my_blocked_ids() TO authenticated;
 REVOKE ALL ON FUNCTION private.my_hosted_session_ids() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.my_hosted_session_ids() TO authenticated;
 
-REVOKE ALL ON FUNCTION private.my_invite_code() FROM PUBLIC;
-GRANT ALL ON FUNCTION private.my_invite_code() TO authenticated;
-
 REVOKE ALL ON FUNCTION private.my_moderated_session_ids() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.my_moderated_session_ids() TO authenticated;
 
@@ -9603,11 +9616,7 @@ REVOKE ALL ON FUNCTION private.record_webhook_event(p_provider text, p_event jso
 GRANT ALL ON FUNCTION private.record_webhook_event(p_provider text, p_event jsonb, p_raw_body text) TO openparty_edge;
 GRANT ALL ON FUNCTION private.record_webhook_event(p_provider text, p_event jsonb, p_raw_body text) TO service_role;
 
-GRANT SELECT ON TABLE public.referrals TO authenticated;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.referrals TO service_role;
-
-REVOKE ALL ON FUNCTION private.redeem_invite(p_code text) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.redeem_invite(p_code text) TO authenticated;
+REVOKE ALL ON FUNCTION private.referrals_redeem_invite() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.refresh_recommendations(p_session_id uuid) FROM PUBLIC;
 
@@ -9621,6 +9630,7 @@ REVOKE ALL ON FUNCTION private.require_dj(p_session_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.require_dj(p_session_id uuid) TO authenticated;
 
 REVOKE ALL ON FUNCTION private.require_user() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.require_user() TO authenticated;
 
 REVOKE ALL ON FUNCTION private.respond_battle(p_battle_id uuid, p_accept boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.respond_battle(p_battle_id uuid, p_accept boolean) TO authenticated;
@@ -9953,6 +9963,11 @@ GRANT ALL ON FUNCTION public.react(p_session_id uuid, p_kind text) TO authentica
 REVOKE ALL ON FUNCTION public.recommendations(p_session_id uuid, p_limit integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.recommendations(p_session_id uuid, p_limit integer) TO authenticated;
 
+GRANT SELECT ON TABLE public.referrals TO authenticated;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.referrals TO service_role;
+
+GRANT INSERT(invite_code) ON TABLE public.referrals TO authenticated;
+
 REVOKE ALL ON FUNCTION public.redeem_invite(p_code text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.redeem_invite(p_code text) TO authenticated;
 
@@ -10133,6 +10148,8 @@ GRANT INSERT(followee_id) ON TABLE public.follows TO authenticated;
 
 GRANT SELECT ON TABLE public.invite_codes TO authenticated;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.invite_codes TO service_role;
+
+GRANT INSERT(user_id) ON TABLE public.invite_codes TO authenticated;
 
 GRANT SELECT ON TABLE public.invoices TO authenticated;
 GRANT SELECT ON TABLE public.invoices TO service_role;

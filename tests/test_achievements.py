@@ -85,6 +85,29 @@ def test_an_invite_credits_both_when_the_friend_first_joins(db):
         db.as_user(regular).rpc_rows("redeem_invite", p_code=code)
 
 
+
+def test_redeeming_is_inserting_a_code_and_its_rules_hold_on_a_direct_write(db):
+    """redeem_invite and my_invite_code run as the caller: a direct insert is
+    what they do, so it meets the same rules, and can set nothing else."""
+    me, friend, other = db.create_user("me"), db.create_user("friend"), db.create_user("other")
+    code = db.as_user(me).rpc("my_invite_code")
+    direct = "insert into public.referrals (invite_code) values (%s) returning referrer_id, referred_id, credited_at"
+    with refused("PT409", "your own"):
+        db.as_user(me).sql(direct, (code,))
+    with refused("PT404", "unknown"):
+        db.as_user(friend).sql(direct, ("nope",))
+    for forged, params in (("insert into public.referrals (referred_id, referrer_id) values (%s, %s)", (other, me)),
+                           ("insert into public.referrals (invite_code, credited_at) values (%s, now())", (code,)),
+                           ("insert into public.invite_codes (user_id, code) values (%s, 'mine')", (friend,))):
+        with refused("42501"):
+            db.as_user(friend).sql(forged, params)
+    with refused("42501"):  # someone else's code row
+        db.as_user(friend).sql("insert into public.invite_codes (user_id) values (%s)", (other,))
+    assert db.as_user(friend).sql(direct, ("  " + code + " ",)) == [
+        {"referrer_id": me, "referred_id": friend, "credited_at": None}]
+    with refused("23505"):  # one redemption per user (the RPC answers PT409)
+        db.as_user(friend).sql(direct, (code,))
+
 def test_weekly_leaderboard_per_genre(db):
     nova, kai = make_dj(db, "nova"), make_dj(db, "kai")
     house = go_live(db, nova, genres=["house"])["id"]

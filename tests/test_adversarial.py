@@ -115,8 +115,8 @@ TABLES: dict[str, Rules] = {
     "battle_votes": Rules("user_id", only("listener")),
     "badges": Rules(None, EVERYONE),
     "user_badges": Rules("user_id", EVERYONE),  # shown on profiles; written only by the system
-    "invite_codes": Rules("user_id", only("listener")),
-    "referrals": Rules("referrer_id", only("listener", "stranger")),  # the stranger redeemed the listener's code
+    "invite_codes": Rules("user_id", only("listener"), insert=True),
+    "referrals": Rules("referrer_id", only("listener", "stranger"), insert=True),  # the stranger redeemed the listener's code
     # private tables an app role reads: a song's unfolded vote changes, to its room;
     # each user's own standing in rooms (the room policy helpers read it)
     "private.queue_vote_deltas": Rules(None, ROOM),
@@ -213,7 +213,7 @@ PRIVATE_DEFINER_CALLABLE = {
     # what remains of issue 10 (battles and achievements): security definer
     # bodies behind invoker RPCs, each checking the caller or reading only public data
     "challenge_battle", "respond_battle", "cancel_battle", "vote_battle",
-    "battle_state", "my_invite_code", "redeem_invite", "user_achievements", "weekly_leaderboard",
+    "battle_state", "user_achievements", "weekly_leaderboard",
 }
 
 

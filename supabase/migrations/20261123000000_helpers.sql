@@ -71,6 +71,8 @@ begin
 end;
 $$;
 revoke all on function private.require_user() from public, anon, authenticated, service_role;
+-- authenticated: the security invoker RPCs that act for the caller start with it (PT401 without a user).
+grant execute on function private.require_user() to authenticated;
 
 -- Broadcasts come only from the database (triggers and functions of each
 -- area), never from clients: realtime.send on a private topic.

@@ -216,54 +216,52 @@ create table public.invite_codes (
 comment on table public.invite_codes is 'Each user''s invite code (rpc/my_invite_code makes it). You read your own.';
 revoke all on public.invite_codes from anon, authenticated, service_role;
 grant select on public.invite_codes to authenticated;
+-- authenticated: rpc/my_invite_code (security invoker) makes your own row; the code is the default.
+grant insert (user_id) on public.invite_codes to authenticated;
 grant select, insert, update, delete on public.invite_codes to service_role;
 alter table public.invite_codes enable row level security;
 
 create table public.referrals (
   referred_id uuid primary key references public.profiles (id) on delete cascade,
   referrer_id uuid not null references public.profiles (id) on delete cascade,
+  invite_code text,
   created_at timestamptz not null default now(),
   credited_at timestamptz,
   constraint referrals_not_self check (referred_id <> referrer_id)
 );
 comment on table public.referrals is 'Who invited whom (rpc/redeem_invite); credited_at is set by the system when the friend first joins a session. Read by either side.';
+comment on column public.referrals.invite_code is 'the code the invited friend presented; referrals_redeem_invite resolves whose it is';
 create index referrals_referrer on public.referrals (referrer_id, created_at desc);
 revoke all on public.referrals from anon, authenticated, service_role;
 grant select on public.referrals to authenticated;
+-- authenticated: redeeming is inserting {invite_code} (rpc/redeem_invite); the trigger below fills in the rest.
+grant insert (invite_code) on public.referrals to authenticated;
 grant select, insert, update, delete on public.referrals to service_role;
 alter table public.referrals enable row level security;
 
-create function private.my_invite_code() returns text
+-- Redeeming an invite is inserting a referral that names only the code: this
+-- trigger resolves whose code it is (the codes are each owner's secret, so it
+-- reads them as the owner) and holds the rules; one redemption per user is the
+-- primary key. Security definer: it reads other users' codes and history.
+create function private.referrals_redeem_invite() returns trigger
 language plpgsql security definer
 set search_path = ''
 as $$
 declare
-  v_uid uuid := private.require_user();
-  v_code text;
+  v_uid uuid := (select auth.uid());
 begin
-  insert into public.invite_codes (user_id) values (v_uid) on conflict (user_id) do nothing;
-  select c.code into v_code from public.invite_codes c where c.user_id = v_uid;
-  return v_code;
-end;
-$$;
-revoke all on function private.my_invite_code() from public, anon, authenticated, service_role;
--- authenticated: public.my_invite_code() (security invoker) wraps it; it acts only for the caller.
-grant execute on function private.my_invite_code() to authenticated;
-
-create function private.redeem_invite(p_code text) returns public.referrals
-language plpgsql security definer
-set search_path = ''
-as $$
-declare
-  v_uid uuid := private.require_user();
-  v_referrer uuid;
-  v_referral public.referrals;
-begin
-  select c.user_id into v_referrer from public.invite_codes c where c.code = btrim(p_code);
-  if v_referrer is null then
+  if v_uid is null then
+    return new;  -- the system writes referrals as it likes
+  end if;
+  new.referred_id := v_uid;
+  new.invite_code := btrim(new.invite_code);
+  new.created_at := now();
+  new.credited_at := null;
+  select c.user_id into new.referrer_id from public.invite_codes c where c.code = new.invite_code;
+  if new.referrer_id is null then
     raise exception using errcode = 'PT404', message = 'unknown invite code';
   end if;
-  if v_referrer = v_uid then
+  if new.referrer_id = v_uid then
     raise exception using errcode = 'PT409', message = 'that is your own invite';
   end if;
   -- Invites are for newcomers: someone who already listened or hosted cannot be credited.
@@ -271,18 +269,14 @@ begin
      or exists (select 1 from public.sessions s where s.dj_id = v_uid and s.started_at is not null) then
     raise exception using errcode = 'PT409', message = 'invites are for new listeners';
   end if;
-  insert into public.referrals (referred_id, referrer_id) values (v_uid, v_referrer)
-  on conflict (referred_id) do nothing
-  returning * into v_referral;
-  if v_referral.referred_id is null then
-    raise exception using errcode = 'PT409', message = 'you already used an invite';
-  end if;
-  return v_referral;
+  return new;
 end;
 $$;
-revoke all on function private.redeem_invite(text) from public, anon, authenticated, service_role;
--- authenticated: public.redeem_invite() (security invoker) wraps it; it acts only for the caller.
-grant execute on function private.redeem_invite(text) to authenticated;
+revoke all on function private.referrals_redeem_invite() from public, anon, authenticated, service_role;
+
+create trigger referrals_redeem_invite
+before insert on public.referrals
+for each row execute function private.referrals_redeem_invite();
 
 -- The first join of any session (history.sql's listen_time row) credits both
 -- and counts toward "sessions attended".
@@ -400,16 +394,40 @@ comment on function public.weekly_leaderboard(text, text, date, integer) is 'Top
 revoke all on function public.weekly_leaderboard(text, text, date, integer) from public, anon, authenticated, service_role;
 grant execute on function public.weekly_leaderboard(text, text, date, integer) to anon, authenticated;
 
-create function public.my_invite_code()
-returns text language sql security invoker set search_path = ''
-as $$ select private.my_invite_code() $$;
+create function public.my_invite_code() returns text
+language plpgsql security invoker
+set search_path = ''
+as $$
+declare
+  v_uid uuid := private.require_user();
+  v_code text;
+begin
+  insert into public.invite_codes (user_id) values (v_uid) on conflict (user_id) do nothing;
+  select c.code into v_code from public.invite_codes c where c.user_id = v_uid;
+  return v_code;
+end;
+$$;
 comment on function public.my_invite_code() is 'Your invite code (made on first call): share it as a link.';
 revoke all on function public.my_invite_code() from public, anon, authenticated, service_role;
 grant execute on function public.my_invite_code() to authenticated;
 
-create function public.redeem_invite(p_code text)
-returns public.referrals language sql security invoker set search_path = ''
-as $$ select * from private.redeem_invite(p_code) $$;
+create function public.redeem_invite(p_code text) returns public.referrals
+language plpgsql security invoker
+set search_path = ''
+as $$
+declare
+  v_referral public.referrals;
+begin
+  perform private.require_user();
+  insert into public.referrals (invite_code) values (p_code)
+  on conflict (referred_id) do nothing
+  returning * into v_referral;
+  if v_referral.referred_id is null then
+    raise exception using errcode = 'PT409', message = 'you already used an invite';
+  end if;
+  return v_referral;
+end;
+$$;
 comment on function public.redeem_invite(text) is 'Accept a friend''s invite before your first session: both are credited (a badge each) when you first join one. 404 unknown; 409 your own / already used one / not new.';
 revoke all on function public.redeem_invite(text) from public, anon, authenticated, service_role;
 grant execute on function public.redeem_invite(text) to authenticated;

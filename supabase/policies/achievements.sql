@@ -16,8 +16,20 @@ create policy invite_codes_select on public.invite_codes
   for select to authenticated
   using (user_id = (select auth.uid()));
 
--- referrals: either side reads it; written only by rpc/redeem_invite and the system.
+-- invite_codes: you make your own (rpc/my_invite_code).
+drop policy if exists invite_codes_insert on public.invite_codes;
+create policy invite_codes_insert on public.invite_codes
+  for insert to authenticated
+  with check (user_id = (select auth.uid()));
+
+-- referrals: either side reads it; the invited friend inserts it (rpc/redeem_invite:
+-- only the code; referrals_redeem_invite fills in the rest), the system credits it.
 drop policy if exists referrals_select on public.referrals;
 create policy referrals_select on public.referrals
   for select to authenticated
   using (referrer_id = (select auth.uid()) or referred_id = (select auth.uid()));
+
+drop policy if exists referrals_insert on public.referrals;
+create policy referrals_insert on public.referrals
+  for insert to authenticated
+  with check (referred_id = (select auth.uid()));
