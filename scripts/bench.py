@@ -453,8 +453,10 @@ def bench_hot_reads(url: str, samples: int) -> None:
         conn.execute("""update public.queue_items q set status = 'playing', started_at = now()
                         where q.id in (select min(i.id) from public.queue_items i group by i.session_id)""")
         # what the room_access triggers would have written: each DJ hosts, each listener is present
+        # (rooms of the benches before this one have their rows already)
         conn.execute("""insert into private.room_access (user_id, session_id, hosts)
-                        select s.dj_id, s.id, true from public.sessions s""")
+                        select s.dj_id, s.id, true from public.sessions s
+                        on conflict (user_id, session_id) do update set hosts = true""")
         conn.execute("""insert into private.room_access (user_id, session_id, present)
                         select p.user_id, p.session_id, true from public.session_participants p where p.left_at is null
                         on conflict (user_id, session_id) do update set present = true""")
@@ -463,7 +465,8 @@ def bench_hot_reads(url: str, samples: int) -> None:
                                                               spotify_id, apple_music_id, started_at)
                         select q.session_id, q.id, q.title, q.artist, q.album_art_url, q.spotify_id, q.apple_music_id,
                                q.started_at
-                        from public.queue_items q where q.status = 'playing'""")
+                        from public.queue_items q where q.status = 'playing'
+                        on conflict (session_id) do nothing""")
         conn.execute("set session_replication_role = origin")
         conn.execute("vacuum analyze")
         counts = one(conn.execute("select (select count(*) from public.sessions), (select count(*) from public.messages), "

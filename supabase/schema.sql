@@ -1038,6 +1038,102 @@ CREATE FUNCTION private.battle_tally(p_battle_id uuid, p_round integer) RETURNS 
   from public.battles b where b.id = p_battle_id
 $$;
 
+CREATE FUNCTION private.battle_votes_enforce_rules() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_uid uuid := (select auth.uid());
+  v_battle public.battles;
+begin
+  if v_uid is null then
+    return new;  -- the system writes votes as it likes
+  end if;
+  new.user_id := v_uid;
+  new.created_at := now();
+  select * into v_battle from public.battles b where b.id = new.battle_id and b.status in ('live', 'finished');
+  if not found then
+    raise exception using errcode = 'PT404', message = 'battle not found';
+  end if;
+  if v_uid in (v_battle.challenger_id, v_battle.opponent_id) then
+    raise exception using errcode = 'PT403', message = 'the battling DJs do not vote';
+  end if;
+  if not exists (select 1 from public.session_participants p
+                 where p.session_id = v_battle.session_id and p.user_id = v_uid and p.left_at is null)
+     or private.is_banned(v_battle.session_id, v_uid) then
+    raise exception using errcode = 'PT403', message = 'join the battle''s session to vote';
+  end if;
+  if new.dj_id is null or new.dj_id not in (v_battle.challenger_id, v_battle.opponent_id) then
+    raise exception using errcode = 'PT422', message = 'vote for one of the two DJs';
+  end if;
+  -- The round open now (statement time, so a vote lands in exactly one round).
+  -- A share lock on the round (voters do not block each other) makes the
+  -- closing worker wait for votes in flight, and a vote that waited on the
+  -- closing finds the round closed: every counted vote is in the result.
+  select r.round into new.round from public.battle_rounds r
+  where r.battle_id = new.battle_id and r.starts_at <= statement_timestamp() and r.ends_at > statement_timestamp()
+    and r.closed_at is null
+  for share;
+  if new.round is null or v_battle.status <> 'live' then
+    raise exception using errcode = 'PT409', message = 'no round is open for voting';
+  end if;
+  -- Like queue votes: no disk flush awaited (a crash may lose the last instant of votes, whole).
+  perform set_config('synchronous_commit', 'off', true);
+  return new;
+end;
+$$;
+
+CREATE FUNCTION private.battle_votes_publish_tally() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  perform private.flush_battle_tally(new.battle_id, (select b.session_id from public.battles b where b.id = new.battle_id),
+                                     new.round);
+  return null;
+end;
+$$;
+
+CREATE FUNCTION private.battles_announce_challenge() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  perform private.broadcast('user:' || new.opponent_id, 'battle_challenge', private.battle_json(new));
+  return null;
+end;
+$$;
+
+CREATE FUNCTION private.battles_apply_response() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_names text;
+begin
+  if new.status = 'declined' then
+    perform private.broadcast('user:' || new.challenger_id, 'battle_declined', private.battle_json(new));
+  elsif new.status = 'canceled' then
+    perform private.broadcast('user:' || new.opponent_id, 'battle_canceled', private.battle_json(new));
+  elsif new.status = 'live' then
+    insert into public.battle_rounds (battle_id, round, starts_at, ends_at)
+    select new.id, r, new.started_at + make_interval(secs => (r - 1) * new.round_seconds),
+           new.started_at + make_interval(secs => r * new.round_seconds)
+    from generate_series(1, new.rounds) r;
+    perform private.room_publish(new.session_id, 'battle_started', private.battle_json(new));
+    perform private.broadcast('user:' || new.challenger_id, 'battle_started', private.battle_json(new));
+    -- Both DJs' followers hear about it (preferences, blocks and quiet hours honoured).
+    select string_agg(coalesce(p.display_name, p.username), ' vs ' order by p.id = new.opponent_id) into v_names
+    from public.profiles p where p.id in (new.challenger_id, new.opponent_id);
+    perform private.enqueue_notifications(
+      array(select f.follower_id from public.follows f where f.followee_id in (new.challenger_id, new.opponent_id)),
+      'battle_live', 'DJ battle live', v_names,
+      jsonb_build_object('battle_id', new.id, 'session_id', new.session_id), 'battle:' || new.id, new.challenger_id);
+  end if;
+  return null;
+end;
+$$;
+
 CREATE FUNCTION private.battles_award() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -1048,6 +1144,65 @@ begin
     perform private.award_badge(new.winner_id, 'battles_won_10', jsonb_build_object('battle_id', new.id));
   end if;
   return null;
+end;
+$$;
+
+CREATE FUNCTION private.battles_before_insert() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_uid uuid := (select auth.uid());
+begin
+  if v_uid is null then
+    return new;  -- the system writes battles as it likes
+  end if;
+  new.challenger_id := v_uid;
+  new.status := 'pending';
+  new.created_at := now();
+  select s.id into new.session_id from public.sessions s where s.dj_id = v_uid and s.status = 'live';
+  if new.session_id is null then
+    raise exception using errcode = 'PT409', message = 'go live first: a battle runs in your live session';
+  end if;
+  if new.opponent_id is null or new.opponent_id = v_uid
+     or not exists (select 1 from public.profiles p where p.id = new.opponent_id and p.is_dj)
+     or exists (select 1 from public.user_blocks b
+                where (b.blocker_id = v_uid and b.blocked_id = new.opponent_id)
+                   or (b.blocker_id = new.opponent_id and b.blocked_id = v_uid)) then
+    raise exception using errcode = 'PT404', message = 'no such DJ to challenge';
+  end if;
+  return new;
+end;
+$$;
+
+CREATE FUNCTION private.battles_guard_status() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_uid uuid := (select auth.uid());
+begin
+  if v_uid is null or new.status = old.status then
+    return new;
+  end if;
+  if old.status <> 'pending' then
+    raise exception using errcode = 'PT409', message = format('this battle is %s', old.status);
+  end if;
+  if not ((v_uid = old.opponent_id and new.status in ('live', 'declined'))
+          or (v_uid = old.challenger_id and new.status = 'canceled')) then
+    raise exception using errcode = 'PT403',
+      message = 'the challenged DJ accepts or declines; the challenger withdraws';
+  end if;
+  if new.status = 'live'
+     and (old.created_at < now() - interval '10 minutes'
+          or not exists (select 1 from public.sessions s where s.id = old.session_id and s.status = 'live')) then
+    raise exception using errcode = 'PT409', message = 'this challenge has expired';
+  end if;
+  new.responded_at := coalesce(old.responded_at, now());
+  if new.status = 'live' then
+    new.started_at := now();
+  end if;
+  return new;
 end;
 $$;
 
@@ -1100,28 +1255,6 @@ CREATE FUNCTION private.can_receive_topic(p_topic text) RETURNS boolean
   end
 $_$;
 
-CREATE FUNCTION private.cancel_battle(p_battle_id uuid) RETURNS public.battles
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-declare
-  v_uid uuid := private.require_user();
-  v_battle public.battles;
-begin
-  if not exists (select 1 from public.battles b where b.id = p_battle_id and b.challenger_id = v_uid) then
-    raise exception using errcode = 'PT404', message = 'battle not found';
-  end if;
-  update public.battles b set status = 'canceled', responded_at = coalesce(b.responded_at, now())
-  where b.id = p_battle_id and b.status = 'pending'
-  returning * into v_battle;
-  if not found then
-    raise exception using errcode = 'PT409', message = 'only a pending challenge can be withdrawn';
-  end if;
-  perform private.broadcast('user:' || v_battle.opponent_id, 'battle_canceled', private.battle_json(v_battle));
-  return v_battle;
-end;
-$$;
-
 CREATE FUNCTION private.cancel_unsubmitted_tips(p_age interval, p_limit integer, p_now timestamp with time zone DEFAULT now()) RETURNS integer
     LANGUAGE sql SECURITY DEFINER
     SET search_path TO ''
@@ -1164,38 +1297,6 @@ begin
   return new;
 end;
 $_$;
-
-CREATE FUNCTION private.challenge_battle(p_opponent_id uuid, p_rounds integer, p_round_seconds integer) RETURNS public.battles
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-declare
-  v_uid uuid := private.require_user();
-  v_session uuid;
-  v_battle public.battles;
-begin
-  select s.id into v_session from public.sessions s where s.dj_id = v_uid and s.status = 'live';
-  if v_session is null then
-    raise exception using errcode = 'PT409', message = 'go live first: a battle runs in your live session';
-  end if;
-  if p_opponent_id is null or p_opponent_id = v_uid
-     or not exists (select 1 from public.profiles p where p.id = p_opponent_id and p.is_dj)
-     or exists (select 1 from public.user_blocks b
-                where (b.blocker_id = v_uid and b.blocked_id = p_opponent_id)
-                   or (b.blocker_id = p_opponent_id and b.blocked_id = v_uid)) then
-    raise exception using errcode = 'PT404', message = 'no such DJ to challenge';
-  end if;
-  begin
-    insert into public.battles (challenger_id, opponent_id, session_id, rounds, round_seconds)
-    values (v_uid, p_opponent_id, v_session, coalesce(p_rounds, 3), coalesce(p_round_seconds, 120))
-    returning * into v_battle;
-  exception when unique_violation then
-    raise exception using errcode = 'PT409', message = 'a battle is already pending or live in your session';
-  end;
-  perform private.broadcast('user:' || p_opponent_id, 'battle_challenge', private.battle_json(v_battle));
-  return v_battle;
-end;
-$$;
 
 CREATE FUNCTION private.check_may_sanction(p_session_id uuid, p_target uuid, p_action text) RETURNS uuid
     LANGUAGE plpgsql STABLE
@@ -3816,54 +3917,6 @@ begin
 end;
 $$;
 
-CREATE FUNCTION private.respond_battle(p_battle_id uuid, p_accept boolean) RETURNS public.battles
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-declare
-  v_uid uuid := private.require_user();
-  v_battle public.battles;
-  v_names text;
-begin
-  -- Only the challenged DJ gets further than this, and before any lock.
-  if not exists (select 1 from public.battles b where b.id = p_battle_id and b.opponent_id = v_uid) then
-    raise exception using errcode = 'PT404', message = 'battle not found';
-  end if;
-  select * into v_battle from public.battles b where b.id = p_battle_id for update;
-  if v_battle.status <> 'pending' then
-    raise exception using errcode = 'PT409', message = format('this battle is %s', v_battle.status);
-  end if;
-  if not coalesce(p_accept, false) then
-    update public.battles set status = 'declined', responded_at = now() where id = p_battle_id returning * into v_battle;
-    perform private.broadcast('user:' || v_battle.challenger_id, 'battle_declined', private.battle_json(v_battle));
-    return v_battle;
-  end if;
-  if v_battle.created_at < now() - interval '10 minutes'
-     or not exists (select 1 from public.sessions s where s.id = v_battle.session_id and s.status = 'live') then
-    update public.battles set status = 'canceled', responded_at = now() where id = p_battle_id;
-    raise exception using errcode = 'PT409', message = 'this challenge has expired';
-  end if;
-  update public.battles set status = 'live', responded_at = now(), started_at = now()
-  where id = p_battle_id returning * into v_battle;
-  insert into public.battle_rounds (battle_id, round, starts_at, ends_at)
-  select v_battle.id, r, v_battle.started_at + make_interval(secs => (r - 1) * v_battle.round_seconds),
-         v_battle.started_at + make_interval(secs => r * v_battle.round_seconds)
-  from generate_series(1, v_battle.rounds) r;
-  perform private.room_publish(v_battle.session_id, 'battle_started', private.battle_json(v_battle));
-  perform private.broadcast('user:' || v_battle.challenger_id, 'battle_started', private.battle_json(v_battle));
-  -- Both DJs' followers hear about it (preferences, blocks and quiet hours honoured).
-  select string_agg(coalesce(p.display_name, p.username), ' vs ' order by p.id = v_battle.opponent_id) into v_names
-  from public.profiles p where p.id in (v_battle.challenger_id, v_battle.opponent_id);
-  perform private.enqueue_notifications(
-    array(select f.follower_id from public.follows f
-          where f.followee_id in (v_battle.challenger_id, v_battle.opponent_id)),
-    'battle_live', 'DJ battle live', v_names,
-    jsonb_build_object('battle_id', v_battle.id, 'session_id', v_battle.session_id),
-    'battle:' || v_battle.id, v_battle.challenger_id);
-  return v_battle;
-end;
-$$;
-
 CREATE FUNCTION private.revenuecat_ids(p_value jsonb) RETURNS text[]
     LANGUAGE sql IMMUTABLE
     SET search_path TO ''
@@ -5494,55 +5547,6 @@ begin
 end;
 $$;
 
-CREATE FUNCTION private.vote_battle(p_battle_id uuid, p_dj_id uuid) RETURNS boolean
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-declare
-  v_uid uuid := private.require_user();
-  v_battle public.battles;
-  v_round int;
-  v_counted boolean;
-begin
-  select * into v_battle from public.battles b where b.id = p_battle_id and b.status in ('live', 'finished');
-  if not found then
-    raise exception using errcode = 'PT404', message = 'battle not found';
-  end if;
-  if v_uid in (v_battle.challenger_id, v_battle.opponent_id) then
-    raise exception using errcode = 'PT403', message = 'the battling DJs do not vote';
-  end if;
-  if not exists (select 1 from public.session_participants p
-                 where p.session_id = v_battle.session_id and p.user_id = v_uid and p.left_at is null)
-     or private.is_banned(v_battle.session_id, v_uid) then
-    raise exception using errcode = 'PT403', message = 'join the battle''s session to vote';
-  end if;
-  if p_dj_id is null or p_dj_id not in (v_battle.challenger_id, v_battle.opponent_id) then
-    raise exception using errcode = 'PT422', message = 'vote for one of the two DJs';
-  end if;
-  -- The round open now (statement time, so a vote lands in exactly one round).
-  -- A share lock on the round (voters do not block each other) makes the
-  -- closing worker wait for votes in flight, and a vote that waited on the
-  -- closing finds the round closed: every counted vote is in the result.
-  select r.round into v_round from public.battle_rounds r
-  where r.battle_id = p_battle_id and r.starts_at <= statement_timestamp() and r.ends_at > statement_timestamp()
-    and r.closed_at is null
-  for share;
-  if v_round is null or v_battle.status <> 'live' then
-    raise exception using errcode = 'PT409', message = 'no round is open for voting';
-  end if;
-  -- Like queue votes: no disk flush awaited (a crash may lose the last instant of votes, whole).
-  perform set_config('synchronous_commit', 'off', true);
-  insert into public.battle_votes (battle_id, round, user_id, dj_id)
-  values (p_battle_id, v_round, v_uid, p_dj_id)
-  on conflict do nothing
-  returning true into v_counted;
-  if v_counted then
-    perform private.flush_battle_tally(p_battle_id, v_battle.session_id, v_round);
-  end if;
-  return coalesce(v_counted, false);
-end;
-$$;
-
 CREATE FUNCTION private.weekly_leaderboard(p_metric text, p_genre text, p_week date, p_limit integer) RETURNS TABLE(rank bigint, user_id uuid, username text, value bigint)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO ''
@@ -5644,16 +5648,44 @@ CREATE FUNCTION public.battle_state(p_battle_id uuid) RETURNS jsonb
 COMMENT ON FUNCTION public.battle_state(p_battle_id uuid) IS 'A started battle (or a pending one of yours): status, results, rounds with tallies (live for the open round) and your vote.';
 
 CREATE FUNCTION public.cancel_battle(p_battle_id uuid) RETURNS public.battles
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO ''
-    AS $$ select * from private.cancel_battle(p_battle_id) $$;
+    AS $$
+declare
+  v_uid uuid := private.require_user();
+  v_battle public.battles;
+begin
+  if not exists (select 1 from public.battles b where b.id = p_battle_id and b.challenger_id = v_uid) then
+    raise exception using errcode = 'PT404', message = 'battle not found';
+  end if;
+  update public.battles b set status = 'canceled'
+  where b.id = p_battle_id and b.status = 'pending'
+  returning * into v_battle;
+  if not found then
+    raise exception using errcode = 'PT409', message = 'only a pending challenge can be withdrawn';
+  end if;
+  return v_battle;
+end;
+$$;
 
 COMMENT ON FUNCTION public.cancel_battle(p_battle_id uuid) IS 'The challenger withdraws a pending challenge.';
 
 CREATE FUNCTION public.challenge_battle(p_opponent_id uuid, p_rounds integer DEFAULT 3, p_round_seconds integer DEFAULT 120) RETURNS public.battles
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO ''
-    AS $$ select * from private.challenge_battle(p_opponent_id, p_rounds, p_round_seconds) $$;
+    AS $$
+declare
+  v_battle public.battles;
+begin
+  perform private.require_user();
+  insert into public.battles (opponent_id, rounds, round_seconds)
+  values (p_opponent_id, coalesce(p_rounds, 3), coalesce(p_round_seconds, 120))
+  returning * into v_battle;
+  return v_battle;
+exception when unique_violation then
+  raise exception using errcode = 'PT409', message = 'a battle is already pending or live in your session';
+end;
+$$;
 
 COMMENT ON FUNCTION public.challenge_battle(p_opponent_id uuid, p_rounds integer, p_round_seconds integer) IS 'DJ, live: challenge another DJ to a battle in your session (1-5 rounds of 30-900 s). 409 not live / one already open; 404 no such DJ.';
 
@@ -6352,9 +6384,24 @@ $$;
 COMMENT ON FUNCTION public.report_track(p_session_id uuid, p_title text, p_artist text, p_duration_ms integer, p_provider text, p_provider_ref text, p_album_art_url text, p_spotify_id text, p_apple_music_id text, p_isrc text, p_position_ms integer) IS 'DJ: the track your app plays now (Apple Music or anything else) becomes now playing, as an advance would. One change per 5 s.';
 
 CREATE FUNCTION public.respond_battle(p_battle_id uuid, p_accept boolean) RETURNS public.battles
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO ''
-    AS $$ select * from private.respond_battle(p_battle_id, p_accept) $$;
+    AS $$
+declare
+  v_uid uuid := private.require_user();
+  v_battle public.battles;
+begin
+  -- Only the challenged DJ gets further than this, and before any lock.
+  if not exists (select 1 from public.battles b where b.id = p_battle_id and b.opponent_id = v_uid) then
+    raise exception using errcode = 'PT404', message = 'battle not found';
+  end if;
+  update public.battles b
+  set status = case when coalesce(p_accept, false) then 'live' else 'declined' end::public.battle_status
+  where b.id = p_battle_id
+  returning * into v_battle;
+  return v_battle;
+end;
+$$;
 
 COMMENT ON FUNCTION public.respond_battle(p_battle_id uuid, p_accept boolean) IS 'The challenged DJ accepts (the rounds start now) or declines. 409 unless pending; expired after 10 min.';
 
@@ -6681,9 +6728,19 @@ $$;
 COMMENT ON FUNCTION public.vote(p_item_id bigint, p_value integer) IS 'Vote on a song: 1 up, -1 down, 0 withdraw. Returns the song with its tallies.';
 
 CREATE FUNCTION public.vote_battle(p_battle_id uuid, p_dj_id uuid) RETURNS boolean
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO ''
-    AS $$ select private.vote_battle(p_battle_id, p_dj_id) $$;
+    AS $$
+declare
+  v_counted boolean;
+begin
+  perform private.require_user();
+  insert into public.battle_votes (battle_id, dj_id) values (p_battle_id, p_dj_id)
+  on conflict do nothing
+  returning true into v_counted;
+  return coalesce(v_counted, false);
+end;
+$$;
 
 COMMENT ON FUNCTION public.vote_battle(p_battle_id uuid, p_dj_id uuid) IS 'Present listener: vote for one DJ in the open round. true = counted, false = you already voted this round. 409 when no round is open.';
 
@@ -8201,7 +8258,19 @@ CREATE TRIGGER spotify_tokens_set_updated_at BEFORE UPDATE ON private.spotify_to
 
 CREATE TRIGGER artist_statements_set_updated_at BEFORE UPDATE ON public.artist_statements FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
+CREATE TRIGGER battle_votes_enforce_rules BEFORE INSERT ON public.battle_votes FOR EACH ROW EXECUTE FUNCTION private.battle_votes_enforce_rules();
+
+CREATE TRIGGER battle_votes_publish_tally AFTER INSERT ON public.battle_votes FOR EACH ROW WHEN ((auth.uid() IS NOT NULL)) EXECUTE FUNCTION private.battle_votes_publish_tally();
+
+CREATE TRIGGER battles_announce_challenge AFTER INSERT ON public.battles FOR EACH ROW WHEN ((new.status = 'pending'::public.battle_status)) EXECUTE FUNCTION private.battles_announce_challenge();
+
+CREATE TRIGGER battles_apply_response AFTER UPDATE OF status ON public.battles FOR EACH ROW WHEN (((old.status = 'pending'::public.battle_status) AND (new.status <> 'pending'::public.battle_status) AND (auth.uid() IS NOT NULL))) EXECUTE FUNCTION private.battles_apply_response();
+
 CREATE TRIGGER battles_award AFTER UPDATE OF status ON public.battles FOR EACH ROW WHEN (((new.status = 'finished'::public.battle_status) AND (new.winner_id IS NOT NULL))) EXECUTE FUNCTION private.battles_award();
+
+CREATE TRIGGER battles_before_insert BEFORE INSERT ON public.battles FOR EACH ROW EXECUTE FUNCTION private.battles_before_insert();
+
+CREATE TRIGGER battles_guard_status BEFORE UPDATE OF status ON public.battles FOR EACH ROW EXECUTE FUNCTION private.battles_guard_status();
 
 CREATE TRIGGER dj_blocked_terms_normalize BEFORE INSERT ON public.dj_blocked_terms FOR EACH ROW EXECUTE FUNCTION private.dj_blocked_terms_normalize();
 
@@ -8814,11 +8883,17 @@ CREATE POLICY battle_rounds_select ON public.battle_rounds FOR SELECT TO anon, a
 
 ALTER TABLE public.battle_votes ENABLE ROW LEVEL SECURITY;
 
+CREATE POLICY battle_votes_insert ON public.battle_votes FOR INSERT TO authenticated WITH CHECK ((user_id = ( SELECT auth.uid() AS uid)));
+
 CREATE POLICY battle_votes_select ON public.battle_votes FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
 
 ALTER TABLE public.battles ENABLE ROW LEVEL SECURITY;
 
+CREATE POLICY battles_insert ON public.battles FOR INSERT TO authenticated WITH CHECK ((challenger_id = ( SELECT auth.uid() AS uid)));
+
 CREATE POLICY battles_select ON public.battles FOR SELECT TO anon, authenticated USING (((status = ANY (ARRAY['live'::public.battle_status, 'finished'::public.battle_status])) OR (challenger_id = ( SELECT auth.uid() AS uid)) OR (opponent_id = ( SELECT auth.uid() AS uid))));
+
+CREATE POLICY battles_update ON public.battles FOR UPDATE TO authenticated USING (((challenger_id = ( SELECT auth.uid() AS uid)) OR (opponent_id = ( SELECT auth.uid() AS uid)))) WITH CHECK (((challenger_id = ( SELECT auth.uid() AS uid)) OR (opponent_id = ( SELECT auth.uid() AS uid))));
 
 ALTER TABLE public.dj_blocked_terms ENABLE ROW LEVEL SECURITY;
 
@@ -9282,6 +9357,14 @@ GRANT SELECT ON TABLE public.battles TO anon;
 GRANT SELECT ON TABLE public.battles TO authenticated;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.battles TO service_role;
 
+GRANT INSERT(opponent_id) ON TABLE public.battles TO authenticated;
+
+GRANT UPDATE(status) ON TABLE public.battles TO authenticated;
+
+GRANT INSERT(rounds) ON TABLE public.battles TO authenticated;
+
+GRANT INSERT(round_seconds) ON TABLE public.battles TO authenticated;
+
 REVOKE ALL ON FUNCTION private.battle_json(p_battle public.battles) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.battle_state(p_battle_id uuid) FROM PUBLIC;
@@ -9290,7 +9373,19 @@ GRANT ALL ON FUNCTION private.battle_state(p_battle_id uuid) TO authenticated;
 
 REVOKE ALL ON FUNCTION private.battle_tally(p_battle_id uuid, p_round integer) FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION private.battle_votes_enforce_rules() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.battle_votes_publish_tally() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.battles_announce_challenge() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.battles_apply_response() FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION private.battles_award() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.battles_before_insert() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.battles_guard_status() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.broadcast(p_topic text, p_event text, p_payload jsonb) FROM PUBLIC;
 
@@ -9308,17 +9403,11 @@ REVOKE ALL ON FUNCTION private.broadcast_message(p_message public.messages, p_se
 REVOKE ALL ON FUNCTION private.can_receive_topic(p_topic text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.can_receive_topic(p_topic text) TO authenticated;
 
-REVOKE ALL ON FUNCTION private.cancel_battle(p_battle_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.cancel_battle(p_battle_id uuid) TO authenticated;
-
 REVOKE ALL ON FUNCTION private.cancel_unsubmitted_tips(p_age interval, p_limit integer, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.cancel_unsubmitted_tips(p_age interval, p_limit integer, p_now timestamp with time zone) TO openparty_worker;
 GRANT ALL ON FUNCTION private.cancel_unsubmitted_tips(p_age interval, p_limit integer, p_now timestamp with time zone) TO service_role;
 
 REVOKE ALL ON FUNCTION private.catalog_track_for_queue() FROM PUBLIC;
-
-REVOKE ALL ON FUNCTION private.challenge_battle(p_opponent_id uuid, p_rounds integer, p_round_seconds integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.challenge_battle(p_opponent_id uuid, p_rounds integer, p_round_seconds integer) TO authenticated;
 
 REVOKE ALL ON FUNCTION private.check_may_sanction(p_session_id uuid, p_target uuid, p_action text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.check_may_sanction(p_session_id uuid, p_target uuid, p_action text) TO authenticated;
@@ -9632,9 +9721,6 @@ GRANT ALL ON FUNCTION private.require_dj(p_session_id uuid) TO authenticated;
 REVOKE ALL ON FUNCTION private.require_user() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.require_user() TO authenticated;
 
-REVOKE ALL ON FUNCTION private.respond_battle(p_battle_id uuid, p_accept boolean) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.respond_battle(p_battle_id uuid, p_accept boolean) TO authenticated;
-
 REVOKE ALL ON FUNCTION private.revenuecat_ids(p_value jsonb) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.revenuecat_user(p_event jsonb) FROM PUBLIC;
@@ -9850,9 +9936,6 @@ REVOKE ALL ON FUNCTION private.user_blocks_after_delete() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.user_blocks_after_insert() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.user_blocks_before_insert() FROM PUBLIC;
-
-REVOKE ALL ON FUNCTION private.vote_battle(p_battle_id uuid, p_dj_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.vote_battle(p_battle_id uuid, p_dj_id uuid) TO authenticated;
 
 REVOKE ALL ON FUNCTION private.weekly_leaderboard(p_metric text, p_genre text, p_week date, p_limit integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.weekly_leaderboard(p_metric text, p_genre text, p_week date, p_limit integer) TO anon;
@@ -10124,6 +10207,10 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.battle_rounds TO service_role;
 
 GRANT SELECT ON TABLE public.battle_votes TO authenticated;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.battle_votes TO service_role;
+
+GRANT INSERT(battle_id) ON TABLE public.battle_votes TO authenticated;
+
+GRANT INSERT(dj_id) ON TABLE public.battle_votes TO authenticated;
 
 GRANT SELECT,DELETE ON TABLE public.dj_blocked_terms TO authenticated;
 GRANT SELECT,INSERT,DELETE ON TABLE public.dj_blocked_terms TO service_role;

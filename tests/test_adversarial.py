@@ -110,9 +110,11 @@ TABLES: dict[str, Rules] = {
     # no owner column: the listener's rows are the items of their own playlist
     "playlist_items": Rules(None, only("listener"), insert=True, update=only("listener"), delete=only("listener"),
                             update_others=only("listener"), delete_others=only("listener")),
-    "battles": Rules("challenger_id", EVERYONE),  # a live battle is public; moves only through RPC
+    # a live battle is public; a challenge is an insert, the two DJs move it (battles_guard_status)
+    "battles": Rules("challenger_id", EVERYONE, insert=True, update=only("dj", "other_dj"),
+                     update_others=only("other_dj")),
     "battle_rounds": Rules(None, EVERYONE),
-    "battle_votes": Rules("user_id", only("listener")),
+    "battle_votes": Rules("user_id", only("listener"), insert=True),  # a vote is an insert (battle_votes_enforce_rules)
     "badges": Rules(None, EVERYONE),
     "user_badges": Rules("user_id", EVERYONE),  # shown on profiles; written only by the system
     "invite_codes": Rules("user_id", only("listener"), insert=True),
@@ -212,7 +214,6 @@ FUNCTIONS: dict[str, dict] = {
 PRIVATE_DEFINER_CALLABLE = {
     # what remains of issue 10 (battles and achievements): security definer
     # bodies behind invoker RPCs, each checking the caller or reading only public data
-    "challenge_battle", "respond_battle", "cancel_battle", "vote_battle",
     "battle_state", "user_achievements", "weekly_leaderboard",
 }
 

@@ -202,3 +202,52 @@ def test_a_large_room_gets_battle_events_in_the_tick_batch_with_tallies_coalesce
 def a_second_passes(db, arena):
     db.admin.execute("update private.room_event_gates set last_sent_at = last_sent_at - interval '1 second' "
                      "where topic = %s", (f"session:{arena['session']}",))
+
+
+def test_battle_moves_are_direct_writes_that_hold_every_rule(db, arena):
+    """challenge, respond, cancel and vote run as the caller: a direct insert or
+    update is what they do, so it meets the same rules and sets nothing else."""
+    nova, kai = db.as_user(arena["nova"]), db.as_user(arena["kai"])
+    challenge = "insert into public.battles (opponent_id) values (%s) returning challenger_id, session_id, status"
+    with refused("PT409", "go live first"):
+        kai.sql(challenge, (arena["nova"],))
+    for forged, params in (("insert into public.battles (opponent_id, status) values (%s, 'live')", (arena["kai"],)),
+                           ("insert into public.battles (opponent_id, session_id) values (%s, %s)",
+                            (arena["kai"], arena["session"]))):
+        with refused("42501"):
+            nova.sql(forged, params)
+    assert nova.sql(challenge, (arena["kai"],)) == [
+        {"challenger_id": arena["nova"], "session_id": arena["session"], "status": "pending"}]
+    battle = nova.value("select id from public.battles")
+    move = "update public.battles set status = %s where id = %s returning status"
+    with refused("PT403", "challenged DJ accepts"):
+        nova.sql(move, ("live", battle))  # the challenger cannot accept their own challenge
+    with refused("PT403"):
+        kai.sql(move, ("canceled", battle))  # nor the challenged DJ withdraw it
+    with refused("PT403"):
+        kai.sql(move, ("finished", battle))
+    assert db.as_user(db.create_user("stranger")).sql(move, ("canceled", battle)) == []
+    with refused("42501"):
+        kai.sql("update public.battles set winner_id = %s where id = %s", (arena["kai"], battle))
+    assert kai.sql(move, ("live", battle)) == [{"status": "live"}]
+    assert broadcasts(db, f"session:{arena['session']}", "battle_started")
+    with refused("PT409", "this battle is live"):
+        nova.sql(move, ("canceled", battle))
+
+    fan = db.as_user(join(db, arena["session"], "fan"))
+    vote = "insert into public.battle_votes (battle_id, dj_id) values (%s, %s) returning user_id, round"
+    for forged, params in (("insert into public.battle_votes (battle_id, dj_id, user_id) values (%s, %s, %s)",
+                            (battle, arena["nova"], arena["kai"])),
+                           ("insert into public.battle_votes (battle_id, dj_id, round) values (%s, %s, 2)",
+                            (battle, arena["nova"]))):
+        with refused("42501"):
+            fan.sql(forged, params)
+    with refused("PT403", "battling DJs"):
+        kai.sql(vote, (battle, arena["kai"]))
+    with refused("PT403", "join"):
+        db.as_user(db.create_user("outsider")).sql(vote, (battle, arena["nova"]))
+    with refused("PT422"):
+        fan.sql(vote, (battle, fan.user_id))
+    assert fan.sql(vote, (battle, arena["nova"])) == [{"user_id": fan.user_id, "round": 1}]
+    with refused("23505"):  # one vote per round (the RPC answers false)
+        fan.sql(vote, (battle, arena["kai"]))

@@ -99,8 +99,7 @@ def test_private_functions_the_app_may_call_are_few_and_named(db):
         "private.set_paused",
         "private.require_user",  # the invoker RPCs that act for the caller: PT401 without one
         # issue 15 (social): policy helpers, then the private halves of its public RPCs
-        "private.challenge_battle", "private.respond_battle", "private.cancel_battle",
-        "private.vote_battle", "private.battle_state",
+        "private.battle_state",
         "private.user_achievements", "private.weekly_leaderboard",
         # exact tallies of a large room's songs (queue.sql: sharded, deferred tallies)
         "private.pending_votes", "private.pending_votes_of",

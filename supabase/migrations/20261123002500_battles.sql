@@ -48,6 +48,10 @@ create index battles_winner on public.battles (winner_id);
 create index battles_open on public.battles (status, created_at) where status in ('pending', 'live');
 revoke all on public.battles from anon, authenticated, service_role;
 grant select on public.battles to anon, authenticated;
+-- authenticated: a challenge is an insert (rpc/challenge_battle), a response or
+-- a withdrawal an update of status (rpc/respond_battle, rpc/cancel_battle); the
+-- battles triggers fill in and guard the rest.
+grant insert (opponent_id, rounds, round_seconds), update (status) on public.battles to authenticated;
 grant select, insert, update, delete on public.battles to service_role;
 alter table public.battles enable row level security;
 
@@ -86,6 +90,9 @@ create index battle_votes_user on public.battle_votes (user_id);
 create index battle_votes_dj on public.battle_votes (dj_id);
 revoke all on public.battle_votes from anon, authenticated, service_role;
 grant select on public.battle_votes to authenticated;
+-- authenticated: a vote is an insert naming the battle and the DJ (rpc/vote_battle);
+-- battle_votes_enforce_rules fills in the voter and the open round.
+grant insert (battle_id, dj_id) on public.battle_votes to authenticated;
 grant select, insert, update, delete on public.battle_votes to service_role;
 alter table public.battle_votes enable row level security;
 
@@ -105,116 +112,137 @@ as $$
 $$;
 revoke all on function private.battle_json(public.battles) from public, anon, authenticated, service_role;
 
-create function private.challenge_battle(p_opponent_id uuid, p_rounds int, p_round_seconds int) returns public.battles
+-- A challenge is the challenger's insert: this trigger names the challenger and
+-- their live session and checks the opponent. Security definer: a block the
+-- opponent made is not the challenger's to read.
+create function private.battles_before_insert() returns trigger
 language plpgsql security definer
 set search_path = ''
 as $$
 declare
-  v_uid uuid := private.require_user();
-  v_session uuid;
-  v_battle public.battles;
+  v_uid uuid := (select auth.uid());
 begin
-  select s.id into v_session from public.sessions s where s.dj_id = v_uid and s.status = 'live';
-  if v_session is null then
+  if v_uid is null then
+    return new;  -- the system writes battles as it likes
+  end if;
+  new.challenger_id := v_uid;
+  new.status := 'pending';
+  new.created_at := now();
+  select s.id into new.session_id from public.sessions s where s.dj_id = v_uid and s.status = 'live';
+  if new.session_id is null then
     raise exception using errcode = 'PT409', message = 'go live first: a battle runs in your live session';
   end if;
-  if p_opponent_id is null or p_opponent_id = v_uid
-     or not exists (select 1 from public.profiles p where p.id = p_opponent_id and p.is_dj)
+  if new.opponent_id is null or new.opponent_id = v_uid
+     or not exists (select 1 from public.profiles p where p.id = new.opponent_id and p.is_dj)
      or exists (select 1 from public.user_blocks b
-                where (b.blocker_id = v_uid and b.blocked_id = p_opponent_id)
-                   or (b.blocker_id = p_opponent_id and b.blocked_id = v_uid)) then
+                where (b.blocker_id = v_uid and b.blocked_id = new.opponent_id)
+                   or (b.blocker_id = new.opponent_id and b.blocked_id = v_uid)) then
     raise exception using errcode = 'PT404', message = 'no such DJ to challenge';
   end if;
-  begin
-    insert into public.battles (challenger_id, opponent_id, session_id, rounds, round_seconds)
-    values (v_uid, p_opponent_id, v_session, coalesce(p_rounds, 3), coalesce(p_round_seconds, 120))
-    returning * into v_battle;
-  exception when unique_violation then
-    raise exception using errcode = 'PT409', message = 'a battle is already pending or live in your session';
-  end;
-  perform private.broadcast('user:' || p_opponent_id, 'battle_challenge', private.battle_json(v_battle));
-  return v_battle;
+  return new;
 end;
 $$;
-revoke all on function private.challenge_battle(uuid, integer, integer) from public, anon, authenticated, service_role;
--- authenticated: public.challenge_battle() (security invoker) wraps it; it checks the caller itself.
-grant execute on function private.challenge_battle(uuid, integer, integer) to authenticated;
+revoke all on function private.battles_before_insert() from public, anon, authenticated, service_role;
 
-create function private.respond_battle(p_battle_id uuid, p_accept boolean) returns public.battles
+create trigger battles_before_insert
+before insert on public.battles
+for each row execute function private.battles_before_insert();
+
+create function private.battles_announce_challenge() returns trigger
 language plpgsql security definer
 set search_path = ''
 as $$
-declare
-  v_uid uuid := private.require_user();
-  v_battle public.battles;
-  v_names text;
 begin
-  -- Only the challenged DJ gets further than this, and before any lock.
-  if not exists (select 1 from public.battles b where b.id = p_battle_id and b.opponent_id = v_uid) then
-    raise exception using errcode = 'PT404', message = 'battle not found';
+  perform private.broadcast('user:' || new.opponent_id, 'battle_challenge', private.battle_json(new));
+  return null;
+end;
+$$;
+revoke all on function private.battles_announce_challenge() from public, anon, authenticated, service_role;
+
+create trigger battles_announce_challenge
+after insert on public.battles
+for each row when (new.status = 'pending')
+execute function private.battles_announce_challenge();
+
+-- A DJ's own move on a pending challenge: the challenged DJ accepts (live) or
+-- declines, the challenger withdraws (canceled); nothing else, and nothing once
+-- it is no longer pending. The system (closing rounds, expiring challenges)
+-- moves battles as it likes.
+create function private.battles_guard_status() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_uid uuid := (select auth.uid());
+begin
+  if v_uid is null or new.status = old.status then
+    return new;
   end if;
-  select * into v_battle from public.battles b where b.id = p_battle_id for update;
-  if v_battle.status <> 'pending' then
-    raise exception using errcode = 'PT409', message = format('this battle is %s', v_battle.status);
+  if old.status <> 'pending' then
+    raise exception using errcode = 'PT409', message = format('this battle is %s', old.status);
   end if;
-  if not coalesce(p_accept, false) then
-    update public.battles set status = 'declined', responded_at = now() where id = p_battle_id returning * into v_battle;
-    perform private.broadcast('user:' || v_battle.challenger_id, 'battle_declined', private.battle_json(v_battle));
-    return v_battle;
+  if not ((v_uid = old.opponent_id and new.status in ('live', 'declined'))
+          or (v_uid = old.challenger_id and new.status = 'canceled')) then
+    raise exception using errcode = 'PT403',
+      message = 'the challenged DJ accepts or declines; the challenger withdraws';
   end if;
-  if v_battle.created_at < now() - interval '10 minutes'
-     or not exists (select 1 from public.sessions s where s.id = v_battle.session_id and s.status = 'live') then
-    update public.battles set status = 'canceled', responded_at = now() where id = p_battle_id;
+  if new.status = 'live'
+     and (old.created_at < now() - interval '10 minutes'
+          or not exists (select 1 from public.sessions s where s.id = old.session_id and s.status = 'live')) then
     raise exception using errcode = 'PT409', message = 'this challenge has expired';
   end if;
-  update public.battles set status = 'live', responded_at = now(), started_at = now()
-  where id = p_battle_id returning * into v_battle;
-  insert into public.battle_rounds (battle_id, round, starts_at, ends_at)
-  select v_battle.id, r, v_battle.started_at + make_interval(secs => (r - 1) * v_battle.round_seconds),
-         v_battle.started_at + make_interval(secs => r * v_battle.round_seconds)
-  from generate_series(1, v_battle.rounds) r;
-  perform private.room_publish(v_battle.session_id, 'battle_started', private.battle_json(v_battle));
-  perform private.broadcast('user:' || v_battle.challenger_id, 'battle_started', private.battle_json(v_battle));
-  -- Both DJs' followers hear about it (preferences, blocks and quiet hours honoured).
-  select string_agg(coalesce(p.display_name, p.username), ' vs ' order by p.id = v_battle.opponent_id) into v_names
-  from public.profiles p where p.id in (v_battle.challenger_id, v_battle.opponent_id);
-  perform private.enqueue_notifications(
-    array(select f.follower_id from public.follows f
-          where f.followee_id in (v_battle.challenger_id, v_battle.opponent_id)),
-    'battle_live', 'DJ battle live', v_names,
-    jsonb_build_object('battle_id', v_battle.id, 'session_id', v_battle.session_id),
-    'battle:' || v_battle.id, v_battle.challenger_id);
-  return v_battle;
+  new.responded_at := coalesce(old.responded_at, now());
+  if new.status = 'live' then
+    new.started_at := now();
+  end if;
+  return new;
 end;
 $$;
-revoke all on function private.respond_battle(uuid, boolean) from public, anon, authenticated, service_role;
--- authenticated: public.respond_battle() (security invoker) wraps it; it checks the caller itself.
-grant execute on function private.respond_battle(uuid, boolean) to authenticated;
+revoke all on function private.battles_guard_status() from public, anon, authenticated, service_role;
 
-create function private.cancel_battle(p_battle_id uuid) returns public.battles
+create trigger battles_guard_status
+before update of status on public.battles
+for each row execute function private.battles_guard_status();
+
+-- What a DJ's move sets off: an accepted battle gets its rounds, the room and
+-- both DJs' followers hear of it; a declined or withdrawn one tells the other
+-- DJ. Security definer: rounds, the room's events and notifications are the
+-- system's to write.
+create function private.battles_apply_response() returns trigger
 language plpgsql security definer
 set search_path = ''
 as $$
 declare
-  v_uid uuid := private.require_user();
-  v_battle public.battles;
+  v_names text;
 begin
-  if not exists (select 1 from public.battles b where b.id = p_battle_id and b.challenger_id = v_uid) then
-    raise exception using errcode = 'PT404', message = 'battle not found';
+  if new.status = 'declined' then
+    perform private.broadcast('user:' || new.challenger_id, 'battle_declined', private.battle_json(new));
+  elsif new.status = 'canceled' then
+    perform private.broadcast('user:' || new.opponent_id, 'battle_canceled', private.battle_json(new));
+  elsif new.status = 'live' then
+    insert into public.battle_rounds (battle_id, round, starts_at, ends_at)
+    select new.id, r, new.started_at + make_interval(secs => (r - 1) * new.round_seconds),
+           new.started_at + make_interval(secs => r * new.round_seconds)
+    from generate_series(1, new.rounds) r;
+    perform private.room_publish(new.session_id, 'battle_started', private.battle_json(new));
+    perform private.broadcast('user:' || new.challenger_id, 'battle_started', private.battle_json(new));
+    -- Both DJs' followers hear about it (preferences, blocks and quiet hours honoured).
+    select string_agg(coalesce(p.display_name, p.username), ' vs ' order by p.id = new.opponent_id) into v_names
+    from public.profiles p where p.id in (new.challenger_id, new.opponent_id);
+    perform private.enqueue_notifications(
+      array(select f.follower_id from public.follows f where f.followee_id in (new.challenger_id, new.opponent_id)),
+      'battle_live', 'DJ battle live', v_names,
+      jsonb_build_object('battle_id', new.id, 'session_id', new.session_id), 'battle:' || new.id, new.challenger_id);
   end if;
-  update public.battles b set status = 'canceled', responded_at = coalesce(b.responded_at, now())
-  where b.id = p_battle_id and b.status = 'pending'
-  returning * into v_battle;
-  if not found then
-    raise exception using errcode = 'PT409', message = 'only a pending challenge can be withdrawn';
-  end if;
-  perform private.broadcast('user:' || v_battle.opponent_id, 'battle_canceled', private.battle_json(v_battle));
-  return v_battle;
+  return null;
 end;
 $$;
-revoke all on function private.cancel_battle(uuid) from public, anon, authenticated, service_role;
--- authenticated: public.cancel_battle() (security invoker) wraps it; it checks the caller itself.
-grant execute on function private.cancel_battle(uuid) to authenticated;
+revoke all on function private.battles_apply_response() from public, anon, authenticated, service_role;
+
+create trigger battles_apply_response
+after update of status on public.battles
+for each row when (old.status = 'pending' and new.status <> 'pending' and auth.uid() is not null)
+execute function private.battles_apply_response();
 
 ------------------------------------------------------------------------------
 -- Votes and tallies
@@ -251,17 +279,23 @@ end;
 $$;
 revoke all on function private.flush_battle_tally(uuid, uuid, integer) from public, anon, authenticated, service_role;
 
-create function private.vote_battle(p_battle_id uuid, p_dj_id uuid) returns boolean
+-- A vote is the listener's insert of {battle_id, dj_id}: this trigger checks
+-- the voter and the battle, and files the vote in the round open now. Security
+-- definer: it reads the room's participants and bans, and locks the round.
+create function private.battle_votes_enforce_rules() returns trigger
 language plpgsql security definer
 set search_path = ''
 as $$
 declare
-  v_uid uuid := private.require_user();
+  v_uid uuid := (select auth.uid());
   v_battle public.battles;
-  v_round int;
-  v_counted boolean;
 begin
-  select * into v_battle from public.battles b where b.id = p_battle_id and b.status in ('live', 'finished');
+  if v_uid is null then
+    return new;  -- the system writes votes as it likes
+  end if;
+  new.user_id := v_uid;
+  new.created_at := now();
+  select * into v_battle from public.battles b where b.id = new.battle_id and b.status in ('live', 'finished');
   if not found then
     raise exception using errcode = 'PT404', message = 'battle not found';
   end if;
@@ -273,35 +307,48 @@ begin
      or private.is_banned(v_battle.session_id, v_uid) then
     raise exception using errcode = 'PT403', message = 'join the battle''s session to vote';
   end if;
-  if p_dj_id is null or p_dj_id not in (v_battle.challenger_id, v_battle.opponent_id) then
+  if new.dj_id is null or new.dj_id not in (v_battle.challenger_id, v_battle.opponent_id) then
     raise exception using errcode = 'PT422', message = 'vote for one of the two DJs';
   end if;
   -- The round open now (statement time, so a vote lands in exactly one round).
   -- A share lock on the round (voters do not block each other) makes the
   -- closing worker wait for votes in flight, and a vote that waited on the
   -- closing finds the round closed: every counted vote is in the result.
-  select r.round into v_round from public.battle_rounds r
-  where r.battle_id = p_battle_id and r.starts_at <= statement_timestamp() and r.ends_at > statement_timestamp()
+  select r.round into new.round from public.battle_rounds r
+  where r.battle_id = new.battle_id and r.starts_at <= statement_timestamp() and r.ends_at > statement_timestamp()
     and r.closed_at is null
   for share;
-  if v_round is null or v_battle.status <> 'live' then
+  if new.round is null or v_battle.status <> 'live' then
     raise exception using errcode = 'PT409', message = 'no round is open for voting';
   end if;
   -- Like queue votes: no disk flush awaited (a crash may lose the last instant of votes, whole).
   perform set_config('synchronous_commit', 'off', true);
-  insert into public.battle_votes (battle_id, round, user_id, dj_id)
-  values (p_battle_id, v_round, v_uid, p_dj_id)
-  on conflict do nothing
-  returning true into v_counted;
-  if v_counted then
-    perform private.flush_battle_tally(p_battle_id, v_battle.session_id, v_round);
-  end if;
-  return coalesce(v_counted, false);
+  return new;
 end;
 $$;
-revoke all on function private.vote_battle(uuid, uuid) from public, anon, authenticated, service_role;
--- authenticated: public.vote_battle() (security invoker) wraps it; it checks the caller itself.
-grant execute on function private.vote_battle(uuid, uuid) to authenticated;
+revoke all on function private.battle_votes_enforce_rules() from public, anon, authenticated, service_role;
+
+create trigger battle_votes_enforce_rules
+before insert on public.battle_votes
+for each row execute function private.battle_votes_enforce_rules();
+
+-- A counted vote: the room hears the round's tally (at most once a second).
+create function private.battle_votes_publish_tally() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+begin
+  perform private.flush_battle_tally(new.battle_id, (select b.session_id from public.battles b where b.id = new.battle_id),
+                                     new.round);
+  return null;
+end;
+$$;
+revoke all on function private.battle_votes_publish_tally() from public, anon, authenticated, service_role;
+
+create trigger battle_votes_publish_tally
+after insert on public.battle_votes
+for each row when (auth.uid() is not null)
+execute function private.battle_votes_publish_tally();
 
 -- Everything about a battle for its page: the battle, its rounds with live
 -- tallies for the open one, and your vote in it.
@@ -436,29 +483,82 @@ grant execute on function private.room_events_tick(integer) to openparty_worker,
 -- The public RPC surface
 ------------------------------------------------------------------------------
 create function public.challenge_battle(p_opponent_id uuid, p_rounds int default 3, p_round_seconds int default 120)
-returns public.battles language sql security invoker set search_path = ''
-as $$ select * from private.challenge_battle(p_opponent_id, p_rounds, p_round_seconds) $$;
+returns public.battles language plpgsql security invoker set search_path = ''
+as $$
+declare
+  v_battle public.battles;
+begin
+  perform private.require_user();
+  insert into public.battles (opponent_id, rounds, round_seconds)
+  values (p_opponent_id, coalesce(p_rounds, 3), coalesce(p_round_seconds, 120))
+  returning * into v_battle;
+  return v_battle;
+exception when unique_violation then
+  raise exception using errcode = 'PT409', message = 'a battle is already pending or live in your session';
+end;
+$$;
 comment on function public.challenge_battle(uuid, integer, integer) is 'DJ, live: challenge another DJ to a battle in your session (1-5 rounds of 30-900 s). 409 not live / one already open; 404 no such DJ.';
 revoke all on function public.challenge_battle(uuid, integer, integer) from public, anon, authenticated, service_role;
 grant execute on function public.challenge_battle(uuid, integer, integer) to authenticated;
 
 create function public.respond_battle(p_battle_id uuid, p_accept boolean)
-returns public.battles language sql security invoker set search_path = ''
-as $$ select * from private.respond_battle(p_battle_id, p_accept) $$;
+returns public.battles language plpgsql security invoker set search_path = ''
+as $$
+declare
+  v_uid uuid := private.require_user();
+  v_battle public.battles;
+begin
+  -- Only the challenged DJ gets further than this, and before any lock.
+  if not exists (select 1 from public.battles b where b.id = p_battle_id and b.opponent_id = v_uid) then
+    raise exception using errcode = 'PT404', message = 'battle not found';
+  end if;
+  update public.battles b
+  set status = case when coalesce(p_accept, false) then 'live' else 'declined' end::public.battle_status
+  where b.id = p_battle_id
+  returning * into v_battle;
+  return v_battle;
+end;
+$$;
 comment on function public.respond_battle(uuid, boolean) is 'The challenged DJ accepts (the rounds start now) or declines. 409 unless pending; expired after 10 min.';
 revoke all on function public.respond_battle(uuid, boolean) from public, anon, authenticated, service_role;
 grant execute on function public.respond_battle(uuid, boolean) to authenticated;
 
 create function public.cancel_battle(p_battle_id uuid)
-returns public.battles language sql security invoker set search_path = ''
-as $$ select * from private.cancel_battle(p_battle_id) $$;
+returns public.battles language plpgsql security invoker set search_path = ''
+as $$
+declare
+  v_uid uuid := private.require_user();
+  v_battle public.battles;
+begin
+  if not exists (select 1 from public.battles b where b.id = p_battle_id and b.challenger_id = v_uid) then
+    raise exception using errcode = 'PT404', message = 'battle not found';
+  end if;
+  update public.battles b set status = 'canceled'
+  where b.id = p_battle_id and b.status = 'pending'
+  returning * into v_battle;
+  if not found then
+    raise exception using errcode = 'PT409', message = 'only a pending challenge can be withdrawn';
+  end if;
+  return v_battle;
+end;
+$$;
 comment on function public.cancel_battle(uuid) is 'The challenger withdraws a pending challenge.';
 revoke all on function public.cancel_battle(uuid) from public, anon, authenticated, service_role;
 grant execute on function public.cancel_battle(uuid) to authenticated;
 
 create function public.vote_battle(p_battle_id uuid, p_dj_id uuid)
-returns boolean language sql security invoker set search_path = ''
-as $$ select private.vote_battle(p_battle_id, p_dj_id) $$;
+returns boolean language plpgsql security invoker set search_path = ''
+as $$
+declare
+  v_counted boolean;
+begin
+  perform private.require_user();
+  insert into public.battle_votes (battle_id, dj_id) values (p_battle_id, p_dj_id)
+  on conflict do nothing
+  returning true into v_counted;
+  return coalesce(v_counted, false);
+end;
+$$;
 comment on function public.vote_battle(uuid, uuid) is 'Present listener: vote for one DJ in the open round. true = counted, false = you already voted this round. 409 when no round is open.';
 revoke all on function public.vote_battle(uuid, uuid) from public, anon, authenticated, service_role;
 grant execute on function public.vote_battle(uuid, uuid) to authenticated;
