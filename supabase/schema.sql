@@ -6734,7 +6734,7 @@ CREATE FUNCTION public.vote_battle(p_battle_id uuid, p_dj_id uuid) RETURNS boole
 declare
   v_counted boolean;
 begin
-  perform private.require_user();
+  -- (No require_user: the insert policy already refuses a caller without a user.)
   insert into public.battle_votes (battle_id, dj_id) values (p_battle_id, p_dj_id)
   on conflict do nothing
   returning true into v_counted;
@@ -8260,7 +8260,7 @@ CREATE TRIGGER artist_statements_set_updated_at BEFORE UPDATE ON public.artist_s
 
 CREATE TRIGGER battle_votes_enforce_rules BEFORE INSERT ON public.battle_votes FOR EACH ROW EXECUTE FUNCTION private.battle_votes_enforce_rules();
 
-CREATE TRIGGER battle_votes_publish_tally AFTER INSERT ON public.battle_votes FOR EACH ROW WHEN ((auth.uid() IS NOT NULL)) EXECUTE FUNCTION private.battle_votes_publish_tally();
+CREATE TRIGGER battle_votes_publish_tally AFTER INSERT ON public.battle_votes FOR EACH ROW EXECUTE FUNCTION private.battle_votes_publish_tally();
 
 CREATE TRIGGER battles_announce_challenge AFTER INSERT ON public.battles FOR EACH ROW WHEN ((new.status = 'pending'::public.battle_status)) EXECUTE FUNCTION private.battles_announce_challenge();
 
