@@ -5419,6 +5419,25 @@ begin
 end;
 $$;
 
+CREATE FUNCTION private.tips_count_received() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if new.status = 'succeeded' and old.status is distinct from 'succeeded'
+     and new.dj_id is not null and new.session_id is not null then
+    insert into private.tips_received_daily as d (dj_id, session_id, day, tips)
+    values (new.dj_id, new.session_id, (new.succeeded_at at time zone 'UTC')::date, 1)
+    on conflict (dj_id, session_id, day) do update set tips = d.tips + 1;
+  elsif old.status = 'succeeded' and new.status is distinct from 'succeeded' then
+    update private.tips_received_daily d set tips = d.tips - 1
+    where d.dj_id = old.dj_id and d.session_id = old.session_id
+      and d.day = (old.succeeded_at at time zone 'UTC')::date;
+  end if;
+  return null;
+end;
+$$;
+
 CREATE FUNCTION private.tips_notify() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -5544,47 +5563,6 @@ CREATE FUNCTION private.user_blocks_before_insert() RETURNS trigger
 begin
   new.blocker_id := coalesce((select auth.uid()), new.blocker_id);
   return new;
-end;
-$$;
-
-CREATE FUNCTION private.weekly_leaderboard(p_metric text, p_genre text, p_week date, p_limit integer) RETURNS TABLE(rank bigint, user_id uuid, username text, value bigint)
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-declare
-  v_start timestamptz := date_trunc('week', coalesce(p_week, (now() at time zone 'UTC')::date)::timestamp) at time zone 'UTC';
-  v_end timestamptz := v_start + interval '7 days';
-  v_genre text := nullif(lower(btrim(p_genre)), '');
-  v_limit int := least(greatest(coalesce(p_limit, 20), 1), 100);
-begin
-  if p_metric is null or p_metric not in ('battles_won', 'listeners', 'tips_received') then
-    raise exception using errcode = 'PT422', message = 'metric: battles_won, listeners or tips_received';
-  end if;
-  return query
-  with scores as (
-    select b.winner_id as uid, count(*)::bigint as n
-    from public.battles b join public.sessions s on s.id = b.session_id
-    where p_metric = 'battles_won' and b.status = 'finished' and b.winner_id is not null
-      and b.ended_at >= v_start and b.ended_at < v_end and (v_genre is null or v_genre = any (s.genres))
-    group by b.winner_id
-    union all
-    select s.dj_id, sum(s.total_listener_count)::bigint
-    from public.sessions s
-    where p_metric = 'listeners' and s.started_at >= v_start and s.started_at < v_end
-      and (v_genre is null or v_genre = any (s.genres))
-    group by s.dj_id
-    union all
-    select t.dj_id, count(*)::bigint
-    from public.tips t join public.sessions s on s.id = t.session_id
-    where p_metric = 'tips_received' and t.status = 'succeeded' and t.succeeded_at >= v_start and t.succeeded_at < v_end
-      and (v_genre is null or v_genre = any (s.genres))
-    group by t.dj_id
-  )
-  select rank() over (order by sc.n desc), sc.uid, p.username, sc.n
-  from scores sc join public.profiles p on p.id = sc.uid
-  where sc.n > 0
-  order by sc.n desc, p.username
-  limit v_limit;
 end;
 $$;
 
@@ -6779,9 +6757,45 @@ $$;
 COMMENT ON FUNCTION public.vote_skip(p_session_id uuid) IS 'Listener: vote to skip the playing song. Returns {item_id, votes, threshold, skipped}.';
 
 CREATE FUNCTION public.weekly_leaderboard(p_metric text, p_genre text DEFAULT NULL::text, p_week date DEFAULT NULL::date, p_limit integer DEFAULT 20) RETURNS TABLE(rank bigint, user_id uuid, username text, value bigint)
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     SET search_path TO ''
-    AS $$ select * from private.weekly_leaderboard(p_metric, p_genre, p_week, p_limit) $$;
+    AS $$
+declare
+  v_start timestamptz := date_trunc('week', coalesce(p_week, (now() at time zone 'UTC')::date)::timestamp) at time zone 'UTC';
+  v_end timestamptz := v_start + interval '7 days';
+  v_genre text := nullif(lower(btrim(p_genre)), '');
+  v_limit int := least(greatest(coalesce(p_limit, 20), 1), 100);
+begin
+  if p_metric is null or p_metric not in ('battles_won', 'listeners', 'tips_received') then
+    raise exception using errcode = 'PT422', message = 'metric: battles_won, listeners or tips_received';
+  end if;
+  return query
+  with scores as (
+    select b.winner_id as uid, count(*)::bigint as n
+    from public.battles b join public.sessions s on s.id = b.session_id
+    where p_metric = 'battles_won' and b.status = 'finished' and b.winner_id is not null
+      and b.ended_at >= v_start and b.ended_at < v_end and (v_genre is null or v_genre = any (s.genres))
+    group by b.winner_id
+    union all
+    select s.dj_id, sum(s.total_listener_count)::bigint
+    from public.sessions s
+    where p_metric = 'listeners' and s.started_at >= v_start and s.started_at < v_end
+      and (v_genre is null or v_genre = any (s.genres))
+    group by s.dj_id
+    union all
+    select t.dj_id, sum(t.tips)::bigint
+    from private.tips_received_daily t join public.sessions s on s.id = t.session_id
+    where p_metric = 'tips_received' and t.day >= (v_start at time zone 'UTC')::date
+      and t.day < (v_end at time zone 'UTC')::date and (v_genre is null or v_genre = any (s.genres))
+    group by t.dj_id
+  )
+  select rank() over (order by sc.n desc), sc.uid, p.username, sc.n
+  from scores sc join public.profiles p on p.id = sc.uid
+  where sc.n > 0
+  order by sc.n desc, p.username
+  limit v_limit;
+end;
+$$;
 
 COMMENT ON FUNCTION public.weekly_leaderboard(p_metric text, p_genre text, p_week date, p_limit integer) IS 'Top DJs of the week containing p_week (default this week, Monday UTC) by battles_won, listeners or tips_received (a count), optionally in one genre.';
 
@@ -7146,6 +7160,16 @@ CREATE TABLE private.tip_currencies (
 );
 
 COMMENT ON TABLE private.tip_currencies IS 'Currencies tips may use, with bounds in minor units (the minimum is at least Stripe''s minimum charge).';
+
+CREATE TABLE private.tips_received_daily (
+    dj_id uuid NOT NULL,
+    session_id uuid NOT NULL,
+    day date NOT NULL,
+    tips integer NOT NULL,
+    CONSTRAINT tips_received_daily_tips CHECK ((tips >= 0))
+);
+
+COMMENT ON TABLE private.tips_received_daily IS 'Succeeded tips per DJ, session and UTC day (rpc/weekly_leaderboard''s tips_received), kept by tips_count_received. Public: counts only.';
 
 CREATE TABLE private.track_listens (
     play_listener_id bigint NOT NULL,
@@ -7826,6 +7850,9 @@ ALTER TABLE ONLY private.spotify_tokens
 ALTER TABLE ONLY private.tip_currencies
     ADD CONSTRAINT tip_currencies_pkey PRIMARY KEY (currency);
 
+ALTER TABLE ONLY private.tips_received_daily
+    ADD CONSTRAINT tips_received_daily_pkey PRIMARY KEY (dj_id, session_id, day);
+
 ALTER TABLE ONLY private.track_listens
     ADD CONSTRAINT track_listens_pkey PRIMARY KEY (play_listener_id);
 
@@ -8059,6 +8086,10 @@ CREATE INDEX songs_played_session ON private.songs_played USING btree (session_i
 CREATE INDEX spotify_tokens_expires_at ON private.spotify_tokens USING btree (expires_at);
 
 CREATE INDEX spotify_tokens_poll_due_at ON private.spotify_tokens USING btree (poll_due_at);
+
+CREATE INDEX tips_received_daily_day ON private.tips_received_daily USING btree (day);
+
+CREATE INDEX tips_received_daily_session ON private.tips_received_daily USING btree (session_id);
 
 CREATE INDEX track_listens_artist ON private.track_listens USING btree (artist_id, play_id);
 
@@ -8426,6 +8457,10 @@ CREATE TRIGGER spotify_links_set_updated_at BEFORE UPDATE ON public.spotify_link
 
 CREATE TRIGGER tips_award AFTER UPDATE OF status ON public.tips FOR EACH ROW WHEN (((new.status = 'succeeded'::public.tip_status) AND (old.status IS DISTINCT FROM 'succeeded'::public.tip_status))) EXECUTE FUNCTION private.tips_award();
 
+CREATE TRIGGER tips_count_received AFTER UPDATE OF status ON public.tips FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) AND (('succeeded'::public.tip_status = old.status) OR ('succeeded'::public.tip_status = new.status)))) EXECUTE FUNCTION private.tips_count_received();
+
+CREATE TRIGGER tips_count_received_insert AFTER INSERT ON public.tips FOR EACH ROW WHEN ((new.status = 'succeeded'::public.tip_status)) EXECUTE FUNCTION private.tips_count_received();
+
 CREATE TRIGGER tips_notify AFTER UPDATE OF status ON public.tips FOR EACH ROW WHEN (((new.status = 'succeeded'::public.tip_status) AND (old.status IS DISTINCT FROM 'succeeded'::public.tip_status))) EXECUTE FUNCTION private.tips_notify();
 
 CREATE TRIGGER tips_set_updated_at BEFORE UPDATE ON public.tips FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
@@ -8518,6 +8553,12 @@ ALTER TABLE ONLY private.songs_played
 
 ALTER TABLE ONLY private.spotify_tokens
     ADD CONSTRAINT spotify_tokens_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.spotify_links(user_id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY private.tips_received_daily
+    ADD CONSTRAINT tips_received_daily_dj_id_fkey FOREIGN KEY (dj_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY private.tips_received_daily
+    ADD CONSTRAINT tips_received_daily_session_id_fkey FOREIGN KEY (session_id) REFERENCES public.sessions(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY private.track_listens
     ADD CONSTRAINT track_listens_artist_id_fkey FOREIGN KEY (artist_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
@@ -8862,6 +8903,10 @@ ALTER TABLE private.spotify_budget ENABLE ROW LEVEL SECURITY;
 ALTER TABLE private.spotify_tokens ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.tip_currencies ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE private.tips_received_daily ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY tips_received_daily_select ON private.tips_received_daily FOR SELECT TO anon, authenticated USING (true);
 
 ALTER TABLE private.track_listens ENABLE ROW LEVEL SECURITY;
 
@@ -9917,6 +9962,8 @@ REVOKE ALL ON FUNCTION private.subscription_revenue(p_from timestamp with time z
 
 REVOKE ALL ON FUNCTION private.tips_award() FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION private.tips_count_received() FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION private.tips_notify() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.tracks_protect_server_fields() FROM PUBLIC;
@@ -9936,10 +9983,6 @@ REVOKE ALL ON FUNCTION private.user_blocks_after_delete() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.user_blocks_after_insert() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.user_blocks_before_insert() FROM PUBLIC;
-
-REVOKE ALL ON FUNCTION private.weekly_leaderboard(p_metric text, p_genre text, p_week date, p_limit integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.weekly_leaderboard(p_metric text, p_genre text, p_week date, p_limit integer) TO anon;
-GRANT ALL ON FUNCTION private.weekly_leaderboard(p_metric text, p_genre text, p_week date, p_limit integer) TO authenticated;
 
 REVOKE ALL ON FUNCTION public.advance(p_session_id uuid, p_expected_item_id bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.advance(p_session_id uuid, p_expected_item_id bigint) TO authenticated;
@@ -10191,6 +10234,9 @@ GRANT INSERT(last_kind),UPDATE(last_kind) ON TABLE private.reaction_senders TO a
 GRANT SELECT ON TABLE private.room_access TO authenticated;
 
 GRANT SELECT ON TABLE private.songs_played TO authenticated;
+
+GRANT SELECT ON TABLE private.tips_received_daily TO anon;
+GRANT SELECT ON TABLE private.tips_received_daily TO authenticated;
 
 GRANT SELECT ON TABLE private.track_listens TO authenticated;
 

@@ -122,3 +122,33 @@ def test_weekly_leaderboard_per_genre(db):
     assert db.anon().rpc_rows("weekly_leaderboard", p_metric="listeners", p_week="2020-01-01") == []
     with refused("PT422"):
         db.anon().rpc_rows("weekly_leaderboard", p_metric="likes")
+
+
+def test_tips_received_count_only_tips_that_stand_succeeded(db):
+    """The tips board reads public counts (private.tips_received_daily) kept by a
+    trigger on tips: a refund takes a tip back out; no one writes the counts."""
+    nova, kai = make_dj(db, "nova"), make_dj(db, "kai")
+    house = go_live(db, nova, genres=["house"])["id"]
+    jazz = go_live(db, kai, genres=["jazz"])["id"]
+    for dj in (nova, kai):
+        db.admin.execute("insert into public.payout_accounts (dj_id, stripe_account_id, charges_enabled, "
+                         "payouts_enabled) values (%s, 'acct_' || md5(%s::text), true, true)", (dj, dj))
+    fan = db.create_user("fan")
+    tips = []
+    for session, n in ((house, 3), (jazz, 1)):
+        db.as_user(fan).rpc_rows("join_session", p_session_id=session)
+        for i in range(n):
+            tips.append(db.admin.execute(
+                "select id from private.create_tip(%s, %s, 500, 'usd', 'hi', %s, 1000)",
+                (fan, session, f"key-{session}-{i}")).fetchone()[0])
+    db.admin.execute("update public.tips set status = 'succeeded', succeeded_at = now()")
+    db.admin.execute("update public.tips set status = 'refunded' where id = %s", (tips[0],))
+    board = db.anon().rpc_rows("weekly_leaderboard", p_metric="tips_received")
+    assert [(r["username"], r["value"]) for r in board] == [("nova", 2), ("kai", 1)]
+    assert [r["username"] for r in db.anon().rpc_rows("weekly_leaderboard", p_metric="tips_received",
+                                                       p_genre="jazz")] == ["kai"]
+    with refused("42501"):
+        db.as_user(kai).sql("insert into private.tips_received_daily (dj_id, session_id, day, tips) "
+                            "values (%s, %s, current_date, 99)", (kai, jazz))
+    with refused("42501"):
+        db.as_user(kai).sql("update private.tips_received_daily set tips = 99")

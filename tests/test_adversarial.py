@@ -127,6 +127,8 @@ TABLES: dict[str, Rules] = {
     "private.reaction_senders": Rules("user_id", only("listener"), insert=True, update=only("listener")),
     "private.listen_time": Rules("user_id", only("listener", "moderator", "banned")),  # your own, even once banned
     "private.songs_played": Rules(None, ROOM),
+    # counts of succeeded tips per DJ, session and day: public (the weekly leaderboard)
+    "private.tips_received_daily": Rules("dj_id", EVERYONE),
     # discovery: a row per profile, visible to all but the users it hides from (dj_id only)
     "private.discovery_visibility": Rules("dj_id", EVERYONE),
     # what a live room plays: public while the room is live
@@ -214,7 +216,7 @@ FUNCTIONS: dict[str, dict] = {
 PRIVATE_DEFINER_CALLABLE = {
     # what remains of issue 10 (battles and achievements): security definer
     # bodies behind invoker RPCs, each checking the caller or reading only public data
-    "battle_state", "user_achievements", "weekly_leaderboard",
+    "battle_state", "user_achievements",
 }
 
 
@@ -275,6 +277,7 @@ def build_room(db: conftest.TestDatabase) -> Room:
     db.admin.execute("insert into public.stripe_customers (user_id, stripe_customer_id) values (%s, 'cus_l')",
                      (listener,))
     db.admin.execute("select private.create_tip(%s, %s, 500, 'usd', 'hi', 'client-key-adv', 1000)", (listener, session))
+    db.admin.execute("update public.tips set status = 'succeeded', succeeded_at = now()")  # paid: it counts publicly
     db.admin.execute("insert into private.earnings_entries (dj_id, tip_id, kind, amount, currency, reference) "
                      "select %s, t.id, 'tip', 450, 'usd', 'pi_adv' from public.tips t limit 1", (dj,))
     db.admin.execute("insert into private.dj_daily_stats (dj_id, day, sessions) values (%s, current_date, 1)", (dj,))

@@ -86,6 +86,7 @@ def test_private_functions_the_app_may_call_are_few_and_named(db):
         "private.earnings_entries",  # a DJ's own ledger (my_earnings)
         "private.dj_daily_stats",  # a DJ's own rollups (creator_analytics)
         "private.track_listens",  # an artist's listens, listeners as pseudonyms (my_track_stats)
+        "private.tips_received_daily",  # counts of succeeded tips per DJ, session and day (weekly_leaderboard)
     }
     assert {line.split()[2].split("(")[0] for line in app_private if line.split()[1] == "execute"} == {
         "private.my_blocked_ids", "private.my_session_ids",
@@ -100,7 +101,7 @@ def test_private_functions_the_app_may_call_are_few_and_named(db):
         "private.require_user",  # the invoker RPCs that act for the caller: PT401 without one
         # issue 15 (social): policy helpers, then the private halves of its public RPCs
         "private.battle_state",
-        "private.user_achievements", "private.weekly_leaderboard",
+        "private.user_achievements",
         # exact tallies of a large room's songs (queue.sql: sharded, deferred tallies)
         "private.pending_votes", "private.pending_votes_of",
     }

@@ -336,13 +336,64 @@ comment on function public.user_achievements(uuid) is 'A profile''s badges, list
 revoke all on function public.user_achievements(uuid) from public, anon, authenticated, service_role;
 grant execute on function public.user_achievements(uuid) to anon, authenticated;
 
+-- Tips received, counted per DJ, session and UTC day: what the leaderboard
+-- shows of tips, readable by anyone (no tipper, no amount). A tip counts while
+-- it stands succeeded (a refund or dispute takes it back out). Kept by the
+-- trigger below, in the tip's transaction.
+create table private.tips_received_daily (
+  dj_id uuid not null references public.profiles (id) on delete cascade,
+  session_id uuid not null references public.sessions (id) on delete cascade,
+  day date not null,
+  tips int not null constraint tips_received_daily_tips check (tips >= 0),
+  primary key (dj_id, session_id, day)
+);
+comment on table private.tips_received_daily is 'Succeeded tips per DJ, session and UTC day (rpc/weekly_leaderboard''s tips_received), kept by tips_count_received. Public: counts only.';
+create index tips_received_daily_session on private.tips_received_daily (session_id);
+create index tips_received_daily_day on private.tips_received_daily (day);
+revoke all on private.tips_received_daily from anon, authenticated, service_role;
+-- anon, authenticated: the weekly leaderboard (security invoker) counts them.
+grant select on private.tips_received_daily to anon, authenticated;
+alter table private.tips_received_daily enable row level security;
+
+create function private.tips_count_received() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+begin
+  if new.status = 'succeeded' and old.status is distinct from 'succeeded'
+     and new.dj_id is not null and new.session_id is not null then
+    insert into private.tips_received_daily as d (dj_id, session_id, day, tips)
+    values (new.dj_id, new.session_id, (new.succeeded_at at time zone 'UTC')::date, 1)
+    on conflict (dj_id, session_id, day) do update set tips = d.tips + 1;
+  elsif old.status = 'succeeded' and new.status is distinct from 'succeeded' then
+    update private.tips_received_daily d set tips = d.tips - 1
+    where d.dj_id = old.dj_id and d.session_id = old.session_id
+      and d.day = (old.succeeded_at at time zone 'UTC')::date;
+  end if;
+  return null;
+end;
+$$;
+revoke all on function private.tips_count_received() from public, anon, authenticated, service_role;
+
+create trigger tips_count_received
+after update of status on public.tips
+for each row when (old.status is distinct from new.status and 'succeeded' in (old.status, new.status))
+execute function private.tips_count_received();
+
+create trigger tips_count_received_insert
+after insert on public.tips
+for each row when (new.status = 'succeeded')
+execute function private.tips_count_received();
+
 -- Weekly (Monday 00:00 UTC) leaderboards per genre: battles won (battles
 -- finished that week), listeners (distinct listeners of sessions started that
 -- week, summed per session), tips received (succeeded tips that week, counted:
--- amounts in different currencies do not add up).
-create function private.weekly_leaderboard(p_metric text, p_genre text, p_week date, p_limit int)
+-- amounts in different currencies do not add up). Security invoker: finished
+-- battles and sessions are public, and tips are read from their public counts.
+create function public.weekly_leaderboard(p_metric text, p_genre text default null, p_week date default null,
+                                          p_limit int default 20)
 returns table (rank bigint, user_id uuid, username text, value bigint)
-language plpgsql stable security definer
+language plpgsql stable security invoker
 set search_path = ''
 as $$
 declare
@@ -368,10 +419,10 @@ begin
       and (v_genre is null or v_genre = any (s.genres))
     group by s.dj_id
     union all
-    select t.dj_id, count(*)::bigint
-    from public.tips t join public.sessions s on s.id = t.session_id
-    where p_metric = 'tips_received' and t.status = 'succeeded' and t.succeeded_at >= v_start and t.succeeded_at < v_end
-      and (v_genre is null or v_genre = any (s.genres))
+    select t.dj_id, sum(t.tips)::bigint
+    from private.tips_received_daily t join public.sessions s on s.id = t.session_id
+    where p_metric = 'tips_received' and t.day >= (v_start at time zone 'UTC')::date
+      and t.day < (v_end at time zone 'UTC')::date and (v_genre is null or v_genre = any (s.genres))
     group by t.dj_id
   )
   select rank() over (order by sc.n desc), sc.uid, p.username, sc.n
@@ -381,15 +432,6 @@ begin
   limit v_limit;
 end;
 $$;
-revoke all on function private.weekly_leaderboard(text, text, date, integer) from public, anon, authenticated, service_role;
--- anon, authenticated: public.weekly_leaderboard() (security invoker) wraps it; it returns public rankings only.
-grant execute on function private.weekly_leaderboard(text, text, date, integer) to anon, authenticated;
-
-create function public.weekly_leaderboard(p_metric text, p_genre text default null, p_week date default null,
-                                          p_limit int default 20)
-returns table (rank bigint, user_id uuid, username text, value bigint)
-language sql stable security invoker set search_path = ''
-as $$ select * from private.weekly_leaderboard(p_metric, p_genre, p_week, p_limit) $$;
 comment on function public.weekly_leaderboard(text, text, date, integer) is 'Top DJs of the week containing p_week (default this week, Monday UTC) by battles_won, listeners or tips_received (a count), optionally in one genre.';
 revoke all on function public.weekly_leaderboard(text, text, date, integer) from public, anon, authenticated, service_role;
 grant execute on function public.weekly_leaderboard(text, text, date, integer) to anon, authenticated;

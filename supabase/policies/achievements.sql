@@ -33,3 +33,10 @@ drop policy if exists referrals_insert on public.referrals;
 create policy referrals_insert on public.referrals
   for insert to authenticated
   with check (referred_id = (select auth.uid()));
+
+-- tips_received_daily: counts of succeeded tips per DJ, session and day; public
+-- (the weekly leaderboard); written only by the tips_count_received trigger.
+drop policy if exists tips_received_daily_select on private.tips_received_daily;
+create policy tips_received_daily_select on private.tips_received_daily
+  for select to anon, authenticated
+  using (true);
