@@ -1612,6 +1612,18 @@ CREATE FUNCTION private.credit_earnings(p_tip public.tips, p_kind text, p_amount
   on conflict (tip_id, kind, reference) do nothing
 $$;
 
+CREATE FUNCTION private.day_runs(p_days date[], OUT last_day date, OUT run integer, OUT longest integer) RETURNS record
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  with d as (select x.day, x.day - (row_number() over (order by x.day))::int as grp
+             from (select distinct unnest(p_days) as day) x),
+  islands as (select max(d.day) as last_day, count(*)::int as n from d group by d.grp)
+  select (select i.last_day from islands i order by i.last_day desc limit 1),
+         coalesce((select i.n from islands i order by i.last_day desc limit 1), 0),
+         coalesce((select max(i.n) from islands i), 0)
+$$;
+
 CREATE FUNCTION private.dispute_status_rank(p_status text) RETURNS integer
     LANGUAGE sql IMMUTABLE
     SET search_path TO ''
@@ -2766,6 +2778,47 @@ begin
   new.name := btrim(new.name);
   new.updated_at := now();
   return new;
+end;
+$$;
+
+CREATE FUNCTION private.profile_achievement_stats_days() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_runs record;
+begin
+  if tg_table_name = 'listening_days' then
+    select * into v_runs from private.day_runs(array(select d.day from private.listening_days d where d.user_id = new.user_id));
+    insert into private.profile_achievement_stats as st (user_id, listening_last_day, listening_run, listening_longest)
+    values (new.user_id, v_runs.last_day, v_runs.run, v_runs.longest)
+    on conflict (user_id) do update set listening_last_day = excluded.listening_last_day,
+      listening_run = excluded.listening_run, listening_longest = excluded.listening_longest;
+  else
+    select * into v_runs from private.day_runs(array(select d.day from private.hosting_days d where d.user_id = new.user_id));
+    insert into private.profile_achievement_stats as st (user_id, hosting_last_day, hosting_run, hosting_longest)
+    values (new.user_id, v_runs.last_day, v_runs.run, v_runs.longest)
+    on conflict (user_id) do update set hosting_last_day = excluded.hosting_last_day,
+      hosting_run = excluded.hosting_run, hosting_longest = excluded.hosting_longest;
+  end if;
+  return null;
+end;
+$$;
+
+CREATE FUNCTION private.profile_achievement_stats_referrals() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_referrer uuid := case when tg_op = 'DELETE' then old.referrer_id else new.referrer_id end;
+begin
+  if not exists (select 1 from public.profiles p where p.id = v_referrer) then
+    return null;
+  end if;
+  insert into private.profile_achievement_stats as st (user_id, friends_invited)
+  values (v_referrer, (select count(*) from public.referrals r where r.referrer_id = v_referrer and r.credited_at is not null))
+  on conflict (user_id) do update set friends_invited = excluded.friends_invited;
+  return null;
 end;
 $$;
 
@@ -5514,23 +5567,6 @@ CREATE FUNCTION private.unattached_pending_tips(p_age interval, p_limit integer,
   returning t.id
 $$;
 
-CREATE FUNCTION private.user_achievements(p_user_id uuid) RETURNS jsonb
-    LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-  select jsonb_build_object(
-    'user_id', p.id,
-    'badges', coalesce((select jsonb_agg(jsonb_build_object('badge_id', ub.badge_id, 'name', b.name,
-                                                            'description', b.description, 'earned_at', ub.earned_at)
-                                         order by b.sort)
-                        from public.user_badges ub join public.badges b on b.id = ub.badge_id
-                        where ub.user_id = p.id), '[]'::jsonb),
-    'listening_streak', to_jsonb(private.listening_streak(p.id)),
-    'hosting_streak', to_jsonb(private.hosting_streak(p.id)),
-    'friends_invited', (select count(*) from public.referrals r where r.referrer_id = p.id and r.credited_at is not null))
-  from public.profiles p where p.id = p_user_id
-$$;
-
 CREATE FUNCTION private.user_blocks_after_delete() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -6675,7 +6711,25 @@ COMMENT ON FUNCTION public.unfollow(p_user_id uuid) IS 'Stop following (idempote
 CREATE FUNCTION public.user_achievements(p_user_id uuid) RETURNS jsonb
     LANGUAGE sql STABLE
     SET search_path TO ''
-    AS $$ select private.user_achievements(p_user_id) $$;
+    AS $$
+  select jsonb_build_object(
+    'user_id', p.id,
+    'badges', coalesce((select jsonb_agg(jsonb_build_object('badge_id', ub.badge_id, 'name', b.name,
+                                                            'description', b.description, 'earned_at', ub.earned_at)
+                                         order by b.sort)
+                        from public.user_badges ub join public.badges b on b.id = ub.badge_id
+                        where ub.user_id = p.id), '[]'::jsonb),
+    'listening_streak', jsonb_build_object(
+      'current_days', case when st.listening_last_day >= (now() at time zone 'UTC')::date - 1 then st.listening_run else 0 end,
+      'longest_days', coalesce(st.listening_longest, 0)),
+    'hosting_streak', jsonb_build_object(
+      'current_days', case when st.hosting_last_day >= (now() at time zone 'UTC')::date - 1 then st.hosting_run else 0 end,
+      'longest_days', coalesce(st.hosting_longest, 0)),
+    'friends_invited', coalesce(st.friends_invited, 0))
+  from public.profiles p
+  left join private.profile_achievement_stats st on st.user_id = p.id
+  where p.id = p_user_id
+$$;
 
 COMMENT ON FUNCTION public.user_achievements(p_user_id uuid) IS 'A profile''s badges, listening and hosting streaks ({current_days, longest_days}, UTC days) and friends invited who joined.';
 
@@ -6942,6 +6996,19 @@ ALTER TABLE private.notification_outbox ALTER COLUMN id ADD GENERATED ALWAYS AS 
     NO MAXVALUE
     CACHE 1
 );
+
+CREATE TABLE private.profile_achievement_stats (
+    user_id uuid NOT NULL,
+    listening_last_day date,
+    listening_run integer DEFAULT 0 NOT NULL,
+    listening_longest integer DEFAULT 0 NOT NULL,
+    hosting_last_day date,
+    hosting_run integer DEFAULT 0 NOT NULL,
+    hosting_longest integer DEFAULT 0 NOT NULL,
+    friends_invited integer DEFAULT 0 NOT NULL
+);
+
+COMMENT ON TABLE private.profile_achievement_stats IS 'What rpc/user_achievements shows of a profile besides its badges, kept by triggers on listening_days, hosting_days and referrals. Public, like profiles.';
 
 CREATE TABLE private.push_deliveries (
     id bigint NOT NULL,
@@ -7805,6 +7872,9 @@ ALTER TABLE ONLY private.live_now_playing
 ALTER TABLE ONLY private.notification_outbox
     ADD CONSTRAINT notification_outbox_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY private.profile_achievement_stats
+    ADD CONSTRAINT profile_achievement_stats_pkey PRIMARY KEY (user_id);
+
 ALTER TABLE ONLY private.push_deliveries
     ADD CONSTRAINT push_deliveries_outbox_id_token_id_key UNIQUE (outbox_id, token_id);
 
@@ -8281,6 +8351,10 @@ CREATE TRIGGER listen_time_award AFTER INSERT ON private.listen_time FOR EACH RO
 
 CREATE TRIGGER listening_days_award AFTER INSERT ON private.listening_days FOR EACH ROW EXECUTE FUNCTION private.listening_days_award();
 
+CREATE TRIGGER profile_achievement_stats_days AFTER INSERT ON private.hosting_days FOR EACH ROW EXECUTE FUNCTION private.profile_achievement_stats_days();
+
+CREATE TRIGGER profile_achievement_stats_days AFTER INSERT ON private.listening_days FOR EACH ROW EXECUTE FUNCTION private.profile_achievement_stats_days();
+
 CREATE TRIGGER reaction_senders_before_write BEFORE INSERT OR UPDATE OF last_kind ON private.reaction_senders FOR EACH ROW EXECUTE FUNCTION private.reaction_senders_before_write();
 
 CREATE TRIGGER reaction_senders_count AFTER INSERT OR UPDATE OF last_kind ON private.reaction_senders FOR EACH ROW EXECUTE FUNCTION private.reaction_senders_count();
@@ -8344,6 +8418,8 @@ CREATE TRIGGER play_listeners_for_artists AFTER INSERT ON public.play_listeners 
 CREATE TRIGGER playlist_items_before_insert BEFORE INSERT ON public.playlist_items FOR EACH ROW EXECUTE FUNCTION private.playlist_items_before_insert();
 
 CREATE TRIGGER playlists_before_write BEFORE INSERT OR UPDATE ON public.playlists FOR EACH ROW EXECUTE FUNCTION private.playlists_before_write();
+
+CREATE TRIGGER profile_achievement_stats_referrals AFTER DELETE OR UPDATE OF credited_at ON public.referrals FOR EACH ROW EXECUTE FUNCTION private.profile_achievement_stats_referrals();
 
 CREATE TRIGGER profiles_discoverable AFTER INSERT ON public.profiles FOR EACH ROW EXECUTE FUNCTION private.profiles_discoverable();
 
@@ -8523,6 +8599,9 @@ ALTER TABLE ONLY private.live_now_playing
 
 ALTER TABLE ONLY private.notification_outbox
     ADD CONSTRAINT notification_outbox_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY private.profile_achievement_stats
+    ADD CONSTRAINT profile_achievement_stats_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.profiles(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY private.push_deliveries
     ADD CONSTRAINT push_deliveries_outbox_id_fkey FOREIGN KEY (outbox_id) REFERENCES private.notification_outbox(id) ON DELETE CASCADE;
@@ -8855,6 +8934,10 @@ CREATE POLICY live_now_playing_select ON private.live_now_playing FOR SELECT TO 
   WHERE ((s.id = live_now_playing.session_id) AND (s.status = 'live'::public.session_status)))));
 
 ALTER TABLE private.notification_outbox ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE private.profile_achievement_stats ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY profile_achievement_stats_select ON private.profile_achievement_stats FOR SELECT TO anon, authenticated USING (true);
 
 ALTER TABLE private.push_deliveries ENABLE ROW LEVEL SECURITY;
 
@@ -9481,6 +9564,8 @@ GRANT ALL ON FUNCTION private.create_tip(p_tipper_id uuid, p_session_id uuid, p_
 
 REVOKE ALL ON FUNCTION private.credit_earnings(p_tip public.tips, p_kind text, p_amount integer, p_reference text) FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION private.day_runs(p_days date[], OUT last_day date, OUT run integer, OUT longest integer) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION private.dispute_status_rank(p_status text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.dj_blocked_terms_normalize() FROM PUBLIC;
@@ -9623,6 +9708,10 @@ REVOKE ALL ON FUNCTION private.play_listeners_for_artists() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.playlist_items_before_insert() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.playlists_before_write() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.profile_achievement_stats_days() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.profile_achievement_stats_referrals() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.profiles_discoverable() FROM PUBLIC;
 
@@ -9974,10 +10063,6 @@ REVOKE ALL ON FUNCTION private.unattached_pending_tips(p_age interval, p_limit i
 GRANT ALL ON FUNCTION private.unattached_pending_tips(p_age interval, p_limit integer, p_now timestamp with time zone) TO openparty_worker;
 GRANT ALL ON FUNCTION private.unattached_pending_tips(p_age interval, p_limit integer, p_now timestamp with time zone) TO service_role;
 
-REVOKE ALL ON FUNCTION private.user_achievements(p_user_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.user_achievements(p_user_id uuid) TO anon;
-GRANT ALL ON FUNCTION private.user_achievements(p_user_id uuid) TO authenticated;
-
 REVOKE ALL ON FUNCTION private.user_blocks_after_delete() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.user_blocks_after_insert() FROM PUBLIC;
@@ -10222,6 +10307,9 @@ GRANT SELECT(apple_music_id) ON TABLE private.live_now_playing TO authenticated;
 
 GRANT SELECT(started_at) ON TABLE private.live_now_playing TO anon;
 GRANT SELECT(started_at) ON TABLE private.live_now_playing TO authenticated;
+
+GRANT SELECT ON TABLE private.profile_achievement_stats TO anon;
+GRANT SELECT ON TABLE private.profile_achievement_stats TO authenticated;
 
 GRANT SELECT ON TABLE private.queue_vote_deltas TO authenticated;
 

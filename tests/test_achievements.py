@@ -152,3 +152,25 @@ def test_tips_received_count_only_tips_that_stand_succeeded(db):
                             "values (%s, %s, current_date, 99)", (kai, jazz))
     with refused("42501"):
         db.as_user(kai).sql("update private.tips_received_daily set tips = 99")
+
+
+def test_a_profiles_figures_are_public_counts_kept_by_triggers(db):
+    """user_achievements runs as the caller and reads
+    private.profile_achievement_stats: a run of days that ended before
+    yesterday is no current streak, and nobody writes the figures but its triggers."""
+    me = db.create_user("me")
+    db.admin.execute("insert into private.listening_days (user_id, day) "
+                     "select %s, (now() at time zone 'UTC')::date - g from generate_series(3, 7) g", (me,))
+    db.admin.execute("insert into private.listening_days (user_id, day) "
+                     "values (%s, (now() at time zone 'UTC')::date - 20)", (me,))
+    assert db.anon().rpc("user_achievements", p_user_id=me)["listening_streak"] == {"current_days": 0,
+                                                                                   "longest_days": 5}
+    db.admin.execute("insert into private.listening_days (user_id, day) "
+                     "select %s, (now() at time zone 'UTC')::date - g from generate_series(1, 2) g", (me,))
+    assert db.anon().rpc("user_achievements", p_user_id=me)["listening_streak"] == {"current_days": 7,
+                                                                                   "longest_days": 7}
+    with refused("42501"):
+        db.as_user(me).sql("update private.profile_achievement_stats set listening_longest = 100")
+    with refused("42501"):
+        db.as_user(me).sql("insert into private.profile_achievement_stats (user_id, friends_invited) values (%s, 9)",
+                           (me,))

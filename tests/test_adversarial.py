@@ -129,6 +129,8 @@ TABLES: dict[str, Rules] = {
     "private.songs_played": Rules(None, ROOM),
     # counts of succeeded tips per DJ, session and day: public (the weekly leaderboard)
     "private.tips_received_daily": Rules("dj_id", EVERYONE),
+    # a profile's streaks and friends invited: public like profiles
+    "private.profile_achievement_stats": Rules("user_id", EVERYONE),
     # discovery: a row per profile, visible to all but the users it hides from (dj_id only)
     "private.discovery_visibility": Rules("dj_id", EVERYONE),
     # what a live room plays: public while the room is live
@@ -216,7 +218,7 @@ FUNCTIONS: dict[str, dict] = {
 PRIVATE_DEFINER_CALLABLE = {
     # what remains of issue 10 (battles and achievements): security definer
     # bodies behind invoker RPCs, each checking the caller or reading only public data
-    "battle_state", "user_achievements",
+    "battle_state",
 }
 
 

@@ -87,6 +87,7 @@ def test_private_functions_the_app_may_call_are_few_and_named(db):
         "private.dj_daily_stats",  # a DJ's own rollups (creator_analytics)
         "private.track_listens",  # an artist's listens, listeners as pseudonyms (my_track_stats)
         "private.tips_received_daily",  # counts of succeeded tips per DJ, session and day (weekly_leaderboard)
+        "private.profile_achievement_stats",  # a profile's streaks and friends invited (user_achievements)
     }
     assert {line.split()[2].split("(")[0] for line in app_private if line.split()[1] == "execute"} == {
         "private.my_blocked_ids", "private.my_session_ids",
@@ -101,7 +102,6 @@ def test_private_functions_the_app_may_call_are_few_and_named(db):
         "private.require_user",  # the invoker RPCs that act for the caller: PT401 without one
         # issue 15 (social): policy helpers, then the private halves of its public RPCs
         "private.battle_state",
-        "private.user_achievements",
         # exact tallies of a large room's songs (queue.sql: sharded, deferred tallies)
         "private.pending_votes", "private.pending_votes_of",
     }

@@ -309,9 +309,100 @@ for each row execute function private.listen_time_award();
 ------------------------------------------------------------------------------
 -- Reading: a profile's achievements, and the weekly leaderboards
 ------------------------------------------------------------------------------
-create function private.user_achievements(p_user_id uuid) returns jsonb
-language sql stable security definer
+-- A profile's public figures, kept by the triggers below: for listening and
+-- hosting, the latest run of consecutive days (its last day and length) and
+-- the longest run; friends invited who joined. The current streak is the
+-- latest run while it ends today or yesterday (as private.streak).
+create table private.profile_achievement_stats (
+  user_id uuid primary key references public.profiles (id) on delete cascade,
+  listening_last_day date,
+  listening_run int not null default 0,
+  listening_longest int not null default 0,
+  hosting_last_day date,
+  hosting_run int not null default 0,
+  hosting_longest int not null default 0,
+  friends_invited int not null default 0
+);
+comment on table private.profile_achievement_stats is 'What rpc/user_achievements shows of a profile besides its badges, kept by triggers on listening_days, hosting_days and referrals. Public, like profiles.';
+revoke all on private.profile_achievement_stats from anon, authenticated, service_role;
+-- anon, authenticated: rpc/user_achievements (security invoker) reads it; profiles are public.
+grant select on private.profile_achievement_stats to anon, authenticated;
+alter table private.profile_achievement_stats enable row level security;
+
+-- The latest run of consecutive days and the longest, of a set of days.
+create function private.day_runs(p_days date[], out last_day date, out run int, out longest int)
+language sql immutable
 set search_path = ''
+as $$
+  with d as (select x.day, x.day - (row_number() over (order by x.day))::int as grp
+             from (select distinct unnest(p_days) as day) x),
+  islands as (select max(d.day) as last_day, count(*)::int as n from d group by d.grp)
+  select (select i.last_day from islands i order by i.last_day desc limit 1),
+         coalesce((select i.n from islands i order by i.last_day desc limit 1), 0),
+         coalesce((select max(i.n) from islands i), 0)
+$$;
+revoke all on function private.day_runs(date[]) from public, anon, authenticated, service_role;
+
+-- A new listening or hosting day (they are never deleted but with the profile).
+create function private.profile_achievement_stats_days() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_runs record;
+begin
+  if tg_table_name = 'listening_days' then
+    select * into v_runs from private.day_runs(array(select d.day from private.listening_days d where d.user_id = new.user_id));
+    insert into private.profile_achievement_stats as st (user_id, listening_last_day, listening_run, listening_longest)
+    values (new.user_id, v_runs.last_day, v_runs.run, v_runs.longest)
+    on conflict (user_id) do update set listening_last_day = excluded.listening_last_day,
+      listening_run = excluded.listening_run, listening_longest = excluded.listening_longest;
+  else
+    select * into v_runs from private.day_runs(array(select d.day from private.hosting_days d where d.user_id = new.user_id));
+    insert into private.profile_achievement_stats as st (user_id, hosting_last_day, hosting_run, hosting_longest)
+    values (new.user_id, v_runs.last_day, v_runs.run, v_runs.longest)
+    on conflict (user_id) do update set hosting_last_day = excluded.hosting_last_day,
+      hosting_run = excluded.hosting_run, hosting_longest = excluded.hosting_longest;
+  end if;
+  return null;
+end;
+$$;
+revoke all on function private.profile_achievement_stats_days() from public, anon, authenticated, service_role;
+
+create trigger profile_achievement_stats_days
+after insert on private.listening_days
+for each row execute function private.profile_achievement_stats_days();
+
+create trigger profile_achievement_stats_days
+after insert on private.hosting_days
+for each row execute function private.profile_achievement_stats_days();
+
+-- Friends invited who joined: counted again when a referral is credited or goes
+-- (the friend's account deleted); nothing to count for a referrer being deleted.
+create function private.profile_achievement_stats_referrals() returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  v_referrer uuid := case when tg_op = 'DELETE' then old.referrer_id else new.referrer_id end;
+begin
+  if not exists (select 1 from public.profiles p where p.id = v_referrer) then
+    return null;
+  end if;
+  insert into private.profile_achievement_stats as st (user_id, friends_invited)
+  values (v_referrer, (select count(*) from public.referrals r where r.referrer_id = v_referrer and r.credited_at is not null))
+  on conflict (user_id) do update set friends_invited = excluded.friends_invited;
+  return null;
+end;
+$$;
+revoke all on function private.profile_achievement_stats_referrals() from public, anon, authenticated, service_role;
+
+create trigger profile_achievement_stats_referrals
+after update of credited_at or delete on public.referrals
+for each row execute function private.profile_achievement_stats_referrals();
+
+create function public.user_achievements(p_user_id uuid)
+returns jsonb language sql stable security invoker set search_path = ''
 as $$
   select jsonb_build_object(
     'user_id', p.id,
@@ -320,18 +411,17 @@ as $$
                                          order by b.sort)
                         from public.user_badges ub join public.badges b on b.id = ub.badge_id
                         where ub.user_id = p.id), '[]'::jsonb),
-    'listening_streak', to_jsonb(private.listening_streak(p.id)),
-    'hosting_streak', to_jsonb(private.hosting_streak(p.id)),
-    'friends_invited', (select count(*) from public.referrals r where r.referrer_id = p.id and r.credited_at is not null))
-  from public.profiles p where p.id = p_user_id
+    'listening_streak', jsonb_build_object(
+      'current_days', case when st.listening_last_day >= (now() at time zone 'UTC')::date - 1 then st.listening_run else 0 end,
+      'longest_days', coalesce(st.listening_longest, 0)),
+    'hosting_streak', jsonb_build_object(
+      'current_days', case when st.hosting_last_day >= (now() at time zone 'UTC')::date - 1 then st.hosting_run else 0 end,
+      'longest_days', coalesce(st.hosting_longest, 0)),
+    'friends_invited', coalesce(st.friends_invited, 0))
+  from public.profiles p
+  left join private.profile_achievement_stats st on st.user_id = p.id
+  where p.id = p_user_id
 $$;
-revoke all on function private.user_achievements(uuid) from public, anon, authenticated, service_role;
--- anon, authenticated: public.user_achievements() (security invoker) wraps it; profiles are public.
-grant execute on function private.user_achievements(uuid) to anon, authenticated;
-
-create function public.user_achievements(p_user_id uuid)
-returns jsonb language sql stable security invoker set search_path = ''
-as $$ select private.user_achievements(p_user_id) $$;
 comment on function public.user_achievements(uuid) is 'A profile''s badges, listening and hosting streaks ({current_days, longest_days}, UTC days) and friends invited who joined.';
 revoke all on function public.user_achievements(uuid) from public, anon, authenticated, service_role;
 grant execute on function public.user_achievements(uuid) to anon, authenticated;

@@ -40,3 +40,10 @@ drop policy if exists tips_received_daily_select on private.tips_received_daily;
 create policy tips_received_daily_select on private.tips_received_daily
   for select to anon, authenticated
   using (true);
+
+-- profile_achievement_stats: a profile's streaks and friends invited; public
+-- like profiles; written only by its triggers.
+drop policy if exists profile_achievement_stats_select on private.profile_achievement_stats;
+create policy profile_achievement_stats_select on private.profile_achievement_stats
+  for select to anon, authenticated
+  using (true);
