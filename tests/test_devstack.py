@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -92,7 +93,10 @@ def test_dev_tokens_verify_and_the_stripe_stand_in_speaks_stripe(running_stack):
     api = running_stack.api_url
     keys = httpx.get(f"{api}/auth/v1/.well-known/jwks.json", timeout=10).json()["keys"]
     assert [(key["kty"], key["crv"], key["alg"]) for key in keys] == [("EC", "P-256", "ES256")] and "d" not in keys[0]
-    kai = httpx.get(f"{api}/dev/tokens/kai", timeout=10)  # kai: seeded by the heartbeat's first round
+    # kai: seeded by the heartbeat's first round, which a busy machine may not have run yet
+    deadline = time.monotonic() + 30
+    while (kai := httpx.get(f"{api}/dev/tokens/kai", timeout=10)).status_code == 404 and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert kai.status_code == 200, kai.text
     token = kai.json()["access_token"]
     assert jwt.get_unverified_header(token) == {"alg": "ES256", "kid": keys[0]["kid"], "typ": "JWT"}
